@@ -1,0 +1,50 @@
+# The call fabric. `make up` runs it here on the embedded store; `make test` installs what
+# is needed, starts a real Cassandra node and runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+RUN := .run
+export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
+
+.PHONY: install proto up test lint typecheck cassandra-up cassandra-down bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed proto
+
+proto: $(VENV)/.installed
+	$(PY) protos/generate.py
+
+up: install
+	$(PY) -m cluster.up
+
+cassandra-up: install
+	$(PY) -m cluster.cassandra up --dir $(RUN)/cassandra
+
+cassandra-down:
+	$(PY) -m cluster.cassandra down --dir $(RUN)/cassandra
+
+lint: install
+	$(VENV)/bin/ruff check fabric actors cluster benchmarks tests protos/generate.py
+
+typecheck: install
+	$(VENV)/bin/mypy fabric actors cluster
+
+# Starts the Cassandra node, runs every test against it, always stops it.
+test: install
+	$(PY) -m cluster.cassandra up --dir $(RUN)/cassandra
+	status=0; \
+	FABRIC_TEST_CASSANDRA=127.0.0.1:9042 $(PY) -m pytest -q -p no:cacheprovider tests || status=$$?; \
+	$(PY) -m cluster.cassandra down --dir $(RUN)/cassandra; \
+	exit $$status
+
+bench: install
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(RUN) .mypy_cache .ruff_cache .pytest_cache

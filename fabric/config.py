@@ -1,0 +1,93 @@
+"""Typed settings for every part of the fabric.
+
+Loaded from environment variables (``FABRIC_`` prefix, ``__`` between nested names, e.g.
+``FABRIC_STORAGE__BACKEND=cassandra``) and optionally a TOML file (``config.sample.toml``
+documents every setting). Each section belongs to one part of the fabric; a bad value
+fails with an error that names the setting.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StorageSettings(BaseModel):
+    """Where CDRs, actor state and reminders are kept."""
+
+    backend: Literal["embedded", "cassandra"] = Field(
+        "embedded", description="embedded = SQLite files under data_dir (no JVM); cassandra"
+    )
+    data_dir: Path = Field(Path(".run/data"), description="folder of the embedded store")
+    cassandra_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1"], description="contact points"
+    )
+    cassandra_port: int = Field(9042, description="CQL native port")
+    keyspace: str = Field("callfabric", description="keyspace holding every table")
+    replication_factor: int = Field(1, ge=1, description="1 locally, 3 in production")
+    datacenter: str = Field("datacenter1", description="local DC for NetworkTopologyStrategy")
+    consistency: Literal["ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM", "ALL"] = Field(
+        "LOCAL_QUORUM", description="consistency of reads and writes"
+    )
+    spool_dir: Path = Field(
+        Path(".run/spool"), description="durable local spool for CDRs while Cassandra is down"
+    )
+
+
+class RuntimeSettings(BaseModel):
+    """The virtual actor runtime on Ray."""
+
+    ray_address: str = Field("", description="'' starts a local Ray; else the head address")
+    hosts_per_node: int = Field(2, ge=1, description="actor host processes per Ray node")
+    mailbox_capacity: int = Field(1000, ge=1, description="messages queued per actor")
+    idle_passivation_s: float = Field(300.0, gt=0, description="idle time before passivation")
+    ask_timeout_s: float = Field(5.0, gt=0, description="default deadline of an ask")
+
+
+class ApiSettings(BaseModel):
+    """The gRPC API edge."""
+
+    host: str = Field("127.0.0.1", description="address the gRPC server binds")
+    port: int = Field(50051, ge=1, le=65535, description="gRPC port")
+    tls: bool = Field(True, description="serve TLS (a development CA is made on first run)")
+    tls_dir: Path = Field(Path(".run/tls"), description="CA, server certificate and key")
+
+
+class MetricsSettings(BaseModel):
+    """The Prometheus endpoint."""
+
+    port: int = Field(9464, ge=0, le=65535, description="0 disables the HTTP endpoint")
+
+
+class MediaSettings(BaseModel):
+    """The SRTP relay."""
+
+    bind_host: str = Field("127.0.0.1", description="address media relays bind")
+    port_min: int = Field(30000, ge=1024, le=65535, description="first UDP port")
+    port_max: int = Field(39999, ge=1024, le=65535, description="last UDP port")
+    relays_per_node: int = Field(1, ge=1, description="media relay actors per Ray node")
+    media_timeout_s: float = Field(30.0, gt=0, description="a silent leg ends the call")
+
+
+class FabricSettings(BaseSettings):
+    """All settings of one fabric process."""
+
+    model_config = SettingsConfigDict(env_prefix="FABRIC_", env_nested_delimiter="__")
+
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
+
+
+def load_settings(path: Path | None = None) -> FabricSettings:
+    """Read settings from a TOML file (if given) overlaid by ``FABRIC_*`` variables."""
+    if path is None:
+        return FabricSettings()
+    data = tomllib.loads(path.read_text())
+    return FabricSettings(**data)

@@ -1,0 +1,55 @@
+"""Generate Python code from every .proto under protos/ into the repository root.
+
+Proto packages mirror Python packages (``protos/fabric/api/v1/calls.proto`` declares
+``package fabric.api.v1`` and becomes ``fabric/api/v1/calls_pb2.py``), so generated code
+needs no import rewriting. Any protoc error fails loudly with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from grpc_tools import protoc  # type: ignore[import-untyped]
+
+import grpc_tools
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTOS = ROOT / "protos"
+
+
+def main() -> int:
+    """Run protoc over every .proto file; return its exit status."""
+    sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
+    if not sources:
+        print("protos/generate.py: no .proto files found", file=sys.stderr)
+        return 1
+    include = Path(grpc_tools.__file__).parent / "_proto"
+    args = [
+        "protoc",
+        f"-I{PROTOS}",
+        f"-I{include}",
+        f"--python_out={ROOT}",
+        f"--grpc_python_out={ROOT}",
+        f"--mypy_out={ROOT}",
+        f"--mypy_grpc_out={ROOT}",
+        *sources,
+    ]
+    status = int(protoc.main(args))
+    if status != 0:
+        print(f"protos/generate.py: protoc failed with status {status}", file=sys.stderr)
+        return status
+    # make every generated folder an importable package
+    for src in sources:
+        folder = (ROOT / src).parent
+        while folder != ROOT:
+            init = folder / "__init__.py"
+            if not init.exists():
+                init.write_text('"""Generated protobuf package."""\n')
+            folder = folder.parent
+    print(f"generated {len(sources)} proto files")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
