@@ -1,0 +1,1 @@
+"""Internal protobuf messages and persisted state of the domain actors."""

@@ -1,0 +1,1 @@
+"""The public gRPC API, generated from protos/fabric/api (versioned packages)."""
