@@ -1,0 +1,136 @@
+"""Shared test fixtures: a fresh Cassandra keyspace per test session, and CDR builders.
+
+Tests that need Cassandra ask for ``cassandra_settings`` (or ``cassandra_session``). The node
+is the one ``python -m cluster.cassandra up`` starts (``make test`` does it); its address is
+``FABRIC_TEST_CASSANDRA`` (default ``127.0.0.1:9042``). Each test session gets its own
+keyspace ``callfabric_test_<random>`` with the schema applied, dropped at the end. An
+unreachable node fails the test with the command to run: it is never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fabric.cdr import Cdr, Direction, Disposition
+from fabric.config import StorageSettings
+
+
+def _cassandra_address() -> tuple[str, int]:
+    value = os.environ.get("FABRIC_TEST_CASSANDRA", "127.0.0.1:9042")
+    host, _, port = value.rpartition(":")
+    return (host or value), int(port or 9042)
+
+
+@pytest.fixture(scope="session")
+def cassandra_address() -> tuple[str, int]:
+    """(host, port) of the test Cassandra node; fails clearly when it does not answer."""
+    from cluster.cassandra import cql_ready
+
+    host, port = _cassandra_address()
+    if not cql_ready(host, port, timeout=5.0):
+        pytest.fail(
+            f"Cassandra does not answer CQL at {host}:{port} (FABRIC_TEST_CASSANDRA). Start it "
+            "with `python -m cluster.cassandra up` (or run `make test`, which does).",
+            pytrace=False,
+        )
+    return host, port
+
+
+@pytest.fixture(scope="session")
+def cassandra_settings(
+    cassandra_address: tuple[str, int], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StorageSettings]:
+    """StorageSettings for a fresh keyspace with the schema applied; dropped at the end."""
+    from cassandra.cluster import Cluster
+
+    from cluster.schema import apply_schema, drop_keyspace
+
+    host, port = cassandra_address
+    keyspace = f"callfabric_test_{uuid.uuid4().hex[:10]}"
+    settings = StorageSettings(
+        backend="cassandra",
+        cassandra_hosts=[host],
+        cassandra_port=port,
+        keyspace=keyspace,
+        replication_factor=1,
+        consistency="LOCAL_QUORUM",
+        data_dir=tmp_path_factory.mktemp("storage-data"),
+        spool_dir=tmp_path_factory.mktemp("storage-spool"),
+    )
+    cluster = Cluster([host], port=port)
+    session = cluster.connect()
+    try:
+        apply_schema(session, keyspace, replication_factor=1, datacenter=settings.datacenter)
+        yield settings
+    finally:
+        try:
+            drop_keyspace(session, keyspace)
+        finally:
+            cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def cassandra_session(cassandra_settings: StorageSettings) -> Iterator[Any]:
+    """A driver session on the test keyspace, for tests that look at raw rows."""
+    from cassandra.cluster import Cluster
+
+    cluster = Cluster(cassandra_settings.cassandra_hosts, port=cassandra_settings.cassandra_port)
+    session = cluster.connect(cassandra_settings.keyspace)
+    try:
+        yield session
+    finally:
+        cluster.shutdown()
+
+
+@pytest.fixture()
+def embedded_settings(tmp_path: Path) -> StorageSettings:
+    """StorageSettings of the embedded (SQLite) backend in a fresh folder."""
+    return StorageSettings(
+        backend="embedded", data_dir=tmp_path / "data", spool_dir=tmp_path / "spool"
+    )
+
+
+CdrFactory = Callable[..., Cdr]
+
+BASE_TIME = datetime(2026, 3, 14, 9, 26, 53, 589000, tzinfo=UTC)
+
+
+def build_cdr(**overrides: Any) -> Cdr:
+    """A valid answered CDR; keyword arguments replace fields (call_id is random)."""
+    start = overrides.pop("start_time", BASE_TIME)
+    values: dict[str, Any] = {
+        "call_id": f"call-{uuid.uuid4().hex}",
+        "tenant_id": "tenant-a",
+        "from_number": "+14155550100",
+        "to_number": "+442071838750",
+        "direction": Direction.OUTBOUND,
+        "start_time": start,
+        "answer_time": start + timedelta(seconds=4),
+        "end_time": start + timedelta(seconds=65),
+        "duration_s": 65,
+        "billable_s": 61,
+        "disposition": Disposition.ANSWERED,
+        "hangup_cause": "normal-clearing",
+        "recorded": False,
+        "recording_consent": "",
+        "packets_sent": 3050,
+        "packets_received": 3041,
+        "packets_lost": 9,
+        "jitter_ms": 3.25,
+        "node_ids": ["node-1"],
+    }
+    values.update(overrides)
+    return Cdr(**values)
+
+
+@pytest.fixture()
+def make_cdr() -> CdrFactory:
+    """Build a valid CDR, overriding any field: ``make_cdr(tenant_id="t2")``."""
+    return build_cdr
