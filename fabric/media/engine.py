@@ -1,0 +1,335 @@
+"""The relay engine: the session table of one relay, its ports, timeouts and totals.
+
+One engine runs on one event loop (uvloop in the media actor) and hosts the relay sessions
+of many calls. All methods must be called on that loop. Control operations are rare (a few
+per call) and may allocate and log; the per-packet path lives in the legs.
+
+Nothing leaks: a session is released by :meth:`release_session` (idempotent, also for a
+call id the relay never saw, e.g. after a relay restart); a leg whose socket could not be
+opened returns its port at once; ports return to the allocator when their socket is
+closed. Sessions whose owner vanished are reaped by the sweeper: a session that timed out
+and was not released within ``orphan_grace_s``, or one where no leg sent anything within
+``idle_session_s``. Their final report is kept (bounded) so a late release still gets it.
+
+Media timeout: the sweeper marks a session timed out when a latched leg sent nothing for
+``media_timeout_s`` and queues its call id; :meth:`drain_timeouts` hands the queued ids out
+once (the call actor side polls it in batches, see ``actors.media.MediaControl``), and
+:meth:`session_status` shows the flag and ``reason == "media-timeout"`` at any time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from fabric.errors import InvalidArgument, NotFound, ResourceExhausted
+from fabric.media.legs import Leg, SdesLeg
+from fabric.media.ports import PortAllocator
+from fabric.media.session import RelaySession
+from fabric.media.suites import check_key_material, new_key_material, parse_suite
+from fabric.media.types import (
+    DropReason,
+    MediaAnswer,
+    MediaOffer,
+    MediaStatsReport,
+    SessionInfo,
+    SessionStatus,
+)
+
+log = logging.getLogger(__name__)
+
+_KEPT_REPORTS = 4096
+_MAX_ID_LEN = 128
+
+
+@dataclass(frozen=True, slots=True)
+class RelayConfig:
+    """Settings of one relay engine."""
+
+    relay_index: int = 0
+    bind_host: str = "127.0.0.1"
+    port_min: int = 30000
+    port_max: int = 39999
+    media_timeout_s: float = 30.0
+    orphan_grace_s: float = 120.0
+    idle_session_s: float = 3600.0
+    sweep_interval_s: float = 1.0
+
+
+@dataclass(slots=True)
+class RelayTotals:
+    """Counters summed over every session the engine hosted (live and released)."""
+
+    packets_in: int = 0
+    bytes_in: int = 0
+    packets_out: int = 0
+    bytes_out: int = 0
+    rtcp_in: int = 0
+    rtcp_out: int = 0
+    packets_lost: int = 0
+    drops_auth: int = 0
+    drops_replay: int = 0
+    drops_source: int = 0
+    drops_malformed: int = 0
+    drops_no_peer: int = 0
+
+    def add_leg(self, leg: Leg) -> None:
+        """Add one leg's counters."""
+        self.packets_in += leg.packets_in
+        self.bytes_in += leg.bytes_in
+        self.packets_out += leg.packets_out
+        self.bytes_out += leg.bytes_out
+        self.rtcp_in += leg.rtcp_in
+        self.rtcp_out += leg.rtcp_out
+        self.packets_lost += leg.stats().packets_lost
+        self.drops_auth += leg.drop_auth
+        self.drops_replay += leg.drop_replay
+        self.drops_source += leg.drop_source
+        self.drops_malformed += leg.drop_malformed
+        self.drops_no_peer += leg.drop_no_peer
+
+    def drops(self) -> dict[str, int]:
+        """Drops by reason."""
+        return {
+            DropReason.AUTH_FAILED.value: self.drops_auth,
+            DropReason.REPLAY.value: self.drops_replay,
+            DropReason.UNEXPECTED_SOURCE.value: self.drops_source,
+            DropReason.MALFORMED.value: self.drops_malformed,
+            DropReason.NO_PEER.value: self.drops_no_peer,
+        }
+
+
+def _check_id(name: str, value: str) -> None:
+    if not isinstance(value, str) or not value or len(value) > _MAX_ID_LEN:
+        raise InvalidArgument(
+            f"{name} must be a non-empty string of at most {_MAX_ID_LEN} characters",
+            error_id="media-bad-id",
+        )
+
+
+class RelayEngine:
+    """The sessions of one relay on one event loop."""
+
+    def __init__(self, config: RelayConfig) -> None:
+        self.config = config
+        self.ports = PortAllocator(config.port_min, config.port_max)
+        self.sessions: dict[str, RelaySession] = {}
+        self._released: OrderedDict[str, MediaStatsReport] = OrderedDict()
+        self._timeouts: list[str] = []
+        self._retired = RelayTotals()
+        self.timeouts_total = 0
+        self.sessions_total = 0
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the sweeper (call on the engine's loop)."""
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+
+    async def close(self) -> None:
+        """Release every session and stop the sweeper."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for call_id in list(self.sessions):
+            await self.release_session(call_id)
+        await asyncio.sleep(0)  # let transports run connection_lost
+
+    # control API ---------------------------------------------------------------------
+
+    def allocate_session(self, call_id: str) -> SessionInfo:
+        """Create the session of ``call_id``, or return the existing one (idempotent)."""
+        _check_id("call_id", call_id)
+        if call_id not in self.sessions:
+            self.sessions[call_id] = RelaySession(call_id)
+            self._released.pop(call_id, None)
+            self.sessions_total += 1
+        return SessionInfo(call_id, self.config.relay_index, self.config.bind_host)
+
+    def _session(self, call_id: str) -> RelaySession:
+        session = self.sessions.get(call_id)
+        if session is None:
+            raise NotFound(
+                "no media session for this call on this relay; allocate_session first "
+                "(or it was released / the relay restarted)",
+                error_id="media-session-not-found",
+            )
+        return session
+
+    async def add_leg(self, call_id: str, leg_id: str, offer: MediaOffer) -> MediaAnswer:
+        """Open an SDES-SRTP leg with a port of its own; idempotent for the same offer."""
+        _check_id("leg_id", leg_id)
+        session = self._session(call_id)
+        suite = parse_suite(offer.suite)
+        check_key_material(suite, offer.master_key, offer.master_salt)
+        previous = session.answers.get(leg_id)
+        if previous is not None:
+            prev_offer, prev_answer = previous
+            if prev_offer == offer:
+                return prev_answer
+            old = session.remove(leg_id)
+            if old is not None:
+                self._retire_leg(old)
+        elif leg_id in session.legs:
+            raise InvalidArgument(
+                f"leg {leg_id!r} of this call is not an SDES leg; use another leg id",
+                error_id="media-leg-kind-mismatch",
+            )
+        relay_key = new_key_material(suite)
+        leg = await self._open_sdes_leg(leg_id, suite, offer, relay_key)
+        answer = MediaAnswer(
+            relay_host=self.config.bind_host,
+            relay_port=leg.port,
+            suite=suite.value,
+            master_key=relay_key[0],
+            master_salt=relay_key[1],
+        )
+        if self.sessions.get(call_id) is not session:  # released while the socket opened
+            leg.close()
+            raise NotFound("the call's media session was released", error_id="media-session-gone")
+        session.add(leg)
+        session.answers[leg_id] = (offer, answer)
+        return answer
+
+    async def _open_sdes_leg(
+        self,
+        leg_id: str,
+        suite: Any,
+        offer: MediaOffer,
+        relay_key: tuple[bytes, bytes],
+    ) -> SdesLeg:
+        loop = asyncio.get_running_loop()
+        attempts = min(32, self.ports.size)
+        for _ in range(attempts):
+            port = self.ports.take()
+            leg = SdesLeg(
+                leg_id,
+                port,
+                suite,
+                (offer.master_key, offer.master_salt),
+                relay_key,
+                self.ports.give_back,
+            )
+            try:
+                await loop.create_datagram_endpoint(
+                    lambda leg=leg: leg,  # type: ignore[misc]
+                    local_addr=(self.config.bind_host, port),
+                )
+            except OSError:
+                self.ports.put_back_busy(port)
+                continue
+            return leg
+        raise ResourceExhausted(
+            f"no bindable media port after {attempts} tries; other processes hold this "
+            "relay's range: give it a range of its own (media.port_min..port_max)",
+            error_id="media-ports-busy",
+        )
+
+    async def add_webrtc_leg(self, call_id: str, leg_id: str, sdp_offer: str) -> str:
+        """Add a WebRTC (ICE + DTLS-SRTP, PCMU) leg from an SDP offer; return the SDP answer."""
+        from fabric.media.webrtc import WebRtcLeg  # aiortc is heavy: import on first use
+
+        _check_id("leg_id", leg_id)
+        session = self._session(call_id)
+        if leg_id in session.legs:
+            raise InvalidArgument(
+                f"leg {leg_id!r} already exists in this call", error_id="media-leg-exists"
+            )
+        leg = WebRtcLeg(leg_id)
+        try:
+            answer = await leg.accept(sdp_offer)
+        except Exception:
+            leg.close()
+            raise
+        if self.sessions.get(call_id) is not session:
+            leg.close()
+            raise NotFound("the call's media session was released", error_id="media-session-gone")
+        session.add(leg)
+        return answer
+
+    async def release_session(self, call_id: str) -> MediaStatsReport:
+        """Close every leg of the call and return its statistics (idempotent)."""
+        session = self.sessions.pop(call_id, None)
+        if session is None:
+            kept = self._released.get(call_id)
+            return kept if kept is not None else MediaStatsReport(call_id, [], False)
+        report = session.report()
+        for leg in session.legs.values():
+            self._retire_leg(leg)
+        self._released[call_id] = report
+        while len(self._released) > _KEPT_REPORTS:
+            self._released.popitem(last=False)
+        return report
+
+    def _retire_leg(self, leg: Leg) -> None:
+        self._retired.add_leg(leg)
+        leg.close()
+
+    def session_status(self, call_id: str) -> SessionStatus:
+        """Liveness, timeout flag and statistics of a live session."""
+        return self._session(call_id).status(time.monotonic())
+
+    def drain_timeouts(self) -> list[str]:
+        """Call ids that timed out since the last call (each reported once)."""
+        out, self._timeouts = self._timeouts, []
+        return out
+
+    # accounting ----------------------------------------------------------------------
+
+    def totals(self) -> RelayTotals:
+        """Counters over every session, live and released."""
+        total = RelayTotals(**{k: getattr(self._retired, k) for k in RelayTotals.__slots__})
+        for session in self.sessions.values():
+            for leg in session.legs.values():
+                total.add_leg(leg)
+        return total
+
+    def counts(self) -> dict[str, int]:
+        """Live sessions, legs and ports in use."""
+        return {
+            "sessions": len(self.sessions),
+            "legs": sum(len(s.legs) for s in self.sessions.values()),
+            "ports_in_use": self.ports.in_use,
+            "sessions_total": self.sessions_total,
+            "timeouts_total": self.timeouts_total,
+        }
+
+    # sweeper -------------------------------------------------------------------------
+
+    def sweep(self, now: float) -> None:
+        """Mark timed-out sessions and reap orphans (the sweeper calls this periodically)."""
+        cfg = self.config
+        reap: list[str] = []
+        for call_id, session in self.sessions.items():
+            if session.check_timeout(now, cfg.media_timeout_s):
+                self.timeouts_total += 1
+                self._timeouts.append(call_id)
+            timed_out_at = session.timed_out_at
+            if timed_out_at is not None and now - timed_out_at > cfg.orphan_grace_s:
+                reap.append(call_id)
+            elif now - session.created > cfg.idle_session_s and not any(
+                leg.last_rx and now - leg.last_rx < cfg.idle_session_s
+                for leg in session.legs.values()
+            ):
+                reap.append(call_id)
+        for call_id in reap:
+            log.warning("media: reaping an orphaned relay session (owner never released it)")
+            session = self.sessions.pop(call_id)
+            report = session.report()
+            for leg in session.legs.values():
+                self._retire_leg(leg)
+            self._released[call_id] = report
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.sweep_interval_s)
+            try:
+                self.sweep(time.monotonic())
+            except Exception:  # noqa: BLE001 - the sweeper must keep running
+                log.exception("media: sweeper failed; continuing")

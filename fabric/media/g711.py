@@ -1,0 +1,113 @@
+"""G.711 µ-law: the codec tables and µ-law WAV files (WAVE_FORMAT_MULAW = 7).
+
+Python's ``wave`` module reads PCM only and ``audioop`` is gone in Python 3.13, so the
+µ-law tables are computed here once (ITU-T G.711, the same algorithm as Sun's g711.c).
+The relay never uses this: it is for the softphone and tests.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+SAMPLE_RATE = 8000
+FRAME_SAMPLES = 160  # 20 ms at 8 kHz, one byte per sample
+_BIAS = 0x84
+_CLIP = 32635
+WAVE_FORMAT_PCM = 1
+WAVE_FORMAT_MULAW = 7
+
+
+def _decode_one(code: int) -> int:
+    code = ~code & 0xFF
+    sign = code & 0x80
+    exponent = (code >> 4) & 0x07
+    mantissa = code & 0x0F
+    sample = ((mantissa << 3) + _BIAS) << exponent
+    sample -= _BIAS
+    return -sample if sign else sample
+
+
+def _encode_one(sample: int) -> int:
+    sign = 0x80 if sample < 0 else 0
+    if sample < 0:
+        sample = -sample
+    sample = min(sample, _CLIP) + _BIAS
+    exponent = 7
+    mask = 0x4000
+    while exponent > 0 and not sample & mask:
+        exponent -= 1
+        mask >>= 1
+    mantissa = (sample >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+ULAW_TO_LINEAR: tuple[int, ...] = tuple(_decode_one(c) for c in range(256))
+
+
+def ulaw_decode(data: bytes) -> list[int]:
+    """µ-law bytes to 16-bit linear samples."""
+    return [ULAW_TO_LINEAR[b] for b in data]
+
+
+def ulaw_encode(samples: list[int]) -> bytes:
+    """16-bit linear samples to µ-law bytes."""
+    return bytes(_encode_one(s) for s in samples)
+
+
+def ulaw_to_pcm16(data: bytes) -> bytes:
+    """µ-law bytes to little-endian 16-bit PCM bytes."""
+    return struct.pack(f"<{len(data)}h", *ulaw_decode(data))
+
+
+def pcm16_to_ulaw(data: bytes) -> bytes:
+    """Little-endian 16-bit PCM bytes to µ-law bytes."""
+    count = len(data) // 2
+    return ulaw_encode(list(struct.unpack(f"<{count}h", data[: 2 * count])))
+
+
+def canonical_ulaw(data: bytes) -> bytes:
+    """Map both µ-law zeros (0x7F, 0xFF) to 0xFF, so decode-then-encode round trips compare."""
+    return data.replace(b"\x7f", b"\xff")
+
+
+def write_ulaw_wav(path: Path, data: bytes) -> None:
+    """Write mono 8 kHz µ-law samples as a WAV file (format 7)."""
+    fmt = struct.pack("<HHIIHH", WAVE_FORMAT_MULAW, 1, SAMPLE_RATE, SAMPLE_RATE, 1, 8)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"data" + struct.pack("<I", len(data)) + data
+    if len(data) % 2:
+        body += b"\x00"
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+
+
+def read_wav_as_ulaw(path: Path) -> bytes:
+    """Read a mono 8 kHz WAV file, µ-law (format 7) or 16-bit PCM, as µ-law bytes.
+
+    Raises ``ValueError`` naming what is wrong for any other format.
+    """
+    raw = path.read_bytes()
+    if raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
+        raise ValueError(f"{path.name} is not a RIFF/WAVE file")
+    offset = 12
+    fmt: tuple[int, int, int, int] | None = None
+    while offset + 8 <= len(raw):
+        chunk_id = raw[offset : offset + 4]
+        (size,) = struct.unpack_from("<I", raw, offset + 4)
+        body = raw[offset + 8 : offset + 8 + size]
+        if chunk_id == b"fmt ":
+            tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", body)
+            fmt = (tag, channels, rate, bits)
+        elif chunk_id == b"data":
+            if fmt is None:
+                raise ValueError(f"{path.name}: data chunk before fmt chunk")
+            tag, channels, rate, bits = fmt
+            if channels != 1 or rate != SAMPLE_RATE:
+                raise ValueError(f"{path.name}: need mono 8000 Hz, got {channels} ch {rate} Hz")
+            if tag == WAVE_FORMAT_MULAW and bits == 8:
+                return bytes(body)
+            if tag == WAVE_FORMAT_PCM and bits == 16:
+                return pcm16_to_ulaw(body)
+            raise ValueError(f"{path.name}: need µ-law or 16-bit PCM, got format {tag}/{bits}")
+        offset += 8 + size + (size & 1)
+    raise ValueError(f"{path.name}: no data chunk")

@@ -1,0 +1,99 @@
+"""A call's relay session: its legs and who forwards to whom.
+
+Every packet a leg receives is forwarded to every other leg of the session (two legs in a
+plain call). The session only wires legs together; the per-packet work is in
+:mod:`fabric.media.legs`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fabric.media.legs import Leg
+from fabric.media.types import (
+    TIMEOUT_REASON,
+    LegStatus,
+    MediaAnswer,
+    MediaOffer,
+    MediaStatsReport,
+    SessionStatus,
+)
+
+
+class RelaySession:
+    """The legs of one call on one relay, and its media-timeout state."""
+
+    def __init__(self, call_id: str) -> None:
+        self.call_id = call_id
+        self.created = time.monotonic()
+        self.legs: dict[str, Leg] = {}
+        # leg_id -> (offer, answer), so a repeated add_leg returns the same answer
+        self.answers: dict[str, tuple[MediaOffer, MediaAnswer]] = {}
+        self.timed_out_leg: str | None = None
+        self.timed_out_at: float | None = None
+
+    @property
+    def timed_out(self) -> bool:
+        """True once a leg went silent for longer than the media timeout."""
+        return self.timed_out_leg is not None
+
+    def add(self, leg: Leg) -> None:
+        """Add a leg and rewire the fan-out."""
+        self.legs[leg.leg_id] = leg
+        self._rewire()
+
+    def remove(self, leg_id: str) -> Leg | None:
+        """Remove a leg (not closed here) and rewire."""
+        leg = self.legs.pop(leg_id, None)
+        self.answers.pop(leg_id, None)
+        self._rewire()
+        return leg
+
+    def _rewire(self) -> None:
+        legs = list(self.legs.values())
+        for leg in legs:
+            leg.peers = tuple(other for other in legs if other is not leg)
+
+    def check_timeout(self, now: float, timeout_s: float) -> bool:
+        """Mark the session timed out if a latched leg is silent too long; True if newly so."""
+        if self.timed_out_leg is not None:
+            return False
+        for leg in self.legs.values():
+            if leg.latched and leg.last_rx and now - leg.last_rx > timeout_s:
+                self.timed_out_leg = leg.leg_id
+                self.timed_out_at = now
+                return True
+        return False
+
+    def report(self) -> MediaStatsReport:
+        """Per-leg statistics."""
+        return MediaStatsReport(
+            call_id=self.call_id,
+            legs=[leg.stats() for leg in self.legs.values()],
+            timed_out=self.timed_out,
+        )
+
+    def status(self, now: float) -> SessionStatus:
+        """Liveness of every leg and the timeout flag."""
+        legs = [
+            LegStatus(
+                leg_id=leg.leg_id,
+                kind=leg.kind,
+                latched=leg.latched,
+                seconds_since_last_packet=(now - leg.last_rx) if leg.last_rx else None,
+            )
+            for leg in self.legs.values()
+        ]
+        return SessionStatus(
+            call_id=self.call_id,
+            legs=legs,
+            timed_out=self.timed_out,
+            reason=TIMEOUT_REASON if self.timed_out else None,
+            timed_out_leg=self.timed_out_leg,
+            stats=self.report(),
+        )
+
+    def close(self) -> None:
+        """Close every leg."""
+        for leg in self.legs.values():
+            leg.close()
