@@ -46,6 +46,21 @@ class RuntimeSettings(BaseModel):
     mailbox_capacity: int = Field(1000, ge=1, description="messages queued per actor")
     idle_passivation_s: float = Field(300.0, gt=0, description="idle time before passivation")
     ask_timeout_s: float = Field(5.0, gt=0, description="default deadline of an ask")
+    max_restarts: int = Field(10, ge=0, description="supervision restarts allowed per window")
+    restart_window_s: float = Field(10.0, gt=0, description="window of max_restarts")
+    reminder_poll_s: float = Field(1.0, gt=0, description="how often hosts scan for due reminders")
+    sweep_interval_s: float = Field(
+        30.0, gt=0, description="how often hosts look for idle activations to passivate"
+    )
+    gateway_per_node: bool = Field(
+        True, description="one gateway host per node (gateway services, endpoints, no actors)"
+    )
+    host_max_restarts: int = Field(
+        -1, ge=-1, description="Ray restarts of a dead host process (-1 = unlimited)"
+    )
+    membership_check_s: float = Field(
+        1.0, gt=0, description="how often the registry pings hosts to detect dead ones"
+    )
 
 
 class ApiSettings(BaseModel):

@@ -1,0 +1,514 @@
+"""The actor host: activation table (the local directory), turns, lifecycle, reminders.
+
+One ``ActorHost`` lives in each host process (a Ray actor) and in a ``LocalActorSystem``.
+It knows nothing about Ray: the process around it decides which addresses this host owns
+(rendezvous hashing over live hosts, see ``placement``) and only hands it messages for
+actors it owns. Within the host:
+
+- **Directory**: ``_table`` maps an address to its one activation. Activation is
+  synchronous (an entry is created before any ``await``), so two concurrent first messages
+  can never create two activations in one host; across hosts, only the owner activates,
+  and the state store's compare-and-set catches a stale writer during a membership change
+  (the stale activation is then deactivated after its turn).
+- **Turns**: each activation has a bounded :class:`~fabric._runtime.mailbox.Mailbox` and,
+  only while it has work, one drain task that runs its items one at a time. Many actors run
+  concurrently on the host's event loop; one actor never runs two turns at once.
+- **Lifecycle**: ``on_activate`` before the first item, ``on_deactivate(reason)`` when the
+  activation ends; idle activations are passivated by :meth:`ActorHost.passivate_idle`.
+  Deactivation goes through the mailbox (a control item), so it is ordered with messages;
+  items queued behind it are handed back to the router, which re-activates the actor here
+  or forwards to its new owner.
+- **Supervision**: a handler's exception answers the ask (a ``FabricError`` as is, anything
+  else as ``Internal``) and the actor's ``decide`` picks RESUME / RESTART / STOP, with
+  bounded restarts.
+- **Reminders**: :meth:`ActorHost.fire_due_reminders` scans the reminder store and runs due
+  reminders of owned actors as turns (activating them if needed). A reminder is removed
+  after ``on_reminder`` returns, unless the turn set it again: delivery is at least once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from google.protobuf.empty_pb2 import Empty
+from google.protobuf.message import DecodeError, Message
+
+from fabric._runtime.clock import Clock
+from fabric._runtime.mailbox import Item, Mailbox
+from fabric._runtime.metrics import HostMetrics
+from fabric._runtime.supervision import RestartBudget, bounded
+from fabric.actor import (
+    ActorAddress,
+    ActorSystem,
+    DeactivationReason,
+    Directive,
+    VirtualActor,
+)
+from fabric.config import RuntimeSettings
+from fabric.errors import (
+    DeadlineExceeded,
+    FabricError,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    Unavailable,
+)
+from fabric.storage.base import Reminder, ReminderStore, StateStore
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Message)
+T = TypeVar("T")
+
+current_actor: contextvars.ContextVar[ActorAddress | None] = contextvars.ContextVar(
+    "fabric_current_actor", default=None
+)
+"""The address of the actor whose turn is running (the sender of what it sends)."""
+
+_EMPTY = Empty()
+_REMINDER_RETRY_S = 5.0
+
+
+class _Context:
+    """The :class:`~fabric.actor.ActorContext` of one activation."""
+
+    __slots__ = ("_address", "_host", "version", "deactivate_requested", "reminders_set")
+
+    def __init__(self, address: ActorAddress, host: ActorHost) -> None:
+        self._address = address
+        self._host = host
+        self.version: int | None = None
+        self.deactivate_requested = False
+        self.reminders_set: set[str] | None = None
+
+    @property
+    def address(self) -> ActorAddress:
+        """The actor's address."""
+        return self._address
+
+    @property
+    def system(self) -> ActorSystem:
+        """The system of the host."""
+        return self._host.system
+
+    async def load_state(self, message_type: type[M]) -> M | None:
+        """Load and parse the state; remember its version."""
+        stored = await self._host.state_store.load(self._address.kind, self._address.key)
+        if stored is None:
+            self.version = 0
+            return None
+        self.version = stored.version
+        state = message_type()
+        try:
+            state.ParseFromString(stored.data)
+        except DecodeError as exc:
+            raise Internal(
+                f"stored state of {self._address.kind} actor does not parse as "
+                f"{message_type.DESCRIPTOR.full_name}",
+                error_id="actor-state-corrupt",
+            ) from exc
+        return state
+
+    async def save_state(self, state: Message) -> None:
+        """CAS-write the state; a conflict deactivates this (stale) activation."""
+        store = self._host.state_store
+        if self.version is None:
+            stored = await store.load(self._address.kind, self._address.key)
+            self.version = stored.version if stored else 0
+        try:
+            self.version = await store.save(
+                self._address.kind, self._address.key, state.SerializeToString(), self.version
+            )
+        except FailedPrecondition:
+            self.deactivate_requested = True
+            raise
+
+    async def clear_state(self) -> None:
+        """Delete the state."""
+        await self._host.state_store.delete(self._address.kind, self._address.key)
+        self.version = 0
+
+    async def set_reminder(self, name: str, delay_s: float) -> None:
+        """Upsert a durable reminder due in ``delay_s`` seconds."""
+        if not name:
+            raise InvalidArgument("reminder name must not be empty", error_id="reminder-no-name")
+        due = self._host.clock.now() + max(0.0, delay_s)
+        await self._host.reminder_store.upsert(
+            Reminder(self._address.kind, self._address.key, name, due)
+        )
+        if self.reminders_set is not None:
+            self.reminders_set.add(name)
+
+    async def cancel_reminder(self, name: str) -> None:
+        """Remove a reminder."""
+        await self._host.reminder_store.cancel(self._address.kind, self._address.key, name)
+        if self.reminders_set is not None:
+            self.reminders_set.discard(name)
+
+    def deactivate_after_turn(self) -> None:
+        """Passivate after the current turn."""
+        self.deactivate_requested = True
+
+    def service(self, service_type: type[T]) -> T:
+        """A host-level service by type."""
+        try:
+            svc = self._host.services[service_type]
+        except KeyError:
+            raise Internal(
+                f"no service {service_type.__name__} on this host; add a factory that makes "
+                "it to the system's services",
+                error_id="actor-service-missing",
+            ) from None
+        return svc  # type: ignore[return-value]
+
+
+class Activation:
+    """One resident virtual actor: instance, context, mailbox, bookkeeping."""
+
+    __slots__ = ("address", "actor", "ctx", "mailbox", "running", "last_active", "closed",
+                 "budget")
+
+    def __init__(self, address: ActorAddress, ctx: _Context, capacity: int, now: float) -> None:
+        self.address = address
+        self.actor: VirtualActor | None = None
+        self.ctx = ctx
+        self.mailbox = Mailbox(capacity)
+        self.running = False
+        self.last_active = now
+        self.closed = False
+        self.budget: RestartBudget | None = None
+
+
+Rerouter = Callable[[ActorAddress, Item], None]
+"""Where items queued behind a deactivation go (re-activate here or forward to the owner)."""
+
+
+class ActorHost:
+    """Virtual actors resident in one process."""
+
+    def __init__(
+        self,
+        host_id: str,
+        actor_types: Mapping[str, type[VirtualActor]],
+        *,
+        state_store: StateStore,
+        reminder_store: ReminderStore,
+        clock: Clock,
+        settings: RuntimeSettings,
+        services: Mapping[type, object] | None = None,
+        metrics: HostMetrics | None = None,
+    ) -> None:
+        self.host_id = host_id
+        self.actor_types = dict(actor_types)
+        self.state_store = state_store
+        self.reminder_store = reminder_store
+        self.clock = clock
+        self.settings = settings
+        self.services: dict[type, object] = dict(services or {})
+        self.metrics = metrics or HostMetrics(host_id)
+        self.system: ActorSystem = _NoSystem()
+        self.rerouter: Rerouter = self._requeue_here
+        self._table: dict[ActorAddress, Activation] = {}
+        self._drains: set[asyncio.Task[None]] = set()
+        self._reminders_inflight: set[tuple[str, str, str]] = set()
+        self._stopping = False
+
+    # -- directory -------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def resident(self) -> list[ActorAddress]:
+        """Addresses of the resident activations."""
+        return list(self._table)
+
+    def is_resident(self, address: ActorAddress) -> bool:
+        """Whether ``address`` has an activation here."""
+        return address in self._table
+
+    def check_kind(self, kind: str) -> None:
+        """``InvalidArgument`` unless an actor type is registered for ``kind``."""
+        if kind not in self.actor_types:
+            raise InvalidArgument(
+                f"no actor type is registered for kind {kind!r}; pass it in actor_types",
+                error_id="actor-unknown-kind",
+            )
+
+    # -- entry points ----------------------------------------------------------------------
+
+    def enqueue(self, address: ActorAddress, item: Item) -> None:
+        """Queue ``item`` for the actor, activating it if needed.
+
+        Raises ``InvalidArgument`` (unknown kind), ``ResourceExhausted`` (full mailbox) or
+        ``Unavailable`` (host stopping); never blocks.
+        """
+        if self._stopping and item.stop is None:
+            raise Unavailable("actor host is stopping; retry", error_id="actor-host-stopping")
+        act = self._table.get(address)
+        if act is None:
+            self.check_kind(address.kind)
+            act = Activation(
+                address, _Context(address, self), self.settings.mailbox_capacity,
+                self.clock.now(),
+            )
+            self._table[address] = act
+            self.metrics.resident.inc()
+        try:
+            act.mailbox.put(item, address)
+        except FabricError:
+            self.metrics.rejected.inc()
+            raise
+        self.metrics.mailbox_depth.inc()
+        if not act.running:
+            act.running = True
+            task = asyncio.get_running_loop().create_task(self._drain(act))
+            self._drains.add(task)
+            task.add_done_callback(self._drains.discard)
+
+    async def passivate_idle(self, idle_s: float | None = None) -> int:
+        """Deactivate activations idle for ``idle_s`` (default the setting); return how many."""
+        limit = self.settings.idle_passivation_s if idle_s is None else idle_s
+        now = self.clock.now()
+        idle = [
+            a.address for a in self._table.values()
+            if not a.running and not a.mailbox and now - a.last_active >= limit
+        ]
+        for address in idle:
+            self.enqueue(address, Item(None, stop=DeactivationReason.IDLE))
+        return len(idle)
+
+    def deactivate(self, addresses: Iterable[ActorAddress], reason: DeactivationReason) -> int:
+        """Queue a deactivation of each resident address in ``addresses``; return how many."""
+        n = 0
+        for address in addresses:
+            if address in self._table:
+                self.enqueue(address, Item(None, stop=reason))
+                n += 1
+        return n
+
+    async def fire_due_reminders(
+        self, owns: Callable[[ActorAddress], bool] = lambda _a: True, limit: int = 1000
+    ) -> int:
+        """Queue the due reminders of actors this host owns; return how many were queued."""
+        due = await self.reminder_store.due(self.clock.now(), limit)
+        fired = 0
+        for r in due:
+            ident = (r.kind, r.key, r.name)
+            address = ActorAddress(r.kind, r.key)
+            if ident in self._reminders_inflight or r.kind not in self.actor_types:
+                continue
+            if not owns(address):
+                continue
+            self._reminders_inflight.add(ident)
+            try:
+                self.enqueue(address, Item(None, reminder=r.name, deadline=r.due))
+            except FabricError:
+                self._reminders_inflight.discard(ident)
+                continue
+            fired += 1
+        return fired
+
+    async def idle(self) -> None:
+        """Wait until no activation has work queued or running."""
+        while self._drains:
+            await asyncio.gather(*list(self._drains), return_exceptions=True)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Deactivate every activation (reason SHUTDOWN) and refuse new messages."""
+        self._stopping = True
+        self.deactivate(list(self._table), DeactivationReason.SHUTDOWN)
+        try:
+            await asyncio.wait_for(self.idle(), timeout)
+        except TimeoutError:
+            log.warning("actor host %s: %d activations did not stop in %.0f s",
+                        self.host_id, len(self._table), timeout)
+            for task in list(self._drains):
+                task.cancel()
+
+    # -- turns -----------------------------------------------------------------------------
+
+    async def _drain(self, act: Activation) -> None:
+        leftovers: list[Item] = []
+        try:
+            while act.mailbox:
+                item = act.mailbox.take()
+                self.metrics.mailbox_depth.dec()
+                if item.stop is not None:
+                    if act.actor is not None:
+                        await self._end(act, item.stop)
+                    else:
+                        self._remove(act)
+                    leftovers = act.mailbox.drain_all()
+                    break
+                if item.deadline and item.reply is not None and self.clock.now() > item.deadline:
+                    _fail(item, DeadlineExceeded(
+                        f"ask to {act.address.kind} actor expired in its mailbox",
+                        error_id="actor-ask-expired"))
+                    continue
+                if act.actor is None and not await self._activate(act, item):
+                    continue
+                await self._turn(act, item)
+                if act.ctx.deactivate_requested and act.actor is not None:
+                    await self._end(act, DeactivationReason.REQUESTED)
+                    leftovers = act.mailbox.drain_all()
+                    break
+        finally:
+            act.running = False
+            act.last_active = self.clock.now()
+        if leftovers:
+            self.metrics.mailbox_depth.dec(len(leftovers))
+            for item in leftovers:
+                self.rerouter(act.address, item)
+
+    async def _activate(self, act: Activation, item: Item) -> bool:
+        cls = self.actor_types[act.address.kind]
+        act.ctx = _Context(act.address, self)
+        try:
+            actor = cls(act.ctx)
+            token = current_actor.set(act.address)
+            try:
+                await actor.on_activate()
+            finally:
+                current_actor.reset(token)
+        except Exception as exc:  # noqa: BLE001 - any failure of user code is supervised
+            log.warning("activation of a %s actor failed: %s", act.address.kind,
+                        type(exc).__name__)
+            _fail(item, exc if isinstance(exc, FabricError) else Unavailable(
+                f"{act.address.kind} actor failed to activate ({type(exc).__name__}); retry",
+                error_id="actor-activation-failed"))
+            self._finish_reminder(act, item, ok=False)
+            return False
+        act.actor = actor
+        if act.budget is None:
+            act.budget = RestartBudget(
+                self.clock, self.settings.max_restarts, self.settings.restart_window_s
+            )
+        self.metrics.activations.inc()
+        return True
+
+    async def _turn(self, act: Activation, item: Item) -> None:
+        actor = act.actor
+        assert actor is not None
+        ctx = act.ctx
+        token = current_actor.set(act.address)
+        started = time.perf_counter()
+        try:
+            if item.reminder is not None:
+                ctx.reminders_set = set()
+                await actor.on_reminder(item.reminder)
+                await self._finish_reminder_async(act, item, ok=True)
+            else:
+                assert item.message is not None
+                result = await actor.handle(item.message, item.sender)
+                if item.reply is not None and not item.reply.done():
+                    item.reply.set_result(_EMPTY if result is None else result)
+        except Exception as exc:  # noqa: BLE001 - supervised below
+            await self._supervise(act, actor, item, exc)
+        finally:
+            ctx.reminders_set = None
+            current_actor.reset(token)
+            self.metrics.handler_seconds.observe(time.perf_counter() - started)
+            self.metrics.handled.inc()
+
+    async def _supervise(
+        self, act: Activation, actor: VirtualActor, item: Item, exc: Exception
+    ) -> None:
+        self.metrics.failed.inc()
+        if isinstance(exc, FabricError):
+            _fail(item, exc)
+        else:
+            _fail(item, Internal(
+                f"handler of {act.address.kind} actor failed ({type(exc).__name__})",
+                error_id="actor-handler-failed"))
+        if item.reminder is not None:
+            await self._finish_reminder_async(act, item, ok=False)
+        try:
+            decided = actor.decide(exc)
+        except Exception:  # noqa: BLE001 - a broken decider stops the actor
+            decided = Directive.STOP
+        assert act.budget is not None
+        directive = bounded(decided, act.budget)
+        if directive is not Directive.RESUME:
+            log.warning("%s actor raised %s: %s", act.address.kind, type(exc).__name__,
+                        directive.value)
+        if directive is Directive.RESTART:
+            await self._call_deactivate(act, DeactivationReason.RESTART)
+            act.actor = None  # the next item activates a new instance from stored state
+        elif directive is Directive.STOP:
+            act.ctx.deactivate_requested = False
+            # the stop runs ahead of queued messages, which then re-activate a fresh instance
+            act.mailbox.push_front(Item(None, stop=DeactivationReason.STOP))
+            self.metrics.mailbox_depth.inc()
+
+    async def _end(self, act: Activation, reason: DeactivationReason) -> None:
+        await self._call_deactivate(act, reason)
+        self._remove(act)
+
+    async def _call_deactivate(self, act: Activation, reason: DeactivationReason) -> None:
+        actor = act.actor
+        if actor is None:
+            return
+        token = current_actor.set(act.address)
+        try:
+            await actor.on_deactivate(reason)
+        except Exception as exc:  # noqa: BLE001 - deactivation goes on regardless
+            log.warning("on_deactivate of a %s actor raised %s", act.address.kind,
+                        type(exc).__name__)
+        finally:
+            current_actor.reset(token)
+        act.actor = None
+        self.metrics.passivations.inc()
+
+    def _remove(self, act: Activation) -> None:
+        act.closed = True
+        if self._table.get(act.address) is act:
+            del self._table[act.address]
+            self.metrics.resident.dec()
+
+    def _finish_reminder(self, act: Activation, item: Item, *, ok: bool) -> None:
+        if item.reminder is not None:
+            self._reminders_inflight.discard((act.address.kind, act.address.key, item.reminder))
+
+    async def _finish_reminder_async(self, act: Activation, item: Item, *, ok: bool) -> None:
+        name = item.reminder
+        assert name is not None
+        kind, key = act.address.kind, act.address.key
+        try:
+            if ok:
+                if not (act.ctx.reminders_set and name in act.ctx.reminders_set):
+                    await self.reminder_store.cancel(kind, key, name)
+            else:
+                retry = self.clock.now() + _REMINDER_RETRY_S
+                await self.reminder_store.upsert(Reminder(kind, key, name, retry))
+        except FabricError as exc:
+            log.warning("reminder bookkeeping of a %s actor failed: %s", kind, exc.error_id)
+        finally:
+            self._reminders_inflight.discard((kind, key, name))
+
+    def _requeue_here(self, address: ActorAddress, item: Item) -> None:
+        try:
+            self.enqueue(address, item)
+        except FabricError as exc:
+            _fail(item, exc)
+
+
+def _fail(item: Item, exc: BaseException) -> None:
+    if item.reply is not None and not item.reply.done():
+        item.reply.set_exception(exc)
+
+
+class _NoSystem:
+    """Placeholder until the owning system attaches itself to the host."""
+
+    def ref(self, address: ActorAddress) -> Any:
+        """Refuse: the host is not attached to a system yet."""
+        raise Internal("actor host is not attached to a system", error_id="actor-no-system")
+
+    async def open_endpoint(self) -> Any:
+        """Refuse: the host is not attached to a system yet."""
+        raise Internal("actor host is not attached to a system", error_id="actor-no-system")
