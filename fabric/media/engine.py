@@ -285,8 +285,8 @@ class RelayEngine:
     def totals(self) -> RelayTotals:
         """Counters over every session, live and released."""
         total = RelayTotals(**{k: getattr(self._retired, k) for k in RelayTotals.__slots__})
-        for session in self.sessions.values():
-            for leg in session.legs.values():
+        for session in list(self.sessions.values()):  # list(): scrapes run on another thread
+            for leg in list(session.legs.values()):
                 total.add_leg(leg)
         return total
 

@@ -87,6 +87,20 @@ class MediaStatsReport:
     legs: list[LegStats]
     timed_out: bool = False
 
+    def cdr_fields(self) -> dict[str, Any]:
+        """The call-level media fields of a CDR (``fabric.cdr.Cdr``), summed over legs.
+
+        ``packets_received``: authenticated RTP the relay got from the clients;
+        ``packets_sent``: RTP it delivered to them; ``packets_lost``: the sum of the legs'
+        inbound losses; ``jitter_ms``: the worst leg's inbound jitter.
+        """
+        return {
+            "packets_sent": sum(leg.packets_out for leg in self.legs),
+            "packets_received": sum(leg.packets_in for leg in self.legs),
+            "packets_lost": sum(leg.packets_lost for leg in self.legs),
+            "jitter_ms": max((leg.jitter_ms for leg in self.legs), default=0.0),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (for the CDR)."""
         return {

@@ -1,0 +1,273 @@
+"""The media relay Ray actor and the control client the call actor uses.
+
+:class:`MediaRelayActor` (a Ray actor; one or more per node) owns a UDP port range and runs
+a :class:`fabric.media.engine.RelayEngine` on a **uvloop loop of its own, in a thread of its
+own**. Ray's async actor loop only carries control calls, which hop to the media loop with
+``run_coroutine_threadsafe``: the packet path never waits behind a Ray method call, and the
+media loop is uvloop whatever loop Ray chose. A relay that crashes is restarted by Ray
+(``max_restarts=-1``) with an empty session table; its sockets died with the process, so no
+port leaks, and calls that still ask for their session get ``media-session-not-found``.
+
+:class:`MediaControl` is the async client (picklable, usable in any Ray worker or driver):
+it picks a relay by a stable hash of the call id, so every method for one call lands on the
+same relay and ``allocate_session`` is idempotent.
+
+Media timeout, the chosen contract: the relay marks a session timed out when a latched leg
+sent nothing (RTP or RTCP) for ``media_timeout_s``. The call side learns it either by
+polling all relays in one batched call (:meth:`MediaControl.poll_timeouts`, each id reported
+once; :meth:`MediaControl.watch_timeouts` runs that poll in a loop and awaits a callback per
+call id), or per call from :meth:`MediaControl.session_status` (``timed_out``, ``reason ==
+"media-timeout"``). The call actor then ends the call with that reason, releases the
+session and writes the CDR with :meth:`fabric.media.types.MediaStatsReport.cdr_fields`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import zlib
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+import ray
+import uvloop
+from ray.exceptions import RayActorError, RayTaskError
+
+from fabric.config import MediaSettings
+from fabric.errors import FabricError, Internal, Unavailable
+from fabric.media.engine import RelayConfig, RelayEngine
+from fabric.media.metrics import register_relay_metrics
+from fabric.media.types import (
+    MediaAnswer,
+    MediaOffer,
+    MediaStatsReport,
+    SessionInfo,
+    SessionStatus,
+)
+
+T = TypeVar("T")
+
+RELAY_NAME = "media-relay-{index}"
+
+
+class MediaRelayActor:
+    """A media relay: a port range, a uvloop thread and the relay sessions of many calls."""
+
+    def __init__(self, config: RelayConfig, export_metrics: bool = True) -> None:
+        self._loop = uvloop.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run_loop, name=f"media-relay-{config.relay_index}", daemon=True
+        )
+        self._thread.start()
+        self._ready.wait()
+        self._engine = RelayEngine(config)
+        self._loop.call_soon_threadsafe(self._engine.start)
+        if export_metrics:
+            register_relay_metrics(self._engine)
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.call_soon(self._ready.set)
+        self._loop.run_forever()
+
+    async def _on_media_loop(self, coro: Coroutine[Any, Any, T]) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return await asyncio.wrap_future(future)
+
+    async def allocate_session(self, call_id: str) -> SessionInfo:
+        """Create (or return) the call's session."""
+
+        async def run() -> SessionInfo:
+            return self._engine.allocate_session(call_id)
+
+        return await self._on_media_loop(run())
+
+    async def add_leg(self, call_id: str, leg_id: str, offer: MediaOffer) -> MediaAnswer:
+        """Open an SDES-SRTP leg; answer with the relay's address, port and key."""
+        return await self._on_media_loop(self._engine.add_leg(call_id, leg_id, offer))
+
+    async def add_webrtc_leg(self, call_id: str, leg_id: str, sdp_offer: str) -> str:
+        """Open a WebRTC leg from an SDP offer; return the SDP answer."""
+        return await self._on_media_loop(self._engine.add_webrtc_leg(call_id, leg_id, sdp_offer))
+
+    async def release_session(self, call_id: str) -> MediaStatsReport:
+        """Close the call's legs, free their ports, return the per-leg statistics."""
+        return await self._on_media_loop(self._engine.release_session(call_id))
+
+    async def session_status(self, call_id: str) -> SessionStatus:
+        """Liveness, timeout flag and statistics of the call's session."""
+
+        async def run() -> SessionStatus:
+            return self._engine.session_status(call_id)
+
+        return await self._on_media_loop(run())
+
+    async def drain_timeouts(self) -> list[str]:
+        """Call ids whose media timed out since the last call."""
+
+        async def run() -> list[str]:
+            return self._engine.drain_timeouts()
+
+        return await self._on_media_loop(run())
+
+    async def counts(self) -> dict[str, int]:
+        """Live sessions, legs, ports in use (for tests and health checks)."""
+
+        async def run() -> dict[str, int]:
+            await asyncio.sleep(0)  # let closed transports report connection_lost
+            return self._engine.counts()
+
+        return await self._on_media_loop(run())
+
+    async def totals(self) -> dict[str, Any]:
+        """Aggregated counters over every session of this relay."""
+
+        async def run() -> dict[str, Any]:
+            totals = self._engine.totals()
+            return {k: getattr(totals, k) for k in type(totals).__slots__}
+
+        return await self._on_media_loop(run())
+
+    async def shutdown(self) -> None:
+        """Release every session and stop the media loop."""
+        await self._on_media_loop(self._engine.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+
+
+MediaRelay = ray.remote(max_restarts=-1, max_task_retries=0)(MediaRelayActor)
+
+
+def relay_configs(settings: MediaSettings, relays: int) -> list[RelayConfig]:
+    """Split the node's port range evenly between ``relays`` relays."""
+    span = (settings.port_max - settings.port_min + 1) // relays
+    if span < 2:
+        raise FabricError(
+            "media.port_min..port_max is too small for media.relays_per_node relays",
+            error_id="media-bad-port-range",
+        )
+    return [
+        RelayConfig(
+            relay_index=i,
+            bind_host=settings.bind_host,
+            port_min=settings.port_min + i * span,
+            port_max=settings.port_min + (i + 1) * span - 1,
+            media_timeout_s=settings.media_timeout_s,
+            orphan_grace_s=max(60.0, 4 * settings.media_timeout_s),
+            sweep_interval_s=min(1.0, settings.media_timeout_s / 4),
+        )
+        for i in range(relays)
+    ]
+
+
+def start_media_relays(
+    settings: MediaSettings,
+    relays: int | None = None,
+    *,
+    num_cpus: float = 0,
+    export_metrics: bool = True,
+) -> list[Any]:
+    """Start (or find) the named relay actors ``media-relay-<i>``; return their handles."""
+    count = relays if relays is not None else settings.relays_per_node
+    handles = []
+    for config in relay_configs(settings, count):
+        handles.append(
+            MediaRelay.options(  # type: ignore[attr-defined]
+                name=RELAY_NAME.format(index=config.relay_index),
+                get_if_exists=True,
+                num_cpus=num_cpus,
+                max_concurrency=1000,
+            ).remote(config, export_metrics)
+        )
+    return handles
+
+
+class MediaControl:
+    """Async client of the media relays, used by the call actor (picklable)."""
+
+    def __init__(self, relays: Sequence[Any]) -> None:
+        if not relays:
+            raise Internal("MediaControl needs at least one relay", error_id="media-no-relays")
+        self._relays = list(relays)
+
+    @classmethod
+    def from_names(cls, count: int, namespace: str | None = None) -> MediaControl:
+        """Find the relays ``media-relay-0..count-1`` by name."""
+        return cls(
+            [ray.get_actor(RELAY_NAME.format(index=i), namespace=namespace) for i in range(count)]
+        )
+
+    def relay_for(self, call_id: str) -> Any:
+        """The relay of ``call_id`` (a stable hash, so every call goes to one relay)."""
+        return self._relays[zlib.crc32(call_id.encode()) % len(self._relays)]
+
+    async def _ask(self, ref: Any) -> Any:
+        try:
+            return await ref
+        except RayTaskError as exc:
+            cause = exc.cause if hasattr(exc, "cause") else None
+            if isinstance(cause, FabricError):
+                raise cause from None
+            raise Internal(
+                "a media relay failed; see its log", error_id="media-relay-error"
+            ) from exc
+        except RayActorError as exc:
+            raise Unavailable(
+                "the media relay is down (restarting); retry the call",
+                error_id="media-relay-unavailable",
+            ) from exc
+
+    async def allocate_session(self, call_id: str) -> SessionInfo:
+        """Create the call's relay session (idempotent per call id)."""
+        result: SessionInfo = await self._ask(
+            self.relay_for(call_id).allocate_session.remote(call_id)
+        )
+        return result
+
+    async def add_leg(self, call_id: str, leg_id: str, offer: MediaOffer) -> MediaAnswer:
+        """Add an SDES-SRTP leg: the client's offer in, the relay's answer out."""
+        relay = self.relay_for(call_id)
+        result: MediaAnswer = await self._ask(relay.add_leg.remote(call_id, leg_id, offer))
+        return result
+
+    async def add_webrtc_leg(self, call_id: str, leg_id: str, sdp_offer: str) -> str:
+        """Add a WebRTC leg (SDP offer in, SDP answer out)."""
+        relay = self.relay_for(call_id)
+        result: str = await self._ask(relay.add_webrtc_leg.remote(call_id, leg_id, sdp_offer))
+        return result
+
+    async def release_session(self, call_id: str) -> MediaStatsReport:
+        """Release the call's session and ports; return per-leg statistics (idempotent)."""
+        result: MediaStatsReport = await self._ask(
+            self.relay_for(call_id).release_session.remote(call_id)
+        )
+        return result
+
+    async def session_status(self, call_id: str) -> SessionStatus:
+        """The call's media state, including ``timed_out`` / ``reason``."""
+        result: SessionStatus = await self._ask(
+            self.relay_for(call_id).session_status.remote(call_id)
+        )
+        return result
+
+    async def poll_timeouts(self) -> list[str]:
+        """Call ids whose media timed out since the last poll, from every relay at once."""
+        batches = await asyncio.gather(
+            *(self._ask(relay.drain_timeouts.remote()) for relay in self._relays),
+            return_exceptions=True,
+        )
+        out: list[str] = []
+        for batch in batches:
+            if isinstance(batch, list):
+                out.extend(batch)
+        return out
+
+    async def watch_timeouts(
+        self, on_timeout: Callable[[str], Awaitable[None]], interval_s: float = 1.0
+    ) -> None:
+        """Poll for timeouts forever, awaiting ``on_timeout(call_id)`` for each (cancel to stop)."""
+        while True:
+            for call_id in await self.poll_timeouts():
+                await on_timeout(call_id)
+            await asyncio.sleep(interval_s)
