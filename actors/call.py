@@ -1,0 +1,596 @@
+"""The CallActor: one call's state machine, persisted on every transition.
+
+Kind ``call``, key = call id (32 hex digits chosen by the API edge). States::
+
+    (routing) -> RINGING -> ANSWERED <-> HELD -> ENDED
+                    |  \\-> (next ring step)      ^
+                    \\------------------------------/  reject, cancel, ring-out, error
+
+Why it is shaped this way:
+
+- Routing happens before anything is persisted: a dial that cannot be routed (no such
+  extension, an external number without a trunk) answers with an error and leaves no call
+  and no CDR behind. Once ringing, every transition is saved before events go out, so a
+  re-activation (after passivation or the loss of the host) resumes from the last saved
+  state: an answered call keeps going, a ringing call's ring reminder still fires.
+- The ring timeout of each ring step is a durable reminder named ``ring-<step>``; a late
+  reminder of an earlier step is ignored by its name.
+- Ending is two-phase: the ENDED state (with ``cdr_written = false``) is saved first, then
+  the CDR is written (idempotent by call id), then the state is cleared. A crash between
+  the two re-writes the same CDR on re-activation (the ``cdr`` reminder guarantees one),
+  so a call ends with exactly one CDR, never zero and never two.
+- Events to softphones are ``tell``s to the endpoints their Register streams opened; a dead
+  endpoint is skipped (the softphone re-registers), never an error for the call.
+- The CDR is kept in the *caller's* tenant (the one that placed, and pays for, the call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from google.protobuf.message import Message
+
+from actors import validate
+from actors.call_media import NO_MEDIA, CallMedia
+from actors.call_metrics import CallMetrics
+from actors.messages.v1 import call_pb2 as cpb
+from actors.messages.v1 import common_pb2 as mpb
+from actors.messages.v1 import numbers_pb2 as npb
+from actors.messages.v1 import tenant_pb2 as tpb
+from actors.number import DIRECTORY
+from actors.tenant import tenant_address
+from fabric.actor import ActorAddress, DeactivationReason, VirtualActor
+from fabric.api.v1 import calls_pb2 as api
+from fabric.api.v1 import common_pb2 as common
+from fabric.cdr import Cdr, Direction, Disposition
+from fabric.errors import (
+    AlreadyExists,
+    FabricError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
+from fabric.storage.base import CdrStore
+
+log = logging.getLogger(__name__)
+
+KIND = "call"
+CDR_RETRY_S = 5.0
+MAX_TRANSFERS = 5
+ROUTE_TIMEOUT_S = 3.0
+
+_DISPOSITION = {
+    api.END_REASON_COMPLETED: (Disposition.ANSWERED, "normal-clearing"),
+    api.END_REASON_NO_ANSWER: (Disposition.NO_ANSWER, "ring-timeout"),
+    api.END_REASON_VOICEMAIL: (Disposition.VOICEMAIL, "ring-timeout"),
+    api.END_REASON_REJECTED: (Disposition.REJECTED, "rejected"),
+    api.END_REASON_CANCELLED: (Disposition.NO_ANSWER, "caller-cancelled"),
+    api.END_REASON_FAILED: (Disposition.FAILED, "error"),
+}
+_REASON_LABEL = {
+    api.END_REASON_COMPLETED: "completed",
+    api.END_REASON_NO_ANSWER: "no-answer",
+    api.END_REASON_VOICEMAIL: "voicemail",
+    api.END_REASON_REJECTED: "rejected",
+    api.END_REASON_CANCELLED: "cancelled",
+    api.END_REASON_FAILED: "failed",
+}
+
+
+def call_address(call_id: str) -> ActorAddress:
+    """The address of a call's actor."""
+    return ActorAddress(KIND, call_id)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def build_cdr(s: cpb.CallRecordState) -> Cdr:
+    """The call's CDR, from its ended state."""
+    disposition, cause = _DISPOSITION.get(s.end_reason, (Disposition.FAILED, "error"))
+    if disposition is Disposition.ANSWERED and not s.answered_at_ms:
+        disposition = Disposition.FAILED
+    if s.direction == "internal":
+        direction = Direction.INTERNAL
+    else:
+        direction = Direction.OUTBOUND
+    answer = _utc(s.answered_at_ms) if s.answered_at_ms else None
+    talk = max(0, (s.ended_at_ms - s.answered_at_ms) // 1000) if s.answered_at_ms else 0
+    return Cdr(
+        call_id=s.call_id,
+        tenant_id=s.tenant_id,
+        from_number=s.__getattribute__("from"),
+        to_number=s.to,
+        direction=direction,
+        start_time=_utc(s.started_at_ms),
+        end_time=_utc(max(s.ended_at_ms, s.started_at_ms)),
+        disposition=disposition,
+        hangup_cause=cause,
+        answer_time=answer,
+        duration_s=talk,
+        billable_s=talk,
+    )
+
+
+class CallActor(VirtualActor):
+    """One call: routing, ringing, answer, hold, transfer, hang-up and its CDR."""
+
+    kind = KIND
+
+    async def on_activate(self) -> None:
+        """Resume from the saved state; finish the CDR of a call that ended mid-write."""
+        self.state: cpb.CallRecordState | None = await self.ctx.load_state(cpb.CallRecordState)
+        self.metrics: CallMetrics | None = None
+        self.media: CallMedia = NO_MEDIA
+        with contextlib.suppress(FabricError):
+            self.metrics = self.ctx.service(CallMetrics)
+        with contextlib.suppress(FabricError):
+            self.media = self.ctx.service(CallMedia)  # type: ignore[type-abstract]
+        self._counted_active = False
+        if self.state is not None and self.state.state != api.CALL_STATE_ENDED:
+            self._count_active(True)
+        if self.state is not None and self.state.state == api.CALL_STATE_ENDED:
+            await self._finish_cdr()
+
+    async def on_deactivate(self, reason: DeactivationReason) -> None:
+        """Stop counting this call as active on this host."""
+        self._count_active(False)
+
+    def _count_active(self, on: bool) -> None:
+        if self.metrics is None or on == self._counted_active:
+            return
+        self._counted_active = on
+        self.metrics.active.inc() if on else self.metrics.active.dec()
+
+    # ---- dispatch ---------------------------------------------------------------------
+
+    async def handle(self, message: Message, sender: ActorAddress | None) -> Message | None:
+        """Dispatch a StartCall or a CallOp."""
+        if isinstance(message, cpb.StartCall):
+            return await self._start(message)
+        if isinstance(message, cpb.CallOp):
+            return await self._op(message)
+        raise InvalidArgument("unknown call message", error_id="unknown-message")
+
+    async def on_reminder(self, name: str) -> None:
+        """A ring step timed out, or a CDR write is to be retried."""
+        s = self.state
+        if s is None:
+            return
+        if name == "cdr":
+            await self._finish_cdr()
+            return
+        if name.startswith("ring-") and s.state == api.CALL_STATE_RINGING:
+            if name == f"ring-{s.step_index}":
+                await self._advance(s)
+
+    # ---- start ------------------------------------------------------------------------
+
+    async def _start(self, msg: cpb.StartCall) -> api.CallInfo:
+        if self.state is not None:
+            raise AlreadyExists("the call exists", error_id="call-exists")
+        t0 = time.monotonic()
+        p = msg.principal
+        which = msg.to.WhichOneof("target")
+        caller_ref = tpb.ResolveCaller(principal=p, from_extension=msg.from_extension)
+        try:
+            if which == "extension":
+                validate.extension(msg.to.extension, "to.extension")
+                to = msg.to.extension
+                direction = "internal"
+                caller, decision = await self._route_same_tenant(p.tenant_id, caller_ref, msg.to)
+            elif which == "number":
+                validate.e164(msg.to.number, "to.number")
+                to = msg.to.number
+                caller, decision = await self._route_number(p.tenant_id, caller_ref, msg.to)
+                direction = "internal" if decision.tenant_id == p.tenant_id else "outbound"
+            else:
+                raise InvalidArgument(
+                    "to needs an extension or a number", error_id="missing-destination"
+                )
+        except FabricError as exc:
+            if self.metrics is not None:
+                self.metrics.failed.labels(reason=exc.error_id).inc()
+            self.ctx.deactivate_after_turn()
+            raise
+        now = _now_ms()
+        s = cpb.CallRecordState(
+            call_id=msg.call_id,
+            tenant_id=p.tenant_id,
+            to=to,
+            direction=direction,
+            state=api.CALL_STATE_RINGING,
+            caller=cpb.Leg(
+                tenant_id=p.tenant_id,
+                extension=caller.extension,
+                user_id=caller.user_id,
+                endpoints=caller.endpoints,
+            ),
+            callee_tenant_id=decision.tenant_id,
+            started_at_ms=now,
+            ringing_at_ms=now,
+            voicemail=decision.voicemail,
+            voicemail_extension=decision.voicemail_extension,
+            caller_offer=msg.media,
+        )
+        setattr(s, "from", caller.extension)
+        s.steps.extend(decision.steps)
+        if s.steps:
+            s.ringing.extend(s.steps[0].targets)
+        if msg.HasField("media"):
+            s.media = True
+            await self.media.open(s.call_id)
+            answer = await self.media.add_leg(s.call_id, "caller", msg.media)
+            if answer is not None:
+                s.caller.media.CopyFrom(answer)
+        if s.steps:
+            await self.ctx.set_reminder("ring-0", s.steps[0].timeout_s)
+        await self.ctx.save_state(s)
+        self.state = s
+        self._count_active(True)
+        if self.metrics is not None:
+            self.metrics.started.inc()
+            self.metrics.dial_to_ringing.observe(time.monotonic() - t0)
+        await self._announce(tpb.CallStarted(call_id=s.call_id))
+        if not s.steps:  # nothing to ring (a dangling route): it rings out at once
+            await self._end(
+                s, api.END_REASON_VOICEMAIL if s.voicemail else api.END_REASON_NO_ANSWER
+            )
+            return self._info(s, p)
+        await self._emit(s, [s.caller], api.CALL_EVENT_RINGING)
+        await self._emit(s, s.ringing, api.CALL_EVENT_INCOMING)
+        return self._info(s, p)
+
+    async def _route_same_tenant(
+        self, tenant_id: str, caller: tpb.ResolveCaller, to: common.Destination
+    ) -> tuple[tpb.CallerInfo, tpb.RouteDecision]:
+        route = tpb.RouteCall(destination=to, inbound=False, now_ms=_now_ms())
+        reply = await self.ctx.system.ref(tenant_address(tenant_id)).ask(
+            tpb.RouteInternal(caller=caller, route=route), timeout=ROUTE_TIMEOUT_S
+        )
+        assert isinstance(reply, tpb.InternalRoute)
+        return reply.caller, reply.decision
+
+    async def _route_number(
+        self, tenant_id: str, caller: tpb.ResolveCaller, to: common.Destination
+    ) -> tuple[tpb.CallerInfo, tpb.RouteDecision]:
+        owner = await self._lookup(to.number)
+        if owner == tenant_id:
+            route = tpb.RouteCall(destination=to, inbound=True, now_ms=_now_ms())
+            reply = await self.ctx.system.ref(tenant_address(tenant_id)).ask(
+                tpb.RouteInternal(caller=caller, route=route), timeout=ROUTE_TIMEOUT_S
+            )
+            assert isinstance(reply, tpb.InternalRoute)
+            return reply.caller, reply.decision
+        caller_info, decision = await asyncio.gather(
+            self.ctx.system.ref(tenant_address(tenant_id)).ask(caller, timeout=ROUTE_TIMEOUT_S),
+            self.ctx.system.ref(tenant_address(owner)).ask(
+                tpb.RouteCall(destination=to, inbound=True, now_ms=_now_ms()),
+                timeout=ROUTE_TIMEOUT_S,
+            ),
+        )
+        assert isinstance(caller_info, tpb.CallerInfo)
+        assert isinstance(decision, tpb.RouteDecision)
+        return caller_info, decision
+
+    async def _lookup(self, number: str) -> str:
+        reply = await self.ctx.system.ref(DIRECTORY).ask(
+            npb.LookupNumber(number=number), timeout=ROUTE_TIMEOUT_S
+        )
+        assert isinstance(reply, npb.NumberOwner)
+        if reply.tenant_id:
+            return reply.tenant_id
+        if reply.in_pool:
+            raise NotFound("the number is not in service", error_id="number-not-in-service")
+        raise Unavailable(
+            "external numbers need a SIP trunk, which this fabric does not have yet",
+            error_id="no-carrier-trunk",
+        )
+
+    # ---- operations -------------------------------------------------------------------
+
+    def _side(self, s: cpb.CallRecordState, p: mpb.Principal) -> str:
+        """Which party the principal is: 'caller', 'callee', or NotFound (not a party)."""
+        member = p.role == common.ROLE_MEMBER
+
+        def is_(tenant: str, user: str) -> bool:
+            return p.tenant_id == tenant and (not member or p.user_id == user)
+
+        callee_users = {t.user_id for t in s.ringing}
+        if s.answered.user_id:
+            callee_users.add(s.answered.user_id)
+        callee = p.tenant_id == s.callee_tenant_id and (not member or p.user_id in callee_users)
+        if callee and (not member or not is_(s.caller.tenant_id, s.caller.user_id)):
+            return "callee"
+        if is_(s.caller.tenant_id, s.caller.user_id):
+            return "caller"
+        if callee:
+            return "callee"
+        raise NotFound("no such call", error_id="call-not-found")
+
+    async def _op(self, msg: cpb.CallOp) -> api.CallInfo:
+        s = self.state
+        if s is None:
+            self.ctx.deactivate_after_turn()
+            raise NotFound("no such call", error_id="call-not-found")
+        p = msg.principal
+        side = self._side(s, p)
+        which = msg.WhichOneof("op")
+        if which == "get":
+            return self._info(s, p)
+        if s.state == api.CALL_STATE_ENDED:
+            raise FailedPrecondition("the call has ended", error_id="call-ended")
+        if which == "answer":
+            await self._answer(s, p, msg.answer)
+        elif which == "reject":
+            await self._reject(s, p, msg.reject.extension)
+        elif which == "hangup":
+            await self._hangup(s, side)
+        elif which in ("hold", "resume"):
+            await self._hold(s, which == "hold")
+        elif which == "transfer":
+            await self._transfer(s, p, side, msg.transfer.to)
+        else:
+            raise InvalidArgument("empty call operation", error_id="empty-request")
+        return self._info(s, p)
+
+    def _ringing_target(
+        self, s: cpb.CallRecordState, p: mpb.Principal, extension: str
+    ) -> tpb.RingTarget:
+        validate.extension(extension)
+        if s.state != api.CALL_STATE_RINGING:
+            raise FailedPrecondition("the call is not ringing", error_id="call-not-ringing")
+        for target in s.ringing:
+            if (
+                target.extension == extension
+                and p.tenant_id == s.callee_tenant_id
+                and (p.role != common.ROLE_MEMBER or p.user_id == target.user_id)
+            ):
+                return target
+        raise FailedPrecondition(
+            "that extension is not ringing for this call", error_id="extension-not-ringing"
+        )
+
+    async def _answer(
+        self, s: cpb.CallRecordState, p: mpb.Principal, req: api.AnswerRequest
+    ) -> None:
+        target = self._ringing_target(s, p, req.extension)
+        others = [t for t in s.ringing if t.extension != target.extension]
+        now = _now_ms()
+        s.state = api.CALL_STATE_ANSWERED
+        s.answered.CopyFrom(
+            cpb.Leg(
+                tenant_id=s.callee_tenant_id,
+                extension=target.extension,
+                user_id=target.user_id,
+                endpoints=target.endpoints,
+            )
+        )
+        if not s.answered_at_ms:
+            s.answered_at_ms = now
+        del s.ringing[:]
+        if s.media and req.HasField("media"):
+            answer = await self.media.add_leg(s.call_id, "callee", req.media)
+            if answer is not None:
+                s.answered.media.CopyFrom(answer)
+        await self.ctx.cancel_reminder(f"ring-{s.step_index}")
+        await self.ctx.save_state(s)
+        if self.metrics is not None:
+            self.metrics.answered.inc()
+            self.metrics.dial_to_answered.observe(max(0.0, (now - s.started_at_ms) / 1000))
+        await self._emit(s, [s.caller, s.answered], api.CALL_EVENT_ANSWERED)
+        await self._emit(s, others, api.CALL_EVENT_ENDED, api.END_REASON_ANSWERED_ELSEWHERE)
+
+    async def _reject(self, s: cpb.CallRecordState, p: mpb.Principal, extension: str) -> None:
+        target = self._ringing_target(s, p, extension)
+        remaining = [t for t in s.ringing if t.extension != target.extension]
+        if remaining:
+            del s.ringing[:]
+            s.ringing.extend(remaining)
+            await self.ctx.save_state(s)
+            await self._emit(s, [target], api.CALL_EVENT_ENDED, api.END_REASON_REJECTED)
+            return
+        if s.step_index + 1 < len(s.steps):
+            await self._emit(s, [target], api.CALL_EVENT_ENDED, api.END_REASON_REJECTED)
+            await self._advance(s)
+            return
+        await self._end(s, api.END_REASON_REJECTED)
+
+    async def _hangup(self, s: cpb.CallRecordState, side: str) -> None:
+        if s.state == api.CALL_STATE_RINGING:
+            reason = api.END_REASON_CANCELLED if side == "caller" else api.END_REASON_REJECTED
+            await self._end(s, reason)
+        else:
+            await self._end(s, api.END_REASON_COMPLETED)
+
+    async def _hold(self, s: cpb.CallRecordState, hold: bool) -> None:
+        want = api.CALL_STATE_ANSWERED if hold else api.CALL_STATE_HELD
+        if s.state != want:
+            raise FailedPrecondition(
+                "only an answered call can be held" if hold else "only a held call can resume",
+                error_id="call-not-answered" if hold else "call-not-held",
+            )
+        s.state = api.CALL_STATE_HELD if hold else api.CALL_STATE_ANSWERED
+        await self.ctx.save_state(s)
+        event = api.CALL_EVENT_HELD if hold else api.CALL_EVENT_RESUMED
+        await self._emit(s, [s.caller, s.answered], event)
+
+    async def _transfer(
+        self, s: cpb.CallRecordState, p: mpb.Principal, side: str, to: common.Destination
+    ) -> None:
+        if s.state not in (api.CALL_STATE_ANSWERED, api.CALL_STATE_HELD):
+            raise FailedPrecondition(
+                "only an answered call can be transferred", error_id="call-not-answered"
+            )
+        if s.transfers >= MAX_TRANSFERS:
+            raise FailedPrecondition(
+                f"a call can be transferred at most {MAX_TRANSFERS} times",
+                error_id="too-many-transfers",
+            )
+        which = to.WhichOneof("target")
+        leaving = s.answered if side == "callee" else s.caller
+        staying = s.caller if side == "callee" else s.answered
+        tenant_id = leaving.tenant_id
+        route = tpb.RouteCall(destination=to, inbound=which == "number", now_ms=_now_ms())
+        if which == "extension":
+            validate.extension(to.extension, "to.extension")
+            display = to.extension
+            owner = tenant_id
+        elif which == "number":
+            validate.e164(to.number, "to.number")
+            display = to.number
+            owner = await self._lookup(to.number)
+        else:
+            raise InvalidArgument(
+                "to needs an extension or a number", error_id="missing-destination"
+            )
+        reply = await self.ctx.system.ref(tenant_address(owner)).ask(route, timeout=ROUTE_TIMEOUT_S)
+        assert isinstance(reply, tpb.RouteDecision)
+        if not reply.steps:
+            raise FailedPrecondition(
+                "the transfer target has nothing to ring", error_id="transfer-target-empty"
+            )
+        left = cpb.Leg()
+        left.CopyFrom(leaving)
+        remaining = cpb.Leg()
+        remaining.CopyFrom(staying)
+        s.caller.CopyFrom(remaining)
+        s.answered.Clear()
+        s.callee_tenant_id = reply.tenant_id
+        s.state = api.CALL_STATE_RINGING
+        del s.steps[:]
+        s.steps.extend(reply.steps)
+        s.step_index = 0
+        del s.ringing[:]
+        s.ringing.extend(s.steps[0].targets)
+        s.voicemail = reply.voicemail
+        s.voicemail_extension = reply.voicemail_extension
+        s.transferred_to = display
+        s.transfers += 1
+        await self.ctx.set_reminder("ring-0", s.steps[0].timeout_s)
+        await self.ctx.save_state(s)
+        await self._emit(s, [left], api.CALL_EVENT_ENDED, api.END_REASON_TRANSFERRED)
+        await self._emit(s, [s.caller], api.CALL_EVENT_TRANSFERRING)
+        await self._emit(s, s.ringing, api.CALL_EVENT_INCOMING)
+
+    # ---- ringing steps and ending -----------------------------------------------------
+
+    async def _advance(self, s: cpb.CallRecordState) -> None:
+        """The current ring step is over: ring the next one, or ring out."""
+        previous = list(s.ringing)
+        if s.step_index + 1 >= len(s.steps):
+            await self._end(
+                s, api.END_REASON_VOICEMAIL if s.voicemail else api.END_REASON_NO_ANSWER
+            )
+            return
+        s.step_index += 1
+        step = s.steps[s.step_index]
+        del s.ringing[:]
+        s.ringing.extend(step.targets)
+        await self.ctx.set_reminder(f"ring-{s.step_index}", step.timeout_s)
+        await self.ctx.save_state(s)
+        await self._emit(s, previous, api.CALL_EVENT_ENDED, api.END_REASON_NO_ANSWER)
+        await self._emit(s, s.ringing, api.CALL_EVENT_INCOMING)
+
+    async def _end(self, s: cpb.CallRecordState, reason: api.EndReason.ValueType) -> None:
+        """ENDED is saved, then the CDR written, then the state cleared."""
+        ringing = list(s.ringing)
+        if s.state == api.CALL_STATE_RINGING:
+            await self.ctx.cancel_reminder(f"ring-{s.step_index}")
+        s.state = api.CALL_STATE_ENDED
+        s.end_reason = reason
+        s.ended_at_ms = max(_now_ms(), s.started_at_ms)
+        del s.ringing[:]
+        await self.ctx.save_state(s)
+        self._count_active(False)
+        if self.metrics is not None:
+            self.metrics.ended.labels(reason=_REASON_LABEL.get(reason, "failed")).inc()
+        parties = [s.caller] + ([s.answered] if s.answered.extension else [])
+        await self._emit(s, parties, api.CALL_EVENT_ENDED, reason)
+        await self._emit(s, ringing, api.CALL_EVENT_ENDED, reason)
+        await self._announce(tpb.CallEnded(call_id=s.call_id))
+        if s.media:
+            with contextlib.suppress(FabricError):
+                await self.media.close(s.call_id)
+        await self._finish_cdr()
+
+    async def _finish_cdr(self) -> None:
+        s = self.state
+        if s is None or s.state != api.CALL_STATE_ENDED:
+            return
+        try:
+            await self.ctx.service(CdrStore).write(build_cdr(s))  # type: ignore[type-abstract]
+        except FabricError as exc:
+            if exc.retryable:
+                log.warning("CDR write deferred: %s", exc.error_id)
+                await self.ctx.set_reminder("cdr", CDR_RETRY_S)
+                return
+            log.error("CDR refused: %s", exc.error_id)
+        with contextlib.suppress(FabricError):
+            await self.ctx.cancel_reminder("cdr")
+        await self.ctx.clear_state()
+        self.ctx.deactivate_after_turn()
+
+    # ---- events -----------------------------------------------------------------------
+
+    async def _announce(self, message: Message) -> None:
+        s = self.state
+        if s is None:
+            return
+        tenants = {s.tenant_id, s.callee_tenant_id} - {""}
+        for tenant_id in tenants:
+            with contextlib.suppress(FabricError):
+                await self.ctx.system.ref(tenant_address(tenant_id)).tell(message)
+
+    async def _emit(
+        self,
+        s: cpb.CallRecordState,
+        legs: Iterable[cpb.Leg | tpb.RingTarget],
+        event_type: api.CallEventType.ValueType,
+        reason: api.EndReason.ValueType = api.END_REASON_UNSPECIFIED,
+    ) -> None:
+        at = _now_ms()
+        for leg in legs:
+            media = leg.media if isinstance(leg, cpb.Leg) else None
+            event = api.CallEvent(
+                call_id=s.call_id,
+                type=event_type,
+                to=s.to,
+                extension=leg.extension,
+                end_reason=reason,
+                at_ms=at,
+            )
+            setattr(event, "from", getattr(s, "from"))
+            if media is not None and media.relay_port:
+                event.media.CopyFrom(media)
+            for endpoint in leg.endpoints:
+                try:
+                    await self.ctx.system.ref(ActorAddress(endpoint.kind, endpoint.key)).tell(event)
+                except FabricError:
+                    pass  # the softphone's stream is gone; it re-registers
+
+    def _info(self, s: cpb.CallRecordState, p: mpb.Principal) -> api.CallInfo:
+        info = api.CallInfo(
+            call_id=s.call_id,
+            state=s.state,
+            to=s.to,
+            answered_by=s.answered.extension,
+            started_at_ms=s.started_at_ms,
+            answered_at_ms=s.answered_at_ms,
+            ended_at_ms=s.ended_at_ms,
+            end_reason=s.end_reason,
+            ringing=[t.extension for t in s.ringing],
+        )
+        setattr(info, "from", getattr(s, "from"))
+        return info

@@ -1,0 +1,123 @@
+"""The number directory: the carrier's pool of phone numbers and who holds each one.
+
+One actor (kind ``numbers``, key ``global``) is the authority on number ownership, so that a
+call to any tenant's number on this fabric resolves with one ask, and allocation can never
+give one number to two tenants (the actor runs one message at a time and persists before
+it answers). It never asks other actors, so it cannot take part in an ask cycle. Routing
+*within* a tenant (which extension a number rings) is the TenantActor's business.
+
+A directory of one actor is a hot spot by design: a lookup is a dictionary read, far
+cheaper than the ask that carries it; if it ever limits dialing, shard by number prefix.
+"""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message
+
+from actors import validate
+from actors.messages.v1 import numbers_pb2 as pb
+from fabric.actor import ActorAddress, VirtualActor
+from fabric.errors import FailedPrecondition, InvalidArgument, NotFound
+
+KIND = "numbers"
+DIRECTORY = ActorAddress(KIND, "global")
+MAX_ALLOCATE = 100
+
+DEFAULT_POOL = pb.NumberRange(prefix="+1555010", first=0, last=9999, width=4)
+"""Fictional +1 555 010 xxxx numbers: the pool of a fresh fabric (10,000 numbers)."""
+
+
+def _in_range(number: str, rng: pb.NumberRange) -> bool:
+    if not number.startswith(rng.prefix):
+        return False
+    suffix = number[len(rng.prefix) :]
+    return len(suffix) == rng.width and suffix.isdigit() and rng.first <= int(suffix) <= rng.last
+
+
+class NumberDirectory(VirtualActor):
+    """Allocates pool numbers to tenants, releases them, and says who holds a number."""
+
+    kind = KIND
+
+    async def on_activate(self) -> None:
+        """Load the directory, seeding the default pool on first use."""
+        state = await self.ctx.load_state(pb.NumberDirectoryState)
+        if state is None:
+            state = pb.NumberDirectoryState(pool=[DEFAULT_POOL])
+        self.state = state
+
+    def _in_pool(self, number: str) -> bool:
+        return any(_in_range(number, rng) for rng in self.state.pool)
+
+    async def handle(self, message: Message, sender: ActorAddress | None) -> Message | None:
+        """Dispatch one directory message."""
+        if isinstance(message, pb.LookupNumber):
+            return pb.NumberOwner(
+                tenant_id=self.state.owner.get(message.number, ""),
+                in_pool=self._in_pool(message.number),
+            )
+        if isinstance(message, pb.AllocateNumbers):
+            return await self._allocate(message)
+        if isinstance(message, pb.ReleaseNumber):
+            if self.state.owner.get(message.number) != message.tenant_id:
+                raise NotFound("the tenant holds no such number", error_id="number-not-found")
+            del self.state.owner[message.number]
+            await self.ctx.save_state(self.state)
+            return pb.AllocatedNumbers(numbers=[message.number])
+        if isinstance(message, pb.ReleaseTenantNumbers):
+            held = sorted(n for n, t in self.state.owner.items() if t == message.tenant_id)
+            for number in held:
+                del self.state.owner[number]
+            if held:
+                await self.ctx.save_state(self.state)
+            return pb.AllocatedNumbers(numbers=held)
+        raise InvalidArgument("unknown directory message", error_id="unknown-message")
+
+    async def _allocate(self, msg: pb.AllocateNumbers) -> pb.AllocatedNumbers:
+        if msg.numbers and msg.count:
+            raise InvalidArgument(
+                "give either count or numbers, not both", error_id="invalid-allocation"
+            )
+        if msg.numbers:
+            if len(msg.numbers) > MAX_ALLOCATE or len(set(msg.numbers)) != len(msg.numbers):
+                raise InvalidArgument(
+                    f"numbers must be 1 to {MAX_ALLOCATE} distinct E.164 numbers",
+                    error_id="invalid-allocation",
+                )
+            for number in msg.numbers:
+                validate.e164(number, "numbers")
+                if not self._in_pool(number):
+                    raise NotFound(
+                        "a requested number is not in the carrier's pool",
+                        error_id="number-not-in-pool",
+                    )
+                if number in self.state.owner:
+                    raise FailedPrecondition(
+                        "a requested number is already allocated", error_id="number-taken"
+                    )
+            chosen = list(msg.numbers)
+        else:
+            if not 1 <= msg.count <= MAX_ALLOCATE:
+                raise InvalidArgument(
+                    f"count must be 1 to {MAX_ALLOCATE}", error_id="invalid-allocation"
+                )
+            chosen = self._free(msg.count)
+            if len(chosen) < msg.count:
+                raise FailedPrecondition(
+                    "the carrier's pool has too few free numbers", error_id="pool-exhausted"
+                )
+        for number in chosen:
+            self.state.owner[number] = msg.tenant_id
+        await self.ctx.save_state(self.state)
+        return pb.AllocatedNumbers(numbers=chosen)
+
+    def _free(self, count: int) -> list[str]:
+        out: list[str] = []
+        for rng in self.state.pool:
+            for suffix in range(rng.first, rng.last + 1):
+                number = f"{rng.prefix}{suffix:0{rng.width}d}"
+                if number not in self.state.owner:
+                    out.append(number)
+                    if len(out) == count:
+                        return out
+        return out

@@ -1,0 +1,91 @@
+"""Argument checks shared by the API edge and the domain actors.
+
+Each check raises :class:`fabric.errors.InvalidArgument` with a stable ``error_id`` and a
+message that says what to send instead. The message never echoes the bad value back (it
+may be a phone number or hostile text); it names the field and the accepted form.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fabric.errors import InvalidArgument
+
+EXTENSION_RE = re.compile(r"[0-9]{2,8}")
+E164_RE = re.compile(r"\+[1-9][0-9]{7,14}")
+ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+GROUP_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+CALL_ID_RE = re.compile(r"[0-9a-f]{32}")
+MIN_RING_S = 5
+MAX_RING_S = 120
+DEFAULT_RING_S = 20
+MAX_NAME = 100
+
+
+def extension(value: str, field: str = "extension") -> str:
+    """An extension: 2 to 8 digits."""
+    if not EXTENSION_RE.fullmatch(value):
+        raise InvalidArgument(
+            f"{field} must be 2 to 8 digits, e.g. '101'", error_id="invalid-extension"
+        )
+    return value
+
+
+def e164(value: str, field: str = "number") -> str:
+    """A phone number in E.164 form."""
+    if not E164_RE.fullmatch(value):
+        raise InvalidArgument(
+            f"{field} must be an E.164 number: '+', then 8 to 15 digits (country code first)",
+            error_id="invalid-number",
+        )
+    return value
+
+
+def object_id(value: str, field: str) -> str:
+    """A fabric-made id (tenant, user, key): 1-64 of lowercase letters, digits and '-'."""
+    if not ID_RE.fullmatch(value):
+        raise InvalidArgument(
+            f"{field} must be the id the fabric returned (lowercase letters, digits, '-')",
+            error_id=f"invalid-{field.replace('_', '-')}",
+        )
+    return value
+
+
+def group_id(value: str, field: str = "group_id") -> str:
+    """A ring group id: 1-32 of lowercase letters, digits and '-'."""
+    if not GROUP_RE.fullmatch(value):
+        raise InvalidArgument(
+            f"{field} must be 1-32 lowercase letters, digits or '-', e.g. 'sales'",
+            error_id="invalid-ring-group",
+        )
+    return value
+
+
+def call_id(value: str) -> str:
+    """A call id as returned by Dial: 32 lowercase hex digits."""
+    if not CALL_ID_RE.fullmatch(value):
+        raise InvalidArgument(
+            "call_id must be the 32-hex-digit id returned by Dial", error_id="invalid-call-id"
+        )
+    return value
+
+
+def name(value: str, field: str = "name") -> str:
+    """A display name: 1-100 printable characters."""
+    if not value.strip() or len(value) > MAX_NAME or not value.isprintable():
+        raise InvalidArgument(
+            f"{field} must be 1 to {MAX_NAME} printable characters", error_id="invalid-name"
+        )
+    return value
+
+
+def ring_timeout(value: int, field: str = "ring_timeout_s") -> int:
+    """A ring timeout in seconds: 0 (the default of 20) or 5-120."""
+    if value == 0:
+        return DEFAULT_RING_S
+    if not MIN_RING_S <= value <= MAX_RING_S:
+        raise InvalidArgument(
+            f"{field} must be 0 (default {DEFAULT_RING_S}) or {MIN_RING_S} to {MAX_RING_S}",
+            error_id="invalid-ring-timeout",
+        )
+    return value
