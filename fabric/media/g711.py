@@ -111,3 +111,22 @@ def read_wav_as_ulaw(path: Path) -> bytes:
             raise ValueError(f"{path.name}: need µ-law or 16-bit PCM, got format {tag}/{bits}")
         offset += 8 + size + (size & 1)
     raise ValueError(f"{path.name}: no data chunk")
+
+
+def sweep_ulaw(seconds: float, amplitude: int = 12000) -> bytes:
+    """A deterministic test signal: a 300-3000 Hz sweep with a step pattern, as µ-law.
+
+    Every 20 ms frame differs from its neighbours, so a lost, repeated or reordered frame
+    shows in a byte comparison.
+    """
+    import math
+
+    count = int(seconds * SAMPLE_RATE)
+    out = []
+    phase = 0.0
+    for n in range(count):
+        freq = 300.0 + 2700.0 * n / max(1, count)
+        phase += 2.0 * math.pi * freq / SAMPLE_RATE
+        step = ((n // FRAME_SAMPLES) % 7) * 300
+        out.append(int(amplitude * math.sin(phase)) + step)
+    return ulaw_encode(out)
