@@ -70,6 +70,13 @@ class ApiSettings(BaseModel):
     port: int = Field(50051, ge=1, le=65535, description="gRPC port")
     tls: bool = Field(True, description="serve TLS (a development CA is made on first run)")
     tls_dir: Path = Field(Path(".run/tls"), description="CA, server certificate and key")
+    operator_token_file: Path = Field(
+        Path(".run/operator.token"),
+        description="the carrier operator's bearer token (made on first run, mode 0600)",
+    )
+    key_cache_s: float = Field(
+        5.0, ge=0, description="how long a verified API key is trusted before re-checking"
+    )
 
 
 class MetricsSettings(BaseModel):

@@ -1,0 +1,144 @@
+"""The one interceptor every RPC passes: authorize, run, map errors, count.
+
+It wraps each method handler so that authorization (which may ask a TenantActor) runs
+inside the RPC's task, the principal is visible to the servicer through
+:func:`fabric.edge.auth.principal`, a :class:`FabricError` becomes its gRPC status (with the
+error id in the details and in the ``fabric-error-id`` trailer), any other exception becomes
+INTERNAL with a log reference, and every request is counted by method and code.
+Health and reflection are public.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from fabric.edge.auth import Authorizer, current_principal
+from fabric.edge.metrics import EdgeMetrics
+from fabric.edge.status import ERROR_ID_KEY
+from fabric.errors import FabricError
+
+log = logging.getLogger(__name__)
+
+PUBLIC_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+
+
+def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in context.invocation_metadata() or ():
+        if isinstance(value, str):
+            out[key.lower()] = value
+    return out
+
+
+async def abort_with(context: grpc.aio.ServicerContext, exc: FabricError) -> None:
+    """End the RPC with the error's status; raises (as ``context.abort`` does)."""
+    context.set_trailing_metadata(((ERROR_ID_KEY, exc.error_id),))
+    await context.abort(exc.code, f"{exc.error_id}: {exc.message}")
+
+
+async def _internal(context: grpc.aio.ServicerContext, method: str) -> None:
+    ref = uuid.uuid4().hex[:12]
+    log.exception("internal error in %s (reference %s)", method, ref)
+    context.set_trailing_metadata(((ERROR_ID_KEY, "internal"),))
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal: a bug on our side (reference {ref})")
+
+
+class EdgeInterceptor(grpc.aio.ServerInterceptor):
+    """Authorization, error mapping and metrics around every method."""
+
+    def __init__(self, authorizer: Authorizer, metrics: EdgeMetrics) -> None:
+        self.authorizer = authorizer
+        self.metrics = metrics
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        """Wrap the method's handler (unary or streaming)."""
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        if handler is None or method.startswith(PUBLIC_PREFIXES):
+            return handler
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                self._streaming(method, handler.stream_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._streaming(method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # stream-unary: none in our API
+
+    def _unary(self, method: str, inner: Any) -> Any:
+        async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            t0 = time.perf_counter()
+            code = "OK"
+            try:
+                who = await self.authorizer.authorize(method, _metadata(context))
+                token = current_principal.set(who)
+                try:
+                    return await inner(request, context)
+                finally:
+                    current_principal.reset(token)
+            except FabricError as exc:
+                code = exc.code.name
+                await abort_with(context, exc)
+            except (asyncio.CancelledError, grpc.aio.AbortError):
+                code = "CANCELLED" if context.cancelled() else _code_name(context)
+                raise
+            except Exception:
+                code = "INTERNAL"
+                await _internal(context, method)
+            finally:
+                self.metrics.observe(method, code, time.perf_counter() - t0)
+
+        return behavior
+
+    def _streaming(self, method: str, inner: Any) -> Any:
+        async def behavior(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            t0 = time.perf_counter()
+            code = "OK"
+            try:
+                who = await self.authorizer.authorize(method, _metadata(context))
+                token = current_principal.set(who)
+                try:
+                    async for response in inner(request, context):
+                        yield response
+                finally:
+                    current_principal.reset(token)
+            except FabricError as exc:
+                code = exc.code.name
+                await abort_with(context, exc)
+            except (asyncio.CancelledError, grpc.aio.AbortError, GeneratorExit):
+                code = "CANCELLED"
+                raise
+            except Exception:
+                code = "INTERNAL"
+                await _internal(context, method)
+            finally:
+                self.metrics.observe(method, code, time.perf_counter() - t0)
+
+        return behavior
+
+
+def _code_name(context: grpc.aio.ServicerContext) -> str:
+    code = context.code()
+    return code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"

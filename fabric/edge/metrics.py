@@ -1,0 +1,40 @@
+"""gRPC request metrics: requests by method and status code, and their latency.
+
+The method label is the RPC's full name (a fixed set, from the protos); no peer address,
+tenant or number is ever a label.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+
+
+class EdgeMetrics:
+    """Per-process gRPC request counters and latency histograms."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.requests = Counter(
+            "fabric_grpc_requests",
+            "gRPC requests handled, by method and status code",
+            ["method", "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "fabric_grpc_request_seconds",
+            "gRPC handling time (unary) or stream lifetime",
+            ["method"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+
+    def observe(self, method: str, code: str, seconds: float) -> None:
+        """Count one finished request."""
+        self.requests.labels(method=method, code=code).inc()
+        self.latency.labels(method=method).observe(seconds)
+
+    def text(self) -> str:
+        """The Prometheus text exposition."""
+        return generate_latest(self.registry).decode()
