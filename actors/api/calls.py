@@ -1,0 +1,244 @@
+"""Calls: the softphone's Register stream and call control.
+
+The Register stream opens an endpoint in this gateway process and records it with the
+extension in the TenantActor; CallActors ``tell`` call events to that endpoint and this
+handler writes them to the stream. The registration is refreshed every
+``REFRESH_S`` (the TenantActor forgets registrations after ``REGISTRATION_TTL_S``), so a
+tenant actor re-activated elsewhere learns the live softphones again, and a softphone whose
+gateway died stops being rung.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from actors import validate
+from actors.api.principals import caller
+from actors.call import call_address
+from actors.messages.v1 import call_pb2 as cpb
+from actors.messages.v1 import common_pb2 as mpb
+from actors.messages.v1 import tenant_pb2 as tpb
+from actors.tenant import tenant_address
+from fabric.actor import ActorSystem
+from fabric.api.v1 import calls_pb2 as api
+from fabric.api.v1 import calls_pb2_grpc
+from fabric.api.v1 import common_pb2 as common
+from fabric.errors import FabricError, InvalidArgument, NotFound
+
+REFRESH_S = 30.0
+MAX_LISTED = 200
+MAX_KEY = 64
+MAX_SUITE = 64
+
+
+def check_destination(to: common.Destination) -> None:
+    """INVALID_ARGUMENT unless ``to`` is a well-formed extension or number."""
+    which = to.WhichOneof("target")
+    if which == "extension":
+        validate.extension(to.extension, "to.extension")
+    elif which == "number":
+        validate.e164(to.number, "to.number")
+    else:
+        raise InvalidArgument("to needs an extension or a number", error_id="missing-destination")
+
+
+def check_media(offer: common.MediaOffer) -> None:
+    """INVALID_ARGUMENT unless the offer names a suite and carries a key of sane size."""
+    if not offer.suite or len(offer.suite) > MAX_SUITE or not offer.suite.isprintable():
+        raise InvalidArgument(
+            "media.suite must name an SRTP suite, e.g. 'AES_CM_128_HMAC_SHA1_80'",
+            error_id="invalid-media-offer",
+        )
+    if not 16 <= len(offer.key) <= MAX_KEY:
+        raise InvalidArgument(
+            f"media.key must be the SRTP master key and salt (16 to {MAX_KEY} bytes)",
+            error_id="invalid-media-offer",
+        )
+
+
+class CallsServicer(calls_pb2_grpc.CallsServicer):
+    """Softphone registration and call control."""
+
+    def __init__(self, system: ActorSystem) -> None:
+        self.system = system
+
+    # ---- registration -----------------------------------------------------------------
+
+    async def Register(  # noqa: N802
+        self,
+        request_iterator: AsyncIterator[api.RegisterRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[api.RegisterResponse]:
+        """Register one extension; stream its call events until the client closes."""
+        who = caller()
+        first = await anext(aiter(request_iterator), None)
+        if first is None or first.WhichOneof("msg") != "register":
+            raise InvalidArgument(
+                "the first message must be a Register with your extension",
+                error_id="register-first",
+            )
+        extension = validate.extension(first.register.extension)
+        endpoint = await self.system.open_endpoint()
+        registration_id = uuid.uuid4().hex
+        register = tpb.RegisterEndpoint(
+            principal=who,
+            extension=extension,
+            registration_id=registration_id,
+            endpoint=mpb.Address(kind=endpoint.address.kind, key=endpoint.address.key),
+        )
+        tenant = self.system.ref(tenant_address(who.tenant_id))
+        out: asyncio.Queue[api.RegisterResponse | None] = asyncio.Queue(maxsize=1000)
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await tenant.ask(register)
+            yield api.RegisterResponse(
+                registered=api.Registered(extension=extension, registration_id=registration_id)
+            )
+            tasks = [
+                asyncio.create_task(self._read(request_iterator, out)),
+                asyncio.create_task(self._forward(endpoint, out)),
+                asyncio.create_task(self._refresh(tenant, register)),
+            ]
+            while True:
+                item = await out.get()
+                if item is None:
+                    return
+                yield item
+        finally:
+            for task in tasks:
+                task.cancel()
+            endpoint.close()
+            with contextlib.suppress(FabricError):
+                await tenant.tell(
+                    tpb.UnregisterEndpoint(extension=extension, registration_id=registration_id)
+                )
+
+    @staticmethod
+    async def _read(
+        requests: AsyncIterator[api.RegisterRequest],
+        out: asyncio.Queue[api.RegisterResponse | None],
+    ) -> None:
+        try:
+            async for req in requests:
+                if req.WhichOneof("msg") == "ping":
+                    await out.put(api.RegisterResponse(pong=api.Pong(nonce=req.ping.nonce)))
+        finally:
+            await out.put(None)  # the client closed its side: end the stream
+
+    @staticmethod
+    async def _forward(endpoint: Any, out: asyncio.Queue[api.RegisterResponse | None]) -> None:
+        async for message in endpoint:
+            if isinstance(message, api.CallEvent):
+                await out.put(api.RegisterResponse(event=message))
+
+    @staticmethod
+    async def _refresh(tenant: Any, register: tpb.RegisterEndpoint) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_S)
+            with contextlib.suppress(FabricError):
+                await tenant.ask(register)
+
+    # ---- call control -----------------------------------------------------------------
+
+    async def _call(self, call_id: str, **op: Any) -> api.CallInfo:
+        validate.call_id(call_id)
+        reply = await self.system.ref(call_address(call_id)).ask(
+            cpb.CallOp(principal=caller(), **op)
+        )
+        assert isinstance(reply, api.CallInfo)
+        return reply
+
+    async def Dial(  # noqa: N802
+        self, request: api.DialRequest, context: grpc.aio.ServicerContext
+    ) -> api.CallInfo:
+        """Place a call from one of your extensions."""
+        validate.extension(request.from_extension, "from_extension")
+        check_destination(request.to)
+        if request.HasField("media"):
+            check_media(request.media)
+        call_id = uuid.uuid4().hex
+        start = cpb.StartCall(
+            call_id=call_id,
+            principal=caller(),
+            from_extension=request.from_extension,
+            to=request.to,
+        )
+        if request.HasField("media"):
+            start.media.CopyFrom(request.media)
+        reply = await self.system.ref(call_address(call_id)).ask(start)
+        assert isinstance(reply, api.CallInfo)
+        return reply
+
+    async def Answer(  # noqa: N802
+        self, request: api.AnswerRequest, context: grpc.aio.ServicerContext
+    ) -> api.CallInfo:
+        """Answer a call ringing on one of your extensions."""
+        validate.extension(request.extension)
+        if request.HasField("media"):
+            check_media(request.media)
+        return await self._call(request.call_id, answer=request)
+
+    async def Reject(  # noqa: N802
+        self, request: api.RejectRequest, context: grpc.aio.ServicerContext
+    ) -> api.CallInfo:
+        """Stop a call ringing on one of your extensions."""
+        validate.extension(request.extension)
+        return await self._call(request.call_id, reject=request)
+
+    async def Hangup(  # noqa: N802
+        self, request: api.CallRef, context: grpc.aio.ServicerContext
+    ) -> api.CallInfo:
+        """End the call (cancel it while it rings)."""
+        return await self._call(request.call_id, hangup=request)
+
+    async def Hold(  # noqa: N802
+        self, request: api.CallRef, context: grpc.aio.ServicerContext
+    ) -> api.CallInfo:
+        """Put an answered call on hold."""
+        return await self._call(request.call_id, hold=request)
+
+    async def Resume(  # noqa: N802
+        self, request: api.CallRef, context: grpc.aio.ServicerContext
+    ) -> api.CallInfo:
+        """Take a held call off hold."""
+        return await self._call(request.call_id, resume=request)
+
+    async def Transfer(  # noqa: N802
+        self, request: api.TransferRequest, context: grpc.aio.ServicerContext
+    ) -> api.CallInfo:
+        """Blind transfer: you leave, the other party rings the new destination."""
+        check_destination(request.to)
+        return await self._call(request.call_id, transfer=request)
+
+    async def GetCall(  # noqa: N802
+        self, request: api.CallRef, context: grpc.aio.ServicerContext
+    ) -> api.CallInfo:
+        """A call you take part in (or of your tenant, for admins)."""
+        return await self._call(request.call_id, get=request)
+
+    async def ListActiveCalls(  # noqa: N802
+        self, request: api.ListActiveCallsRequest, context: grpc.aio.ServicerContext
+    ) -> api.ListActiveCallsResponse:
+        """The tenant's calls that have not ended (at most 200)."""
+        who = caller()
+        ids = await self.system.ref(tenant_address(who.tenant_id)).ask(tpb.ListActiveCallIds())
+        assert isinstance(ids, tpb.ActiveCallIds)
+
+        async def one(call_id: str) -> api.CallInfo | None:
+            try:
+                reply = await self.system.ref(call_address(call_id)).ask(
+                    cpb.CallOp(principal=who, get=api.CallRef(call_id=call_id))
+                )
+            except (NotFound, FabricError):
+                return None
+            assert isinstance(reply, api.CallInfo)
+            return reply if reply.state != api.CALL_STATE_ENDED else None
+
+        infos = await asyncio.gather(*(one(c) for c in ids.call_ids[:MAX_LISTED]))
+        return api.ListActiveCallsResponse(calls=[i for i in infos if i is not None])

@@ -1,0 +1,140 @@
+"""CarrierAdmin: the operator creates, suspends and closes tenants and hands out numbers."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import grpc
+
+from actors import validate
+from actors.messages.v1 import numbers_pb2 as npb
+from actors.messages.v1 import tenant_pb2 as tpb
+from actors.number import DIRECTORY
+from actors.tenant import tenant_address
+from fabric.actor import ActorSystem
+from fabric.api.v1 import carrier_pb2 as api
+from fabric.api.v1 import carrier_pb2_grpc
+from fabric.edge.credentials import new_api_key
+from fabric.errors import FabricError, FailedPrecondition, InvalidArgument
+
+
+class CarrierServicer(carrier_pb2_grpc.CarrierAdminServicer):
+    """Tenants and the number pool, for the carrier's operator."""
+
+    def __init__(self, system: ActorSystem) -> None:
+        self.system = system
+
+    async def _tenant(self, tenant_id: str, message: object) -> api.Tenant:
+        validate.object_id(tenant_id, "tenant_id")
+        reply = await self.system.ref(tenant_address(tenant_id)).ask(message)  # type: ignore[arg-type]
+        assert isinstance(reply, api.Tenant)
+        return reply
+
+    async def CreateTenant(  # noqa: N802
+        self, request: api.CreateTenantRequest, context: grpc.aio.ServicerContext
+    ) -> api.CreateTenantResponse:
+        """Create a tenant with its first owner; the owner's key is shown once."""
+        validate.name(request.name, "name")
+        owner_name = request.owner_name or "Owner"
+        validate.name(owner_name, "owner_name")
+        if request.plan not in (api.PLAN_UNSPECIFIED, api.PLAN_STANDARD, api.PLAN_PRO):
+            raise InvalidArgument("plan must be PLAN_STANDARD or PLAN_PRO", error_id="invalid-plan")
+        tenant_id = f"t-{secrets.token_hex(6)}"
+        owner_id = f"u-{secrets.token_hex(6)}"
+        key_id, key, digest = new_api_key(tenant_id)
+        tenant = await self._tenant(
+            tenant_id,
+            tpb.CreateTenant(
+                tenant_id=tenant_id,
+                name=request.name,
+                plan=request.plan or api.PLAN_STANDARD,
+                owner_name=owner_name,
+                owner_user_id=owner_id,
+                owner_key_id=key_id,
+                owner_secret_hash=digest,
+                created_at_ms=int(time.time() * 1000),
+            ),
+        )
+        return api.CreateTenantResponse(tenant=tenant, owner_user_id=owner_id, owner_api_key=key)
+
+    async def GetTenant(  # noqa: N802
+        self, request: api.TenantRef, context: grpc.aio.ServicerContext
+    ) -> api.Tenant:
+        """One tenant."""
+        return await self._tenant(request.tenant_id, tpb.GetTenant())
+
+    async def SuspendTenant(  # noqa: N802
+        self, request: api.TenantRef, context: grpc.aio.ServicerContext
+    ) -> api.Tenant:
+        """Suspend: keys stop working, numbers stop ringing, configuration is kept."""
+        return await self._tenant(
+            request.tenant_id, tpb.SetTenantStatus(status=api.TENANT_STATUS_SUSPENDED)
+        )
+
+    async def ResumeTenant(  # noqa: N802
+        self, request: api.TenantRef, context: grpc.aio.ServicerContext
+    ) -> api.Tenant:
+        """Undo a suspension."""
+        return await self._tenant(
+            request.tenant_id, tpb.SetTenantStatus(status=api.TENANT_STATUS_ACTIVE)
+        )
+
+    async def CloseTenant(  # noqa: N802
+        self, request: api.TenantRef, context: grpc.aio.ServicerContext
+    ) -> api.Tenant:
+        """Close for good: keys are deleted and numbers return to the pool."""
+        tenant = await self._tenant(
+            request.tenant_id, tpb.SetTenantStatus(status=api.TENANT_STATUS_CLOSED)
+        )
+        await self.system.ref(DIRECTORY).ask(npb.ReleaseTenantNumbers(tenant_id=request.tenant_id))
+        return tenant
+
+    async def SetPlan(  # noqa: N802
+        self, request: api.SetPlanRequest, context: grpc.aio.ServicerContext
+    ) -> api.Tenant:
+        """Standard or Pro."""
+        if request.plan not in (api.PLAN_STANDARD, api.PLAN_PRO):
+            raise InvalidArgument("plan must be PLAN_STANDARD or PLAN_PRO", error_id="invalid-plan")
+        return await self._tenant(request.tenant_id, tpb.SetTenantPlan(plan=request.plan))
+
+    async def AllocateNumbers(  # noqa: N802
+        self, request: api.AllocateNumbersRequest, context: grpc.aio.ServicerContext
+    ) -> api.AllocateNumbersResponse:
+        """Give pool numbers to an active tenant (a count, or exact numbers)."""
+        for number in request.numbers:
+            validate.e164(number, "numbers")
+        if bool(request.count) == bool(request.numbers):
+            raise InvalidArgument(
+                "give either count (1-100) or numbers", error_id="invalid-allocation"
+            )
+        tenant = await self._tenant(request.tenant_id, tpb.GetTenant())
+        if tenant.status != api.TENANT_STATUS_ACTIVE:
+            raise FailedPrecondition("the tenant is not active", error_id="tenant-inactive")
+        got = await self.system.ref(DIRECTORY).ask(
+            npb.AllocateNumbers(
+                tenant_id=request.tenant_id, count=request.count, numbers=request.numbers
+            )
+        )
+        assert isinstance(got, npb.AllocatedNumbers)
+        try:
+            await self._tenant(request.tenant_id, tpb.AddNumbers(numbers=got.numbers))
+        except FabricError:
+            for number in got.numbers:  # undo: never leave numbers held but unroutable
+                await self.system.ref(DIRECTORY).ask(
+                    npb.ReleaseNumber(tenant_id=request.tenant_id, number=number)
+                )
+            raise
+        return api.AllocateNumbersResponse(numbers=got.numbers)
+
+    async def ReleaseNumber(  # noqa: N802
+        self, request: api.ReleaseNumberRequest, context: grpc.aio.ServicerContext
+    ) -> api.ReleaseNumberResponse:
+        """Return a tenant's number to the pool."""
+        validate.object_id(request.tenant_id, "tenant_id")
+        validate.e164(request.number)
+        await self.system.ref(DIRECTORY).ask(
+            npb.ReleaseNumber(tenant_id=request.tenant_id, number=request.number)
+        )
+        await self._tenant(request.tenant_id, tpb.RemoveNumber(number=request.number))
+        return api.ReleaseNumberResponse()

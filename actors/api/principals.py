@@ -1,0 +1,49 @@
+"""From the edge's principal to the actors' ``Principal`` message, and key verification."""
+
+from __future__ import annotations
+
+from actors.messages.v1 import common_pb2 as mpb
+from actors.messages.v1 import tenant_pb2 as tpb
+from actors.tenant import tenant_address
+from fabric.actor import ActorSystem
+from fabric.api.v1 import carrier_pb2 as carrier
+from fabric.api.v1 import common_pb2 as common
+from fabric.edge.auth import KeyRejected, Principal, Role, principal
+from fabric.edge.credentials import ApiKeyParts
+from fabric.errors import NotFound, Unauthenticated
+
+_TO_PB = {
+    Role.OWNER: common.ROLE_OWNER,
+    Role.ADMIN: common.ROLE_ADMIN,
+    Role.MEMBER: common.ROLE_MEMBER,
+    Role.OPERATOR: common.ROLE_OPERATOR,
+}
+_FROM_PB = {v: k for k, v in _TO_PB.items()}
+
+
+def caller() -> mpb.Principal:
+    """The current RPC's principal as an actor message."""
+    who = principal()
+    return mpb.Principal(tenant_id=who.tenant_id, user_id=who.user_id, role=_TO_PB[who.role])
+
+
+class KeyVerifier:
+    """Verifies tenant API keys against the hash their TenantActor keeps."""
+
+    def __init__(self, system: ActorSystem) -> None:
+        self.system = system
+
+    async def __call__(self, parts: ApiKeyParts) -> Principal:
+        """The key's principal; UNAUTHENTICATED / PERMISSION_DENIED (suspended tenant)."""
+        try:
+            verdict = await self.system.ref(tenant_address(parts.tenant_id)).ask(
+                tpb.VerifyKey(key_id=parts.key_id, secret_hash=parts.secret_hash)
+            )
+        except NotFound:
+            raise Unauthenticated("the API key is not valid", error_id="bad-credentials") from None
+        assert isinstance(verdict, tpb.KeyVerdict)
+        if verdict.status == carrier.TENANT_STATUS_SUSPENDED:
+            raise KeyRejected("the tenant is suspended; ask the carrier")
+        if verdict.status != carrier.TENANT_STATUS_ACTIVE or verdict.role not in _FROM_PB:
+            raise Unauthenticated("the API key is not valid", error_id="bad-credentials")
+        return Principal(_FROM_PB[verdict.role], parts.tenant_id, verdict.user_id)

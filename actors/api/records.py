@@ -1,0 +1,111 @@
+"""Records: a tenant's CDRs, read from the CDR store (Cassandra, or the embedded store)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import grpc
+
+from actors import validate
+from actors.api.principals import caller
+from fabric.api.v1 import calls_pb2 as calls
+from fabric.api.v1 import records_pb2 as api
+from fabric.api.v1 import records_pb2_grpc
+from fabric.cdr import Cdr, Disposition
+from fabric.errors import InvalidArgument
+from fabric.storage.base import CdrStore
+
+MAX_RANGE_MS = 366 * 24 * 3600 * 1000
+MAX_PAGE = 1000
+MAX_TOKEN = 2048
+
+_REASON = {
+    Disposition.ANSWERED: calls.END_REASON_COMPLETED,
+    Disposition.NO_ANSWER: calls.END_REASON_NO_ANSWER,
+    Disposition.BUSY: calls.END_REASON_REJECTED,
+    Disposition.REJECTED: calls.END_REASON_REJECTED,
+    Disposition.FAILED: calls.END_REASON_FAILED,
+    Disposition.VOICEMAIL: calls.END_REASON_VOICEMAIL,
+}
+
+
+def _ms(value: datetime | None) -> int:
+    return int(value.timestamp() * 1000) if value is not None else 0
+
+
+def to_record(cdr: Cdr) -> api.CdrRecord:
+    """The public form of a CDR."""
+    reason = _REASON.get(Disposition(cdr.disposition), calls.END_REASON_FAILED)
+    if cdr.hangup_cause == "caller-cancelled":
+        reason = calls.END_REASON_CANCELLED
+    record = api.CdrRecord(
+        call_id=cdr.call_id,
+        tenant_id=cdr.tenant_id,
+        to=cdr.to_number,
+        hangup_cause=cdr.hangup_cause,
+        started_at_ms=_ms(cdr.start_time),
+        answered_at_ms=_ms(cdr.answer_time),
+        ended_at_ms=_ms(cdr.end_time),
+        disposition=reason,
+        duration_s=float(cdr.duration_s),
+        direction=str(cdr.direction),
+    )
+    setattr(record, "from", cdr.from_number)
+    return record
+
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+class RecordsServicer(records_pb2_grpc.RecordsServicer):
+    """CDR queries, always within the caller's tenant."""
+
+    def __init__(self, store: CdrStore) -> None:
+        self.store = store
+
+    async def QueryCdrs(  # noqa: N802
+        self, request: api.QueryCdrsRequest, context: grpc.aio.ServicerContext
+    ) -> api.QueryCdrsResponse:
+        """CDRs with start_ms <= start < end_ms, newest first, optionally for one number."""
+        end_ms = request.end_ms or int(time.time() * 1000) + 1
+        if request.start_ms < 0 or end_ms <= request.start_ms:
+            raise InvalidArgument(
+                "need 0 <= start_ms < end_ms (unix milliseconds; end_ms 0 = now)",
+                error_id="invalid-time-range",
+            )
+        if end_ms - request.start_ms > MAX_RANGE_MS or end_ms > 253402300799000:
+            raise InvalidArgument(
+                "the time range may span at most 366 days", error_id="invalid-time-range"
+            )
+        if request.number:
+            if request.number.startswith("+"):
+                validate.e164(request.number)
+            else:
+                validate.extension(request.number, "number")
+        if request.page_size > MAX_PAGE:
+            raise InvalidArgument(f"page_size must be 0 to {MAX_PAGE}", error_id="invalid-page")
+        if len(request.page_token) > MAX_TOKEN or not request.page_token.isprintable():
+            raise InvalidArgument(
+                "page_token must be the next_page_token of the previous page",
+                error_id="invalid-page-token",
+            )
+        page = await self.store.query(
+            caller().tenant_id,
+            _utc(request.start_ms),
+            _utc(end_ms),
+            number=request.number or None,
+            page_size=request.page_size or 100,
+            page_token=request.page_token,
+        )
+        return api.QueryCdrsResponse(
+            records=[to_record(c) for c in page.records], next_page_token=page.next_page_token
+        )
+
+    async def GetCdr(  # noqa: N802
+        self, request: api.GetCdrRequest, context: grpc.aio.ServicerContext
+    ) -> api.CdrRecord:
+        """One CDR of the caller's tenant (NOT_FOUND for any other tenant's)."""
+        validate.call_id(request.call_id)
+        return to_record(await self.store.get(caller().tenant_id, request.call_id))

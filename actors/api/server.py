@@ -1,0 +1,99 @@
+"""``start_api``: the gRPC API as a gateway service inside the fabric.
+
+The runtime calls ``start_api(system, settings)`` in each gateway host process; it serves
+the four public services (CarrierAdmin, TenantAdmin, Calls, Records) plus health and
+reflection, with TLS on by default, on ``api.host:api.port`` (gateways of one machine share
+the port through SO_REUSEPORT).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from actors.api.calls import CallsServicer
+from actors.api.carrier import CarrierServicer
+from actors.api.principals import KeyVerifier
+from actors.api.records import RecordsServicer
+from actors.api.roles import ROLES
+from actors.api.tenant_admin import TenantAdminServicer
+from actors.wiring import make_cdr_store
+from fabric.actor import ActorSystem
+from fabric.api.v1 import (
+    calls_pb2,
+    calls_pb2_grpc,
+    carrier_pb2,
+    carrier_pb2_grpc,
+    records_pb2,
+    records_pb2_grpc,
+    tenant_pb2,
+    tenant_pb2_grpc,
+)
+from fabric.config import FabricSettings
+from fabric.edge.auth import Authorizer
+from fabric.edge.credentials import load_or_create_operator_token
+from fabric.edge.interceptor import EdgeInterceptor
+from fabric.edge.metrics import EdgeMetrics
+from fabric.edge.server import EdgeServer, start_server
+from fabric.storage.base import CdrStore
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = [
+    carrier_pb2.DESCRIPTOR.services_by_name["CarrierAdmin"].full_name,
+    tenant_pb2.DESCRIPTOR.services_by_name["TenantAdmin"].full_name,
+    calls_pb2.DESCRIPTOR.services_by_name["Calls"].full_name,
+    records_pb2.DESCRIPTOR.services_by_name["Records"].full_name,
+]
+
+
+class ApiGateway:
+    """The running API of one gateway process."""
+
+    def __init__(self, server: EdgeServer, store: CdrStore, metrics: EdgeMetrics) -> None:
+        self.server = server
+        self.store = store
+        self.metrics = metrics
+
+    @property
+    def port(self) -> int:
+        """The bound gRPC port."""
+        return self.server.port
+
+    def metrics_text(self) -> str:
+        """This gateway's gRPC request metrics (Prometheus text)."""
+        return self.metrics.text()
+
+    async def stop(self) -> None:
+        """Drain and stop the server, close the CDR store."""
+        await self.server.stop()
+        await self.store.close()
+
+
+async def start_api(
+    system: ActorSystem,
+    settings: FabricSettings,
+    *,
+    cdr_store: CdrStore | None = None,
+    metrics: EdgeMetrics | None = None,
+) -> ApiGateway:
+    """Start the gRPC API in this process."""
+    store = cdr_store if cdr_store is not None else make_cdr_store(settings)
+    metrics = metrics or EdgeMetrics()
+    authorizer = Authorizer(
+        load_or_create_operator_token(settings.api.operator_token_file),
+        KeyVerifier(system),
+        ROLES,
+        cache_ttl_s=settings.api.key_cache_s,
+    )
+    registrars: list[Any] = [
+        lambda s: carrier_pb2_grpc.add_CarrierAdminServicer_to_server(CarrierServicer(system), s),
+        lambda s: tenant_pb2_grpc.add_TenantAdminServicer_to_server(TenantAdminServicer(system), s),
+        lambda s: calls_pb2_grpc.add_CallsServicer_to_server(CallsServicer(system), s),
+        lambda s: records_pb2_grpc.add_RecordsServicer_to_server(RecordsServicer(store), s),
+    ]
+    server = await start_server(
+        settings.api, EdgeInterceptor(authorizer, metrics), registrars, SERVICE_NAMES
+    )
+    log.info("gRPC API on %s:%d (tls=%s)", settings.api.host, server.port, settings.api.tls)
+    return ApiGateway(server, store, metrics)
