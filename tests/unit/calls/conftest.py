@@ -50,11 +50,21 @@ class FakeCdrStore:
             raise NotFound("no cdr")
         return cdr
 
-    async def query(self, tenant_id: str, start: datetime, end: datetime, *,
-                    number: str | None = None, page_size: int = 100,
-                    page_token: str = "") -> CdrPage:
-        rows = [c for c in self.rows.values() if c.tenant_id == tenant_id
-                and start <= c.start_time < end]
+    async def query(
+        self,
+        tenant_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        number: str | None = None,
+        page_size: int = 100,
+        page_token: str = "",
+    ) -> CdrPage:
+        rows = [
+            c
+            for c in self.rows.values()
+            if c.tenant_id == tenant_id and start <= c.start_time < end
+        ]
         return CdrPage(rows[:page_size], "")
 
     async def delete_tenant(self, tenant_id: str) -> int:
@@ -108,30 +118,41 @@ class Tenant:
         return mpb.Principal(tenant_id=self.tenant_id, user_id=user.user_id, role=role)
 
     async def extension(self, number: str, user: mpb.Principal, **kw: object) -> None:
-        await self.admin(put_extension=tapi.PutExtensionRequest(
-            extension=tapi.Extension(extension=number, user_id=user.user_id, **kw)))  # type: ignore[arg-type]
+        await self.admin(
+            put_extension=tapi.PutExtensionRequest(
+                extension=tapi.Extension(extension=number, user_id=user.user_id, **kw)
+            )
+        )  # type: ignore[arg-type]
 
     async def phone(self, user: mpb.Principal, extension: str) -> Phone:
         ep = await self.system.open_endpoint()
-        await self.system.ref(tenant_address(self.tenant_id)).ask(tpb.RegisterEndpoint(
-            principal=user, extension=extension, registration_id=f"r{extension}",
-            endpoint=mpb.Address(kind=ep.address.kind, key=ep.address.key)))
+        await self.system.ref(tenant_address(self.tenant_id)).ask(
+            tpb.RegisterEndpoint(
+                principal=user,
+                extension=extension,
+                registration_id=f"r{extension}",
+                endpoint=mpb.Address(kind=ep.address.kind, key=ep.address.key),
+            )
+        )
         return Phone(self.system, user, extension, ep)
 
     async def numbers(self, count: int = 1) -> list[str]:
         got = await self.system.ref(DIRECTORY).ask(
-            npb.AllocateNumbers(tenant_id=self.tenant_id, count=count))
+            npb.AllocateNumbers(tenant_id=self.tenant_id, count=count)
+        )
         assert isinstance(got, npb.AllocatedNumbers)
         await self.system.ref(tenant_address(self.tenant_id)).ask(
-            tpb.AddNumbers(numbers=got.numbers))
+            tpb.AddNumbers(numbers=got.numbers)
+        )
         return list(got.numbers)
 
 
 class Fabric:
     """The system plus helpers to dial and operate calls."""
 
-    def __init__(self, system: LocalActorSystem, clock: ManualClock, cdrs: FakeCdrStore,
-                 metrics: CallMetrics) -> None:
+    def __init__(
+        self, system: LocalActorSystem, clock: ManualClock, cdrs: FakeCdrStore, metrics: CallMetrics
+    ) -> None:
         self.system = system
         self.clock = clock
         self.cdrs = cdrs
@@ -142,26 +163,35 @@ class Fabric:
         self._n += 1
         tenant_id = f"t-{self._n:04d}"
         key_id, _, digest = new_api_key(tenant_id)
-        await self.system.ref(tenant_address(tenant_id)).ask(tpb.CreateTenant(
-            tenant_id=tenant_id, name=name, plan=carrier.PLAN_STANDARD, owner_name="Owner",
-            owner_user_id="u-owner", owner_key_id=key_id, owner_secret_hash=digest,
-            created_at_ms=1))
+        await self.system.ref(tenant_address(tenant_id)).ask(
+            tpb.CreateTenant(
+                tenant_id=tenant_id,
+                name=name,
+                plan=carrier.PLAN_STANDARD,
+                owner_name="Owner",
+                owner_user_id="u-owner",
+                owner_key_id=key_id,
+                owner_secret_hash=digest,
+                created_at_ms=1,
+            )
+        )
         owner = mpb.Principal(tenant_id=tenant_id, user_id="u-owner", role=common.ROLE_OWNER)
         return Tenant(self.system, tenant_id, owner)
 
-    async def dial(self, who: mpb.Principal, from_ext: str, *, ext: str = "",
-                   number: str = "") -> calls.CallInfo:
+    async def dial(
+        self, who: mpb.Principal, from_ext: str, *, ext: str = "", number: str = ""
+    ) -> calls.CallInfo:
         self._n += 1
         call_id = f"{self._n:032x}"
         to = common.Destination(extension=ext) if ext else common.Destination(number=number)
-        info = await self.system.ref(call_address(call_id)).ask(cpb.StartCall(
-            call_id=call_id, principal=who, from_extension=from_ext, to=to))
+        info = await self.system.ref(call_address(call_id)).ask(
+            cpb.StartCall(call_id=call_id, principal=who, from_extension=from_ext, to=to)
+        )
         assert isinstance(info, calls.CallInfo)
         return info
 
     async def op(self, who: mpb.Principal, call_id: str, **op: object) -> calls.CallInfo:
-        info = await self.system.ref(call_address(call_id)).ask(
-            cpb.CallOp(principal=who, **op))  # type: ignore[arg-type]
+        info = await self.system.ref(call_address(call_id)).ask(cpb.CallOp(principal=who, **op))  # type: ignore[arg-type]
         assert isinstance(info, calls.CallInfo)
         return info
 

@@ -86,7 +86,9 @@ async def test_authorizer_checks_credentials_then_roles() -> None:
         await auth.authorize(dial, {})
     with pytest.raises(Unauthenticated):
         await auth.authorize(dial, {"authorization": "Basic abc"})
-    assert (await auth.authorize(create, {"authorization": "Bearer fo_secret"})).role is Role.OPERATOR
+    assert (
+        await auth.authorize(create, {"authorization": "Bearer fo_secret"})
+    ).role is Role.OPERATOR
     with pytest.raises(PermissionDenied):
         await auth.authorize(dial, {"authorization": "Bearer fo_secret"})
     _, good, _ = new_api_key("t-good")
@@ -95,7 +97,9 @@ async def test_authorizer_checks_credentials_then_roles() -> None:
     await auth.authorize(dial, {"authorization": f"Bearer {good}"})
     assert verifier.calls == 1  # cached
     with pytest.raises(PermissionDenied):
-        await auth.authorize("/fabric.api.v1.Records/QueryCdrs", {"authorization": f"Bearer {good}"})
+        await auth.authorize(
+            "/fabric.api.v1.Records/QueryCdrs", {"authorization": f"Bearer {good}"}
+        )
     with pytest.raises(PermissionDenied):  # methods not in the table are closed
         await auth.authorize("/fabric.api.v1.Calls/Nope", {"authorization": f"Bearer {good}"})
     _, other, _ = new_api_key("t-other")
@@ -103,11 +107,14 @@ async def test_authorizer_checks_credentials_then_roles() -> None:
         await auth.authorize(dial, {"authorization": f"Bearer {other}"})
 
 
-@pytest.mark.parametrize("error", [
-    InvalidArgument("fix x", error_id="invalid-extension"),
-    NotFound("no such call", error_id="call-not-found"),
-    Unavailable("no trunk", error_id="no-carrier-trunk"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        InvalidArgument("fix x", error_id="invalid-extension"),
+        NotFound("no such call", error_id="call-not-found"),
+        Unavailable("no trunk", error_id="no-carrier-trunk"),
+    ],
+)
 def test_status_mapping_round_trips(error: Exception) -> None:
     code, details = to_grpc_status(error)  # type: ignore[arg-type]
     back = error_from_status(code, details)
@@ -130,9 +137,11 @@ def test_dev_pki_is_made_once_with_private_keys(tmp_path: Path) -> None:
     ca = x509.load_pem_x509_certificate(first.ca_cert)
     assert cert.issuer == ca.subject
     ca.public_key().verify(  # type: ignore[union-attr,call-arg]
-        cert.signature, cert.tbs_certificate_bytes,
+        cert.signature,
+        cert.tbs_certificate_bytes,
         __import__("cryptography.hazmat.primitives.asymmetric.ec", fromlist=["ECDSA"]).ECDSA(
-            cert.signature_hash_algorithm),
+            cert.signature_hash_algorithm
+        ),
     )
 
 
@@ -145,8 +154,15 @@ def test_cli_parses_the_readme_commands() -> None:
         ["call", "dial", "101", "102", "--wait"],
         ["call", "transfer", "0" * 32, "+15550100001"],
         ["number", "route", "+15550100001", "--group", "sales"],
-        ["hours", "--tz", "Europe/Paris", "--open", "mon-fri 09:00-17:00",
-         "--after-hours-ext", "200"],
+        [
+            "hours",
+            "--tz",
+            "Europe/Paris",
+            "--open",
+            "mon-fri 09:00-17:00",
+            "--after-hours-ext",
+            "200",
+        ],
         ["cdr", "list", "--hours", "2"],
     ):
         assert p.parse_args(argv).run is not None

@@ -32,8 +32,9 @@ async def test_call_answer_hold_resume_hangup_writes_one_cdr(fabric: Fabric) -> 
     await pa.expect(E.CALL_EVENT_RINGING)
     incoming = await pb.expect(E.CALL_EVENT_INCOMING)
     assert incoming.call_id == info.call_id and getattr(incoming, "from") == "101"
-    answered = await fabric.op(bob, info.call_id, answer=E.AnswerRequest(
-        call_id=info.call_id, extension="102"))
+    answered = await fabric.op(
+        bob, info.call_id, answer=E.AnswerRequest(call_id=info.call_id, extension="102")
+    )
     assert answered.state == E.CALL_STATE_ANSWERED and answered.answered_by == "102"
     await pa.expect(E.CALL_EVENT_ANSWERED)
     await pb.expect(E.CALL_EVENT_ANSWERED)
@@ -85,8 +86,9 @@ async def test_no_voicemail_rings_out_as_no_answer(fabric: Fabric) -> None:
 async def test_reject_and_caller_cancel(fabric: Fabric) -> None:
     t, alice, bob, pa, pb = await _two_phones(fabric)
     first = await fabric.dial(alice, "101", ext="102")
-    info = await fabric.op(bob, first.call_id, reject=E.RejectRequest(
-        call_id=first.call_id, extension="102"))
+    info = await fabric.op(
+        bob, first.call_id, reject=E.RejectRequest(call_id=first.call_id, extension="102")
+    )
     assert info.end_reason == E.END_REASON_REJECTED
     second = await fabric.dial(alice, "101", ext="102")
     info = await fabric.op(alice, second.call_id, hangup=E.CallRef(call_id=second.call_id))
@@ -108,8 +110,9 @@ async def test_member_cannot_answer_for_someone_else(fabric: Fabric) -> None:
     with pytest.raises(NotFound):
         await fabric.op(carol, info.call_id, get=E.CallRef(call_id=info.call_id))
     with pytest.raises(FailedPrecondition):
-        await fabric.op(alice, info.call_id, answer=E.AnswerRequest(
-            call_id=info.call_id, extension="102"))
+        await fabric.op(
+            alice, info.call_id, answer=E.AnswerRequest(call_id=info.call_id, extension="102")
+        )
     with pytest.raises(NotFound):  # a member may not dial from another user's extension
         await fabric.dial(carol, "101", ext="102")
     other = await fabric.tenant("other")
@@ -124,12 +127,22 @@ async def test_ring_group_in_order_via_number(fabric: Fabric) -> None:
     await t.extension("100", caller)
     for i, u in enumerate(users):
         await t.extension(f"20{i}", u)
-    await t.admin(put_ring_group=tapi.PutRingGroupRequest(group=tapi.RingGroup(
-        group_id="sales", extensions=["200", "201", "202"], strategy=tapi.RING_IN_ORDER,
-        ring_timeout_s=5)))
+    await t.admin(
+        put_ring_group=tapi.PutRingGroupRequest(
+            group=tapi.RingGroup(
+                group_id="sales",
+                extensions=["200", "201", "202"],
+                strategy=tapi.RING_IN_ORDER,
+                ring_timeout_s=5,
+            )
+        )
+    )
     [number] = await t.numbers(1)
-    await t.admin(route_number=tapi.RouteNumberRequest(route=tapi.NumberRoute(
-        number=number, ring_group="sales")))
+    await t.admin(
+        route_number=tapi.RouteNumberRequest(
+            route=tapi.NumberRoute(number=number, ring_group="sales")
+        )
+    )
     phones = [await t.phone(u, f"20{i}") for i, u in enumerate(users)]
     info = await fabric.dial(caller, "100", number=number)
     assert list(info.ringing) == ["200"]
@@ -140,8 +153,9 @@ async def test_ring_group_in_order_via_number(fabric: Fabric) -> None:
     assert phones[2].pending() == 0
     await fabric.ring_out(5.5)
     await phones[2].expect(E.CALL_EVENT_INCOMING)
-    answered = await fabric.op(users[2], info.call_id, answer=E.AnswerRequest(
-        call_id=info.call_id, extension="202"))
+    answered = await fabric.op(
+        users[2], info.call_id, answer=E.AnswerRequest(call_id=info.call_id, extension="202")
+    )
     assert answered.answered_by == "202"
 
 
@@ -152,16 +166,21 @@ async def test_ring_group_all_at_once_answered_elsewhere(fabric: Fabric) -> None
     await t.extension("100", caller)
     await t.extension("201", a)
     await t.extension("202", b)
-    await t.admin(put_ring_group=tapi.PutRingGroupRequest(group=tapi.RingGroup(
-        group_id="desk", extensions=["201", "202"])))
+    await t.admin(
+        put_ring_group=tapi.PutRingGroupRequest(
+            group=tapi.RingGroup(group_id="desk", extensions=["201", "202"])
+        )
+    )
     [number] = await t.numbers(1)
-    await t.admin(route_number=tapi.RouteNumberRequest(route=tapi.NumberRoute(
-        number=number, ring_group="desk")))
-    pa, pb = await t.phone(a, "201"), await t.phone(b, "202")
+    await t.admin(
+        route_number=tapi.RouteNumberRequest(
+            route=tapi.NumberRoute(number=number, ring_group="desk")
+        )
+    )
+    pa, _pb = await t.phone(a, "201"), await t.phone(b, "202")
     info = await fabric.dial(caller, "100", number=number)
     assert sorted(info.ringing) == ["201", "202"]
-    await fabric.op(b, info.call_id, answer=E.AnswerRequest(call_id=info.call_id,
-                                                            extension="202"))
+    await fabric.op(b, info.call_id, answer=E.AnswerRequest(call_id=info.call_id, extension="202"))
     await pa.expect(E.CALL_EVENT_INCOMING)
     ev = await pa.expect(E.CALL_EVENT_ENDED)
     assert ev.end_reason == E.END_REASON_ANSWERED_ELSEWHERE
@@ -174,12 +193,20 @@ async def test_after_hours_routing(fabric: Fabric) -> None:
     await t.extension("200", desk)
     await t.extension("300", night)
     [number] = await t.numbers(1)
-    await t.admin(route_number=tapi.RouteNumberRequest(route=tapi.NumberRoute(
-        number=number, extension="200")))
+    await t.admin(
+        route_number=tapi.RouteNumberRequest(route=tapi.NumberRoute(number=number, extension="200"))
+    )
     # open only one minute a week: practically always after hours
-    await t.admin(set_business_hours=tapi.SetBusinessHoursRequest(hours=tapi.BusinessHours(
-        enabled=True, timezone="UTC", after_hours_extension="300",
-        open=[tapi.OpenInterval(weekday=0, start_minute=0, end_minute=1)])))
+    await t.admin(
+        set_business_hours=tapi.SetBusinessHoursRequest(
+            hours=tapi.BusinessHours(
+                enabled=True,
+                timezone="UTC",
+                after_hours_extension="300",
+                open=[tapi.OpenInterval(weekday=0, start_minute=0, end_minute=1)],
+            )
+        )
+    )
     info = await fabric.dial(caller, "100", number=number)
     assert list(info.ringing) in (["300"], ["200"])  # ["200"] only on Monday 00:00 UTC
     # dialling the extension directly ignores business hours
@@ -192,15 +219,20 @@ async def test_forwarding_always_and_no_answer(fabric: Fabric) -> None:
     c, a, b = await t.user("C"), await t.user("A"), await t.user("B")
     await t.extension("100", c)
     await t.extension("300", b, voicemail=True)
-    await t.extension("200", a, ring_timeout_s=5, forwarding=tapi.ForwardingRule(
-        mode=tapi.FORWARD_NO_ANSWER, to_extension="300"))
+    await t.extension(
+        "200",
+        a,
+        ring_timeout_s=5,
+        forwarding=tapi.ForwardingRule(mode=tapi.FORWARD_NO_ANSWER, to_extension="300"),
+    )
     info = await fabric.dial(c, "100", ext="200")
     assert list(info.ringing) == ["200"]
     await fabric.ring_out(6)
     got = await fabric.op(c, info.call_id, get=E.CallRef(call_id=info.call_id))
     assert list(got.ringing) == ["300"]
-    await t.extension("200", a, forwarding=tapi.ForwardingRule(
-        mode=tapi.FORWARD_ALWAYS, to_extension="300"))
+    await t.extension(
+        "200", a, forwarding=tapi.ForwardingRule(mode=tapi.FORWARD_ALWAYS, to_extension="300")
+    )
     info = await fabric.dial(c, "100", ext="200")
     assert list(info.ringing) == ["300"]
 
@@ -211,18 +243,23 @@ async def test_blind_transfer(fabric: Fabric) -> None:
     await t.extension("103", carol)
     pc = await t.phone(carol, "103")
     info = await fabric.dial(alice, "101", ext="102")
-    await fabric.op(bob, info.call_id, answer=E.AnswerRequest(call_id=info.call_id,
-                                                              extension="102"))
-    moved = await fabric.op(bob, info.call_id, transfer=E.TransferRequest(
-        call_id=info.call_id, to=common.Destination(extension="103")))
+    await fabric.op(
+        bob, info.call_id, answer=E.AnswerRequest(call_id=info.call_id, extension="102")
+    )
+    moved = await fabric.op(
+        bob,
+        info.call_id,
+        transfer=E.TransferRequest(call_id=info.call_id, to=common.Destination(extension="103")),
+    )
     assert moved.state == E.CALL_STATE_RINGING and list(moved.ringing) == ["103"]
     await pc.expect(E.CALL_EVENT_INCOMING)
     types = [(await pb.next()).type for _ in range(3)]
     assert types[-1] == E.CALL_EVENT_ENDED and pb.events[-1].end_reason == E.END_REASON_TRANSFERRED
     with pytest.raises(NotFound):  # bob has left the call
         await fabric.op(bob, info.call_id, get=E.CallRef(call_id=info.call_id))
-    await fabric.op(carol, info.call_id, answer=E.AnswerRequest(call_id=info.call_id,
-                                                                extension="103"))
+    await fabric.op(
+        carol, info.call_id, answer=E.AnswerRequest(call_id=info.call_id, extension="103")
+    )
     await fabric.op(alice, info.call_id, hangup=E.CallRef(call_id=info.call_id))
     await fabric.system.idle()
     assert fabric.cdrs.writes == 1
@@ -236,13 +273,13 @@ async def test_numbers_across_tenants_and_external(fabric: Fabric) -> None:
     await a.extension("101", ua)
     await b.extension("201", ub)
     [number] = await b.numbers(1)
-    await b.admin(route_number=tapi.RouteNumberRequest(route=tapi.NumberRoute(
-        number=number, extension="201")))
+    await b.admin(
+        route_number=tapi.RouteNumberRequest(route=tapi.NumberRoute(number=number, extension="201"))
+    )
     pb = await b.phone(ub, "201")
     info = await fabric.dial(ua, "101", number=number)
     await pb.expect(E.CALL_EVENT_INCOMING)
-    await fabric.op(ub, info.call_id, answer=E.AnswerRequest(call_id=info.call_id,
-                                                             extension="201"))
+    await fabric.op(ub, info.call_id, answer=E.AnswerRequest(call_id=info.call_id, extension="201"))
     await fabric.op(ub, info.call_id, hangup=E.CallRef(call_id=info.call_id))
     await fabric.system.idle()
     cdr = fabric.cdrs.rows[info.call_id]
@@ -269,8 +306,9 @@ async def test_cdr_store_down_then_back_writes_exactly_once(fabric: Fabric) -> N
 async def test_metrics_count_without_numbers_in_labels(fabric: Fabric) -> None:
     t, alice, bob, pa, pb = await _two_phones(fabric)
     info = await fabric.dial(alice, "101", ext="102")
-    await fabric.op(bob, info.call_id, answer=E.AnswerRequest(call_id=info.call_id,
-                                                              extension="102"))
+    await fabric.op(
+        bob, info.call_id, answer=E.AnswerRequest(call_id=info.call_id, extension="102")
+    )
     await fabric.op(bob, info.call_id, hangup=E.CallRef(call_id=info.call_id))
     with pytest.raises(Unavailable):
         await fabric.dial(alice, "101", number="+4930123456789")
