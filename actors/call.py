@@ -120,6 +120,10 @@ def build_cdr(s: cpb.CallRecordState) -> Cdr:
         answer_time=answer,
         duration_s=talk,
         billable_s=talk,
+        packets_sent=s.packets_sent,
+        packets_received=s.packets_received,
+        packets_lost=s.packets_lost,
+        jitter_ms=s.jitter_ms,
     )
 
 
@@ -141,7 +145,7 @@ class CallActor(VirtualActor):
         if self.state is not None and self.state.state != api.CALL_STATE_ENDED:
             self._count_active(True)
         if self.state is not None and self.state.state == api.CALL_STATE_ENDED:
-            await self._finish_cdr()
+            await self._finish_cdr(retrying=True)
 
     async def on_deactivate(self, reason: DeactivationReason) -> None:
         """Stop counting this call as active on this host."""
@@ -169,7 +173,7 @@ class CallActor(VirtualActor):
         if s is None:
             return
         if name == "cdr":
-            await self._finish_cdr()
+            await self._finish_cdr(retrying=True)
             return
         if name.startswith("ring-") and s.state == api.CALL_STATE_RINGING:
             if name == f"ring-{s.step_index}":
@@ -242,7 +246,7 @@ class CallActor(VirtualActor):
         if self.metrics is not None:
             self.metrics.started.inc()
             self.metrics.dial_to_ringing.observe(time.monotonic() - t0)
-        await self._announce(tpb.CallStarted(call_id=s.call_id))
+        await self._announce(s, tpb.CallStarted(call_id=s.call_id))
         if not s.steps:  # nothing to ring (a dangling route): it rings out at once
             await self._end(
                 s, api.END_REASON_VOICEMAIL if s.voicemail else api.END_REASON_NO_ANSWER
@@ -504,7 +508,7 @@ class CallActor(VirtualActor):
         await self._emit(s, s.ringing, api.CALL_EVENT_INCOMING)
 
     async def _end(self, s: cpb.CallRecordState, reason: api.EndReason.ValueType) -> None:
-        """ENDED is saved, then the CDR written, then the state cleared."""
+        """ENDED is saved, the CDR written, the state cleared, then the parties told."""
         ringing = list(s.ringing)
         if s.state == api.CALL_STATE_RINGING:
             await self.ctx.cancel_reminder(f"ring-{s.step_index}")
@@ -516,16 +520,23 @@ class CallActor(VirtualActor):
         self._count_active(False)
         if self.metrics is not None:
             self.metrics.ended.labels(reason=_REASON_LABEL.get(reason, "failed")).inc()
+        if s.media:
+            try:
+                stats = await self.media.close(s.call_id)
+            except FabricError:
+                stats = {}
+            s.packets_sent = int(stats.get("packets_sent", 0))
+            s.packets_received = int(stats.get("packets_received", 0))
+            s.packets_lost = int(stats.get("packets_lost", 0))
+            s.jitter_ms = float(stats.get("jitter_ms", 0.0))
+        # the CDR is persisted (or its retry scheduled) before anyone hears "ended"
+        await self._finish_cdr()
         parties = [s.caller] + ([s.answered] if s.answered.extension else [])
         await self._emit(s, parties, api.CALL_EVENT_ENDED, reason)
         await self._emit(s, ringing, api.CALL_EVENT_ENDED, reason)
-        await self._announce(tpb.CallEnded(call_id=s.call_id))
-        if s.media:
-            with contextlib.suppress(FabricError):
-                await self.media.close(s.call_id)
-        await self._finish_cdr()
+        await self._announce(s, tpb.CallEnded(call_id=s.call_id))
 
-    async def _finish_cdr(self) -> None:
+    async def _finish_cdr(self, retrying: bool = False) -> None:
         s = self.state
         if s is None or s.state != api.CALL_STATE_ENDED:
             return
@@ -537,17 +548,15 @@ class CallActor(VirtualActor):
                 await self.ctx.set_reminder("cdr", CDR_RETRY_S)
                 return
             log.error("CDR refused: %s", exc.error_id)
-        with contextlib.suppress(FabricError):
-            await self.ctx.cancel_reminder("cdr")
+        if retrying:
+            with contextlib.suppress(FabricError):
+                await self.ctx.cancel_reminder("cdr")
         await self.ctx.clear_state()
         self.ctx.deactivate_after_turn()
 
     # ---- events -----------------------------------------------------------------------
 
-    async def _announce(self, message: Message) -> None:
-        s = self.state
-        if s is None:
-            return
+    async def _announce(self, s: cpb.CallRecordState, message: Message) -> None:
         tenants = {s.tenant_id, s.callee_tenant_id} - {""}
         for tenant_id in tenants:
             with contextlib.suppress(FabricError):
