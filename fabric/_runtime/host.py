@@ -363,6 +363,10 @@ class ActorHost:
         if leftovers:
             self.metrics.mailbox_depth.dec(len(leftovers))
             for item in leftovers:
+                if item.is_control:
+                    # a reminder stays in the store; the owner's next scan fires it
+                    self._finish_reminder(act, item, ok=False)
+                    continue
                 self.rerouter(act.address, item)
 
     async def _activate(self, act: Activation, item: Item) -> bool:

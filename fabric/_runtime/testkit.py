@@ -1,0 +1,165 @@
+"""Probe actors and in-host drivers for the runtime's integration tests and benchmark.
+
+They live in the package (like Orleans' test cluster kit) because host processes import
+actor types by "module:attr" and cannot import test files. Messages are protobuf
+well-known types, so no generated code is needed:
+
+- ``Probe`` (kind ``probe``): ``Int64Value(n)`` adds n to a persisted total and answers it;
+  ``Empty`` answers the state; ``StringValue("seq:<tag>:<n>")`` checks per-sender order;
+  ``StringValue("remind:<seconds>")`` sets a durable reminder; reminders count in state.
+- ``Echo`` (kind ``echo``): answers the message; no state (pure runtime cost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from google.protobuf.empty_pb2 import Empty
+from google.protobuf.message import Message
+from google.protobuf.struct_pb2 import Struct
+from google.protobuf.wrappers_pb2 import Int64Value, StringValue
+
+from fabric.actor import ActorAddress, VirtualActor
+from fabric.errors import FabricError
+
+
+def _num(state: Struct, name: str) -> int:
+    value = state.fields.get(name)
+    return int(value.number_value) if value is not None else 0
+
+
+class Probe(VirtualActor):
+    """Persisted counter with order checks and reminders."""
+
+    kind = "probe"
+
+    async def on_activate(self) -> None:
+        """Load the persisted state."""
+        loaded = await self.ctx.load_state(Struct)
+        self.state = loaded if loaded is not None else Struct()
+        self.last: dict[str, int] = {}
+        self.violations = 0
+
+    async def handle(self, message: Message, sender: ActorAddress | None) -> Message | None:
+        """See the module docstring."""
+        if isinstance(message, Int64Value):
+            self.state["total"] = _num(self.state, "total") + message.value
+            self.state["writes"] = _num(self.state, "writes") + 1
+            await self.ctx.save_state(self.state)
+            return Int64Value(value=_num(self.state, "total"))
+        if isinstance(message, StringValue):
+            verb, _, rest = message.value.partition(":")
+            if verb == "seq":
+                tag, _, n = rest.partition(":")
+                expected = self.last.get(tag, -1) + 1
+                if int(n) != expected:
+                    self.violations += 1
+                self.last[tag] = int(n)
+                return None
+            if verb == "remind":
+                await self.ctx.set_reminder("r", float(rest))
+                return None
+            if verb == "violations":
+                return Int64Value(value=self.violations)
+            if verb == "seen":
+                return Int64Value(value=sum(n + 1 for n in self.last.values()))
+        return self.state
+
+    async def on_reminder(self, name: str) -> None:
+        """Count fired reminders in the persisted state."""
+        self.state["fired"] = _num(self.state, "fired") + 1
+        await self.ctx.save_state(self.state)
+
+
+class Echo(VirtualActor):
+    """Answers what it gets."""
+
+    kind = "echo"
+
+    async def handle(self, message: Message, sender: ActorAddress | None) -> Message | None:
+        """Echo."""
+        return message
+
+
+# -- functions run inside a host with RayActorSystem.run_on_host ---------------------------
+
+
+def owned_keys(runtime: Any, kind: str, count: int, *, local: bool, prefix: str = "k") -> list[str]:
+    """``count`` keys of ``kind`` owned (``local``) or not owned by this host."""
+    keys: list[str] = []
+    i = 0
+    while len(keys) < count:
+        key = f"{prefix}{i}"
+        i += 1
+        if runtime.owns(ActorAddress(kind, key)) == local:
+            keys.append(key)
+    return keys
+
+
+async def ask_rate(
+    runtime: Any, kind: str, keys: list[str], total: int, concurrency: int
+) -> dict[str, Any]:
+    """Ask ``total`` Empty messages round-robin over ``keys`` with ``concurrency`` workers."""
+    refs = [runtime.ref(ActorAddress(kind, k)) for k in keys]
+    msg = Empty()
+    for ref in refs:  # activate first
+        await ref.ask(msg, 30)
+    errors = 0
+    per_worker = total // concurrency
+
+    async def worker(w: int) -> None:
+        nonlocal errors
+        for i in range(per_worker):
+            try:
+                await refs[(w + i * concurrency) % len(refs)].ask(msg, 30)
+            except FabricError:
+                errors += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return {"asks": per_worker * concurrency, "seconds": elapsed, "errors": errors,
+            "batches": runtime.transport.batches_sent}
+
+
+async def send_sequence(runtime: Any, kind: str, keys: list[str], tag: str, count: int) -> int:
+    """Tell ``seq:<tag>:<n>`` for n in 0..count-1 to every key; return tells refused."""
+    refused = 0
+    for n in range(count):
+        for key in keys:
+            try:
+                await runtime.ref(ActorAddress(kind, key)).tell(
+                    StringValue(value=f"seq:{tag}:{n}"))
+            except FabricError:
+                refused += 1
+    return refused
+
+
+async def resident_count(runtime: Any) -> int:
+    """Activations resident on this host."""
+    return len(runtime.host) if runtime.host is not None else 0
+
+
+async def activate_local(runtime: Any, kind: str, count: int, prefix: str) -> dict[str, Any]:
+    """Activate ``count`` local actors with one tell each; measure time and memory."""
+    import gc
+    import os
+
+    import psutil
+
+    host = runtime.host
+    keys = owned_keys(runtime, kind, count, local=True, prefix=prefix)
+    gc.collect()
+    rss0 = psutil.Process(os.getpid()).memory_info().rss
+    before = len(host)
+    started = time.perf_counter()
+    msg = Empty()
+    for key in keys:
+        await runtime.tell(ActorAddress(kind, key), msg)
+    await host.idle()
+    elapsed = time.perf_counter() - started
+    gc.collect()
+    rss1 = psutil.Process(os.getpid()).memory_info().rss
+    return {"activated": len(host) - before, "seconds": elapsed, "rss_delta": rss1 - rss0}
