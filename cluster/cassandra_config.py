@@ -233,8 +233,6 @@ def java_command(node: NodeSpec, lib: Path, cluster_size: int, java: str = "java
         "-XX:MaxGCPauseMillis=300",
         "-XX:+ExitOnOutOfMemoryError",
         "-XX:-UsePerfData",
-        "-ea",
-        "-da:net.openhft...",
         "-Djava.net.preferIPv4Stack=true",
         *agent,
         *JAVA17_FLAGS,

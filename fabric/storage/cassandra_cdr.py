@@ -1,0 +1,272 @@
+"""The Cassandra CDR store: prepared statements, the driver's async API, LOCAL_QUORUM.
+
+Tables (``cluster/migrations/001_cdr.cql``): ``cdr_by_tenant_day`` (partition = tenant and
+UTC day of ``start_time``, newest first), ``cdr_by_call`` (the same record by call id) and
+``cdr_tenant_days`` (the days a tenant has records on).
+
+Writes: one UNLOGGED batch per CDR carrying both row inserts (and the tenant-day marker the
+first time this process sees that tenant and day). One request instead of two halves the
+client's per-request CPU, which is what limits ingest on a small machine; the batch is not
+atomic across partitions, but a failed write raises and is retried (by the spool) with the
+same keys, so both rows converge. The row keys are derived from the record itself, so a
+retry or a duplicate of the same CDR overwrites the same two rows: one row per call.
+
+Reads: ``get`` is one partition read of ``cdr_by_call`` (another tenant's call id answers
+``NotFound``, as an absent one). ``query`` lists the tenant's days in the range from
+``cdr_tenant_days``, then reads day partitions newest first with a position seek
+(``(start_time, call_id) < (?, ?)``) until the page is full; a number filter is applied to
+the rows read (there is no secondary index: a tenant-day partition is small enough to scan).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+from typing import Any
+
+from cassandra.query import BatchStatement, BatchType, PreparedStatement
+
+from fabric.cdr import Cdr
+from fabric.config import StorageSettings
+from fabric.errors import NotFound
+from fabric.storage.base import CdrPage
+from fabric.storage.cassandra_session import (
+    CassandraConnection,
+    connect,
+    run,
+    unavailable,
+)
+from fabric.storage.cdr_query import CdrQuery, build_query, check_call_id, check_tenant
+
+COLUMNS = (
+    "from_number, to_number, direction, answer_time, end_time, duration_s, billable_s, "
+    "disposition, hangup_cause, recorded, recording_consent, packets_sent, packets_received, "
+    "packets_lost, jitter_ms, node_ids"
+)
+_N_COLUMNS = len(COLUMNS.split(","))
+_MAX_SEEN_DAYS = 100_000
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return None if value is None else value.replace(tzinfo=UTC)
+
+
+def record_values(cdr: Cdr) -> list[Any]:
+    """The values of ``COLUMNS`` for a CDR, in order."""
+    return [
+        cdr.from_number,
+        cdr.to_number,
+        cdr.direction.value,
+        _naive_utc(cdr.answer_time),
+        _naive_utc(cdr.end_time),
+        cdr.duration_s,
+        cdr.billable_s,
+        cdr.disposition.value,
+        cdr.hangup_cause,
+        cdr.recorded,
+        cdr.recording_consent,
+        cdr.packets_sent,
+        cdr.packets_received,
+        cdr.packets_lost,
+        float(cdr.jitter_ms),
+        list(cdr.node_ids),
+    ]
+
+
+def _from_row(row: Any) -> Cdr:
+    return Cdr(
+        call_id=row.call_id,
+        tenant_id=row.tenant_id,
+        from_number=row.from_number,
+        to_number=row.to_number,
+        direction=row.direction,
+        start_time=row.start_time.replace(tzinfo=UTC),
+        answer_time=_aware(row.answer_time),
+        end_time=row.end_time.replace(tzinfo=UTC),
+        duration_s=row.duration_s,
+        billable_s=row.billable_s,
+        disposition=row.disposition,
+        hangup_cause=row.hangup_cause,
+        recorded=bool(row.recorded),
+        recording_consent=row.recording_consent or "",
+        packets_sent=row.packets_sent,
+        packets_received=row.packets_received,
+        packets_lost=row.packets_lost,
+        jitter_ms=row.jitter_ms,
+        node_ids=tuple(row.node_ids or ()),
+    )
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else value.date()
+
+
+class CassandraCdrStore:
+    """CDRs in Cassandra. Open with :meth:`open`; share one instance per process."""
+
+    def __init__(self, conn: CassandraConnection, *, owns_connection: bool = True) -> None:
+        self._conn = conn
+        self._owns = owns_connection
+        self._seen_days: set[tuple[str, date]] = set()
+        self._ps: dict[str, PreparedStatement] = {}
+
+    @classmethod
+    async def open(cls, settings: StorageSettings) -> CassandraCdrStore:
+        """Connect and prepare every statement."""
+        store = cls(await connect(settings))
+        await store.prepare()
+        return store
+
+    async def prepare(self) -> None:
+        """Prepare the statements (in a thread: preparing blocks on the network)."""
+        await asyncio.to_thread(self._prepare)
+
+    def _prepare(self) -> None:
+        session = self._conn.session
+        marks = ", ".join("?" * _N_COLUMNS)
+        texts = {
+            "ins_day": f"INSERT INTO cdr_by_tenant_day (tenant_id, day, start_time, call_id, "
+            f"{COLUMNS}) VALUES (?, ?, ?, ?, {marks})",
+            "ins_call": f"INSERT INTO cdr_by_call (call_id, tenant_id, day, start_time, "
+            f"{COLUMNS}) VALUES (?, ?, ?, ?, {marks})",
+            "ins_tenant_day": "INSERT INTO cdr_tenant_days (tenant_id, day) VALUES (?, ?)",
+            "get": "SELECT * FROM cdr_by_call WHERE call_id = ?",
+            "days": "SELECT day FROM cdr_tenant_days WHERE tenant_id = ? AND day >= ? AND day <= ?",
+            "page": "SELECT * FROM cdr_by_tenant_day WHERE tenant_id = ? AND day = ? "
+            "AND start_time >= ? AND start_time < ? LIMIT ?",
+            "page_after": "SELECT * FROM cdr_by_tenant_day WHERE tenant_id = ? AND day = ? "
+            "AND (start_time) >= (?) AND (start_time, call_id) < (?, ?) LIMIT ?",
+            "all_days": "SELECT day FROM cdr_tenant_days WHERE tenant_id = ?",
+            "day_calls": "SELECT call_id FROM cdr_by_tenant_day WHERE tenant_id = ? AND day = ?",
+            "del_day": "DELETE FROM cdr_by_tenant_day WHERE tenant_id = ? AND day = ?",
+            "del_call": "DELETE FROM cdr_by_call WHERE call_id = ?",
+            "del_days": "DELETE FROM cdr_tenant_days WHERE tenant_id = ?",
+        }
+        for name, text in texts.items():
+            ps = session.prepare(text)
+            ps.consistency_level = self._conn.consistency
+            self._ps[name] = ps
+
+    async def write(self, cdr: Cdr) -> None:
+        """Validate, then write both rows in one request (idempotent by call id)."""
+        cdr.validate()
+        await run(self._conn.session, self.write_batch(cdr))
+        self._remember_day(cdr.tenant_id, cdr.start_time.date())
+
+    def write_batch(self, cdr: Cdr) -> BatchStatement:
+        """The UNLOGGED batch that writes one CDR (public for the benchmark's baseline)."""
+        day = cdr.start_time.date()
+        start = _naive_utc(cdr.start_time)
+        values = record_values(cdr)
+        batch = BatchStatement(
+            batch_type=BatchType.UNLOGGED, consistency_level=self._conn.consistency
+        )
+        batch.add(self._ps["ins_day"], [cdr.tenant_id, day, start, cdr.call_id, *values])
+        batch.add(self._ps["ins_call"], [cdr.call_id, cdr.tenant_id, day, start, *values])
+        if (cdr.tenant_id, day) not in self._seen_days:
+            batch.add(self._ps["ins_tenant_day"], [cdr.tenant_id, day])
+        return batch
+
+    def _remember_day(self, tenant_id: str, day: date) -> None:
+        if len(self._seen_days) >= _MAX_SEEN_DAYS:
+            self._seen_days.clear()
+        self._seen_days.add((tenant_id, day))
+
+    async def get(self, tenant_id: str, call_id: str) -> Cdr:
+        """One CDR of the tenant; ``NotFound`` when absent or another tenant's."""
+        check_tenant(tenant_id)
+        check_call_id(call_id)
+        rows = await run(self._conn.session, self._ps["get"], [call_id])
+        row = rows[0] if rows else None
+        if row is None or row.tenant_id != tenant_id:
+            raise NotFound("no CDR with this call_id for this tenant", error_id="cdr-not-found")
+        return _from_row(row)
+
+    async def query(
+        self,
+        tenant_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        number: str | None = None,
+        page_size: int = 100,
+        page_token: str = "",
+    ) -> CdrPage:
+        """A tenant's CDRs with ``start <= start_time < end``, newest first, paged."""
+        q = build_query(tenant_id, start, end, number, page_size, page_token)
+        wanted = q.page_size + 1  # one more than a page tells whether a next page exists
+        days = q.days_newest_first()
+        stored = await run(self._conn.session, self._ps["days"], [q.tenant_id, days[-1], days[0]])
+        present = {_as_date(r.day) for r in stored}
+        found: list[Cdr] = []
+        for day in days:
+            if day not in present:
+                continue
+            await self._read_day(q, day, wanted, found)
+            if len(found) >= wanted:
+                break
+        records = found[: q.page_size]
+        token = ""
+        if len(found) > q.page_size:
+            token = q.token_after(records[-1].start_time, records[-1].call_id)
+        return CdrPage(records=records, next_page_token=token)
+
+    async def _read_day(self, q: CdrQuery, day: date, wanted: int, found: list[Cdr]) -> None:
+        after = q.after
+        lo, hi = _naive_utc(q.start), _naive_utc(q.end)
+        chunk = wanted if q.number is None else max(wanted, 500)
+        while len(found) < wanted:
+            if after is None:
+                params = [q.tenant_id, day, lo, hi, chunk]
+                rows = await run(self._conn.session, self._ps["page"], params)
+            else:
+                params = [q.tenant_id, day, lo, _naive_utc(after[0]), after[1], chunk]
+                rows = await run(self._conn.session, self._ps["page_after"], params)
+            rows = list(rows)
+            for row in rows:
+                if q.matches_number(row.from_number, row.to_number):
+                    found.append(_from_row(row))
+                    if len(found) >= wanted:
+                        return
+            if len(rows) < chunk:
+                return
+            last = rows[-1]
+            after = (last.start_time.replace(tzinfo=UTC), last.call_id)
+
+    async def delete_tenant(self, tenant_id: str) -> int:
+        """Erase every CDR of the tenant (both tables); return how many were removed."""
+        check_tenant(tenant_id)
+        session = self._conn.session
+        removed = 0
+        for day_row in list(await run(session, self._ps["all_days"], [tenant_id])):
+            day = _as_date(day_row.day)
+            rows = await _fetch_all(session, self._ps["day_calls"], [tenant_id, day])
+            calls = [r.call_id for r in rows]
+            for call_id in calls:
+                await run(session, self._ps["del_call"], [call_id])
+            await run(session, self._ps["del_day"], [tenant_id, day])
+            removed += len(calls)
+        await run(session, self._ps["del_days"], [tenant_id])
+        self._seen_days = {k for k in self._seen_days if k[0] != tenant_id}
+        return removed
+
+    async def close(self) -> None:
+        """Shut the driver down if this store opened it."""
+        if self._owns:
+            self._conn.shutdown()
+
+
+async def _fetch_all(session: Any, statement: Any, params: list[Any]) -> list[Any]:
+    """Every row of a statement, all pages (driver paging, in a thread)."""
+
+    def _all() -> list[Any]:
+        try:
+            return list(session.execute(statement, params))
+        except Exception as exc:
+            raise unavailable(exc) from exc
+
+    return await asyncio.to_thread(_all)
