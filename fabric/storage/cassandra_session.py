@@ -56,8 +56,8 @@ class CassandraConnection:
         self.cluster.shutdown()
 
 
-def connect_sync(settings: StorageSettings, *, keyspace: str | None = None) -> CassandraConnection:
-    """Connect (blocking); ``keyspace`` None means the settings' keyspace."""
+def connect_sync(settings: StorageSettings, *, use_keyspace: bool = True) -> CassandraConnection:
+    """Connect (blocking), on the settings' keyspace unless ``use_keyspace`` is False."""
     profile = ExecutionProfile(
         load_balancing_policy=TokenAwarePolicy(
             DCAwareRoundRobinPolicy(local_dc=settings.datacenter)
@@ -77,7 +77,7 @@ def connect_sync(settings: StorageSettings, *, keyspace: str | None = None) -> C
         reconnection_policy=ExponentialReconnectionPolicy(base_delay=0.2, max_delay=2.0),
     )
     try:
-        session = cluster.connect(keyspace if keyspace is not None else settings.keyspace)
+        session = cluster.connect(settings.keyspace if use_keyspace else None)
     except (NoHostAvailable, DriverException, OSError) as exc:
         cluster.shutdown()
         raise Unavailable(

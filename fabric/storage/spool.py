@@ -1,0 +1,266 @@
+"""No CDR lost while Cassandra is down: a durable local spool in front of the CDR store.
+
+:class:`SpoolingCdrStore` wraps a CDR store. A write that the store does not accept within
+``write_timeout_s`` (``Unavailable``, a timeout) is appended to a SQLite file in
+``spool_dir`` (WAL, ``synchronous=FULL``: on disk before ``write`` returns) and the caller
+is told it succeeded: the record is durable. While the store is known to be down
+(a write failed and no delivery succeeded since), writes go straight to the spool instead
+of waiting for a timeout each. A background task delivers spooled records,
+oldest first, retrying with backoff until the store is back, and removes each one after the
+store acknowledged it.
+
+Exactly once: the spool is keyed by call id (a CDR spooled twice is one entry), and the
+store's write is idempotent by call id, so a delivery repeated after a crash between "stored"
+and "removed from the spool" rewrites the same row; each CDR ends as one row. A CDR that
+fails validation is refused (``InvalidArgument``) and never spooled.
+
+While a CDR waits in the spool, ``get`` finds it there; ``query`` shows only stored CDRs.
+``delete_tenant`` also erases the tenant's spooled records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+from datetime import datetime
+from pathlib import Path
+
+from fabric.cdr import Cdr
+from fabric.errors import FabricError, InvalidArgument, NotFound, Unavailable
+from fabric.storage.base import CdrPage, CdrStore
+from fabric.storage.metrics import (
+    CDR_SPOOL_DELIVERED,
+    CDR_SPOOL_DEPTH,
+    CDR_WRITE_LATENCY,
+    CDR_WRITES,
+)
+from fabric.storage.sqlite_db import SqliteDb
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spool (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id TEXT NOT NULL UNIQUE,
+    tenant_id TEXT NOT NULL,
+    record TEXT NOT NULL,
+    spooled_at REAL NOT NULL
+);
+"""
+DELIVERY_BATCH = 64
+
+
+class SpoolingCdrStore:
+    """A CdrStore that spools writes the inner store cannot take, and delivers them later."""
+
+    def __init__(
+        self,
+        inner: CdrStore,
+        spool_dir: Path,
+        *,
+        write_timeout_s: float = 2.0,
+        retry_min_s: float = 0.2,
+        retry_max_s: float = 5.0,
+    ) -> None:
+        self.inner = inner
+        self._db = SqliteDb(spool_dir / "cdr-spool.sqlite3", _SCHEMA, synchronous="FULL")
+        self._write_timeout_s = write_timeout_s
+        self._retry_min_s = retry_min_s
+        self._retry_max_s = retry_max_s
+        self._drainer: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._depth = 0
+        self._closed = False
+        self._store_down = False
+        self._delivery_lock = asyncio.Lock()  # a tenant erasure never races a delivery
+
+    async def open(self) -> SpoolingCdrStore:
+        """Open the spool file; start delivering what a previous run left in it."""
+        self._depth = await self._db.run(
+            lambda c: int(c.execute("SELECT count(*) FROM spool").fetchone()[0])
+        )
+        CDR_SPOOL_DEPTH.set(self._depth)
+        if self._depth:
+            self._start_drainer()
+        return self
+
+    @property
+    def depth(self) -> int:
+        """How many CDRs wait in the spool."""
+        return self._depth
+
+    # --- writes ----------------------------------------------------------------------------
+
+    async def write(self, cdr: Cdr) -> None:
+        """Store the CDR, or spool it durably when the store is down; refuse it if invalid."""
+        began = time.perf_counter()
+        try:
+            cdr.validate()
+        except InvalidArgument:
+            CDR_WRITES.labels(outcome="failed").inc()
+            raise
+        if self._store_down:  # known down: spool at once, the drainer probes the store
+            await self._spool(cdr)
+            CDR_WRITE_LATENCY.observe(time.perf_counter() - began)
+            return
+        try:
+            await asyncio.wait_for(self.inner.write(cdr), self._write_timeout_s)
+        except InvalidArgument:
+            CDR_WRITES.labels(outcome="failed").inc()
+            raise
+        except (FabricError, TimeoutError) as exc:
+            if not getattr(exc, "retryable", True):
+                CDR_WRITES.labels(outcome="failed").inc()
+                raise
+            self._store_down = True
+            await self._spool(cdr)
+        else:
+            CDR_WRITES.labels(outcome="written").inc()
+        CDR_WRITE_LATENCY.observe(time.perf_counter() - began)
+
+    async def _spool(self, cdr: Cdr) -> None:
+        record = json.dumps(cdr.to_dict(), separators=(",", ":"))
+
+        def _insert(c: sqlite3.Connection) -> int:
+            c.execute(
+                "INSERT INTO spool (call_id, tenant_id, record, spooled_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (call_id) DO UPDATE SET record = excluded.record",
+                (cdr.call_id, cdr.tenant_id, record, time.time()),
+            )
+            return int(c.execute("SELECT count(*) FROM spool").fetchone()[0])
+
+        try:
+            self._depth = await self._db.run(_insert)
+        except Exception:
+            CDR_WRITES.labels(outcome="failed").inc()
+            raise
+        CDR_SPOOL_DEPTH.set(self._depth)
+        CDR_WRITES.labels(outcome="spooled").inc()
+        self._start_drainer()
+
+    # --- delivery --------------------------------------------------------------------------
+
+    def _start_drainer(self) -> None:
+        self._wake.set()
+        if self._closed or (self._drainer is not None and not self._drainer.done()):
+            return
+        self._drainer = asyncio.get_running_loop().create_task(self._drain(), name="cdr-spool")
+
+    async def _drain(self) -> None:
+        delay = self._retry_min_s
+        while not self._closed:
+            self._wake.clear()
+            async with self._delivery_lock:
+                batch = await self._db.run(
+                    lambda c: c.execute(
+                        "SELECT seq, record FROM spool ORDER BY seq LIMIT ?", (DELIVERY_BATCH,)
+                    ).fetchall()
+                )
+                if not batch:
+                    return
+                delivered = await self._deliver(batch)
+            if delivered:
+                self._store_down = False
+                delay = self._retry_min_s
+                continue
+            try:  # the store is still down: back off, or wake early on a new spooled record
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except TimeoutError:
+                pass
+            delay = min(delay * 2, self._retry_max_s)
+
+    async def _deliver(self, batch: list[tuple[int, str]]) -> int:
+        async def _one(seq: int, record: str) -> int | None:
+            cdr = Cdr.from_dict(json.loads(record))
+            try:
+                await asyncio.wait_for(self.inner.write(cdr), self._write_timeout_s * 5)
+            except InvalidArgument:
+                log.error("dropping a spooled CDR that no longer validates (seq %d)", seq)
+                return seq
+            except (FabricError, TimeoutError):
+                return None
+            return seq
+
+        results = await asyncio.gather(*(_one(seq, rec) for seq, rec in batch))
+        done = [(seq,) for seq in results if seq is not None]
+        if not done:
+            return 0
+
+        def _remove(c: sqlite3.Connection) -> int:
+            c.executemany("DELETE FROM spool WHERE seq = ?", done)
+            return int(c.execute("SELECT count(*) FROM spool").fetchone()[0])
+
+        self._depth = await self._db.run(_remove)
+        CDR_SPOOL_DEPTH.set(self._depth)
+        CDR_SPOOL_DELIVERED.inc(len(done))
+        return len(done)
+
+    async def flush(self, timeout: float = 60.0) -> None:
+        """Wait until the spool is empty; ``Unavailable`` if it is not within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while self._depth:
+            self._start_drainer()
+            if time.monotonic() > deadline:
+                raise Unavailable(
+                    f"{self._depth} CDRs still spooled after {timeout:.0f}s; the store is down",
+                    error_id="cdr-spool-not-drained",
+                )
+            await asyncio.sleep(0.05)
+
+    # --- reads -----------------------------------------------------------------------------
+
+    async def get(self, tenant_id: str, call_id: str) -> Cdr:
+        """From the store, or from the spool while the CDR waits there."""
+        try:
+            return await self.inner.get(tenant_id, call_id)
+        except (NotFound, Unavailable):
+            row = await self._db.run(
+                lambda c: c.execute(
+                    "SELECT record FROM spool WHERE call_id = ? AND tenant_id = ?",
+                    (call_id, tenant_id),
+                ).fetchone()
+            )
+            if row is None:
+                raise
+            return Cdr.from_dict(json.loads(row[0]))
+
+    async def query(
+        self,
+        tenant_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        number: str | None = None,
+        page_size: int = 100,
+        page_token: str = "",
+    ) -> CdrPage:
+        """The store's query (spooled CDRs show once delivered)."""
+        return await self.inner.query(
+            tenant_id, start, end, number=number, page_size=page_size, page_token=page_token
+        )
+
+    async def delete_tenant(self, tenant_id: str) -> int:
+        """Erase the tenant's CDRs in the spool, then in the store (no delivery in between)."""
+        async with self._delivery_lock:
+            spooled = await self._db.run(
+                lambda c: c.execute("DELETE FROM spool WHERE tenant_id = ?", (tenant_id,)).rowcount
+            )
+            self._depth = max(0, self._depth - spooled)
+            CDR_SPOOL_DEPTH.set(self._depth)
+            return int(spooled) + await self.inner.delete_tenant(tenant_id)
+
+    async def close(self) -> None:
+        """Stop delivering (the spool stays on disk for the next run) and close both."""
+        self._closed = True
+        self._wake.set()
+        if self._drainer is not None:
+            self._drainer.cancel()
+            try:
+                await self._drainer
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self._db.close()
+        await self.inner.close()
