@@ -1,32 +1,64 @@
-"""Service factories: what each host process gives its actors through ``ctx.service``.
+"""Service factories and the names the runtime imports: what each host process gives its
+actors through ``ctx.service``, and the actor types / gateway services of the fabric.
 
 ``make_services(settings)`` runs once per host process (the runtime imports it by its
-"module:attr" name). It makes the CDR store (Cassandra or the embedded store, per
-``storage.backend``) and the call metrics. Media is optional: when no ``CallMedia``
-service is registered, CallActors run signalling-only (see ``actors.call_media``).
+"module:attr" name). It opens the CDR store (Cassandra or the embedded store, per
+``storage.backend``, through ``fabric.storage.factory``) and makes the call metrics.
+Media is optional: with no ``CallMedia`` service registered, CallActors run
+signalling-only (see ``actors.call_media``).
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from actors.call_metrics import CallMetrics
 from fabric.config import FabricSettings
 from fabric.storage.base import CdrStore
 
+ACTOR_TYPES = [
+    "actors.tenant:TenantActor",
+    "actors.call:CallActor",
+    "actors.number:NumberDirectory",
+]
+SERVICES = ["actors.wiring:make_services"]
+GATEWAY_SERVICES = ["actors.api.server:start_api"]
 
-def make_cdr_store(settings: FabricSettings) -> CdrStore:
-    """The CDR store for ``settings.storage`` (from ``fabric.storage.factory``)."""
-    factory: Any = importlib.import_module("fabric.storage.factory")
-    for name in ("make_cdr_store", "cdr_store", "create_cdr_store", "open_cdr_store"):
-        fn = getattr(factory, name, None)
-        if fn is not None:
-            store: CdrStore = fn(settings)
-            return store
-    raise RuntimeError("fabric.storage.factory has no CDR store factory")
+class _ProcessCdrStore:
+    """The CDR store of ``open_stores``, closing the whole set (one connection) on close."""
+
+    def __init__(self, stores: Any) -> None:
+        self._stores = stores
+        self._cdr: CdrStore = stores.cdr
+
+    async def write(self, cdr: Any) -> None:
+        """Write a CDR (idempotent by call id)."""
+        await self._cdr.write(cdr)
+
+    async def get(self, tenant_id: str, call_id: str) -> Any:
+        """One CDR of a tenant."""
+        return await self._cdr.get(tenant_id, call_id)
+
+    async def query(self, tenant_id: str, start: Any, end: Any, **kw: Any) -> Any:
+        """A page of a tenant's CDRs."""
+        return await self._cdr.query(tenant_id, start, end, **kw)
+
+    async def delete_tenant(self, tenant_id: str) -> int:
+        """Erase a tenant's CDRs."""
+        return await self._cdr.delete_tenant(tenant_id)
+
+    async def close(self) -> None:
+        """Close the stores and their connection."""
+        await self._stores.close()
 
 
-def make_services(settings: FabricSettings) -> dict[type, object]:
-    """Services of one host process: CDR store and call metrics."""
-    return {CdrStore: make_cdr_store(settings), CallMetrics: CallMetrics()}
+async def make_cdr_store(settings: FabricSettings) -> CdrStore:
+    """The CDR store for ``settings.storage`` (``fabric.storage.factory.open_stores``)."""
+    from fabric.storage.factory import open_stores
+
+    return _ProcessCdrStore(await open_stores(settings.storage))
+
+
+async def make_services(settings: FabricSettings) -> dict[type, object]:
+    """Services of one host process: the CDR store and the call metrics."""
+    return {CdrStore: await make_cdr_store(settings), CallMetrics: CallMetrics()}

@@ -78,7 +78,7 @@ async def start_api(
     metrics: EdgeMetrics | None = None,
 ) -> ApiGateway:
     """Start the gRPC API in this process."""
-    store = cdr_store if cdr_store is not None else make_cdr_store(settings)
+    store = cdr_store if cdr_store is not None else await make_cdr_store(settings)
     metrics = metrics or EdgeMetrics()
     authorizer = Authorizer(
         load_or_create_operator_token(settings.api.operator_token_file),

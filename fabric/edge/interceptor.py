@@ -22,11 +22,47 @@ import grpc
 from fabric.edge.auth import Authorizer, current_principal
 from fabric.edge.metrics import EdgeMetrics
 from fabric.edge.status import ERROR_ID_KEY
-from fabric.errors import FabricError
+from fabric.errors import FabricError, InvalidArgument
 
 log = logging.getLogger(__name__)
 
 PUBLIC_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+
+
+class _Malformed:
+    """Stands for a request payload that did not parse as the method's message."""
+
+
+MALFORMED = _Malformed()
+
+
+def _malformed_error() -> InvalidArgument:
+    return InvalidArgument(
+        "the request is not a valid protobuf message for this method; send the message "
+        "type the .proto declares",
+        error_id="malformed-request",
+    )
+
+
+def _safe(deserializer: Any) -> Any:
+    """A deserializer that turns a parse failure into MALFORMED instead of an INTERNAL."""
+    if deserializer is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception:  # noqa: BLE001 - any parse failure is the client's bad payload
+            return MALFORMED
+
+    return parse
+
+
+async def _checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        if request is MALFORMED:
+            raise _malformed_error()
+        yield request
 
 
 def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
@@ -70,19 +106,19 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_safe(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_stream is not None:
             return grpc.stream_stream_rpc_method_handler(
                 self._streaming(method, handler.stream_stream),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_safe(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 self._streaming(method, handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_safe(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         return handler  # stream-unary: none in our API
@@ -93,6 +129,8 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
             code = "OK"
             try:
                 who = await self.authorizer.authorize(method, _metadata(context))
+                if request is MALFORMED:
+                    raise _malformed_error()
                 token = current_principal.set(who)
                 try:
                     return await inner(request, context)
@@ -118,6 +156,10 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
             code = "OK"
             try:
                 who = await self.authorizer.authorize(method, _metadata(context))
+                if request is MALFORMED:
+                    raise _malformed_error()
+                if hasattr(request, "__aiter__"):
+                    request = _checked(request)
                 token = current_principal.set(who)
                 try:
                     async for response in inner(request, context):
