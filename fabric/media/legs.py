@@ -5,8 +5,9 @@ counters are plain ints on a slotted object, nothing allocates but the decrypted
 re-encrypted packet, nothing is logged, and nothing raises out (an unexpected exception is
 counted as ``malformed``). Order of checks, cheapest first: source address against the
 latched one (no crypto spent on a third party), RTP version and length, RTP/RTCP demux
-(RFC 5761), then SRTP/SRTCP unprotect, whose failures are split into ``auth-failed`` and
-``replay`` by the libsrtp status.
+(RFC 5761), then SRTP/SRTCP unprotect (libsrtp called directly, see
+:mod:`fabric.media.srtp_fast`), whose failures are split into ``auth-failed`` and ``replay``
+by the libsrtp status code, without raising.
 
 Symmetric RTP latching: a leg has no remote address until its first *authenticated*
 packet (RTP or RTCP); from then on only that address is accepted and used as destination.
@@ -19,17 +20,24 @@ call on hold that still sends RTCP is not cut.
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
 from collections.abc import Callable
 from typing import Any, cast
 
 import pylibsrtp
 
+from fabric.media.srtp_fast import (
+    STATUS_AUTH_FAIL,
+    STATUS_REPLAY_FAIL,
+    STATUS_REPLAY_OLD,
+    SrtpContext,
+)
 from fabric.media.suites import SrtpSuite
 from fabric.media.types import DropReason, LegStats
 
-_SrtpError = pylibsrtp.Error
 _monotonic = time.monotonic
+_SEQ_TS = struct.Struct("!HI").unpack_from
 _CLOCK = 8000.0  # RTP clock of G.711; used for jitter in timestamp units
 
 
@@ -186,8 +194,8 @@ class SdesLeg(Leg, asyncio.DatagramProtocol):
         Leg.__init__(self, leg_id, "sdes")
         self.port = port
         self.suite = suite
-        self._rx = srtp_session(suite, client_key[0], client_key[1], inbound=True)
-        self._tx = srtp_session(suite, relay_key[0], relay_key[1], inbound=False)
+        self._rx = SrtpContext(srtp_session(suite, client_key[0], client_key[1], inbound=True))
+        self._tx = SrtpContext(srtp_session(suite, relay_key[0], relay_key[1], inbound=False))
         self.transport: asyncio.DatagramTransport | None = None
         self._on_closed = on_closed
 
@@ -204,7 +212,10 @@ class SdesLeg(Leg, asyncio.DatagramProtocol):
         """ICMP errors (e.g. port unreachable at the client) are not ours to act on."""
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        """The receive loop: check, unprotect, account, forward. Never raises."""
+        """The receive loop: check, unprotect, account, forward. Never raises.
+
+        The RTP branch repeats :meth:`Leg.on_rtp` inline (one Python call less per packet).
+        """
         try:
             remote = self.remote
             if remote is not None and addr != remote:
@@ -213,25 +224,57 @@ class SdesLeg(Leg, asyncio.DatagramProtocol):
             if len(data) < 12 or (data[0] & 0xC0) != 0x80:
                 self.drop_malformed += 1
                 return
-            rtcp = 192 <= data[1] <= 223
-            try:
-                plain = self._rx.unprotect_rtcp(data) if rtcp else self._rx.unprotect(data)
-            except _SrtpError as exc:
-                reason = exc.args[0] if exc.args else ""
-                if reason.startswith("authentication"):
-                    self.drop_auth += 1
-                elif reason.startswith("replay"):
-                    self.drop_replay += 1
-                else:
-                    self.drop_malformed += 1
+            rx = self._rx
+            if 192 <= data[1] <= 223:
+                plain = rx.unprotect_rtcp(data)
+                if plain is None:
+                    self._count_failure(rx.status)
+                    return
+                if remote is None:
+                    self.remote = addr
+                self.on_rtcp(plain, _monotonic())
+                return
+            plain = rx.unprotect(data)
+            if plain is None:
+                self._count_failure(rx.status)
                 return
             if remote is None:
                 self.remote = addr
-            if rtcp:
-                self.on_rtcp(plain, _monotonic())
+            now = _monotonic()
+            self.last_rx = now
+            count = self.packets_in = self.packets_in + 1
+            self.bytes_in += len(plain)
+            seq, timestamp = _SEQ_TS(plain, 2)
+            if self._base_seq < 0:
+                self._base_seq = self._max_seq = seq
             else:
-                self.on_rtp(plain, _monotonic())
+                delta = (seq - self._max_seq) & 0xFFFF
+                if 0 < delta < 3000:
+                    if seq < self._max_seq:
+                        self._cycles += 65536
+                    self._max_seq = seq
+            transit = now * _CLOCK - timestamp
+            if count > 1:
+                d = transit - self._last_transit
+                if d < 0:
+                    d = -d
+                self._jitter += (d - self._jitter) * 0.0625
+            self._last_transit = transit
+            sent = False
+            for peer in self.peers:
+                if peer.send_rtp(plain):
+                    sent = True
+            if not sent:
+                self.drop_no_peer += 1
         except Exception:  # noqa: BLE001 - the receive loop must survive anything
+            self.drop_malformed += 1
+
+    def _count_failure(self, status: int) -> None:
+        if status == STATUS_AUTH_FAIL:
+            self.drop_auth += 1
+        elif status in (STATUS_REPLAY_FAIL, STATUS_REPLAY_OLD):
+            self.drop_replay += 1
+        else:
             self.drop_malformed += 1
 
     def send_rtp(self, plain: bytes) -> bool:
@@ -241,6 +284,8 @@ class SdesLeg(Leg, asyncio.DatagramProtocol):
         if remote is None or transport is None:
             return False
         packet = self._tx.protect(plain)
+        if packet is None:
+            return False
         transport.sendto(packet, remote)
         self.packets_out += 1
         self.bytes_out += len(plain)
@@ -252,7 +297,10 @@ class SdesLeg(Leg, asyncio.DatagramProtocol):
         transport = self.transport
         if remote is None or transport is None:
             return False
-        transport.sendto(self._tx.protect_rtcp(plain), remote)
+        packet = self._tx.protect_rtcp(plain)
+        if packet is None:
+            return False
+        transport.sendto(packet, remote)
         self.rtcp_out += 1
         return True
 

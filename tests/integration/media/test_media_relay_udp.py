@@ -105,8 +105,9 @@ async def test_media_attacks_are_dropped_and_counted_audio_unaffected(relay: Rel
             for packet in captured:
                 a.send_raw(packet)  # replay from the legitimate address
                 tampered = bytearray(packet)
-                tampered[-1] ^= 0x55
-                tampered[2] ^= 0x40  # a sequence number not seen yet, bad tag
+                tampered[-1] ^= 0x55  # bad tag, on a sequence number not seen yet
+                seq = (int.from_bytes(packet[2:4], "big") + 20000) & 0xFFFF
+                tampered[2:4] = seq.to_bytes(2, "big")
                 a.send_raw(bytes(tampered))
                 third.sendto(packet, target)  # a valid packet from a third address
             for size in (3, 12, 40, 172, 600):
@@ -121,6 +122,7 @@ async def test_media_attacks_are_dropped_and_counted_audio_unaffected(relay: Rel
     drops = relay.session_status("call-attack").stats.legs[0].drops
     assert drops["replay"] >= 25
     assert drops["unexpected-source"] >= 25 + 25
+    assert drops["auth-failed"] >= 25
     assert drops["auth-failed"] + drops["malformed"] >= 25 + 25
     report = await relay.release_session("call-attack")
     assert report.legs[0].packets_in == 50 and report.legs[1].packets_out == 50

@@ -182,3 +182,26 @@ def test_media_unlatched_leg_does_not_time_out() -> None:
     session.add(a.leg)
     session.add(b.leg)
     assert not session.check_timeout(a.leg.created + 3600, 10.0)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_media_srtp_context_statuses_on_both_paths(fast: bool) -> None:
+    from fabric.media.srtp_fast import STATUS_AUTH_FAIL, STATUS_REPLAY_FAIL, SrtpContext
+
+    suite = SrtpSuite.AEAD_AES_256_GCM
+    key = new_key_material(suite)
+    tx = SrtpContext(srtp_session(suite, *key, inbound=False))
+    rx = SrtpContext(srtp_session(suite, *key, inbound=True))
+    tx._fast = rx._fast = fast
+    plain = build_rtp(RtpHeader(0, 1, 160, 9), b"p" * 160)
+    packet = tx.protect(plain)
+    assert packet is not None and packet != plain
+    assert rx.unprotect(packet) == plain
+    assert rx.unprotect(packet) is None and rx.status == STATUS_REPLAY_FAIL
+    other = tx.protect(build_rtp(RtpHeader(0, 2, 320, 9), b"q" * 160))
+    assert other is not None
+    assert rx.unprotect(other[:-1] + bytes([other[-1] ^ 1])) is None
+    assert rx.status == STATUS_AUTH_FAIL
+    rtcp = tx.protect_rtcp(build_receiver_report(9))
+    assert rtcp is not None and rx.unprotect_rtcp(rtcp) == build_receiver_report(9)
+    assert rx.unprotect(b"\x80" * 2000) is None

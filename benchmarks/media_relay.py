@@ -1,0 +1,301 @@
+"""Benchmark of the SRTP relay: crypto ceiling vs. our relay's forwarded packets per CPU second.
+
+One run measures, side by side:
+(a) the ceiling: pylibsrtp unprotect + protect of 172-byte G.711 RTP packets in a tight loop;
+(b) our relay (RelayEngine on uvloop, in its own process) forwarding N concurrent calls at
+    50 packets/s per leg each way, driven by a load generator in this process; the figure is
+    forwarded packets per second of relay CPU time (time.process_time in the relay process);
+(c) loss and added latency (generator send -> generator receive through the relay).
+
+The generator pre-encrypts its packets before the timed window and only counts what comes
+back (the RTP header is in clear: sequence numbers identify packets), so its own CPU is
+mostly sendto/recv. Sends are spread over the 20 ms frame in 10 slots, like unsynchronised
+phones. Usage: python benchmarks/media_relay.py [--calls 200,500] [--seconds 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import select
+import socket
+import statistics
+import struct
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import uvloop  # noqa: E402
+
+from fabric.media.legs import srtp_session  # noqa: E402
+from fabric.media.rtp import build_receiver_report  # noqa: E402
+from fabric.media.srtp_fast import SrtpContext  # noqa: E402
+from fabric.media.suites import SrtpSuite, new_key_material  # noqa: E402
+from fabric.media.types import MediaOffer  # noqa: E402
+
+SUITE = SrtpSuite.AES_CM_128_HMAC_SHA1_80
+PORT_MIN, PORT_MAX = 46000, 49999
+PAYLOAD = bytes(range(160))
+SLOTS = 10
+
+
+def rtp(seq: int, ssrc: int) -> bytes:
+    return struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF, seq * 160, ssrc) + PAYLOAD
+
+
+def crypto_ceiling(count: int = 30000, direct: bool = False) -> float:
+    """Packets/s per core of unprotect + protect (the relay's crypto work per packet).
+
+    ``direct=False``: pylibsrtp's public ``Session`` API (the issue's ceiling);
+    ``direct=True``: the same libsrtp calls through :class:`SrtpContext`, as the relay does.
+    """
+    k_in, k_out = new_key_material(SUITE), new_key_material(SUITE)
+    sender = srtp_session(SUITE, *k_in, inbound=False)
+    packets = [bytes(sender.protect(rtp(i, 1234))) for i in range(count)]
+    rx = srtp_session(SUITE, *k_in, inbound=True)
+    tx = srtp_session(SUITE, *k_out, inbound=False)
+    if direct:
+        frx, ftx = SrtpContext(rx), SrtpContext(tx)
+        start = time.process_time()
+        for packet in packets:
+            ftx.protect(frx.unprotect(packet))  # type: ignore[arg-type]
+        return count / (time.process_time() - start)
+    start = time.process_time()
+    for packet in packets:
+        tx.protect(rx.unprotect(packet))
+    return count / (time.process_time() - start)
+
+
+# ---- the relay process ----------------------------------------------------------------
+
+
+def relay_main(conn: Any) -> None:
+    from fabric.media.engine import RelayConfig, RelayEngine
+
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    engine = RelayEngine(
+        RelayConfig(port_min=PORT_MIN, port_max=PORT_MAX, media_timeout_s=3600, idle_session_s=1e9)
+    )
+
+    async def handle(cmd: str, arg: Any) -> Any:
+        if cmd == "setup":
+            answers = []
+            for call, offers in arg:
+                engine.allocate_session(call)
+                answers.append([await engine.add_leg(call, leg, offer) for leg, offer in offers])
+            return answers
+        if cmd == "cpu":
+            return time.process_time()
+        if cmd == "totals":
+            t = engine.totals()
+            return {k: getattr(t, k) for k in type(t).__slots__}
+        if cmd == "release":
+            for call in list(engine.sessions):
+                await engine.release_session(call)
+            await asyncio.sleep(0.05)
+            return engine.counts()
+        raise ValueError(cmd)
+
+    def commands() -> None:
+        while True:
+            cmd, arg = conn.recv()
+            if cmd == "stop":
+                loop.call_soon_threadsafe(loop.stop)
+                return
+            future = asyncio.run_coroutine_threadsafe(handle(cmd, arg), loop)
+            conn.send(future.result())
+
+    threading.Thread(target=commands, daemon=True).start()
+    loop.run_forever()
+
+
+# ---- the load generator ------------------------------------------------------------------
+
+
+class GenLeg:
+    """One simulated phone: pre-encrypted packets out, arrival times of packets in."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.key = new_key_material(SUITE)
+        self.tx = srtp_session(SUITE, *self.key, inbound=False)
+        self.packets: list[bytes] = []
+        self.sent_at: list[float] = []
+        self.peer: GenLeg | None = None
+        self.received = 0
+        self.latencies: list[float] = []
+        self.remote: tuple[str, int] = ("", 0)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+
+    def drain(self, warm_seq: int) -> None:
+        recv = self.sock.recv
+        peer = self.peer
+        assert peer is not None
+        while True:
+            try:
+                data = recv(2048)
+            except BlockingIOError:
+                return
+            if len(data) <= 12 or data[1] >= 192:
+                continue  # forwarded RTCP (the latching receiver reports)
+            self.received += 1
+            seq = (data[2] << 8) | data[3]
+            if warm_seq <= seq < len(peer.sent_at):
+                self.latencies.append(time.perf_counter() - peer.sent_at[seq])
+
+
+def run_load(conn: Any, calls: int, seconds: float) -> dict[str, Any]:
+    """Drive ``calls`` calls for ``seconds`` (+1 s warm-up) with a plain-socket epoll loop.
+
+    Plain sockets and epoll rather than asyncio: the generator must cost less CPU than the
+    relay it measures, since both share this machine's two cores.
+    """
+    legs = [GenLeg(i) for i in range(2 * calls)]
+    for a, b in zip(legs[0::2], legs[1::2], strict=True):
+        a.peer, b.peer = b, a
+    setup = [
+        (
+            f"bench-{i}",
+            [(leg, MediaOffer(SUITE.value, *legs[2 * i + j].key)) for j, leg in enumerate("ab")],
+        )
+        for i in range(calls)
+    ]
+    conn.send(("setup", setup))
+    answers = conn.recv()
+    by_fd: dict[int, GenLeg] = {}
+    poller = select.epoll()
+    for i, pair in enumerate(answers):
+        for j, answer in enumerate(pair):
+            leg = legs[2 * i + j]
+            leg.remote = (answer.relay_host, answer.relay_port)
+            by_fd[leg.sock.fileno()] = leg
+            poller.register(leg.sock.fileno(), select.EPOLLIN)
+    warm = 50
+    frames = int(seconds * 50) + warm
+    for leg in legs:
+        leg.packets = [bytes(leg.tx.protect(rtp(seq, 0x1000 + leg.index))) for seq in range(frames)]
+        leg.sent_at = [0.0] * frames
+        leg.sock.sendto(bytes(leg.tx.protect_rtcp(build_receiver_report(leg.index))), leg.remote)
+    time.sleep(0.3)  # latching
+
+    def pump(until: float) -> None:
+        while True:
+            timeout = until - time.perf_counter()
+            for fd, _ in poller.poll(max(0.0, timeout)):
+                by_fd[fd].drain(warm)
+            if time.perf_counter() >= until:
+                return
+
+    slots = [legs[s::SLOTS] for s in range(SLOTS)]
+    start = time.perf_counter()
+    cpu0 = 0.0
+    totals0: dict[str, int] = {}
+    wall0 = start
+    for frame in range(frames):
+        if frame == warm:
+            conn.send(("cpu", None))
+            cpu0 = conn.recv()
+            conn.send(("totals", None))
+            totals0 = conn.recv()
+            wall0 = time.perf_counter()
+        for s, group in enumerate(slots):
+            pump(start + frame * 0.020 + s * 0.020 / SLOTS)
+            now = time.perf_counter()
+            for leg in group:
+                leg.sent_at[frame] = now
+                leg.sock.sendto(leg.packets[frame], leg.remote)
+    wall1 = time.perf_counter()
+    conn.send(("cpu", None))
+    cpu1 = conn.recv()
+    conn.send(("totals", None))
+    totals1 = conn.recv()
+    pump(time.perf_counter() + 0.5)  # stragglers
+    late = wall1 - (start + frames * 0.020)
+    sent_total = frames * len(legs)
+    received_total = sum(leg.received for leg in legs)
+    forwarded = totals1["packets_out"] - totals0["packets_out"]
+    relay_cpu = cpu1 - cpu0
+    wall = wall1 - wall0
+    latencies = sorted(x for leg in legs for x in leg.latencies)
+    conn.send(("release", None))
+    counts = conn.recv()
+    poller.close()
+    for leg in legs:
+        leg.sock.close()
+    return {
+        "calls": calls,
+        "offered_pps": len(legs) * 50,
+        "forwarded_pps": round(forwarded / wall, 1),
+        "generator_late_s": round(late, 3),
+        "relay_cpu_util": round(relay_cpu / wall, 3),
+        "pps_per_core": round(forwarded / relay_cpu, 1) if relay_cpu > 0 else 0.0,
+        "loss": round(1 - received_total / sent_total, 6),
+        "lost_packets": sent_total - received_total,
+        "latency_ms_p50": round(1000 * statistics.median(latencies), 3) if latencies else None,
+        "latency_ms_p99": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 3)
+        if latencies
+        else None,
+        "sessions_left": counts["sessions"],
+        "ports_left": counts["ports_in_use"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", default="250,500", help="comma-separated concurrent calls")
+    parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per load")
+    args = parser.parse_args()
+    # the machine is shared and noisy: measure the ceilings before, between and after the
+    # load runs and keep the median, so figure and baseline see the same conditions
+    ceilings = [crypto_ceiling()]
+    direct_ceilings = [crypto_ceiling(direct=True)]
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    relay = ctx.Process(target=relay_main, args=(child,), daemon=True)
+    relay.start()
+    runs = []
+    try:
+        for calls in (int(c) for c in args.calls.split(",")):
+            runs.append(run_load(parent, calls, args.seconds))
+            ceilings.append(crypto_ceiling())
+            direct_ceilings.append(crypto_ceiling(direct=True))
+            print(json.dumps(runs[-1]), file=sys.stderr)
+    finally:
+        parent.send(("stop", None))
+        relay.join(5)
+        if relay.is_alive():
+            relay.kill()
+    ceiling = statistics.median(ceilings)
+    direct_ceiling = statistics.median(direct_ceilings)
+    best = max(runs, key=lambda r: r["pps_per_core"])
+    value = best["pps_per_core"]
+    print(
+        json.dumps(
+            {
+                "bench": "media_relay",
+                "value": value,
+                "unit": "forwarded packets/s per core of relay CPU",
+                "baseline": round(ceiling, 1),
+                "baseline_what": "pylibsrtp unprotect+protect ceiling, packets/s per core",
+                "ratio": round(value / ceiling, 3),
+                "direct_libsrtp_ceiling": round(direct_ceiling, 1),
+                "ratio_to_direct_ceiling": round(value / direct_ceiling, 3),
+                "cpu_count": os.cpu_count(),
+                "runs": runs,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
