@@ -25,6 +25,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -72,6 +73,12 @@ class LocalRayCluster:
         from ray.cluster_utils import Cluster
 
         started = time.monotonic()
+        # nodes are children of this process and inherit its environment: make the repo
+        # importable in every Ray worker (actor types are imported there by name)
+        repo = str(Path(__file__).resolve().parent.parent)
+        paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        if repo not in paths:
+            os.environ["PYTHONPATH"] = os.pathsep.join([repo, *paths])
         self._cluster = Cluster(
             initialize_head=True,
             head_node_args={
@@ -92,12 +99,24 @@ class LocalRayCluster:
                 ray.init(address=self.address, namespace=self.namespace,
                          log_to_driver=False)
             self._cluster.wait_for_nodes()
+            if self.connect:
+                self._wait_for_resources(ray)
         except BaseException:
             self.stop()
             raise
         log.info("local Ray cluster with %d nodes up in %.1f s", self.nodes,
                  time.monotonic() - started)
         return self
+
+    def _wait_for_resources(self, ray: Any, timeout: float = 30.0) -> None:
+        # a node is schedulable only once its resources reached the scheduler; placing
+        # actors before that makes a soft node affinity fall back to another node
+        want = float(self.nodes * self.cpus_per_node)
+        deadline = time.monotonic() + timeout
+        while ray.available_resources().get("CPU", 0.0) < want:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Ray nodes did not report {want:g} CPUs in {timeout:g} s")
+            time.sleep(0.1)
 
     def worker_node_ids(self) -> list[str]:
         """Ids of the live worker (non-head) nodes."""

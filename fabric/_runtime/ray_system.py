@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -108,16 +109,37 @@ class RayActorSystem:
                     gateway_services=list(gateway_services), stores=stores,
                 ), node_id))
         hosts: dict[str, Any] = {}
-        for spec, node_id in specs:
-            hosts[spec.host_id] = RemoteHost.options(
+
+        def create(spec: HostSpec, node_id: str) -> Any:
+            return RemoteHost.options(
                 name=spec.host_id, num_cpus=0, max_restarts=rt.host_max_restarts,
                 max_task_retries=0, max_concurrency=10_000,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=True),
             ).remote(spec)
+
+        for spec, node_id in specs:
+            hosts[spec.host_id] = create(spec, node_id)
         try:
-            await asyncio.wait_for(
-                asyncio.gather(*(h.start.remote() for h in hosts.values())), start_timeout_s
-            )
+            for attempt in range(4):
+                infos = await asyncio.wait_for(
+                    asyncio.gather(*(hosts[sp.host_id].start.remote() for sp, _ in specs)),
+                    start_timeout_s,
+                )
+                # a soft affinity falls back to another node when the scheduler has not
+                # seen the target node's resources yet: re-create misplaced hosts
+                misplaced = [(spec, node) for (spec, node), info in zip(specs, infos, strict=True)
+                             if info["node_id"] != node]
+                if not misplaced or attempt == 3:
+                    break
+                await asyncio.sleep(0.5)
+                for spec, node_id in misplaced:
+                    ray.kill(hosts.pop(spec.host_id), no_restart=True)
+                    # a new name: the killed actor's name is released asynchronously
+                    fresh = dataclasses.replace(spec, host_id=f"{spec.host_id}r{attempt + 1}")
+                    specs[specs.index((spec, node_id))] = (fresh, node_id)
+                    hosts[fresh.host_id] = create(fresh, node_id)
+            if misplaced:
+                log.warning("%d hosts are not on their intended node", len(misplaced))
             view: View = await registry.add.remote(
                 [(spec.host_id, spec.role) for spec, _ in specs]
             )

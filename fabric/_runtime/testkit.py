@@ -6,7 +6,8 @@ well-known types, so no generated code is needed:
 
 - ``Probe`` (kind ``probe``): ``Int64Value(n)`` adds n to a persisted total and answers it;
   ``Empty`` answers the state; ``StringValue("seq:<tag>:<n>")`` checks per-sender order;
-  ``StringValue("remind:<seconds>")`` sets a durable reminder; reminders count in state.
+  ``StringValue("remind:<seconds>")`` sets a durable reminder; reminders count in state;
+  ``StringValue("sleep:<seconds>")`` holds the turn (an ask in flight during a failure).
 - ``Echo`` (kind ``echo``): answers the message; no state (pure runtime cost).
 """
 
@@ -60,6 +61,9 @@ class Probe(VirtualActor):
                 return None
             if verb == "remind":
                 await self.ctx.set_reminder("r", float(rest))
+                return None
+            if verb == "sleep":
+                await asyncio.sleep(float(rest))
                 return None
             if verb == "violations":
                 return Int64Value(value=self.violations)
@@ -127,13 +131,16 @@ async def ask_rate(
 async def send_sequence(runtime: Any, kind: str, keys: list[str], tag: str, count: int) -> int:
     """Tell ``seq:<tag>:<n>`` for n in 0..count-1 to every key; return tells refused."""
     refused = 0
-    for n in range(count):
-        for key in keys:
-            try:
-                await runtime.ref(ActorAddress(kind, key)).tell(
-                    StringValue(value=f"seq:{tag}:{n}"))
-            except FabricError:
-                refused += 1
+
+    async def one(key: str, n: int) -> None:
+        nonlocal refused
+        try:
+            await runtime.ref(ActorAddress(kind, key)).tell(StringValue(value=f"seq:{tag}:{n}"))
+        except FabricError:
+            refused += 1
+
+    for n in range(count):  # a round's tells are in flight together, rounds in order
+        await asyncio.gather(*(one(key, n) for key in keys))
     return refused
 
 

@@ -1,0 +1,137 @@
+"""The runtime on a real local Ray cluster (head + 1 worker node, one host per node)."""
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from google.protobuf.empty_pb2 import Empty
+from google.protobuf.struct_pb2 import Struct
+from google.protobuf.wrappers_pb2 import Int64Value, StringValue
+
+from cluster.ray_local import LocalRayCluster
+from fabric.actor import ActorAddress, RayActorSystem
+from fabric.config import FabricSettings
+from fabric.errors import FabricError, FailedPrecondition
+
+pytestmark = [pytest.mark.ray, pytest.mark.asyncio(loop_scope="module")]
+
+TYPES = ["fabric._runtime.testkit:Probe", "fabric._runtime.testkit:Echo"]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[LocalRayCluster]:
+    with LocalRayCluster(nodes=2) as cluster:
+        yield cluster
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def system(
+    ray_cluster: LocalRayCluster, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RayActorSystem]:
+    data: Path = tmp_path_factory.mktemp("runtime-data")
+    settings = FabricSettings(
+        runtime={"hosts_per_node": 1, "gateway_per_node": False},
+        storage={"backend": "embedded", "data_dir": data},
+    )
+    system = await RayActorSystem.start(settings, actor_types=TYPES)
+    yield system
+    await system.stop()
+
+
+def activations(metrics: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("fabric_actor_activations_total{")
+    )
+
+
+async def test_hosts_spread_over_nodes(system: RayActorSystem) -> None:
+    view = await system.wait_for_hosts(2)
+    assert len({info.node_id for info in view.hosts.values()}) == 2, (view, await system.host_info())
+
+
+async def test_ten_thousand_actors_activated_and_messaged(system: RayActorSystem) -> None:
+    before = activations(await system.metrics_text())
+    keys = [f"bulk-{i}" for i in range(10_000)]
+    for start in range(0, len(keys), 2_000):
+        chunk = keys[start:start + 2_000]
+        replies = await asyncio.gather(*(
+            system.ref(ActorAddress("probe", k)).ask(Int64Value(value=3), timeout=60)
+            for k in chunk
+        ))
+        assert all(r.value == 3 for r in replies)  # type: ignore[attr-defined]
+    info = await system.host_info()
+    assert sum(i["resident"] for i in info) >= 10_000
+    assert all(i["resident"] > 3_000 for i in info)  # both hosts carry actors
+    assert activations(await system.metrics_text()) - before == 10_000
+    # batched: far fewer Ray calls than messages
+    assert system.runtime.transport.batches_sent < 2_000
+
+
+async def test_order_per_actor_from_concurrent_senders(system: RayActorSystem) -> None:
+    keys = [f"order-{i}" for i in range(40)]
+    count = 50
+    senders = [
+        system.run_on_host(h, "fabric._runtime.testkit:send_sequence", "probe", keys, h, count)
+        for h in system.hosts
+    ]
+
+    async def from_driver(tag: str) -> int:
+        # tells started in order keep their order even when many are in flight at once
+        tells = [system.ref(ActorAddress("probe", k)).tell(StringValue(value=f"seq:{tag}:{n}"))
+                 for n in range(count) for k in keys]
+        results = await asyncio.gather(*tells, return_exceptions=True)
+        return sum(1 for r in results if isinstance(r, FabricError))
+
+    results = await asyncio.gather(*senders, from_driver("d1"), from_driver("d2"))
+    assert results == [0] * len(results)
+    tags = len(system.hosts) + 2
+    for k in keys:
+        ref = system.ref(ActorAddress("probe", k))
+        assert (await ref.ask(StringValue(value="violations"))).value == 0  # type: ignore[attr-defined]
+        assert (await ref.ask(StringValue(value="seen"))).value == tags * count  # type: ignore[attr-defined]
+
+
+async def test_no_double_activation_under_racing_first_messages(
+    system: RayActorSystem,
+) -> None:
+    keys = [f"race-{i}" for i in range(300)]
+    before = activations(await system.metrics_text())
+
+    async def burst() -> list[int]:
+        replies = await asyncio.gather(
+            *(system.ref(ActorAddress("probe", k)).ask(Int64Value(value=1), timeout=60)
+              for k in keys),
+            return_exceptions=True,
+        )
+        assert not [r for r in replies if isinstance(r, BaseException)]
+        return [r.value for r in replies]  # type: ignore[union-attr]
+
+    await asyncio.gather(*(burst() for _ in range(4)))
+    assert activations(await system.metrics_text()) - before == len(keys)
+    for k in keys:
+        state = await system.ref(ActorAddress("probe", k)).ask(Empty())
+        assert isinstance(state, Struct)
+        assert state["total"] == 4  # every write landed on the one activation
+
+
+async def test_cross_host_ask_from_inside_a_host(system: RayActorSystem) -> None:
+    host = next(iter(system.hosts))
+    result = await system.run_on_host(host, "fabric._runtime.testkit:ask_rate", "echo",
+                                      [f"xh-{i}" for i in range(50)], 500, 10)
+    assert result["errors"] == 0 and result["asks"] == 500
+
+
+async def test_handler_errors_cross_the_wire(system: RayActorSystem) -> None:
+    # a state conflict raised in a remote handler arrives as the same FabricError class
+    ref = system.ref(ActorAddress("probe", "errors-1"))
+    await ref.ask(Int64Value(value=1))
+    # write behind the actor's back through another host-side activation is not possible
+    # from the driver, so check the generic path: an unknown message kind is refused
+    with pytest.raises(FabricError) as err:
+        await system.ref(ActorAddress("nosuchkind", "x")).tell(Empty())
+    assert err.value.error_id == "actor-unknown-kind"
+    assert not isinstance(err.value, FailedPrecondition)
