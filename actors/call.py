@@ -305,7 +305,8 @@ class CallActor(VirtualActor):
     # ---- operations -------------------------------------------------------------------
 
     def _side(self, s: cpb.CallRecordState, p: mpb.Principal) -> str:
-        """Which party the principal is: 'caller', 'callee', or NotFound (not a party)."""
+        """Which party the principal is: 'caller', 'callee', 'both' (e.g. an admin of the
+        tenant on both ends), or NotFound when not a party (the same answer as no call)."""
         member = p.role == common.ROLE_MEMBER
 
         def is_(tenant: str, user: str) -> bool:
@@ -315,9 +316,10 @@ class CallActor(VirtualActor):
         if s.answered.user_id:
             callee_users.add(s.answered.user_id)
         callee = p.tenant_id == s.callee_tenant_id and (not member or p.user_id in callee_users)
-        if callee and (not member or not is_(s.caller.tenant_id, s.caller.user_id)):
-            return "callee"
-        if is_(s.caller.tenant_id, s.caller.user_id):
+        caller = is_(s.caller.tenant_id, s.caller.user_id)
+        if caller and callee:
+            return "both"
+        if caller:
             return "caller"
         if callee:
             return "callee"
@@ -413,7 +415,8 @@ class CallActor(VirtualActor):
 
     async def _hangup(self, s: cpb.CallRecordState, side: str) -> None:
         if s.state == api.CALL_STATE_RINGING:
-            reason = api.END_REASON_CANCELLED if side == "caller" else api.END_REASON_REJECTED
+            # hanging up a call you placed cancels it; the callee's way to refuse is Reject
+            reason = api.END_REASON_REJECTED if side == "callee" else api.END_REASON_CANCELLED
             await self._end(s, reason)
         else:
             await self._end(s, api.END_REASON_COMPLETED)
@@ -443,8 +446,9 @@ class CallActor(VirtualActor):
                 error_id="too-many-transfers",
             )
         which = to.WhichOneof("target")
-        leaving = s.answered if side == "callee" else s.caller
-        staying = s.caller if side == "callee" else s.answered
+        # the party that asks leaves; when it is on both ends, the answering side transfers
+        leaving = s.caller if side == "caller" else s.answered
+        staying = s.answered if side == "caller" else s.caller
         tenant_id = leaving.tenant_id
         route = tpb.RouteCall(destination=to, inbound=which == "number", now_ms=_now_ms())
         if which == "extension":
