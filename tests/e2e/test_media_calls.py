@@ -25,7 +25,7 @@ pytestmark = pytest.mark.ray
 
 @pytest.fixture(scope="module")
 def control() -> Iterator[MediaControl]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         handles: list[Any] = start_media_relays(
             MediaSettings(port_min=45400, port_max=45499), relays=1

@@ -24,7 +24,7 @@ SETTINGS = MediaSettings(port_min=45200, port_max=45399, media_timeout_s=0.5)
 
 @pytest.fixture(scope="module")
 def relays() -> Iterator[list[Any]]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         handles = start_media_relays(SETTINGS, relays=2)
         ray.get([h.counts.remote() for h in handles])
@@ -145,14 +145,12 @@ async def test_media_timeout_reaches_the_control_client(relays: list[Any]) -> No
         await phone.close()
 
 
-async def test_media_unavailable_when_relay_is_gone() -> None:
+async def test_media_unavailable_when_relay_is_gone(relays: list[Any]) -> None:
     @ray.remote
     class Gone:
         def allocate_session(self, call_id: str) -> None:
             raise SystemExit(1)
 
-    if not ray.is_initialized():
-        pytest.skip("runs with the module's Ray")  # pragma: no cover
     gone = Gone.remote()  # type: ignore[attr-defined]
     with pytest.raises(Unavailable):
         await MediaControl([gone]).allocate_session("x")
