@@ -218,27 +218,43 @@ def wait_ready(node: NodeSpec, timeout: float = START_TIMEOUT_S) -> float:
         time.sleep(0.25)
 
 
+def stop_nodes(nodes: list[NodeSpec], timeout: float = STOP_TIMEOUT_S) -> int:
+    """SIGTERM every node's process group at once, SIGKILL what still runs after ``timeout``.
+
+    Return how many nodes were running. Cassandra's shutdown hook drains (announces the
+    shutdown, flushes memtables), which takes a few seconds per node, so nodes stop in
+    parallel rather than one after the other.
+    """
+    running = {node.index: (node, pid) for node in nodes if (pid := node_pid(node)) is not None}
+    for _, pid in running.values():
+        _killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_alive(pid) for _, pid in running.values()):
+        time.sleep(0.2)
+    for _, pid in running.values():
+        if _alive(pid):
+            _killpg(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.1)
+    for node, _ in running.values():
+        node.pidfile.unlink(missing_ok=True)
+    return len(running)
+
+
 def stop_node(node: NodeSpec, timeout: float = STOP_TIMEOUT_S) -> bool:
-    """SIGTERM the node's process group, SIGKILL after ``timeout``; True if one was running."""
-    pid = node_pid(node)
-    if pid is None:
-        return False
+    """Stop one node (see :func:`stop_nodes`); True if it was running."""
+    return stop_nodes([node], timeout) == 1
+
+
+def _alive(pid: int) -> bool:
+    return bool(_cmdline(pid)) and not _is_zombie(pid)
+
+
+def _killpg(pid: int, sig: int) -> None:
     try:
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(pid, sig)
     except ProcessLookupError:
         pass
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and node_pid(node) is not None:
-        time.sleep(0.2)
-    if node_pid(node) is not None or _cmdline(pid):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        while _cmdline(pid) and not _is_zombie(pid):
-            time.sleep(0.1)
-    node.pidfile.unlink(missing_ok=True)
-    return True
 
 
 # --- cluster operations ----------------------------------------------------------------------
@@ -280,7 +296,7 @@ def down(base_dir: Path) -> int:
     layout = ClusterLayout.load(base_dir)
     if layout is None:
         return 0
-    return sum(stop_node(node) for node in reversed(layout.nodes))
+    return stop_nodes(layout.nodes)
 
 
 @dataclass(frozen=True, slots=True)

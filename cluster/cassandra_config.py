@@ -245,6 +245,7 @@ def java_command(node: NodeSpec, lib: Path, cluster_size: int, java: str = "java
         "-Dcassandra.ring_delay_ms=1000",
         "-Dcassandra.consistent.rangemovement=false",
         "-Dcassandra.superuser_setup_delay_ms=0",
+        "-Dcassandra.shutdown_announce_in_ms=500",
         "-Dcassandra.unsafesystem=true",
         "-Dcassandra.available_processors=2",
         f"-Dcassandra.system_distributed.default_rf={system_rf}",

@@ -134,3 +134,58 @@ def build_cdr(**overrides: Any) -> Cdr:
 def make_cdr() -> CdrFactory:
     """Build a valid CDR, overriding any field: ``make_cdr(tenant_id="t2")``."""
     return build_cdr
+
+
+class PrivateCassandra:
+    """A Cassandra cluster of the test's own (own folder and loopback addresses).
+
+    For tests that stop and start nodes, so the shared dev node is never disturbed. Every
+    node is stopped at teardown, also when the test fails.
+    """
+
+    def __init__(self, base_dir: Path) -> None:
+        self.base_dir = base_dir
+        self.layout: Any = None
+
+    def up(self, first_address: str, nodes: int = 1, heap_mb: int = 512) -> list[str]:
+        """Start the cluster; return the node addresses."""
+        from cluster.cassandra import ClusterLayout, consecutive_addresses, up
+
+        self.layout = ClusterLayout(
+            base_dir=self.base_dir,
+            addresses=consecutive_addresses(first_address, nodes),
+            heap_mb=heap_mb,
+        )
+        up(self.layout)
+        return list(self.layout.addresses)
+
+    def stop(self, index: int) -> None:
+        """Stop node ``index`` (1-based) cleanly."""
+        from cluster.cassandra import stop_node
+
+        stop_node(self.layout.nodes[index - 1])
+
+    def start(self, index: int) -> float:
+        """Start node ``index`` again and wait for CQL; return the seconds it took."""
+        from cluster.cassandra import start_node, wait_ready
+        from cluster.cassandra_jars import ensure_jars
+
+        node = self.layout.nodes[index - 1]
+        start_node(node, ensure_jars(), len(self.layout.nodes))
+        return wait_ready(node)
+
+    def down(self) -> None:
+        """Stop every node."""
+        from cluster.cassandra import down
+
+        down(self.base_dir)
+
+
+@pytest.fixture()
+def private_cassandra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateCassandra]:
+    """Start-your-own Cassandra (see :class:`PrivateCassandra`); always stopped afterwards."""
+    cluster = PrivateCassandra(tmp_path_factory.mktemp("cassandra"))
+    try:
+        yield cluster
+    finally:
+        cluster.down()
