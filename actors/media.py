@@ -183,6 +183,35 @@ def start_media_relays(
     return handles
 
 
+def start_media_relays_on_every_node(
+    settings: MediaSettings, *, num_cpus: float = 0, export_metrics: bool = True
+) -> list[Any]:
+    """Start ``media.relays_per_node`` relays pinned to each alive Ray node.
+
+    Relays are numbered across the cluster (``media-relay-0..n-1``) and the port range is
+    split between all of them, so several nodes sharing one machine (local clusters, tests)
+    never contend for a port; on separate machines the split only narrows each range.
+    """
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
+    per_node = settings.relays_per_node
+    configs = relay_configs(settings, per_node * len(nodes))
+    handles = []
+    for config in configs:
+        node_id = nodes[config.relay_index // per_node]
+        handles.append(
+            MediaRelay.options(  # type: ignore[attr-defined]
+                name=RELAY_NAME.format(index=config.relay_index),
+                get_if_exists=True,
+                num_cpus=num_cpus,
+                max_concurrency=1000,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=True),
+            ).remote(config, export_metrics)
+        )
+    return handles
+
+
 class MediaControl:
     """Async client of the media relays, used by the call actor (picklable)."""
 

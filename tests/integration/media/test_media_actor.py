@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import ray
 
-from actors.media import MediaControl, start_media_relays
+from actors.media import MediaControl, start_media_relays_on_every_node
 from fabric.config import MediaSettings
 from fabric.errors import InvalidArgument, NotFound, Unavailable
 from fabric.media import g711
@@ -19,14 +19,15 @@ from fabric.media.types import MediaOffer
 
 pytestmark = pytest.mark.ray
 
-SETTINGS = MediaSettings(port_min=45200, port_max=45399, media_timeout_s=0.5)
+SETTINGS = MediaSettings(port_min=45200, port_max=45399, media_timeout_s=0.5, relays_per_node=2)
 
 
 @pytest.fixture(scope="module")
 def relays() -> Iterator[list[Any]]:
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        handles = start_media_relays(SETTINGS, relays=2)
+        handles = start_media_relays_on_every_node(SETTINGS)
+        assert len(handles) == 2
         ray.get([h.counts.remote() for h in handles])
         yield handles
         for handle in handles:
