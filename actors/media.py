@@ -34,10 +34,12 @@ import ray
 import uvloop
 from ray.exceptions import RayActorError, RayTaskError
 
+from fabric.api.v1 import common_pb2 as common
 from fabric.config import MediaSettings
 from fabric.errors import FabricError, Internal, Unavailable
 from fabric.media.engine import RelayConfig, RelayEngine
 from fabric.media.metrics import register_relay_metrics
+from fabric.media.protoconv import answer_to_proto, offer_from_proto
 from fabric.media.types import (
     MediaAnswer,
     MediaOffer,
@@ -210,6 +212,33 @@ def start_media_relays_on_every_node(
             ).remote(config, export_metrics)
         )
     return handles
+
+
+class RelayCallMedia:
+    """The call actor's media service (``actors.call_media.CallMedia``) on the relays.
+
+    Converts the API's ``MediaOffer``/``MediaAnswer`` messages and returns the CDR's media
+    fields from :meth:`close`.
+    """
+
+    def __init__(self, control: MediaControl) -> None:
+        self.control = control
+
+    async def open(self, call_id: str) -> None:
+        """Reserve the call's relay session."""
+        await self.control.allocate_session(call_id)
+
+    async def add_leg(
+        self, call_id: str, leg_id: str, offer: common.MediaOffer
+    ) -> common.MediaAnswer | None:
+        """Open the party's SRTP leg; the answer goes into its call events."""
+        answer = await self.control.add_leg(call_id, leg_id, offer_from_proto(offer))
+        return answer_to_proto(answer)
+
+    async def close(self, call_id: str) -> dict[str, float]:
+        """Release the session; the CDR's packets_sent/received/lost and jitter_ms."""
+        report = await self.control.release_session(call_id)
+        return {k: float(v) for k, v in report.cdr_fields().items()}
 
 
 class MediaControl:

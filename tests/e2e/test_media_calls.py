@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import ray
 
-from actors.media import MediaControl, start_media_relays
+from actors.media import MediaControl, RelayCallMedia, start_media_relays
 from fabric.config import MediaSettings
 from fabric.media import g711
+from fabric.media.protoconv import answer_from_proto, offer_to_proto
 from fabric.media.softphone import SoftphoneMedia
 from fabric.media.suites import SrtpSuite
 from fabric.media.webrtc_client import WebRtcPhone
@@ -47,12 +48,16 @@ async def wait_latched(control: MediaControl, call: str) -> None:
 
 
 async def test_media_two_softphones_exchange_a_wav(control: MediaControl, tmp_path: Path) -> None:
+    """Driven the way the call actor drives it: RelayCallMedia with the API's messages."""
     call = "e2e-softphones"
-    await control.allocate_session(call)
+    media = RelayCallMedia(control)
+    await media.open(call)
     alice = SoftphoneMedia(SrtpSuite.AES_CM_128_HMAC_SHA1_80)
     bob = SoftphoneMedia(SrtpSuite.AEAD_AES_256_GCM)
-    await alice.start(await control.add_leg(call, "alice", alice.offer()))
-    await bob.start(await control.add_leg(call, "bob", bob.offer()))
+    for name, phone in (("caller", alice), ("callee", bob)):
+        answer = await media.add_leg(call, name, offer_to_proto(phone.offer()))
+        assert answer is not None
+        await phone.start(answer_from_proto(answer))
     alice.latch()
     bob.latch()
     await wait_latched(control, call)
@@ -65,8 +70,7 @@ async def test_media_two_softphones_exchange_a_wav(control: MediaControl, tmp_pa
     alice.save_recording(tmp_path / "alice-heard.wav")
     assert g711.read_wav_as_ulaw(tmp_path / "bob-heard.wav") == g711.read_wav_as_ulaw(alice_wav)
     assert g711.read_wav_as_ulaw(tmp_path / "alice-heard.wav") == g711.read_wav_as_ulaw(bob_wav)
-    report = await control.release_session(call)
-    fields = report.cdr_fields()
+    fields = await media.close(call)
     assert fields["packets_received"] == fields["packets_sent"] == 200
     assert fields["packets_lost"] == 0
     await alice.close()
