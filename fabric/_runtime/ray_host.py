@@ -161,6 +161,10 @@ class HostActor:
 
     # -- Ray methods -----------------------------------------------------------------------
 
+    async def where(self) -> str:
+        """The Ray node this host runs on (before start: placement checks)."""
+        return str(ray.get_runtime_context().get_node_id())
+
     async def ping(self, view: View) -> tuple[str, str]:
         """Liveness check from the registry, carrying the current view."""
         await self.start()

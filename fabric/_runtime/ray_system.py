@@ -91,10 +91,6 @@ class RayActorSystem:
         system_id = system_id or f"fabric-{uuid.uuid4().hex[:8]}"
         registry_name = f"{system_id}-registry"
         driver_node = ray.get_runtime_context().get_node_id()
-        registry: Any = RemoteRegistry.options(
-            name=registry_name, num_cpus=0, max_restarts=-1, max_concurrency=1000,
-            scheduling_strategy=NodeAffinitySchedulingStrategy(driver_node, soft=True),
-        ).remote(rt.membership_check_s)
         nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"])
         specs: list[tuple[HostSpec, str]] = []
         for n_index, node_id in enumerate(nodes):
@@ -109,6 +105,7 @@ class RayActorSystem:
                     gateway_services=list(gateway_services), stores=stores,
                 ), node_id))
         hosts: dict[str, Any] = {}
+        registry: Any = None
 
         def create(spec: HostSpec, node_id: str) -> Any:
             return RemoteHost.options(
@@ -121,14 +118,14 @@ class RayActorSystem:
             hosts[spec.host_id] = create(spec, node_id)
         try:
             for attempt in range(4):
-                infos = await asyncio.wait_for(
-                    asyncio.gather(*(hosts[sp.host_id].start.remote() for sp, _ in specs)),
+                placed = await asyncio.wait_for(
+                    asyncio.gather(*(hosts[sp.host_id].where.remote() for sp, _ in specs)),
                     start_timeout_s,
                 )
                 # a soft affinity falls back to another node when the scheduler has not
                 # seen the target node's resources yet: re-create misplaced hosts
-                misplaced = [(spec, node) for (spec, node), info in zip(specs, infos, strict=True)
-                             if info["node_id"] != node]
+                misplaced = [(spec, node) for (spec, node), at in zip(specs, placed, strict=True)
+                             if at != node]
                 if not misplaced or attempt == 3:
                     break
                 await asyncio.sleep(0.5)
@@ -140,13 +137,23 @@ class RayActorSystem:
                     hosts[fresh.host_id] = create(fresh, node_id)
             if misplaced:
                 log.warning("%d hosts are not on their intended node", len(misplaced))
+            # the registry lives on the driver's node (hard affinity: if that node dies, the
+            # driver is gone too) and knows the host names from birth, so a restart recovers
+            registry = RemoteRegistry.options(
+                name=registry_name, num_cpus=0, max_restarts=-1, max_concurrency=1000,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(driver_node, soft=False),
+            ).remote([(spec.host_id, spec.role) for spec, _ in specs], rt.membership_check_s)
+            await asyncio.wait_for(
+                asyncio.gather(*(h.start.remote() for h in hosts.values())), start_timeout_s
+            )
             view: View = await registry.add.remote(
                 [(spec.host_id, spec.role) for spec, _ in specs]
             )
         except BaseException:
             for handle in [*hosts.values(), registry]:
-                with contextlib.suppress(Exception):
-                    ray.kill(handle)
+                if handle is not None:
+                    with contextlib.suppress(Exception):
+                        ray.kill(handle)
             raise
         runtime = ProcessRuntime(
             f"{system_id}-driver-{uuid.uuid4().hex[:6]}",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,12 +52,20 @@ class View:
 class Registry:
     """The membership actor (use through ``ray.remote``)."""
 
-    def __init__(self, check_s: float = 1.0, ping_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        hosts: list[tuple[str, str]] | None = None,
+        check_s: float = 1.0,
+        ping_timeout_s: float = 5.0,
+    ) -> None:
         self._check_s = check_s
         self._ping_timeout_s = ping_timeout_s
-        self._known: dict[str, str] = {}  # host id -> role
+        # host id -> role; given at creation so that a registry restarted by Ray knows them
+        self._known: dict[str, str] = dict(hosts or [])
         self._alive: dict[str, HostInfo] = {}
-        self._epoch = 0
+        # epochs start from the clock so that views of a restarted registry still compare
+        # newer than the ones processes hold
+        self._epoch = time.time_ns() // 1_000_000
         self._changed: asyncio.Event | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._handles: dict[str, Any] = {}
