@@ -149,6 +149,7 @@ class CassandraCdrStore:
         for name, text in texts.items():
             ps = session.prepare(text)
             ps.consistency_level = self._conn.consistency
+            ps.is_idempotent = True  # every statement here may be retried on another node
             self._ps[name] = ps
 
     async def write(self, cdr: Cdr) -> None:
@@ -165,6 +166,7 @@ class CassandraCdrStore:
         batch = BatchStatement(
             batch_type=BatchType.UNLOGGED, consistency_level=self._conn.consistency
         )
+        batch.is_idempotent = True
         batch.add(self._ps["ins_day"], [cdr.tenant_id, day, start, cdr.call_id, *values])
         batch.add(self._ps["ins_call"], [cdr.call_id, cdr.tenant_id, day, start, *values])
         if (cdr.tenant_id, day) not in self._seen_days:
