@@ -115,6 +115,10 @@ class Transport:
             ) from None
         finally:
             slots.pop(corr, None)
+            if not pending.future.done():
+                pending.future.cancel()
+            elif not pending.future.cancelled():
+                pending.future.exception()  # mark retrieved: the caller saw another error
 
     def fail_host(self, dest: str, error: FabricError) -> None:
         """Fail every ask waiting on ``dest`` (it left the membership or died)."""
