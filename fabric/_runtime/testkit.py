@@ -170,3 +170,8 @@ async def activate_local(runtime: Any, kind: str, count: int, prefix: str) -> di
     gc.collect()
     rss1 = psutil.Process(os.getpid()).memory_info().rss
     return {"activated": len(host) - before, "seconds": elapsed, "rss_delta": rss1 - rss0}
+
+
+async def local_keys(runtime: Any, kind: str, count: int, local: bool) -> list[str]:
+    """``owned_keys`` as a host-run function."""
+    return owned_keys(runtime, kind, count, local=local, prefix="lk-")
