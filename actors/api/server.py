@@ -47,6 +47,10 @@ SERVICE_NAMES = [
 ]
 
 
+RUNNING: list[ApiGateway] = []
+"""The gateways running in this process (for the metrics gatherer)."""
+
+
 class ApiGateway:
     """The running API of one gateway process."""
 
@@ -66,6 +70,8 @@ class ApiGateway:
 
     async def stop(self) -> None:
         """Drain and stop the server, close the CDR store."""
+        if self in RUNNING:
+            RUNNING.remove(self)
         await self.server.stop()
         await self.store.close()
 
@@ -96,4 +102,6 @@ async def start_api(
         settings.api, EdgeInterceptor(authorizer, metrics), registrars, SERVICE_NAMES
     )
     log.info("gRPC API on %s:%d (tls=%s)", settings.api.host, server.port, settings.api.tls)
-    return ApiGateway(server, store, metrics)
+    gateway = ApiGateway(server, store, metrics)
+    RUNNING.append(gateway)
+    return gateway

@@ -1,0 +1,73 @@
+"""One Prometheus scrape for the whole fabric.
+
+Metrics live in many processes: the runtime's per-host registries, each actor host's
+:class:`~actors.call_metrics.CallMetrics` and each gateway's gRPC request metrics. The
+driver (``cluster/up.py``) gathers their text expositions every few seconds
+(:func:`host_metrics_text` runs inside each host through ``RayActorSystem.run_on_host``)
+and :class:`MergedMetrics` sums samples with the same name and labels across processes,
+so ``fabric_calls_active`` is the fabric's total and counters add up. Labels never carry
+numbers, names or tenants (see the metric definitions), so merging cannot leak them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from prometheus_client.core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
+
+from actors.call_metrics import CallMetrics
+
+
+async def host_metrics_text(runtime: Any) -> str:
+    """Inside a host: its call metrics (actor hosts) and gRPC metrics (gateways)."""
+    from actors.api.server import RUNNING
+
+    parts: list[str] = []
+    host = getattr(runtime, "host", None)
+    if host is not None:
+        metrics = host.services.get(CallMetrics)
+        if isinstance(metrics, CallMetrics):
+            parts.append(metrics.text())
+    parts.extend(gateway.metrics_text() for gateway in RUNNING)
+    return "".join(parts)
+
+
+def merge(texts: Iterable[str]) -> list[Metric]:
+    """Sum samples of equal name and labels across expositions (``_created`` dropped)."""
+    families: dict[str, Metric] = {}
+    values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+    for text in texts:
+        for family in text_string_to_metric_families(text):
+            if family.name not in families:
+                families[family.name] = Metric(family.name, family.documentation, family.type)
+                values[family.name] = {}
+            samples = values[family.name]
+            for sample in family.samples:
+                if sample.name.endswith("_created"):
+                    continue
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                samples[key] = samples.get(key, 0.0) + sample.value
+    out = []
+    for name, metric in families.items():
+        for (sample_name, labels), value in values[name].items():
+            metric.add_sample(sample_name, dict(labels), value)
+        out.append(metric)
+    return out
+
+
+class MergedMetrics(Collector):
+    """A collector serving the last merged snapshot."""
+
+    def __init__(self) -> None:
+        self._families: list[Metric] = []
+
+    def update(self, texts: Iterable[str]) -> None:
+        """Replace the snapshot."""
+        self._families = merge(texts)
+
+    def collect(self) -> Iterator[Metric]:
+        """The snapshot's families."""
+        return iter(self._families)

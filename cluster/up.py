@@ -1,0 +1,163 @@
+"""``make up``: the whole fabric on this machine, in the foreground, until Ctrl-C.
+
+It starts a local Ray node (``cluster.ray_local``), the virtual actor hosts with the call
+control actors, one gateway host serving the gRPC API (TLS with a development CA made on
+first run), the embedded store (``storage.backend = "embedded"``: SQLite under
+``.run/data``, no JVM; set ``FABRIC_STORAGE__BACKEND=cassandra`` for a Cassandra node),
+and a Prometheus endpoint that merges every process's metrics. It prints how to connect,
+then waits; Ctrl-C (or SIGTERM) stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+from actors.metrics_export import MergedMetrics
+from actors.wiring import ACTOR_TYPES, GATEWAY_SERVICES, SERVICES
+from cluster.ray_local import LocalRayCluster
+from fabric.config import FabricSettings, load_settings
+
+log = logging.getLogger("fabric.up")
+ROOT = Path(__file__).resolve().parent.parent
+METRICS_REFRESH_S = 5.0
+
+
+async def _wait_serving(settings: FabricSettings, timeout_s: float = 60.0) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    target = f"localhost:{settings.api.port}"
+    if settings.api.tls:
+        creds = grpc.ssl_channel_credentials((settings.api.tls_dir / "ca.pem").read_bytes())
+        channel = grpc.aio.secure_channel(target, creds)
+    else:
+        channel = grpc.aio.insecure_channel(target)
+    deadline = time.monotonic() + timeout_s
+    async with channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=2)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError("the gRPC API did not become ready")
+            await asyncio.sleep(0.2)
+
+
+async def _refresh_metrics(system: object, merged: MergedMetrics) -> None:
+    while True:
+        texts = [await system.metrics_text()]  # type: ignore[attr-defined]
+        for host_id in list(system.hosts):  # type: ignore[attr-defined]
+            with contextlib.suppress(Exception):
+                texts.append(
+                    await system.run_on_host(  # type: ignore[attr-defined]
+                        host_id, "actors.metrics_export:host_metrics_text"
+                    )
+                )
+        merged.update(texts)
+        await asyncio.sleep(METRICS_REFRESH_S)
+
+
+def _banner(settings: FabricSettings, metrics_port: int) -> str:
+    api = settings.api
+    ca = (api.tls_dir / "ca.pem").resolve()
+    token = api.operator_token_file.resolve()
+    security = f"TLS, CA {ca}" if api.tls else "plaintext"
+    lines = [
+        "",
+        "call fabric is up",
+        f"  gRPC API     {api.host}:{api.port} ({security})",
+        f"  operator     token in {token} (mode 0600; the CLI reads it by default)",
+        f"  storage      {settings.storage.backend} ({settings.storage.data_dir})"
+        if settings.storage.backend == "embedded"
+        else f"  storage      cassandra {settings.storage.cassandra_hosts}",
+        f"  metrics      http://127.0.0.1:{metrics_port}/metrics"
+        if metrics_port
+        else "  metrics      off",
+        "",
+        "first call (another terminal, from the repository):",
+        "  .venv/bin/fabric tenant create Acme      # prints: export FABRIC_TOKEN=...",
+        "  export FABRIC_TOKEN=fk_...               # the owner's key printed above",
+        "  .venv/bin/fabric user add Alice --ext 101",
+        "  .venv/bin/fabric user add Bob --ext 102",
+        "  .venv/bin/fabric phone 102 --auto-answer --hangup-after 3 &",
+        "  .venv/bin/fabric call dial 101 102 --wait",
+        "  .venv/bin/fabric cdr list",
+        "",
+        "Ctrl-C stops the fabric.",
+    ]
+    return "\n".join(lines)
+
+
+async def run(settings: FabricSettings, stop: asyncio.Event) -> None:
+    """Start everything, wait for ``stop``, stop everything."""
+    from fabric.actor import RayActorSystem
+
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+    )
+    cluster = None
+    if not settings.runtime.ray_address:
+        cluster = LocalRayCluster(nodes=1, cpus_per_node=os.cpu_count() or 2).start()
+    try:
+        system = await RayActorSystem.start(
+            settings,
+            actor_types=ACTOR_TYPES,
+            services=SERVICES,
+            gateway_services=GATEWAY_SERVICES,
+        )
+        try:
+            await _wait_serving(settings)
+            merged = MergedMetrics()
+            metrics_port = settings.metrics.port
+            if metrics_port:
+                registry = CollectorRegistry()
+                registry.register(merged)
+                start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
+            refresher = asyncio.create_task(_refresh_metrics(system, merged))
+            print(_banner(settings, metrics_port), flush=True)
+            await stop.wait()
+            print("stopping...", flush=True)
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+        finally:
+            await system.stop()
+    finally:
+        if cluster is not None:
+            cluster.stop()
+    print("stopped", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m cluster.up``."""
+    parser = argparse.ArgumentParser(prog="python -m cluster.up", description=__doc__)
+    parser.add_argument("--config", type=Path, help="settings TOML (see config.sample.toml)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    settings = load_settings(args.config)
+
+    async def main_async() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run(settings, stop)
+
+    asyncio.run(main_async())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
