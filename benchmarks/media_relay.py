@@ -92,6 +92,14 @@ def relay_main(conn: Any) -> None:
                 engine.allocate_session(call)
                 answers.append([await engine.add_leg(call, leg, offer) for leg, offer in offers])
             return answers
+        if cmd == "webrtc":
+            call, leg, sdp = arg
+            return await engine.add_webrtc_leg(call, leg, sdp)
+        if cmd == "allocate":
+            return engine.allocate_session(arg)
+        if cmd == "add_leg":
+            call, leg, offer = arg
+            return await engine.add_leg(call, leg, offer)
         if cmd == "cpu":
             return time.process_time()
         if cmd == "totals":
@@ -110,6 +118,13 @@ def relay_main(conn: Any) -> None:
             if cmd == "stop":
                 loop.call_soon_threadsafe(loop.stop)
                 return
+            if cmd in ("cpu", "totals"):  # answered at once, not queued behind the packets
+                if cmd == "cpu":
+                    conn.send(time.process_time())
+                else:
+                    t = engine.totals()
+                    conn.send({k: getattr(t, k) for k in type(t).__slots__})
+                continue
             future = asyncio.run_coroutine_threadsafe(handle(cmd, arg), loop)
             conn.send(future.result())
 
@@ -138,20 +153,18 @@ class GenLeg:
         self.sock.setblocking(False)
 
     def drain(self, warm_seq: int) -> None:
-        recv = self.sock.recv
-        peer = self.peer
-        assert peer is not None
-        while True:
-            try:
-                data = recv(2048)
-            except BlockingIOError:
-                return
-            if len(data) <= 12 or data[1] >= 192:
-                continue  # forwarded RTCP (the latching receiver reports)
-            self.received += 1
-            seq = (data[2] << 8) | data[3]
-            if warm_seq <= seq < len(peer.sent_at):
-                self.latencies.append(time.perf_counter() - peer.sent_at[seq])
+        """Read one datagram (epoll is level-triggered: the rest is reported again)."""
+        try:
+            data = self.sock.recv(2048)
+        except BlockingIOError:
+            return
+        if len(data) <= 12 or data[1] >= 192:
+            return  # forwarded RTCP (the latching receiver reports)
+        self.received += 1
+        seq = (data[2] << 8) | data[3]
+        sent_at = self.peer.sent_at  # type: ignore[union-attr]
+        if warm_seq <= seq < len(sent_at):
+            self.latencies.append(time.perf_counter() - sent_at[seq])
 
 
 def run_load(conn: Any, calls: int, seconds: float) -> dict[str, Any]:
@@ -250,6 +263,46 @@ def run_load(conn: Any, calls: int, seconds: float) -> dict[str, Any]:
     }
 
 
+async def bridge_cost(conn: Any, webrtc: bool, seconds: float = 4.0) -> float:
+    """Relay CPU µs per forwarded packet for one call, SDES<->WebRTC or SDES<->SDES."""
+    from fabric.media.g711 import sweep_ulaw
+    from fabric.media.softphone import SoftphoneMedia
+    from fabric.media.webrtc_client import WebRtcPhone
+
+    def ask(cmd: str, arg: Any) -> Any:
+        conn.send((cmd, arg))
+        return conn.recv()
+
+    call = f"cost-{'webrtc' if webrtc else 'sdes'}"
+    ask("allocate", call)
+    phone = SoftphoneMedia()
+    await phone.start(ask("add_leg", (call, "sdk", phone.offer())))
+    phone.latch()
+    other: Any
+    if webrtc:
+        other = WebRtcPhone()
+        await other.accept(ask("webrtc", (call, "browser", await other.offer())))
+        await other.wait_connected(15.0)
+    else:
+        other = SoftphoneMedia()
+        await other.start(ask("add_leg", (call, "peer", other.offer())))
+        other.latch()
+    await asyncio.sleep(0.5)
+    audio = sweep_ulaw(seconds)
+    cpu0, out0 = ask("cpu", None), ask("totals", None)["packets_out"]
+    if webrtc:
+        other.source.play(audio)
+        await asyncio.gather(phone.send_ulaw(audio), other.wait_played(seconds * 3))
+    else:
+        await asyncio.gather(phone.send_ulaw(audio), other.send_ulaw(audio))
+    await asyncio.sleep(0.2)
+    cpu1, out1 = ask("cpu", None), ask("totals", None)["packets_out"]
+    ask("release", None)
+    await phone.close()
+    await other.close()
+    return 1e6 * (cpu1 - cpu0) / max(1, out1 - out0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", default="250,500", help="comma-separated concurrent calls")
@@ -270,6 +323,8 @@ def main() -> None:
             ceilings.append(crypto_ceiling())
             direct_ceilings.append(crypto_ceiling(direct=True))
             print(json.dumps(runs[-1]), file=sys.stderr)
+        sdes_us = uvloop.run(bridge_cost(parent, webrtc=False))
+        webrtc_us = uvloop.run(bridge_cost(parent, webrtc=True))
     finally:
         parent.send(("stop", None))
         relay.join(5)
@@ -291,6 +346,10 @@ def main() -> None:
                 "direct_libsrtp_ceiling": round(direct_ceiling, 1),
                 "ratio_to_direct_ceiling": round(value / direct_ceiling, 3),
                 "cpu_count": os.cpu_count(),
+                "one_call_relay_us_per_packet": {
+                    "sdes_to_sdes": round(sdes_us, 1),
+                    "sdes_to_webrtc": round(webrtc_us, 1),
+                },
                 "runs": runs,
             }
         )
