@@ -24,5 +24,7 @@ CDR_SPOOL_DELIVERED = Counter(
     "fabric_cdr_spool_delivered", "CDRs delivered from the spool to the store"
 )
 
-for _outcome in ("written", "spooled", "failed"):
-    CDR_WRITES.labels(outcome=_outcome)
+# Bound children: the write path increments these without a label lookup.
+CDR_WRITTEN = CDR_WRITES.labels(outcome="written")
+CDR_SPOOLED = CDR_WRITES.labels(outcome="spooled")
+CDR_FAILED = CDR_WRITES.labels(outcome="failed")

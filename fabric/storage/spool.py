@@ -32,10 +32,12 @@ from fabric.cdr import Cdr
 from fabric.errors import FabricError, InvalidArgument, NotFound, Unavailable
 from fabric.storage.base import CdrPage, CdrStore
 from fabric.storage.metrics import (
+    CDR_FAILED,
     CDR_SPOOL_DELIVERED,
     CDR_SPOOL_DEPTH,
+    CDR_SPOOLED,
     CDR_WRITE_LATENCY,
-    CDR_WRITES,
+    CDR_WRITTEN,
 )
 from fabric.storage.sqlite_db import SqliteDb
 
@@ -97,29 +99,35 @@ class SpoolingCdrStore:
     async def write(self, cdr: Cdr) -> None:
         """Store the CDR, or spool it durably when the store is down; refuse it if invalid."""
         began = time.perf_counter()
-        try:
-            cdr.validate()
-        except InvalidArgument:
-            CDR_WRITES.labels(outcome="failed").inc()
-            raise
         if self._store_down:  # known down: spool at once, the drainer probes the store
+            self._validate(cdr)
             await self._spool(cdr)
             CDR_WRITE_LATENCY.observe(time.perf_counter() - began)
             return
         try:
-            await asyncio.wait_for(self.inner.write(cdr), self._write_timeout_s)
+            async with asyncio.timeout(self._write_timeout_s):
+                await self.inner.write(cdr)  # validates: InvalidArgument, nothing written
         except InvalidArgument:
-            CDR_WRITES.labels(outcome="failed").inc()
+            CDR_FAILED.inc()
             raise
         except (FabricError, TimeoutError) as exc:
             if not getattr(exc, "retryable", True):
-                CDR_WRITES.labels(outcome="failed").inc()
+                CDR_FAILED.inc()
                 raise
+            self._validate(cdr)
             self._store_down = True
             await self._spool(cdr)
         else:
-            CDR_WRITES.labels(outcome="written").inc()
+            CDR_WRITTEN.inc()
         CDR_WRITE_LATENCY.observe(time.perf_counter() - began)
+
+    @staticmethod
+    def _validate(cdr: Cdr) -> None:
+        try:
+            cdr.validate()
+        except InvalidArgument:
+            CDR_FAILED.inc()
+            raise
 
     async def _spool(self, cdr: Cdr) -> None:
         record = json.dumps(cdr.to_dict(), separators=(",", ":"))
@@ -135,10 +143,10 @@ class SpoolingCdrStore:
         try:
             self._depth = await self._db.run(_insert)
         except Exception:
-            CDR_WRITES.labels(outcome="failed").inc()
+            CDR_FAILED.inc()
             raise
         CDR_SPOOL_DEPTH.set(self._depth)
-        CDR_WRITES.labels(outcome="spooled").inc()
+        CDR_SPOOLED.inc()
         self._start_drainer()
 
     # --- delivery --------------------------------------------------------------------------
