@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -173,6 +174,25 @@ def _log_tail(node: NodeSpec, lines: int = 30) -> str:
     return "\n".join(chunks)
 
 
+def find_java() -> str:
+    """``$JAVA_HOME/bin/java`` or ``java`` on PATH, checked to be Java 11 or 17."""
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    if java is None or not Path(java).exists():
+        raise LauncherError("no 'java' found; install OpenJDK 17 (Cassandra 5.0 runs on 11 or 17)")
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    major = int(match.group(1)) if match else 0
+    if major == 1 and match and match.group(2):
+        major = int(match.group(2))
+    if major not in (11, 17):
+        raise LauncherError(
+            f"{java} is Java {major or '?'}; Cassandra 5.0 runs on Java 11 or 17 only "
+            "(set JAVA_HOME to a JDK 17)"
+        )
+    return java
+
+
 # --- node lifecycle --------------------------------------------------------------------------
 
 
@@ -186,9 +206,7 @@ def start_node(node: NodeSpec, lib: Path, cluster_size: int) -> int:
             f"{node.address}:{node.native_port} is taken by a process this launcher did not "
             f"start (folder {node.node_dir}); stop it or choose another --address/--native-port"
         )
-    java = shutil.which("java")
-    if java is None:
-        raise LauncherError("'java' is not on PATH; install OpenJDK 17 (Cassandra 5.0 needs 11/17)")
+    java = find_java()
     write_node_files(node)
     with node.stdout_path.open("ab") as out:
         proc = subprocess.Popen(

@@ -4,7 +4,9 @@
 be re-runnable (``IF NOT EXISTS``) and each applied version is recorded in
 ``schema_migrations`` with a checksum, so a second start-up applies nothing, a process that
 died half-way re-applies the rest, and an edited migration that was already applied is
-reported instead of silently diverging. The keyspace itself is created here with
+reported instead of silently diverging. Migrations name no keyspace: ``CREATE TABLE`` and
+``CREATE TYPE`` are qualified here, and any other statement (an index ``ON`` a table, say)
+writes ``{keyspace}.table`` and gets the keyspace substituted. The keyspace itself is created here with
 NetworkTopologyStrategy and a configurable replication factor (1 locally, 3 in production).
 
 Run by hand: ``python -m cluster.schema --hosts 127.0.0.1 --keyspace callfabric --rf 1``.
@@ -129,14 +131,20 @@ def apply_schema(
     return done
 
 
-_TABLE_RE = re.compile(
-    r"^(CREATE (?:TABLE|INDEX|CUSTOM INDEX|TYPE)(?: IF NOT EXISTS)?\s+)(?!\w+\.)", re.IGNORECASE
+_CREATE_RE = re.compile(
+    r"^(CREATE\s+(?:TABLE|TYPE)\s+)(IF\s+NOT\s+EXISTS\s+)?(\w+)(\.)?",
+    re.IGNORECASE,
 )
 
 
 def _qualify(statement: str, keyspace: str) -> str:
-    """Prefix the object created by a CREATE statement with the keyspace."""
-    return _TABLE_RE.sub(lambda m: m.group(1) + keyspace + ".", statement, count=1)
+    """Qualify CREATE TABLE/TYPE with the keyspace; replace ``{keyspace}`` everywhere else."""
+    statement = statement.replace("{keyspace}", keyspace)
+    match = _CREATE_RE.match(statement)
+    if match is None or match.group(4):
+        return statement
+    head = match.group(1) + (match.group(2) or "")
+    return head + keyspace + "." + statement[len(head) :]
 
 
 def drop_keyspace(session: Any, keyspace: str) -> None:

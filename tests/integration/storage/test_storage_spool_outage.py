@@ -37,9 +37,7 @@ async def test_no_cdr_lost_when_the_node_stops_mid_run(private_cassandra, make_c
     assert isinstance(stores.cdr, SpoolingCdrStore)
     tenant = f"tenant-{uuid.uuid4().hex[:8]}"
     day = datetime(2026, 7, 1, tzinfo=UTC)
-    cdrs = [
-        make_cdr(tenant_id=tenant, start_time=day + timedelta(seconds=i)) for i in range(TOTAL)
-    ]
+    cdrs = [make_cdr(tenant_id=tenant, start_time=day + timedelta(seconds=i)) for i in range(TOTAL)]
     spooled_before = _spooled()
     node_stopped = asyncio.Event()
     restart = asyncio.Event()
