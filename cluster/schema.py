@@ -6,8 +6,9 @@ be re-runnable (``IF NOT EXISTS``) and each applied version is recorded in
 died half-way re-applies the rest, and an edited migration that was already applied is
 reported instead of silently diverging. Migrations name no keyspace: ``CREATE TABLE`` and
 ``CREATE TYPE`` are qualified here, and any other statement (an index ``ON`` a table, say)
-writes ``{keyspace}.table`` and gets the keyspace substituted. The keyspace itself is created here with
-NetworkTopologyStrategy and a configurable replication factor (1 locally, 3 in production).
+writes ``{keyspace}.table`` and gets the keyspace substituted. The keyspace itself is
+created here with NetworkTopologyStrategy and a configurable replication factor (1 locally,
+3 in production).
 
 Run by hand: ``python -m cluster.schema --hosts 127.0.0.1 --keyspace callfabric --rf 1``.
 """
