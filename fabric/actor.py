@@ -198,8 +198,11 @@ class ActorRef:
     async def tell(self, message: Message) -> None:
         """Send without waiting for the handler.
 
-        Raises ``ResourceExhausted`` if the actor's mailbox is full and ``Unavailable`` if
-        the target's host is gone (both retryable).
+        Returns once the target's host accepted the message into the actor's mailbox.
+        Raises ``ResourceExhausted`` if the mailbox is full and ``Unavailable`` if the
+        target's host is gone (both retryable). A tell accepted by a host that dies before
+        handling it is lost (at most once); use ``ask`` when the sender must know that the
+        actor handled (and persisted) the message.
         """
         await self._dispatcher.tell(self.address, message)
 
