@@ -34,7 +34,7 @@ from fabric._runtime.loader import actor_type_table, load_symbol
 from fabric._runtime.metrics import HostMetrics
 from fabric._runtime.process import ProcessRuntime
 from fabric._runtime.registry import View
-from fabric._runtime.stores import open_runtime_stores
+from fabric._runtime.stores import RuntimeStores, open_runtime_stores
 from fabric.config import FabricSettings
 from fabric.errors import FabricError
 
@@ -55,7 +55,7 @@ class HostSpec:
     actor_types: list[str] = field(default_factory=list)
     services: list[str] = field(default_factory=list)
     gateway_services: list[str] = field(default_factory=list)
-    stores: str = ""  # "module:attr" async factory (settings) -> (state, reminders)
+    stores: str = ""  # "module:attr" async factory (settings) -> RuntimeStores
 
 
 class HostActor:
@@ -69,7 +69,7 @@ class HostActor:
         self._loops: list[asyncio.Task[None]] = []
         self._gateway_services: list[Any] = []
         self._registry: Any = None
-        self._stores: list[Any] = []
+        self._stores: RuntimeStores | None = None
 
     # -- start / stop ----------------------------------------------------------------------
 
@@ -100,16 +100,16 @@ class HostActor:
             services.update(made)
         host: ActorHost | None = None
         if spec.role == ACTOR_ROLE:
-            opener: Callable[[FabricSettings], Awaitable[tuple[Any, Any]]] = (
+            opener: Callable[[FabricSettings], Awaitable[RuntimeStores]] = (
                 load_symbol(spec.stores) if spec.stores else open_runtime_stores
             )
-            state, reminders = await opener(settings)
-            self._stores = [state] if state is reminders else [state, reminders]
+            stores = await opener(settings)
+            self._stores = stores
             host = ActorHost(
                 spec.host_id,
                 actor_type_table(spec.actor_types),
-                state_store=state,
-                reminder_store=reminders,
+                state_store=stores.state,
+                reminder_store=stores.reminders,
                 clock=SystemClock(),
                 settings=settings.runtime,
                 services=services,
@@ -155,9 +155,10 @@ class HostActor:
             if self.runtime.host is not None:
                 await self.runtime.host.stop()
             await self.runtime.close()
-        for store in self._stores:
+        if self._stores is not None:
             with contextlib.suppress(Exception):
-                await store.close()
+                await self._stores.close()
+            self._stores = None
 
     # -- Ray methods -----------------------------------------------------------------------
 
