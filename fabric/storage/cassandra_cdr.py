@@ -4,11 +4,14 @@ Tables (``cluster/migrations/001_cdr.cql``): ``cdr_by_tenant_day`` (partition = 
 UTC day of ``start_time``, newest first), ``cdr_by_call`` (the same record by call id) and
 ``cdr_tenant_days`` (the days a tenant has records on).
 
-Writes: one UNLOGGED batch per CDR carrying both row inserts (and the tenant-day marker the
-first time this process sees that tenant and day). One request instead of two halves the
-client's per-request CPU, which is what limits ingest on a small machine; the batch is not
-atomic across partitions, but a failed write raises and is retried (by the spool) with the
-same keys, so both rows converge. The row keys are derived from the record itself, so a
+Writes: an UNLOGGED batch carrying both row inserts of a CDR (and the tenant-day marker the
+first time this process sees that tenant and day). Writes that callers issue during the
+same event-loop iteration are grouped, up to ``max_group`` CDRs per request: the client's
+per-request CPU (and the wake-ups of the driver's I/O thread) is what limits ingest on a
+small machine, and under load many writes are ready at once. A lone write still goes out
+on the next loop iteration. The batch is not atomic across partitions, but a failed request
+fails every write in it, and each is retried (by the spool) with the same keys, so rows
+converge. The row keys are derived from the record itself, so a
 retry or a duplicate of the same CDR overwrites the same two rows: one row per call.
 
 Reads: ``get`` is one partition read of ``cdr_by_call`` (another tenant's call id answers
@@ -21,17 +24,20 @@ the rows read (there is no secondary index: a tenant-day partition is small enou
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 
 from cassandra.query import BatchStatement, BatchType, PreparedStatement
 
 from fabric.cdr import Cdr
 from fabric.config import StorageSettings
-from fabric.errors import NotFound
+from fabric.errors import FabricError, NotFound
 from fabric.storage.base import CdrPage
 from fabric.storage.cassandra_session import (
     CassandraConnection,
+    aexecute,
     connect,
     run,
     unavailable,
@@ -45,6 +51,7 @@ COLUMNS = (
 )
 _N_COLUMNS = len(COLUMNS.split(","))
 _MAX_SEEN_DAYS = 100_000
+DEFAULT_MAX_GROUP = 16
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
@@ -108,9 +115,18 @@ def _as_date(value: Any) -> date:
 class CassandraCdrStore:
     """CDRs in Cassandra. Open with :meth:`open`; share one instance per process."""
 
-    def __init__(self, conn: CassandraConnection, *, owns_connection: bool = True) -> None:
+    def __init__(
+        self,
+        conn: CassandraConnection,
+        *,
+        owns_connection: bool = True,
+        max_group: int = DEFAULT_MAX_GROUP,
+    ) -> None:
         self._conn = conn
         self._owns = owns_connection
+        self._max_group = max_group
+        self._pending: deque[tuple[Cdr, asyncio.Future[None]]] = deque()
+        self._flush_scheduled = False
         self._seen_days: set[tuple[str, date]] = set()
         self._ps: dict[str, PreparedStatement] = {}
 
@@ -153,24 +169,66 @@ class CassandraCdrStore:
             self._ps[name] = ps
 
     async def write(self, cdr: Cdr) -> None:
-        """Validate, then write both rows in one request (idempotent by call id)."""
+        """Validate, then write both rows (idempotent by call id); see the module doc."""
         cdr.validate()
-        await run(self._conn.session, self.write_batch(cdr))
-        self._remember_day(cdr.tenant_id, cdr.start_time.date())
+        if self._max_group <= 1:
+            await run(self._conn.session, self.write_batch([cdr]))
+            self._remember_day(cdr.tenant_id, cdr.start_time.date())
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._pending.append((cdr, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        await future
 
-    def write_batch(self, cdr: Cdr) -> BatchStatement:
-        """The UNLOGGED batch that writes one CDR (public for the benchmark's baseline)."""
-        day = cdr.start_time.date()
-        start = _naive_utc(cdr.start_time)
-        values = record_values(cdr)
+    def _flush(self) -> None:
+        """Send the writes queued during this loop iteration, ``max_group`` CDRs a request."""
+        self._flush_scheduled = False
+        pending = self._pending
+        while pending:
+            group = [pending.popleft() for _ in range(min(self._max_group, len(pending)))]
+            group = [(cdr, f) for cdr, f in group if not f.done()]  # drop timed-out waiters
+            if not group:
+                continue
+            sent = aexecute(self._conn.session, self.write_batch([cdr for cdr, _ in group]))
+            sent.add_done_callback(partial(self._group_done, group))
+
+    def _group_done(
+        self, group: list[tuple[Cdr, asyncio.Future[None]]], sent: asyncio.Future[Any]
+    ) -> None:
+        error: BaseException | None = None
+        if sent.cancelled():
+            error = unavailable(asyncio.CancelledError())
+        elif (cause := sent.exception()) is not None:
+            error = cause if isinstance(cause, FabricError) else unavailable(cause)
+        for cdr, future in group:
+            if future.done():
+                continue
+            if error is None:
+                self._remember_day(cdr.tenant_id, cdr.start_time.date())
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+
+    def write_batch(self, cdrs: list[Cdr]) -> BatchStatement:
+        """One UNLOGGED batch writing both rows of each CDR (and new tenant-day markers)."""
         batch = BatchStatement(
             batch_type=BatchType.UNLOGGED, consistency_level=self._conn.consistency
         )
         batch.is_idempotent = True
-        batch.add(self._ps["ins_day"], [cdr.tenant_id, day, start, cdr.call_id, *values])
-        batch.add(self._ps["ins_call"], [cdr.call_id, cdr.tenant_id, day, start, *values])
-        if (cdr.tenant_id, day) not in self._seen_days:
-            batch.add(self._ps["ins_tenant_day"], [cdr.tenant_id, day])
+        markers: set[tuple[str, date]] = set()
+        for cdr in cdrs:
+            day = cdr.start_time.date()
+            start = _naive_utc(cdr.start_time)
+            values = record_values(cdr)
+            batch.add(self._ps["ins_day"], [cdr.tenant_id, day, start, cdr.call_id, *values])
+            batch.add(self._ps["ins_call"], [cdr.call_id, cdr.tenant_id, day, start, *values])
+            key = (cdr.tenant_id, day)
+            if key not in self._seen_days and key not in markers:
+                markers.add(key)
+                batch.add(self._ps["ins_tenant_day"], [cdr.tenant_id, day])
         return batch
 
     def _remember_day(self, tenant_id: str, day: date) -> None:
