@@ -7,7 +7,8 @@ well-known types, so no generated code is needed:
 - ``Probe`` (kind ``probe``): ``Int64Value(n)`` adds n to a persisted total and answers it;
   ``Empty`` answers the state; ``StringValue("seq:<tag>:<n>")`` checks per-sender order;
   ``StringValue("remind:<seconds>")`` sets a durable reminder; reminders count in state;
-  ``StringValue("sleep:<seconds>")`` holds the turn (an ask in flight during a failure).
+  ``StringValue("sleep:<seconds>")`` holds the turn (an ask in flight during a failure);
+  ``StringValue("notify:<endpoint key>")`` tells the endpoint the total.
 - ``Echo`` (kind ``echo``): answers the message; no state (pure runtime cost).
 """
 
@@ -22,7 +23,7 @@ from google.protobuf.message import Message
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.wrappers_pb2 import Int64Value, StringValue
 
-from fabric.actor import ActorAddress, VirtualActor
+from fabric.actor import ENDPOINT_KIND, ActorAddress, VirtualActor
 from fabric.errors import FabricError
 
 
@@ -61,6 +62,10 @@ class Probe(VirtualActor):
                 return None
             if verb == "remind":
                 await self.ctx.set_reminder("r", float(rest))
+                return None
+            if verb == "notify":  # tell an endpoint (e.g. in a gateway) our total
+                await self.ctx.system.ref(ActorAddress(ENDPOINT_KIND, rest)).tell(
+                    Int64Value(value=_num(self.state, "total")))
                 return None
             if verb == "sleep":
                 await asyncio.sleep(float(rest))
@@ -175,3 +180,44 @@ async def activate_local(runtime: Any, kind: str, count: int, prefix: str) -> di
 async def local_keys(runtime: Any, kind: str, count: int, local: bool) -> list[str]:
     """``owned_keys`` as a host-run function."""
     return owned_keys(runtime, kind, count, local=local, prefix="lk-")
+
+
+async def endpoint_roundtrip(runtime: Any, keys: list[str], timeout: float) -> int:
+    """Open an endpoint here, have each probe ``notify`` it; return how many arrived."""
+    endpoint = await runtime.open_endpoint()
+    try:
+        await asyncio.gather(*(
+            runtime.ref(ActorAddress("probe", k)).ask(
+                StringValue(value=f"notify:{endpoint.address.key}"))
+            for k in keys))
+        got = 0
+
+        async def read() -> None:
+            nonlocal got
+            async for _ in endpoint:
+                got += 1
+                if got == len(keys):
+                    return
+
+        try:
+            await asyncio.wait_for(read(), timeout)
+        except TimeoutError:
+            pass
+        return got
+    finally:
+        endpoint.close()
+
+
+class NullGatewayService:
+    """A gateway service that does nothing (tests that gateways start and stop)."""
+
+    stopped = False
+
+    async def stop(self) -> None:
+        """Nothing to stop."""
+        NullGatewayService.stopped = True
+
+
+async def start_null_gateway(system: Any, settings: Any) -> NullGatewayService:
+    """Gateway service factory: (in-host system, settings) -> object with ``stop``."""
+    return NullGatewayService()

@@ -32,10 +32,13 @@ async def system(
 ) -> AsyncIterator[RayActorSystem]:
     data: Path = tmp_path_factory.mktemp("runtime-data")
     settings = FabricSettings(
-        runtime={"hosts_per_node": 1, "gateway_per_node": False},
+        runtime={"hosts_per_node": 1, "gateway_per_node": True},
         storage={"backend": "embedded", "data_dir": data},
     )
-    system = await RayActorSystem.start(settings, actor_types=TYPES)
+    system = await RayActorSystem.start(
+        settings, actor_types=TYPES,
+        gateway_services=["fabric._runtime.testkit:start_null_gateway"],
+    )
     yield system
     await system.stop()
 
@@ -51,6 +54,16 @@ def activations(metrics: str) -> float:
 async def test_hosts_spread_over_nodes(system: RayActorSystem) -> None:
     view = await system.wait_for_hosts(2)
     assert len({info.node_id for info in view.hosts.values()}) == 2, view
+    roles = sorted(info.role for info in view.hosts.values())
+    assert roles == ["actor", "actor", "gateway", "gateway"]
+
+
+async def test_actors_tell_an_endpoint_in_a_gateway(system: RayActorSystem) -> None:
+    gateway = next(h for h, i in system.view.hosts.items() if i.role == "gateway")
+    keys = [f"notify-{i}" for i in range(50)]
+    got = await system.run_on_host(gateway, "fabric._runtime.testkit:endpoint_roundtrip",
+                                   keys, 20.0)
+    assert got == len(keys)
 
 
 async def test_ten_thousand_actors_activated_and_messaged(system: RayActorSystem) -> None:
@@ -63,10 +76,12 @@ async def test_ten_thousand_actors_activated_and_messaged(system: RayActorSystem
             for k in chunk
         ))
         assert all(r.value == 3 for r in replies)  # type: ignore[attr-defined]
-    info = await system.host_info()
+    info = [i for i in await system.host_info() if i["role"] == "actor"]
     assert sum(i["resident"] for i in info) >= 10_000
     assert all(i["resident"] > 3_000 for i in info)  # both hosts carry actors
-    assert activations(await system.metrics_text()) - before == 10_000
+    metrics = await system.metrics_text()
+    assert activations(metrics) - before == 10_000
+    assert "bulk-" not in metrics  # labels carry host ids, never actor keys
     # batched: far fewer Ray calls than messages
     assert system.runtime.transport.batches_sent < 2_000
 
