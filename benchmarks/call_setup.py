@@ -1,0 +1,397 @@
+"""Call setup benchmark: full call lifecycles per second over gRPC, and its baseline.
+
+A lifecycle is: Dial (gRPC) -> the caller's softphone receives RINGING and the callee's
+INCOMING (Register streams) -> Answer (gRPC) -> Hangup (gRPC; it returns once the CDR is
+persisted). Concurrent SDK clients on this machine drive the fabric: local Ray, the actor
+hosts, one gateway with the gRPC API over TLS, the embedded CDR store (SQLite) unless
+``--cassandra host:port``. We report lifecycles/s and dial->ringing p50/p99 (client side:
+from sending Dial to the caller's stream delivering RINGING).
+
+Baseline, same run: the same lifecycle where each call is a Ray actor of its own (create the
+actor = dial, its first method = ringing, answer, hang up writing the CDR to SQLite, kill
+the actor) - the design the fabric's virtual actors replace.
+
+``--profile`` also runs the lifecycle loop in ONE process (LocalActorSystem + the same
+gRPC server + the clients) under cProfile and prints the top functions to stderr: with no
+Ray transport in the way, it shows what the Python side of a lifecycle costs.
+
+Prints one JSON line last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import json
+import os
+import pstats
+import socket
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fabric.api.v1 import calls_pb2 as E  # noqa: E402
+from fabric.client import FabricClient, Softphone  # noqa: E402
+from fabric.config import FabricSettings  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+# ---- the fabric over gRPC -----------------------------------------------------------------
+
+
+async def setup_tenant(target: str, ca: Path, operator: str, pairs: int,
+                       channels: int) -> tuple[list[FabricClient], list[tuple[str, str]]]:
+    op = FabricClient(target, operator, ca_file=ca)
+    made = await op.create_tenant("Bench")
+    owner = op.with_token(made.owner_api_key)
+    user = await owner.create_user("Bench user")
+    exts = []
+    for i in range(pairs):
+        a, b = f"{1000 + i}", f"{5000 + i}"
+        await owner.put_extension(a, user.user_id, ring_timeout_s=60)
+        await owner.put_extension(b, user.user_id, ring_timeout_s=60)
+        exts.append((a, b))
+    clients = [FabricClient(target, made.owner_api_key, ca_file=ca) for _ in range(channels)]
+    await op.close()
+    return clients, exts
+
+
+def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
+    """User+system CPU seconds used so far by each group of processes."""
+    import psutil
+
+    out: dict[str, float] = {}
+    for name, group in pids.items():
+        total = 0.0
+        for pid in group:
+            try:
+                t = psutil.Process(pid).cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        out[name] = total
+    return out
+
+
+async def drive(clients: list[FabricClient], exts: list[tuple[str, str]], seconds: float,
+                warmup_s: float, cpu_probe: Any = None) -> dict[str, Any]:
+    """Run one lifecycle loop per extension pair; measure after the warm-up."""
+    ringing_ms: list[float] = []
+    answered_ms: list[float] = []
+    done = 0
+    errors: dict[str, int] = {}
+    measuring = asyncio.Event()
+    stop = asyncio.Event()
+
+    async def worker(i: int, caller_ext: str, callee_ext: str) -> None:
+        nonlocal done
+        c = clients[i % len(clients)]
+        async with Softphone(c, caller_ext) as caller, Softphone(c, callee_ext) as callee:
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                try:
+                    call = await c.dial(caller_ext, extension=callee_ext)
+                    await caller.expect(E.CALL_EVENT_RINGING, call.call_id)
+                    t_ring = time.perf_counter()
+                    await callee.expect(E.CALL_EVENT_INCOMING, call.call_id)
+                    await c.answer(call.call_id, callee_ext)
+                    t_answer = time.perf_counter()
+                    await c.hangup(call.call_id)
+                except Exception as exc:  # noqa: BLE001 - counted, reported
+                    name = getattr(exc, "error_id", type(exc).__name__)
+                    errors[name] = errors.get(name, 0) + 1
+                    continue
+                if measuring.is_set() and not stop.is_set():
+                    done += 1
+                    ringing_ms.append((t_ring - t0) * 1000)
+                    answered_ms.append((t_answer - t0) * 1000)
+
+    tasks = [asyncio.create_task(worker(i, a, b)) for i, (a, b) in enumerate(exts)]
+    await asyncio.sleep(warmup_s)
+    measuring.set()
+    cpu_before = cpu_probe() if cpu_probe else {}
+    started = time.perf_counter()
+    await asyncio.sleep(seconds)
+    stop.set()
+    elapsed = time.perf_counter() - started
+    cpu_after = cpu_probe() if cpu_probe else {}
+    await asyncio.gather(*tasks, return_exceptions=True)
+    cpu_ms = {k: round((cpu_after[k] - cpu_before[k]) * 1000 / max(done, 1), 2)
+              for k in cpu_before if k in cpu_after}
+    return {
+        "cpu_ms_per_lifecycle": cpu_ms,
+        "lifecycles": done,
+        "seconds": elapsed,
+        "rate": done / elapsed,
+        "p50_ringing_ms": pct(ringing_ms, 50),
+        "p99_ringing_ms": pct(ringing_ms, 99),
+        "p50_answered_ms": pct(answered_ms, 50),
+        "errors": errors,
+    }
+
+
+async def bench_fabric(args: argparse.Namespace, run: Path) -> dict[str, Any]:
+    from actors.wiring import ACTOR_TYPES, GATEWAY_SERVICES, SERVICES
+    from fabric.actor import RayActorSystem
+
+    port = free_port()
+    storage: dict[str, Any] = {"data_dir": run / "data", "spool_dir": run / "spool"}
+    if args.cassandra:
+        host, _, cport = args.cassandra.rpartition(":")
+        storage.update(backend="cassandra", cassandra_hosts=[host], cassandra_port=int(cport),
+                       keyspace=f"bench_{os.getpid()}", consistency="ONE")
+    settings = FabricSettings(
+        storage=storage,  # type: ignore[arg-type]
+        api={"port": port, "tls_dir": run / "tls", "operator_token_file": run / "op.token"},  # type: ignore[arg-type]
+        runtime={"hosts_per_node": args.hosts},  # type: ignore[arg-type]
+        metrics={"port": 0},  # type: ignore[arg-type]
+    )
+    system = await RayActorSystem.start(settings, actor_types=ACTOR_TYPES, services=SERVICES,
+                                        gateway_services=GATEWAY_SERVICES)
+    try:
+        await asyncio.sleep(1.0)
+        target = f"localhost:{port}"
+        clients, exts = await setup_tenant(target, run / "tls" / "ca.pem",
+                                           (run / "op.token").read_text().strip(),
+                                           args.concurrency, args.channels)
+        groups: dict[str, list[int]] = {"clients (bench driver)": [os.getpid()]}
+        for info in await system.host_info():
+            role = "gateway" if info["role"] == "gateway" else "actor hosts"
+            groups.setdefault(role, []).append(int(info["pid"]))
+        if args.profile_hosts:
+            for host_id in system.hosts:
+                await system.run_on_host(host_id, "benchmarks.call_setup:host_profile_start")
+        result = await drive(clients, exts, args.seconds, args.warmup,
+                             lambda: cpu_seconds(groups))
+        if args.profile_hosts:
+            for host_id in system.hosts:
+                text = await system.run_on_host(host_id, "benchmarks.call_setup:host_profile_stop")
+                print(f"==== cProfile of host {host_id} ====\n{text}", file=sys.stderr)
+        for c in clients:
+            await c.close()
+        return result
+    finally:
+        await system.stop()
+
+
+# ---- profiling inside the Ray host processes (run with RayActorSystem.run_on_host) --------
+
+_PROFILER: list[cProfile.Profile] = []
+
+
+async def host_profile_start(runtime: Any) -> None:
+    """Start cProfile on this host's event-loop thread."""
+    prof = cProfile.Profile()
+    _PROFILER[:] = [prof]
+    prof.enable()
+
+
+async def host_profile_stop(runtime: Any, top: int = 25) -> str:
+    """Stop cProfile; the top functions by own time, and by cumulative time."""
+    prof = _PROFILER.pop()
+    prof.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(prof, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumtime").print_stats(top)
+    return out.getvalue()
+
+
+# ---- the baseline: one Ray actor per call -------------------------------------------------
+
+
+class CallPerActor:
+    """One call as a whole Ray actor (the baseline)."""
+
+    def __init__(self, call_id: str, db: str) -> None:
+        self.call_id = call_id
+        self.db = db
+        self.state = "dialing"
+        self.started = time.time()
+        self.answered = 0.0
+
+    def ring(self) -> str:
+        self.state = "ringing"
+        return self.state
+
+    def answer(self) -> str:
+        self.state = "answered"
+        self.answered = time.time()
+        return self.state
+
+    def hangup(self) -> str:
+        self.state = "ended"
+        with sqlite3.connect(self.db, timeout=30) as conn:
+            conn.execute("INSERT OR REPLACE INTO cdr VALUES (?, ?, ?, ?)",
+                         (self.call_id, self.started, self.answered, time.time()))
+        return self.state
+
+
+async def bench_baseline(args: argparse.Namespace, run: Path) -> dict[str, Any]:
+    import ray
+
+    db = str(run / "baseline.sqlite3")
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS cdr (call_id TEXT PRIMARY KEY, start REAL, "
+                     "answer REAL, end REAL)")
+    remote = ray.remote(num_cpus=0)(CallPerActor)
+    ringing_ms: list[float] = []
+    done = 0
+    stop = asyncio.Event()
+
+    async def worker(w: int) -> None:
+        nonlocal done
+        n = 0
+        while not stop.is_set():
+            n += 1
+            t0 = time.perf_counter()
+            actor = remote.remote(f"b{w}-{n}", db)
+            await actor.ring.remote()
+            t_ring = time.perf_counter()
+            await actor.answer.remote()
+            await actor.hangup.remote()
+            ray.kill(actor)
+            if not stop.is_set():
+                done += 1
+                ringing_ms.append((t_ring - t0) * 1000)
+
+    started = time.perf_counter()
+    tasks = [asyncio.create_task(worker(w)) for w in range(args.baseline_concurrency)]
+    await asyncio.sleep(args.baseline_seconds)
+    stop.set()
+    elapsed = time.perf_counter() - started
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return {"lifecycles": done, "seconds": elapsed, "rate": done / elapsed,
+            "p50_ringing_ms": pct(ringing_ms, 50), "p99_ringing_ms": pct(ringing_ms, 99)}
+
+
+# ---- in-process profile -------------------------------------------------------------------
+
+
+async def profile_in_process(args: argparse.Namespace, run: Path) -> dict[str, Any]:
+    from actors.api.server import start_api
+    from actors.call import CallActor
+    from actors.call_metrics import CallMetrics
+    from actors.number import NumberDirectory
+    from actors.tenant import TenantActor
+    from actors.wiring import make_cdr_store
+    from fabric.actor import LocalActorSystem
+    from fabric.storage.base import CdrStore
+    from fabric.storage.factory import open_stores
+
+    port = free_port()
+    settings = FabricSettings(
+        storage={"data_dir": run / "pdata", "spool_dir": run / "pspool"},  # type: ignore[arg-type]
+        api={"port": port, "tls_dir": run / "tls", "operator_token_file": run / "op.token"},  # type: ignore[arg-type]
+    )
+    stores = await open_stores(settings.storage)
+    cdrs = await make_cdr_store(settings)
+    system = LocalActorSystem([TenantActor, CallActor, NumberDirectory],
+                              state_store=stores.state, reminder_store=stores.reminders,
+                              services={CdrStore: cdrs, CallMetrics: CallMetrics()})
+    await system.start()
+    gateway = await start_api(system, settings, cdr_store=cdrs)
+    try:
+        clients, exts = await setup_tenant(f"localhost:{port}", run / "tls" / "ca.pem",
+                                           (run / "op.token").read_text().strip(),
+                                           args.concurrency, args.channels)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        result = await drive(clients, exts, args.profile_seconds, 1.0)
+        profiler.disable()
+        for c in clients:
+            await c.close()
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out).sort_stats("tottime")
+        stats.print_stats(30)
+        print(out.getvalue(), file=sys.stderr)
+        return result
+    finally:
+        await gateway.stop()
+        await system.stop()
+        await stores.close()
+
+
+# ---- main -----------------------------------------------------------------------------------
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    from cluster.ray_local import LocalRayCluster
+
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    run = Path(tempfile.mkdtemp(prefix="bench-call-setup-"))
+    out: dict[str, Any] = {}
+    if args.profile:
+        out["in_process"] = await profile_in_process(args, run)
+    cluster = LocalRayCluster(nodes=1, cpus_per_node=os.cpu_count() or 2).start()
+    try:
+        out["fabric"] = await bench_fabric(args, run)
+        out["baseline"] = await bench_baseline(args, run)
+    finally:
+        cluster.stop()
+    return out
+
+
+def _num(value: float) -> float | None:
+    return None if value != value else round(value, 1)  # NaN (no sample) -> null
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--warmup", type=float, default=3.0)
+    p.add_argument("--concurrency", type=int, default=32, help="concurrent caller/callee pairs")
+    p.add_argument("--channels", type=int, default=4, help="gRPC channels shared by them")
+    p.add_argument("--hosts", type=int, default=1, help="actor host processes")
+    p.add_argument("--baseline-seconds", type=float, default=15.0)
+    p.add_argument("--baseline-concurrency", type=int, default=4)
+    p.add_argument("--cassandra", default="", help="host:port: CDRs to Cassandra")
+    p.add_argument("--profile", action="store_true", help="also profile in one process")
+    p.add_argument("--profile-seconds", type=float, default=10.0)
+    p.add_argument("--profile-hosts", action="store_true",
+                   help="cProfile the gateway and actor host processes during the run")
+    args = p.parse_args()
+    out = asyncio.run(main_async(args))
+    fabric, base = out["fabric"], out["baseline"]
+    print(json.dumps({k: v for k, v in out.items()}, default=str), file=sys.stderr)
+    line = {
+        "bench": "call_setup",
+        "value": round(fabric["rate"], 1),
+        "unit": "lifecycles/s",
+        "baseline": round(base["rate"], 2),
+        "ratio": round(fabric["rate"] / base["rate"], 1) if base["rate"] else None,
+        "cpu_ms_per_lifecycle": fabric["cpu_ms_per_lifecycle"],
+        "p50_dial_to_ringing_ms": round(fabric["p50_ringing_ms"], 1),
+        "p99_dial_to_ringing_ms": round(fabric["p99_ringing_ms"], 1),
+        "baseline_p50_dial_to_ringing_ms": _num(base["p50_ringing_ms"]),
+        "baseline_p99_dial_to_ringing_ms": _num(base["p99_ringing_ms"]),
+        "errors": sum(fabric["errors"].values()),
+        "target": {"lifecycles_per_s": 1000, "p99_dial_to_ringing_ms": 50},
+    }
+    print(json.dumps(line))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
