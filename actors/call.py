@@ -556,6 +556,7 @@ class CallActor(VirtualActor):
             with contextlib.suppress(FabricError):
                 await self.ctx.cancel_reminder("cdr")
         await self.ctx.clear_state()
+        self.state = None  # done: a late reminder or message finds no call
         self.ctx.deactivate_after_turn()
 
     # ---- events -----------------------------------------------------------------------
