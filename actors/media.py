@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 import ray
 import uvloop
+from prometheus_client import CollectorRegistry, generate_latest
 from ray.exceptions import RayActorError, RayTaskError
 
 from fabric.api.v1 import common_pb2 as common
@@ -66,7 +67,9 @@ class MediaRelayActor:
         self._ready.wait()
         self._engine = RelayEngine(config)
         self._loop.call_soon_threadsafe(self._engine.start)
-        if export_metrics:
+        self._registry = CollectorRegistry()
+        register_relay_metrics(self._engine, self._registry)
+        if export_metrics:  # also visible to a process-wide /metrics server, if one runs
             register_relay_metrics(self._engine)
 
     def _run_loop(self) -> None:
@@ -131,6 +134,10 @@ class MediaRelayActor:
             return {k: getattr(totals, k) for k in type(totals).__slots__}
 
         return await self._on_media_loop(run())
+
+    async def metrics_text(self) -> str:
+        """This relay's Prometheus text exposition (gathered by the metrics endpoint)."""
+        return generate_latest(self._registry).decode()
 
     async def shutdown(self) -> None:
         """Release every session and stop the media loop."""
@@ -320,6 +327,14 @@ class MediaControl:
             if isinstance(batch, list):
                 out.extend(batch)
         return out
+
+    async def metrics_text(self) -> str:
+        """Every relay's Prometheus exposition, concatenated (series differ by ``relay``)."""
+        texts = await asyncio.gather(
+            *(self._ask(relay.metrics_text.remote()) for relay in self._relays),
+            return_exceptions=True,
+        )
+        return "".join(t for t in texts if isinstance(t, str))
 
     async def watch_timeouts(
         self, on_timeout: Callable[[str], Awaitable[None]], interval_s: float = 1.0

@@ -85,6 +85,10 @@ async def test_media_thousand_calls_leave_no_port_or_session(relays: list[Any]) 
     for port in sorted(used):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.bind(("127.0.0.1", port))
+    text = await control.metrics_text()
+    assert 'fabric_media_sessions_active{relay="0"} 0.0' in text
+    assert 'fabric_media_ports_in_use{relay="1"} 0.0' in text
+    assert "call-" not in text
 
 
 async def test_media_relay_crash_frees_ports_and_comes_back(relays: list[Any]) -> None:
