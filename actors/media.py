@@ -57,7 +57,7 @@ RELAY_NAME = "media-relay-{index}"
 class MediaRelayActor:
     """A media relay: a port range, a uvloop thread and the relay sessions of many calls."""
 
-    def __init__(self, config: RelayConfig, export_metrics: bool = True) -> None:
+    def __init__(self, config: RelayConfig, export_metrics: bool = False) -> None:
         self._loop = uvloop.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(
@@ -175,7 +175,7 @@ def start_media_relays(
     relays: int | None = None,
     *,
     num_cpus: float = 0,
-    export_metrics: bool = True,
+    export_metrics: bool = False,
 ) -> list[Any]:
     """Start (or find) the named relay actors ``media-relay-<i>``; return their handles."""
     count = relays if relays is not None else settings.relays_per_node
@@ -193,7 +193,7 @@ def start_media_relays(
 
 
 def start_media_relays_on_every_node(
-    settings: MediaSettings, *, num_cpus: float = 0, export_metrics: bool = True
+    settings: MediaSettings, *, num_cpus: float = 0, export_metrics: bool = False
 ) -> list[Any]:
     """Start ``media.relays_per_node`` relays pinned to each alive Ray node.
 
