@@ -9,6 +9,19 @@ so reordering is undone and a lost frame shows as µ-law silence (0xFF) of the r
 Before streaming, :meth:`latch` sends an SRTCP receiver report so the relay learns this
 client's address (symmetric RTP) before the first audio frame, which would otherwise be
 dropped as ``no-peer`` at the other side.
+
+With the SDK (the API carries the offer and answer as ``fabric.api.v1`` messages)::
+
+    phone = SoftphoneMedia()
+    # place or answer the call with media=offer_to_proto(phone.offer()); then, from the
+    # call event that carries the leg's MediaAnswer:
+    await phone.start(answer_from_proto(event.media))
+    phone.latch()
+    await phone.send_wav(Path("hello.wav"))      # mono 8 kHz, µ-law or 16-bit PCM
+    phone.save_recording(Path("heard.wav"))      # what the other side sent, as µ-law WAV
+    await phone.close()
+
+(``offer_to_proto`` / ``answer_from_proto`` are in :mod:`fabric.media.protoconv`.)
 """
 
 from __future__ import annotations
