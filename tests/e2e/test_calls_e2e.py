@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import grpc
 import pytest
-from conftest import E2EFabric
+from calls_e2e_harness import E2EFabric
 
 from fabric.api.v1 import calls_pb2 as E
 from fabric.api.v1 import common_pb2 as common

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import pytest
 import pytest_asyncio
-from conftest import E2EFabric, start_fabric, stop_fabric
+from calls_e2e_harness import E2EFabric, start_fabric, stop_fabric
 
 from actors.call import call_address
 from fabric._runtime.placement import owner

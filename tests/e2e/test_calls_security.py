@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 import pytest
 import pytest_asyncio
-from conftest import E2EFabric
+from calls_e2e_harness import E2EFabric
 from google.protobuf import descriptor as d
 from google.protobuf import message_factory
 from google.protobuf.message import Message

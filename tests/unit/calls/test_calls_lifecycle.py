@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Fabric
+from calls_harness import Fabric
 
 from fabric.api.v1 import calls_pb2 as calls
 from fabric.api.v1 import common_pb2 as common

@@ -5,7 +5,7 @@ state and reminder stores (no Ray, no sockets)."""
 
 from __future__ import annotations
 
-from conftest import Fabric, FakeCdrStore
+from calls_harness import Fabric, FakeCdrStore
 
 from actors.call import CallActor
 from actors.call_metrics import CallMetrics

@@ -1,0 +1,121 @@
+"""Harness of the call-control e2e tests: start a fabric (local Ray cluster, actor hosts,
+gateway with the gRPC API over TLS, the CDR store) and reach it with the SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from actors.wiring import ACTOR_TYPES, GATEWAY_SERVICES, SERVICES
+from cluster.ray_local import LocalRayCluster
+from fabric.client import FabricClient
+from fabric.config import ApiSettings, FabricSettings, MetricsSettings, RuntimeSettings
+from fabric.storage.base import CdrStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """An unused TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class E2EFabric:
+    """A running fabric and how to reach it."""
+
+    settings: FabricSettings
+    system: object
+    cluster: LocalRayCluster
+    target: str
+    ca_file: Path
+    operator_token: str
+    cdrs: CdrStore
+
+    def client(self, token: str | None = None) -> FabricClient:
+        """An SDK client (TLS, the development CA) with ``token`` (default operator)."""
+        return FabricClient(self.target, token or self.operator_token, ca_file=self.ca_file)
+
+
+async def wait_serving(target: str, ca_file: Path, timeout_s: float = 60.0) -> None:
+    """Poll the standard health service until it answers SERVING."""
+    creds = grpc.ssl_channel_credentials(ca_file.read_bytes())
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    async with grpc.aio.secure_channel(target, creds) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.aio.AioRpcError:
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"the API at {target} never became SERVING")
+            await asyncio.sleep(0.2)
+
+
+async def start_fabric(
+    storage: object, run_dir: Path, *, nodes: int = 1, hosts_per_node: int = 1
+) -> tuple[E2EFabric, LocalRayCluster]:
+    """Start Ray (``nodes`` nodes), the actor hosts and the gateways; wait for the API."""
+    from fabric.actor import RayActorSystem
+
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+    )
+    port = free_port()
+    settings = FabricSettings(
+        storage=storage,  # type: ignore[arg-type]
+        api=ApiSettings(
+            port=port, tls_dir=run_dir / "tls", operator_token_file=run_dir / "operator.token"
+        ),
+        runtime=RuntimeSettings(hosts_per_node=hosts_per_node, reminder_poll_s=0.25),
+        metrics=MetricsSettings(port=0),
+    )
+    cluster = LocalRayCluster(nodes=nodes, cpus_per_node=1).start()
+    try:
+        system = await RayActorSystem.start(
+            settings,
+            actor_types=ACTOR_TYPES,
+            services=SERVICES,
+            gateway_services=GATEWAY_SERVICES,
+        )
+    except BaseException:
+        cluster.stop()
+        raise
+    target = f"localhost:{port}"
+    ca = run_dir / "tls" / "ca.pem"
+    from actors.wiring import make_cdr_store
+
+    cdrs = await make_cdr_store(settings)
+    fabric = E2EFabric(
+        settings=settings,
+        system=system,
+        cluster=cluster,
+        target=target,
+        ca_file=ca,
+        operator_token=(run_dir / "operator.token").read_text().strip(),
+        cdrs=cdrs,
+    )
+    await wait_serving(target, ca)
+    return fabric, cluster
+
+
+async def stop_fabric(fabric: E2EFabric) -> None:
+    """Stop the actor system, the CDR store and the Ray cluster."""
+    try:
+        await fabric.system.stop()  # type: ignore[attr-defined]
+        await fabric.cdrs.close()
+    finally:
+        fabric.cluster.stop()
+
+
