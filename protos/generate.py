@@ -7,12 +7,12 @@ needs no import rewriting. Any protoc error fails loudly with a non-zero exit.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
-from grpc_tools import protoc  # type: ignore[import-untyped]
-
 import grpc_tools
+from grpc_tools import protoc  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
@@ -25,6 +25,10 @@ def main() -> int:
         print("protos/generate.py: no .proto files found", file=sys.stderr)
         return 1
     include = Path(grpc_tools.__file__).parent / "_proto"
+    # protoc finds its plugins (protoc-gen-mypy, ...) on PATH: put this venv's bin first,
+    # so `make proto` works without an activated venv
+    bindir = str(Path(sys.executable).parent)
+    os.environ["PATH"] = os.pathsep.join([bindir, os.environ.get("PATH", "")])
     args = [
         "protoc",
         f"-I{PROTOS}",
