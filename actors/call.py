@@ -254,7 +254,7 @@ class CallActor(VirtualActor):
             return self._info(s, p)
         await self._emit(s, [s.caller], api.CALL_EVENT_RINGING)
         await self._emit(s, s.ringing, api.CALL_EVENT_INCOMING)
-        return self._info(s, p)
+        return self._info(s, p, s.caller)
 
     async def _route_same_tenant(
         self, tenant_id: str, caller: tpb.ResolveCaller, to: common.Destination
@@ -339,6 +339,7 @@ class CallActor(VirtualActor):
             raise FailedPrecondition("the call has ended", error_id="call-ended")
         if which == "answer":
             await self._answer(s, p, msg.answer)
+            return self._info(s, p, s.answered)
         elif which == "reject":
             await self._reject(s, p, msg.reject.extension)
         elif which == "hangup":
@@ -387,7 +388,8 @@ class CallActor(VirtualActor):
             s.answered_at_ms = now
         del s.ringing[:]
         if s.media and req.HasField("media"):
-            answer = await self.media.add_leg(s.call_id, "callee", req.media)
+            leg_id = f"callee-{s.transfers}" if s.transfers else "callee"
+            answer = await self.media.add_leg(s.call_id, leg_id, req.media)
             if answer is not None:
                 s.answered.media.CopyFrom(answer)
         await self.ctx.cancel_reminder(f"ring-{s.step_index}")
@@ -594,7 +596,10 @@ class CallActor(VirtualActor):
                 except FabricError:
                     pass  # the softphone's stream is gone; it re-registers
 
-    def _info(self, s: cpb.CallRecordState, p: mpb.Principal) -> api.CallInfo:
+    def _info(
+        self, s: cpb.CallRecordState, p: mpb.Principal, leg: cpb.Leg | None = None
+    ) -> api.CallInfo:
+        """The call as seen by ``p``; with ``leg``, that leg's media answer too."""
         info = api.CallInfo(
             call_id=s.call_id,
             state=s.state,
@@ -607,4 +612,6 @@ class CallActor(VirtualActor):
             ringing=[t.extension for t in s.ringing],
         )
         setattr(info, "from", getattr(s, "from"))
+        if leg is not None and leg.media.relay_port:
+            info.media.CopyFrom(leg.media)
         return info

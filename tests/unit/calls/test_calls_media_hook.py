@@ -1,0 +1,87 @@
+"""The CallActor's media hook: with a CallMedia service, offers become relay legs, answers
+reach each party, the session is released at the end and its stats go into the CDR."""
+
+from __future__ import annotations
+
+from calls_harness import Fabric, FakeCdrStore
+
+from actors.call import CallActor
+from actors.call_media import CallMedia
+from actors.call_metrics import CallMetrics
+from actors.number import NumberDirectory
+from actors.tenant import TenantActor
+from fabric._runtime.clock import ManualClock
+from fabric.actor import LocalActorSystem
+from fabric.api.v1 import calls_pb2 as E
+from fabric.api.v1 import common_pb2 as common
+from fabric.storage.base import CdrStore
+
+
+class FakeMedia:
+    def __init__(self) -> None:
+        self.log: list[tuple[str, ...]] = []
+        self.port = 30000
+
+    async def open(self, call_id: str) -> None:
+        self.log.append(("open", call_id))
+
+    async def add_leg(self, call_id: str, leg_id: str,
+                      offer: common.MediaOffer) -> common.MediaAnswer | None:
+        self.port += 2
+        self.log.append(("leg", call_id, leg_id, offer.suite))
+        return common.MediaAnswer(relay_host="127.0.0.1", relay_port=self.port,
+                                  suite=offer.suite, key=b"k" * 30)
+
+    async def close(self, call_id: str) -> dict[str, float]:
+        self.log.append(("close", call_id))
+        return {"packets_sent": 500, "packets_received": 498, "packets_lost": 2,
+                "jitter_ms": 1.5}
+
+
+async def test_media_legs_follow_the_call() -> None:
+    media, cdrs, clock = FakeMedia(), FakeCdrStore(), ManualClock()
+    assert isinstance(media, CallMedia)
+    system = LocalActorSystem(
+        [TenantActor, CallActor, NumberDirectory],
+        services={CdrStore: cdrs, CallMetrics: CallMetrics(), CallMedia: media},
+        clock=clock, background=False)
+    await system.start()
+    fabric = Fabric(system, clock, cdrs, CallMetrics())
+    try:
+        t = await fabric.tenant()
+        a, b = await t.user("A"), await t.user("B")
+        await t.extension("101", a)
+        await t.extension("102", b)
+        pa, pb = await t.phone(a, "101"), await t.phone(b, "102")
+        offer = common.MediaOffer(suite="AES_CM_128_HMAC_SHA1_80", key=b"x" * 30)
+        call_id = f"{99:032x}"
+        from actors.call import call_address
+        from actors.messages.v1 import call_pb2 as cpb
+
+        info = await system.ref(call_address(call_id)).ask(cpb.StartCall(
+            call_id=call_id, principal=a, from_extension="101",
+            to=common.Destination(extension="102"), media=offer))
+        assert isinstance(info, E.CallInfo) and info.media.relay_port == 30002
+        ringing = await pa.expect(E.CALL_EVENT_RINGING)
+        assert ringing.media.relay_port == 30002
+        answered = await fabric.op(b, call_id, answer=E.AnswerRequest(
+            call_id=call_id, extension="102", media=offer))
+        assert answered.media.relay_port == 30004
+        assert (await pa.expect(E.CALL_EVENT_ANSWERED)).media.relay_port == 30002
+        await pb.expect(E.CALL_EVENT_INCOMING)
+        assert (await pb.expect(E.CALL_EVENT_ANSWERED)).media.relay_port == 30004
+        await fabric.op(a, call_id, hangup=E.CallRef(call_id=call_id))
+        assert [entry[0] for entry in media.log] == ["open", "leg", "leg", "close"]
+        cdr = cdrs.rows[call_id]
+        assert (cdr.packets_sent, cdr.packets_lost, cdr.jitter_ms) == (500, 2, 1.5)
+    finally:
+        await system.stop()
+
+
+async def test_without_media_service_calls_are_signalling_only(fabric: Fabric) -> None:
+    t = await fabric.tenant()
+    a, b = await t.user("A"), await t.user("B")
+    await t.extension("101", a)
+    await t.extension("102", b)
+    info = await fabric.dial(a, "101", ext="102")
+    assert not info.HasField("media")
