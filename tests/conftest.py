@@ -48,9 +48,8 @@ def cassandra_settings(
     cassandra_address: tuple[str, int], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[StorageSettings]:
     """StorageSettings for a fresh keyspace with the schema applied; dropped at the end."""
-    from cassandra.cluster import Cluster
-
     from cluster.schema import apply_schema, drop_keyspace
+    from fabric.storage.cassandra_session import connect_sync
 
     host, port = cassandra_address
     keyspace = f"callfabric_test_{uuid.uuid4().hex[:10]}"
@@ -64,29 +63,27 @@ def cassandra_settings(
         data_dir=tmp_path_factory.mktemp("storage-data"),
         spool_dir=tmp_path_factory.mktemp("storage-spool"),
     )
-    cluster = Cluster([host], port=port)
-    session = cluster.connect()
+    conn = connect_sync(settings, use_keyspace=False)
     try:
-        apply_schema(session, keyspace, replication_factor=1, datacenter=settings.datacenter)
+        apply_schema(conn.session, keyspace, replication_factor=1, datacenter=settings.datacenter)
         yield settings
     finally:
         try:
-            drop_keyspace(session, keyspace)
+            drop_keyspace(conn.session, keyspace)
         finally:
-            cluster.shutdown()
+            conn.shutdown()
 
 
 @pytest.fixture(scope="session")
 def cassandra_session(cassandra_settings: StorageSettings) -> Iterator[Any]:
     """A driver session on the test keyspace, for tests that look at raw rows."""
-    from cassandra.cluster import Cluster
+    from fabric.storage.cassandra_session import connect_sync
 
-    cluster = Cluster(cassandra_settings.cassandra_hosts, port=cassandra_settings.cassandra_port)
-    session = cluster.connect(cassandra_settings.keyspace)
+    conn = connect_sync(cassandra_settings)
     try:
-        yield session
+        yield conn.session
     finally:
-        cluster.shutdown()
+        conn.shutdown()
 
 
 @pytest.fixture()
