@@ -103,7 +103,7 @@ class HostActor:
             opener: Callable[[FabricSettings], Awaitable[RuntimeStores]] = (
                 load_symbol(spec.stores) if spec.stores else open_runtime_stores
             )
-            stores = await opener(settings)
+            stores = await self._open_stores(opener, settings)
             self._stores = stores
             host = ActorHost(
                 spec.host_id,
@@ -138,6 +138,23 @@ class HostActor:
                 if asyncio.iscoroutine(svc):
                     svc = await svc
                 self._gateway_services.append(svc)
+
+    async def _open_stores(
+        self, opener: Callable[[FabricSettings], Awaitable[RuntimeStores]],
+        settings: FabricSettings,
+    ) -> RuntimeStores:
+        # hosts start together and may race on creating a shared embedded file (SQLite
+        # answers "database is locked" to a concurrent first open): retry a few times
+        for attempt in range(5):
+            try:
+                return await opener(settings)
+            except Exception as exc:  # noqa: BLE001 - retried, then raised
+                if attempt == 4:
+                    raise
+                log.warning("opening the actor stores failed (%s); retrying",
+                            type(exc).__name__)
+                await asyncio.sleep(0.2 * 2**attempt)
+        raise AssertionError("unreachable")
 
     async def shutdown(self) -> None:
         """Stop gateway services, deactivate every actor (SHUTDOWN), close stores."""

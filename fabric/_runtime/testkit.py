@@ -8,7 +8,8 @@ well-known types, so no generated code is needed:
   ``Empty`` answers the state; ``StringValue("seq:<tag>:<n>")`` checks per-sender order;
   ``StringValue("remind:<seconds>")`` sets a durable reminder; reminders count in state;
   ``StringValue("sleep:<seconds>")`` holds the turn (an ask in flight during a failure);
-  ``StringValue("notify:<endpoint key>")`` tells the endpoint the total.
+  ``StringValue("notify:<endpoint key>")`` tells the endpoint the total;
+  ``StringValue("fail:<error id>")`` raises ``NotFound``; ``"crash:"`` raises RuntimeError.
 - ``Echo`` (kind ``echo``): answers the message; no state (pure runtime cost).
 """
 
@@ -24,7 +25,7 @@ from google.protobuf.struct_pb2 import Struct
 from google.protobuf.wrappers_pb2 import Int64Value, StringValue
 
 from fabric.actor import ENDPOINT_KIND, ActorAddress, VirtualActor
-from fabric.errors import FabricError
+from fabric.errors import FabricError, NotFound
 
 
 def _num(state: Struct, name: str) -> int:
@@ -67,6 +68,10 @@ class Probe(VirtualActor):
                 await self.ctx.system.ref(ActorAddress(ENDPOINT_KIND, rest)).tell(
                     Int64Value(value=_num(self.state, "total")))
                 return None
+            if verb == "fail":  # a handler's FabricError answers the ask
+                raise NotFound("probe refuses", error_id=rest or "probe-refused")
+            if verb == "crash":  # anything else is an Internal error and a restart
+                raise RuntimeError("probe crashed")
             if verb == "sleep":
                 await asyncio.sleep(float(rest))
                 return None

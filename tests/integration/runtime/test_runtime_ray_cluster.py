@@ -13,7 +13,7 @@ from google.protobuf.wrappers_pb2 import Int64Value, StringValue
 from cluster.ray_local import LocalRayCluster
 from fabric.actor import ActorAddress, RayActorSystem
 from fabric.config import FabricSettings
-from fabric.errors import FabricError, FailedPrecondition
+from fabric.errors import FabricError, Internal, InvalidArgument, NotFound
 
 pytestmark = [pytest.mark.ray, pytest.mark.asyncio(loop_scope="module")]
 
@@ -141,12 +141,17 @@ async def test_cross_host_ask_from_inside_a_host(system: RayActorSystem) -> None
 
 
 async def test_handler_errors_cross_the_wire(system: RayActorSystem) -> None:
-    # a state conflict raised in a remote handler arrives as the same FabricError class
     ref = system.ref(ActorAddress("probe", "errors-1"))
-    await ref.ask(Int64Value(value=1))
-    # write behind the actor's back through another host-side activation is not possible
-    # from the driver, so check the generic path: an unknown message kind is refused
-    with pytest.raises(FabricError) as err:
+    assert (await ref.ask(Int64Value(value=4))).value == 4  # type: ignore[attr-defined]
+    with pytest.raises(NotFound) as err:
+        await ref.ask(StringValue(value="fail:probe-says-no"))
+    assert err.value.error_id == "probe-says-no"
+    with pytest.raises(Internal) as crash:
+        await ref.ask(StringValue(value="crash:"))
+    assert crash.value.error_id == "actor-handler-failed"
+    # restarted from its persisted state
+    state = await ref.ask(Empty())
+    assert isinstance(state, Struct) and state["total"] == 4
+    with pytest.raises(InvalidArgument) as unknown:
         await system.ref(ActorAddress("nosuchkind", "x")).tell(Empty())
-    assert err.value.error_id == "actor-unknown-kind"
-    assert not isinstance(err.value, FailedPrecondition)
+    assert unknown.value.error_id == "actor-unknown-kind"
