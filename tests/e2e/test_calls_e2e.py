@@ -13,6 +13,7 @@ import pytest
 from calls_e2e_harness import E2EFabric
 
 from fabric.api.v1 import calls_pb2 as E
+from fabric.api.v1 import carrier_pb2 as carrier
 from fabric.api.v1 import common_pb2 as common
 from fabric.api.v1 import tenant_pb2 as tapi
 from fabric.cdr import Disposition
@@ -234,3 +235,52 @@ async def test_active_calls_and_metrics_labels(e2e: E2EFabric) -> None:
     await o.members["901"].hangup(call.call_id)
     text = await e2e.system.metrics_text()  # type: ignore[attr-defined]
     assert "+1555" not in text and o.tenant_id not in text
+
+
+async def test_carrier_suspends_resumes_and_closes_a_tenant(e2e: E2EFabric) -> None:
+    from fabric.errors import FailedPrecondition, Unauthenticated
+
+    op = e2e.client()
+    o = await make_office(e2e, "111", "112")
+    [number] = await op.allocate_numbers(o.tenant_id, count=1)
+    assert (await op.set_plan(o.tenant_id, carrier.PLAN_PRO)).plan == carrier.PLAN_PRO
+    suspended = await op.suspend_tenant(o.tenant_id)
+    assert suspended.status == carrier.TENANT_STATUS_SUSPENDED
+
+    async def eventually(error: type[Exception], error_id: str) -> None:
+        # verified keys are cached for api.key_cache_s (5 s): poll past it
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                await o.members["111"].dial("111", extension="112")
+            except error as exc:
+                assert getattr(exc, "error_id", "") == error_id
+                return
+            except FailedPrecondition as exc:  # refused by the tenant while the key is cached
+                assert exc.error_id == "tenant-inactive"
+            else:
+                raise AssertionError("a suspended or closed tenant placed a call")
+            assert time.monotonic() < deadline, "the key was never refused"
+            await asyncio.sleep(0.5)
+
+    await eventually(PermissionDenied, "tenant-suspended")
+    x = await make_office(e2e, "121")
+    with pytest.raises(NotFound):  # a suspended tenant's number is not in service
+        await x.members["121"].dial("121", number=number)
+    await op.resume_tenant(o.tenant_id)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            call = await o.members["111"].dial("111", extension="112")
+            break
+        except PermissionDenied:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.5)
+    await o.members["111"].hangup(call.call_id)
+    closed = await op.close_tenant(o.tenant_id)
+    assert closed.status == carrier.TENANT_STATUS_CLOSED and not closed.numbers
+    await eventually(Unauthenticated, "bad-credentials")
+    with pytest.raises(FailedPrecondition):
+        await op.resume_tenant(o.tenant_id)
+    [again] = await op.allocate_numbers(x.tenant_id, numbers=[number])  # back in the pool
+    assert again == number
