@@ -38,6 +38,7 @@ from cluster.cassandra_jars import REPO_ROOT, JarResolutionError, ensure_jars, j
 DEFAULT_DIR = REPO_ROOT / ".run" / "cassandra"
 START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 45.0
+_EXEC_GRACE_S = 30.0
 
 
 class LauncherError(RuntimeError):
@@ -118,14 +119,23 @@ def _is_zombie(pid: int) -> bool:
 
 
 def node_pid(node: NodeSpec) -> int | None:
-    """The pid of the node's running JVM, or None (a stale pidfile is removed)."""
+    """The pid of the node's running JVM, or None (a stale pidfile is removed).
+
+    A pidfile is stale when its process is gone (or a zombie), or when the process is some
+    other program (pid reuse). A process written less than ``_EXEC_GRACE_S`` ago whose
+    command line does not read as Cassandra yet is still exec'ing, and counts as ours.
+    """
     try:
         pid = int(node.pidfile.read_text().strip())
+        written = node.pidfile.stat().st_mtime
     except (OSError, ValueError):
         return None
-    cmd = _cmdline(pid)
-    if "CassandraDaemon" in cmd and str(node.yaml_path) in cmd and not _is_zombie(pid):
-        return pid
+    if _alive(pid):
+        cmd = _cmdline(pid)
+        if "CassandraDaemon" in cmd and str(node.yaml_path) in cmd:
+            return pid
+        if "CassandraDaemon" not in cmd and time.time() - written < _EXEC_GRACE_S:
+            return pid
     node.pidfile.unlink(missing_ok=True)
     return None
 
@@ -243,7 +253,11 @@ def stop_nodes(nodes: list[NodeSpec], timeout: float = STOP_TIMEOUT_S) -> int:
     shutdown, flushes memtables), which takes a few seconds per node, so nodes stop in
     parallel rather than one after the other.
     """
-    running = {node.index: (node, pid) for node in nodes if (pid := node_pid(node)) is not None}
+    running = {}
+    for node in nodes:
+        pid = node_pid(node) or _find_by_cmdline(node)
+        if pid is not None:
+            running[node.index] = (node, pid)
     for _, pid in running.values():
         _killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -264,8 +278,25 @@ def stop_node(node: NodeSpec, timeout: float = STOP_TIMEOUT_S) -> bool:
     return stop_nodes([node], timeout) == 1
 
 
+def _find_by_cmdline(node: NodeSpec) -> int | None:
+    """A JVM running this node's yaml whose pidfile was lost (so ``down`` leaves no orphan)."""
+    marker = f"-Dcassandra.config=file://{node.yaml_path}"
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            cmd = _cmdline(int(entry.name))
+            if "CassandraDaemon" in cmd and marker in cmd and _alive(int(entry.name)):
+                return int(entry.name)
+    return None
+
+
 def _alive(pid: int) -> bool:
-    return bool(_cmdline(pid)) and not _is_zombie(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _is_zombie(pid)
 
 
 def _killpg(pid: int, sig: int) -> None:
