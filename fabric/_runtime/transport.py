@@ -100,14 +100,12 @@ class Transport:
         pending = _Pending(loop.create_future())
         slots = self._pending.setdefault(dest, {})
         slots[corr] = pending
-        started = time.monotonic()
         try:
-            pending.incarnation = await asyncio.wait_for(self._send(dest, env), timeout)
-            if pending.future.done():
-                return pending.future.result()
-            self._ensure_poller(dest)
-            remaining = max(0.0, timeout - (time.monotonic() - started))
-            return await asyncio.wait_for(pending.future, remaining)
+            async with asyncio.timeout(timeout):  # no extra task per ask
+                pending.incarnation = await self._enqueue(dest, env)
+                if not pending.future.done():
+                    self._ensure_poller(dest)
+                return await pending.future
         except TimeoutError:
             raise DeadlineExceeded(
                 f"no answer from a {env.target.kind} actor within {timeout:g} s",
@@ -138,6 +136,10 @@ class Transport:
     # -- outbox ----------------------------------------------------------------------------
 
     async def _send(self, dest: str, env: pb.Envelope) -> str:
+        return await self._enqueue(dest, env)
+
+    def _enqueue(self, dest: str, env: pb.Envelope) -> asyncio.Future[str]:
+        """Queue ``env``; the future answers the receiver's incarnation or its refusal."""
         box = self._outboxes.get(dest)
         if box is None:
             box = self._outboxes[dest] = _Outbox()
@@ -148,7 +150,7 @@ class Transport:
             task = asyncio.get_running_loop().create_task(self._flush(dest, box))
             self._flushers.add(task)
             task.add_done_callback(self._flushers.discard)
-        return await ack
+        return ack
 
     async def _flush(self, dest: str, box: _Outbox) -> None:
         try:
