@@ -294,7 +294,8 @@ class TenantActor(VirtualActor):
                 )
         elif fw.to_extension:
             raise InvalidArgument(
-                "forwarding.to_extension needs a forwarding.mode", error_id="invalid-forwarding"
+                "forwarding.to_extension must be empty unless forwarding.mode is set",
+                error_id="invalid-forwarding",
             )
         if ext.extension not in state.extensions and len(state.extensions) >= MAX_EXTENSIONS:
             raise FailedPrecondition(

@@ -128,6 +128,8 @@ class CallsServicer(calls_pb2_grpc.CallsServicer):
             async for req in requests:
                 if req.WhichOneof("msg") == "ping":
                     await out.put(api.RegisterResponse(pong=api.Pong(nonce=req.ping.nonce)))
+        except FabricError:
+            pass  # a malformed message mid-stream ends the stream (counted by the edge)
         finally:
             await out.put(None)  # the client closed its side: end the stream
 
