@@ -105,10 +105,11 @@ def apply_schema(
     ``session`` is a connected ``cassandra.cluster.Session``. Safe to call at every start-up
     and from several processes at once (every statement is idempotent).
     """
-    session.execute(create_keyspace_cql(keyspace, replication_factor, datacenter))
-    session.execute(
+    _ddl(session, create_keyspace_cql(keyspace, replication_factor, datacenter))
+    _ddl(
+        session,
         f"CREATE TABLE IF NOT EXISTS {keyspace}.schema_migrations ("
-        "version int PRIMARY KEY, name text, checksum text, applied_at timestamp)"
+        "version int PRIMARY KEY, name text, checksum text, applied_at timestamp)",
     )
     rows = session.execute(f"SELECT version, checksum FROM {keyspace}.schema_migrations")
     applied = {row.version: row.checksum for row in rows}
@@ -122,7 +123,7 @@ def apply_schema(
                 )
             continue
         for statement in migration.statements:
-            session.execute(_qualify(statement, keyspace))
+            _ddl(session, _qualify(statement, keyspace))
         session.execute(
             f"INSERT INTO {keyspace}.schema_migrations (version, name, checksum, applied_at) "
             "VALUES (%s, %s, %s, toTimestamp(now()))",
@@ -130,6 +131,27 @@ def apply_schema(
         )
         done.append(migration.version)
     return done
+
+
+SCHEMA_AGREEMENT_WAIT_S = 60.0
+
+
+def _ddl(session: Any, statement: str) -> None:
+    """Run a schema change and wait until every live node has it.
+
+    Without the wait, the next statement may reach a replica that has not seen the new
+    table yet (``INCOMPATIBLE_SCHEMA``); the driver's own wait gives up after 10 s, which a
+    loaded machine with three nodes exceeds.
+    """
+    result = session.execute(statement)
+    if result.response_future.is_schema_agreed:
+        return
+    control = session.cluster.control_connection
+    if not control.wait_for_schema_agreement(wait_time=SCHEMA_AGREEMENT_WAIT_S):
+        raise SchemaError(
+            f"nodes did not agree on the schema within {SCHEMA_AGREEMENT_WAIT_S:.0f}s; check "
+            "that every node is up (python -m cluster.cassandra status)"
+        )
 
 
 _CREATE_RE = re.compile(
