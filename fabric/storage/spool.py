@@ -12,7 +12,9 @@ store acknowledged it.
 Exactly once: the spool is keyed by call id (a CDR spooled twice is one entry), and the
 store's write is idempotent by call id, so a delivery repeated after a crash between "stored"
 and "removed from the spool" rewrites the same row; each CDR ends as one row. A CDR that
-fails validation is refused (``InvalidArgument``) and never spooled.
+fails validation is refused (``InvalidArgument``) and never spooled; a spooled record the
+store refuses later (rules changed between versions, a damaged row) is moved to the
+``spool_rejected`` table for an operator, never silently dropped.
 
 While a CDR waits in the spool, ``get`` finds it there; ``query`` shows only stored CDRs.
 ``delete_tenant`` also erases the tenant's spooled records.
@@ -50,6 +52,12 @@ CREATE TABLE IF NOT EXISTS spool (
     tenant_id TEXT NOT NULL,
     record TEXT NOT NULL,
     spooled_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS spool_rejected (
+    seq INTEGER PRIMARY KEY,
+    call_id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    record TEXT NOT NULL
 );
 """
 DELIVERY_BATCH = 64
@@ -161,15 +169,20 @@ class SpoolingCdrStore:
         delay = self._retry_min_s
         while not self._closed:
             self._wake.clear()
-            async with self._delivery_lock:
-                batch = await self._db.run(
-                    lambda c: c.execute(
-                        "SELECT seq, record FROM spool ORDER BY seq LIMIT ?", (DELIVERY_BATCH,)
-                    ).fetchall()
-                )
-                if not batch:
-                    return
-                delivered = await self._deliver(batch)
+            try:
+                async with self._delivery_lock:
+                    batch = await self._db.run(
+                        lambda c: c.execute(
+                            "SELECT seq, record FROM spool ORDER BY seq LIMIT ?",
+                            (DELIVERY_BATCH,),
+                        ).fetchall()
+                    )
+                    if not batch:
+                        return
+                    delivered = await self._deliver(batch)
+            except Exception:  # never let the delivery loop die: log once, back off, retry
+                log.exception("CDR spool delivery failed; retrying in %.1fs", delay)
+                delivered = 0
             if delivered:
                 self._store_down = False
                 delay = self._retry_min_s
@@ -181,30 +194,42 @@ class SpoolingCdrStore:
             delay = min(delay * 2, self._retry_max_s)
 
     async def _deliver(self, batch: list[tuple[int, str]]) -> int:
+        """Write a batch of spooled CDRs; remove those stored, set aside those refused."""
+        rejected: list[tuple[int]] = []
+
         async def _one(seq: int, record: str) -> int | None:
-            cdr = Cdr.from_dict(json.loads(record))
             try:
-                await asyncio.wait_for(self.inner.write(cdr), self._write_timeout_s * 5)
-            except InvalidArgument:
-                log.error("dropping a spooled CDR that no longer validates (seq %d)", seq)
-                return seq
+                cdr = Cdr.from_dict(json.loads(record))
+                async with asyncio.timeout(self._write_timeout_s * 5):
+                    await self.inner.write(cdr)
+            except (InvalidArgument, ValueError, TypeError, KeyError):
+                rejected.append((seq,))  # kept in spool_rejected for an operator, not lost
+                return None
             except (FabricError, TimeoutError):
                 return None
             return seq
 
         results = await asyncio.gather(*(_one(seq, rec) for seq, rec in batch))
         done = [(seq,) for seq in results if seq is not None]
-        if not done:
+        if not done and not rejected:
             return 0
 
         def _remove(c: sqlite3.Connection) -> int:
-            c.executemany("DELETE FROM spool WHERE seq = ?", done)
+            c.executemany(
+                "INSERT OR REPLACE INTO spool_rejected (seq, call_id, tenant_id, record) "
+                "SELECT seq, call_id, tenant_id, record FROM spool WHERE seq = ?",
+                rejected,
+            )
+            c.executemany("DELETE FROM spool WHERE seq = ?", done + rejected)
             return int(c.execute("SELECT count(*) FROM spool").fetchone()[0])
 
         self._depth = await self._db.run(_remove)
         CDR_SPOOL_DEPTH.set(self._depth)
         CDR_SPOOL_DELIVERED.inc(len(done))
-        return len(done)
+        if rejected:
+            CDR_FAILED.inc(len(rejected))
+            log.error("%d spooled CDRs no longer validate; moved to spool_rejected", len(rejected))
+        return len(done) + len(rejected)
 
     async def flush(self, timeout: float = 60.0) -> None:
         """Wait until the spool is empty; ``Unavailable`` if it is not within ``timeout``."""
@@ -254,7 +279,12 @@ class SpoolingCdrStore:
         """Erase the tenant's CDRs in the spool, then in the store (no delivery in between)."""
         async with self._delivery_lock:
             spooled = await self._db.run(
-                lambda c: c.execute("DELETE FROM spool WHERE tenant_id = ?", (tenant_id,)).rowcount
+                lambda c: (
+                    c.execute("DELETE FROM spool WHERE tenant_id = ?", (tenant_id,)).rowcount
+                    + c.execute(
+                        "DELETE FROM spool_rejected WHERE tenant_id = ?", (tenant_id,)
+                    ).rowcount
+                )
             )
             self._depth = max(0, self._depth - spooled)
             CDR_SPOOL_DEPTH.set(self._depth)

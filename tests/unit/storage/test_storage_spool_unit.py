@@ -137,3 +137,25 @@ async def test_flush_reports_a_store_that_stays_down(spool, make_cdr):
     with pytest.raises(Unavailable) as info:
         await spool.flush(timeout=0.2)
     assert info.value.error_id == "cdr-spool-not-drained"
+
+
+async def test_a_spooled_record_refused_later_is_set_aside_not_lost(tmp_path, make_cdr):
+    import sqlite3
+
+    inner = FakeCdrStore()
+    inner.down = True
+    store = await SpoolingCdrStore(inner, tmp_path, retry_min_s=0.01).open()
+    good = make_cdr()
+    await store.write(good)
+    await store.write(make_cdr())
+    conn = sqlite3.connect(tmp_path / "cdr-spool.sqlite3")
+    conn.execute("UPDATE spool SET record = '{not json' WHERE call_id != ?", (good.call_id,))
+    conn.commit()
+    conn.close()
+    inner.down = False
+    await store.flush(timeout=10)
+    await store.close()
+    assert list(inner.rows) == [good.call_id]
+    conn = sqlite3.connect(tmp_path / "cdr-spool.sqlite3")
+    assert conn.execute("SELECT count(*) FROM spool_rejected").fetchone()[0] == 1
+    conn.close()
