@@ -232,9 +232,20 @@ def run_load(conn: Any, calls: int, seconds: float) -> dict[str, Any]:
     cpu1 = conn.recv()
     conn.send(("totals", None))
     totals1 = conn.recv()
-    pump(time.perf_counter() + 0.5)  # stragglers
-    late = wall1 - (start + frames * 0.020)
+    # drain: keep reading until everything sent has come back or nothing arrives for 2 s;
+    # a relay that falls behind shows as latency, a packet never delivered as loss
     sent_total = frames * len(legs)
+    quiet_until = time.perf_counter() + 2.0
+    last = -1
+    while time.perf_counter() < quiet_until:
+        pump(time.perf_counter() + 0.1)
+        now_received = sum(leg.received for leg in legs)
+        if now_received >= sent_total:
+            break
+        if now_received != last:
+            last = now_received
+            quiet_until = time.perf_counter() + 2.0
+    late = wall1 - (start + frames * 0.020)
     received_total = sum(leg.received for leg in legs)
     forwarded = totals1["packets_out"] - totals0["packets_out"]
     relay_cpu = cpu1 - cpu0
@@ -258,6 +269,7 @@ def run_load(conn: Any, calls: int, seconds: float) -> dict[str, Any]:
         "latency_ms_p99": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 3)
         if latencies
         else None,
+        "late_over_50ms": round(sum(1 for x in latencies if x > 0.050) / max(1, len(latencies)), 5),
         "sessions_left": counts["sessions"],
         "ports_left": counts["ports_in_use"],
     }
