@@ -110,6 +110,20 @@ async def start_fabric(
     return fabric, cluster
 
 
+async def restart_system(fabric: E2EFabric) -> None:
+    """Stop the actor system and start a new one on the same Ray cluster and settings."""
+    from fabric.actor import RayActorSystem
+
+    await fabric.system.stop()  # type: ignore[attr-defined]
+    fabric.system = await RayActorSystem.start(
+        fabric.settings,
+        actor_types=ACTOR_TYPES,
+        services=SERVICES,
+        gateway_services=GATEWAY_SERVICES,
+    )
+    await wait_serving(fabric.target, fabric.ca_file)
+
+
 async def stop_fabric(fabric: E2EFabric) -> None:
     """Stop the actor system, the CDR store and the Ray cluster."""
     try:

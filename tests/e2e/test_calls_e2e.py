@@ -7,6 +7,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import grpc
 import pytest
@@ -233,7 +234,26 @@ async def test_active_calls_and_metrics_labels(e2e: E2EFabric) -> None:
     with pytest.raises(FabricError):
         await o.members["901"].active_calls()  # members may not list the tenant's calls
     await o.members["901"].hangup(call.call_id)
-    text = await e2e.system.metrics_text()  # type: ignore[attr-defined]
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from actors.metrics_export import merge
+
+    system: Any = e2e.system
+    texts = [await system.metrics_text()]
+    for host_id in system.hosts:
+        texts.append(await system.run_on_host(host_id, "actors.metrics_export:host_metrics_text"))
+
+    class _Snapshot:
+        def collect(self) -> Any:
+            return iter(merge(texts))
+
+    registry = CollectorRegistry()
+    registry.register(_Snapshot())  # type: ignore[arg-type]
+    text = generate_latest(registry).decode()
+    assert "fabric_calls_started_total" in text and "fabric_calls_active" in text
+    assert "fabric_call_dial_to_ringing_seconds_bucket" in text
+    assert 'fabric_grpc_requests_total{code="OK",method="/fabric.api.v1.Calls/Dial"}' in text
+    assert 'code="PERMISSION_DENIED",method="/fabric.api.v1.Calls/ListActiveCalls"' in text
     assert "+1555" not in text and o.tenant_id not in text
 
 

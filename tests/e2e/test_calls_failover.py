@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import pytest
 import pytest_asyncio
-from calls_e2e_harness import E2EFabric, start_fabric, stop_fabric
+from calls_e2e_harness import E2EFabric, restart_system, start_fabric, stop_fabric
 
 from actors.call import call_address
 from fabric._runtime.placement import owner
@@ -34,6 +34,14 @@ async def two_nodes(
     fabric, _ = await start_fabric(cassandra_settings, tmp_path_factory.mktemp("failover"),
                                    nodes=2, hosts_per_node=1)
     try:
+        # Ray's soft node affinity now and then puts both actor hosts on the head node;
+        # this test needs one on the node it kills, so start the system again until so
+        for _ in range(3):
+            hosts = await fabric.system.host_info()  # type: ignore[attr-defined]
+            nodes = {h["node_id"] for h in hosts if h["role"] != "gateway"}
+            if fabric.cluster.worker_node_ids()[0] in nodes:
+                break
+            await restart_system(fabric)
         yield fabric
     finally:
         await stop_fabric(fabric)
@@ -57,7 +65,7 @@ async def test_kill_the_node_hosting_active_calls(two_nodes: E2EFabric) -> None:
     worker = e2e.cluster.worker_node_ids()[0]
     hosts = {h["host_id"]: h["node_id"] for h in await system.host_info()}  # type: ignore[attr-defined]
     actor_hosts = sorted(h for h in hosts if "-gw" not in h)
-    assert {hosts[h] for h in actor_hosts} == {worker, e2e.cluster.head_node_id}
+    assert worker in {hosts[h] for h in actor_hosts}  # at least one actor host dies with it
 
     op = e2e.client()
     made = await op.create_tenant("Failover")
