@@ -148,11 +148,16 @@ async def test_a_spooled_record_refused_later_is_set_aside_not_lost(tmp_path, ma
     good = make_cdr()
     await store.write(good)
     await store.write(make_cdr())
+    await store.close()  # no delivery in flight while the row is damaged
     conn = sqlite3.connect(tmp_path / "cdr-spool.sqlite3")
-    conn.execute("UPDATE spool SET record = '{not json' WHERE call_id != ?", (good.call_id,))
+    changed = conn.execute(
+        "UPDATE spool SET record = '{not json' WHERE call_id != ?", (good.call_id,)
+    ).rowcount
+    assert changed == 1, conn.execute("SELECT call_id FROM spool").fetchall()
     conn.commit()
     conn.close()
     inner.down = False
+    store = await SpoolingCdrStore(inner, tmp_path, retry_min_s=0.01).open()
     await store.flush(timeout=10)
     await store.close()
     assert list(inner.rows) == [good.call_id]
