@@ -29,7 +29,6 @@ from tempfile import TemporaryDirectory
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cassandra.cluster import Cluster  # noqa: E402
 from cassandra.concurrent import execute_concurrent  # noqa: E402
 from cassandra.query import BatchStatement, BatchType  # noqa: E402
 
@@ -37,6 +36,7 @@ from cluster.schema import apply_schema, drop_keyspace  # noqa: E402
 from fabric.cdr import Cdr, Direction, Disposition  # noqa: E402
 from fabric.config import StorageSettings  # noqa: E402
 from fabric.storage.cassandra_cdr import COLUMNS, record_values  # noqa: E402
+from fabric.storage.cassandra_session import connect_sync  # noqa: E402
 from fabric.storage.factory import open_stores  # noqa: E402
 
 CONCURRENCY = 128
@@ -133,9 +133,6 @@ async def main() -> None:
     host, _, port = args.host.rpartition(":")
     keyspace = f"cdr_bench_{uuid.uuid4().hex[:8]}"
 
-    admin = Cluster([host], port=int(port), protocol_version=4)
-    admin_session = admin.connect()
-    apply_schema(admin_session, keyspace)
     tmp = TemporaryDirectory()
     settings = StorageSettings(
         backend="cassandra",
@@ -145,6 +142,8 @@ async def main() -> None:
         consistency="LOCAL_QUORUM",
         spool_dir=Path(tmp.name),
     )
+    admin = connect_sync(settings, use_keyspace=False)
+    apply_schema(admin.session, keyspace)
     stores = await open_stores(settings, apply_schema=False)
     inner = stores.cdr.inner
     session = inner._conn.session
@@ -209,7 +208,7 @@ async def main() -> None:
         }
     finally:
         await stores.close()
-        drop_keyspace(admin_session, keyspace)
+        drop_keyspace(admin.session, keyspace)
         admin.shutdown()
         tmp.cleanup()
     print(json.dumps(result))
