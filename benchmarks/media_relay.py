@@ -10,7 +10,7 @@ One run measures, side by side:
 The generator pre-encrypts its packets before the timed window and only counts what comes
 back (the RTP header is in clear: sequence numbers identify packets), so its own CPU is
 mostly sendto/recv. Sends are spread over the 20 ms frame in 10 slots, like unsynchronised
-phones. Usage: python benchmarks/media_relay.py [--calls 200,500] [--seconds 6]
+phones. Usage: python benchmarks/media_relay.py [--calls 100,250,500] [--seconds 6]
 """
 
 from __future__ import annotations
@@ -317,7 +317,7 @@ async def bridge_cost(conn: Any, webrtc: bool, seconds: float = 4.0) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--calls", default="250,500", help="comma-separated concurrent calls")
+    parser.add_argument("--calls", default="100,250,500", help="comma-separated concurrent calls")
     parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per load")
     args = parser.parse_args()
     # the machine is shared and noisy: measure the ceilings before, between and after the
