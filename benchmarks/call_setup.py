@@ -192,6 +192,21 @@ async def bench_fabric(args: argparse.Namespace, run: Path) -> dict[str, Any]:
         return result
     finally:
         await system.stop()
+        if args.cassandra:
+            _drop_keyspace(settings)
+
+
+def _drop_keyspace(settings: FabricSettings) -> None:
+    from cassandra.cluster import Cluster
+
+    from cluster.schema import drop_keyspace
+
+    st = settings.storage
+    cluster = Cluster(st.cassandra_hosts, port=st.cassandra_port)
+    try:
+        drop_keyspace(cluster.connect(), st.keyspace)
+    finally:
+        cluster.shutdown()
 
 
 # ---- profiling inside the Ray host processes (run with RayActorSystem.run_on_host) --------
