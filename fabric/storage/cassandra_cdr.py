@@ -52,6 +52,7 @@ COLUMNS = (
 _N_COLUMNS = len(COLUMNS.split(","))
 _MAX_SEEN_DAYS = 100_000
 DEFAULT_MAX_GROUP = 16
+_DIRECT_DAYS = 2
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
@@ -260,8 +261,13 @@ class CassandraCdrStore:
         q = build_query(tenant_id, start, end, number, page_size, page_token)
         wanted = q.page_size + 1  # one more than a page tells whether a next page exists
         days = q.days_newest_first()
-        stored = await run(self._conn.session, self._ps["days"], [q.tenant_id, days[-1], days[0]])
-        present = {_as_date(r.day) for r in stored}
+        if len(days) <= _DIRECT_DAYS:  # reading a day or two directly beats a lookup first
+            present = set(days)
+        else:
+            stored = await run(
+                self._conn.session, self._ps["days"], [q.tenant_id, days[-1], days[0]]
+            )
+            present = {_as_date(r.day) for r in stored}
         found: list[Cdr] = []
         for day in days:
             if day not in present:
