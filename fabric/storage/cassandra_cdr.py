@@ -11,12 +11,15 @@ per-request CPU (and the wake-ups of the driver's I/O thread) is what limits ing
 small machine, and under load many writes are ready at once. A lone write still goes out
 on the next loop iteration. The batch is not atomic across partitions, but a failed request
 fails every write in it, and each is retried (by the spool) with the same keys, so rows
-converge. The row keys are derived from the record itself, so a
-retry or a duplicate of the same CDR overwrites the same two rows: one row per call.
+converge. The row keys are derived from the record itself, so a retry or a duplicate of
+the same CDR overwrites the same two rows: one row per call. (A second record with the
+same call id but another start time would land in another day row: the call's start time
+is fixed when the call is created, and ``get`` returns the latest record.)
 
 Reads: ``get`` is one partition read of ``cdr_by_call`` (another tenant's call id answers
 ``NotFound``, as an absent one). ``query`` lists the tenant's days in the range from
-``cdr_tenant_days``, then reads day partitions newest first with a position seek
+``cdr_tenant_days`` (a range of one or two days is read directly), then reads day
+partitions newest first with a position seek
 (``(start_time, call_id) < (?, ?)``) until the page is full; a number filter is applied to
 the rows read (there is no secondary index: a tenant-day partition is small enough to scan).
 """
@@ -53,6 +56,7 @@ _N_COLUMNS = len(COLUMNS.split(","))
 _MAX_SEEN_DAYS = 100_000
 DEFAULT_MAX_GROUP = 16
 _DIRECT_DAYS = 2
+_DELETE_CONCURRENCY = 64
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
@@ -193,7 +197,14 @@ class CassandraCdrStore:
             group = [(cdr, f) for cdr, f in group if not f.done()]  # drop timed-out waiters
             if not group:
                 continue
-            sent = aexecute(self._conn.session, self.write_batch([cdr for cdr, _ in group]))
+            try:
+                batch = self.write_batch([cdr for cdr, _ in group])
+            except Exception as exc:  # a value the driver cannot encode: fail these writes
+                failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                failed.set_exception(exc)
+                self._group_done(group, failed)
+                continue
+            sent = aexecute(self._conn.session, batch)
             sent.add_done_callback(partial(self._group_done, group))
 
     def _group_done(
@@ -312,8 +323,9 @@ class CassandraCdrStore:
             day = _as_date(day_row.day)
             rows = await _fetch_all(session, self._ps["day_calls"], [tenant_id, day])
             calls = [r.call_id for r in rows]
-            for call_id in calls:
-                await run(session, self._ps["del_call"], [call_id])
+            for i in range(0, len(calls), _DELETE_CONCURRENCY):
+                chunk = calls[i : i + _DELETE_CONCURRENCY]
+                await asyncio.gather(*(run(session, self._ps["del_call"], [c]) for c in chunk))
             await run(session, self._ps["del_day"], [tenant_id, day])
             removed += len(calls)
         await run(session, self._ps["del_days"], [tenant_id])
