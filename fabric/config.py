@@ -89,8 +89,8 @@ class MediaSettings(BaseModel):
     """The SRTP relay."""
 
     bind_host: str = Field("127.0.0.1", description="address media relays bind")
-    port_min: int = Field(30000, ge=1024, le=65535, description="first UDP port")
-    port_max: int = Field(39999, ge=1024, le=65535, description="last UDP port")
+    port_min: int = Field(20000, ge=1024, le=65535, description="first UDP port")
+    port_max: int = Field(29999, ge=1024, le=65535, description="last UDP port")
     relays_per_node: int = Field(1, ge=1, description="media relay actors per Ray node")
     media_timeout_s: float = Field(30.0, gt=0, description="a silent leg ends the call")
 

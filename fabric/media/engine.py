@@ -52,8 +52,8 @@ class RelayConfig:
 
     relay_index: int = 0
     bind_host: str = "127.0.0.1"
-    port_min: int = 30000
-    port_max: int = 39999
+    port_min: int = 20000
+    port_max: int = 29999
     media_timeout_s: float = 30.0
     orphan_grace_s: float = 120.0
     idle_session_s: float = 3600.0
