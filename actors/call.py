@@ -72,6 +72,7 @@ _DISPOSITION = {
     api.END_REASON_REJECTED: (Disposition.REJECTED, "rejected"),
     api.END_REASON_CANCELLED: (Disposition.NO_ANSWER, "caller-cancelled"),
     api.END_REASON_FAILED: (Disposition.FAILED, "error"),
+    api.END_REASON_MEDIA_TIMEOUT: (Disposition.ANSWERED, "media-timeout"),
 }
 _REASON_LABEL = {
     api.END_REASON_COMPLETED: "completed",
@@ -80,6 +81,7 @@ _REASON_LABEL = {
     api.END_REASON_REJECTED: "rejected",
     api.END_REASON_CANCELLED: "cancelled",
     api.END_REASON_FAILED: "failed",
+    api.END_REASON_MEDIA_TIMEOUT: "media-timeout",
 }
 
 
@@ -160,11 +162,14 @@ class CallActor(VirtualActor):
     # ---- dispatch ---------------------------------------------------------------------
 
     async def handle(self, message: Message, sender: ActorAddress | None) -> Message | None:
-        """Dispatch a StartCall or a CallOp."""
+        """Dispatch a StartCall, a CallOp or a MediaTimedOut."""
         if isinstance(message, cpb.StartCall):
             return await self._start(message)
         if isinstance(message, cpb.CallOp):
             return await self._op(message)
+        if isinstance(message, cpb.MediaTimedOut):
+            await self._media_timed_out()
+            return None
         raise InvalidArgument("unknown call message", error_id="unknown-message")
 
     async def on_reminder(self, name: str) -> None:
@@ -233,11 +238,18 @@ class CallActor(VirtualActor):
         if s.steps:
             s.ringing.extend(s.steps[0].targets)
         if msg.HasField("media"):
+            try:
+                await self.media.open(s.call_id)
+                answer = await self.media.add_leg(s.call_id, "caller", msg.media)
+            except FabricError:
+                with contextlib.suppress(FabricError):
+                    await self.media.close(s.call_id)  # no session outlives a failed dial
+                self.ctx.deactivate_after_turn()
+                raise
             s.media = True
-            await self.media.open(s.call_id)
-            answer = await self.media.add_leg(s.call_id, "caller", msg.media)
             if answer is not None:
                 s.caller.media.CopyFrom(answer)
+                s.caller.media_leg_id = "caller"
         if s.steps:
             await self.ctx.set_reminder("ring-0", s.steps[0].timeout_s)
         await self.ctx.save_state(s)
@@ -374,6 +386,11 @@ class CallActor(VirtualActor):
     ) -> None:
         target = self._ringing_target(s, p, req.extension)
         others = [t for t in s.ringing if t.extension != target.extension]
+        answer: common.MediaAnswer | None = None
+        leg_id = f"callee-{s.transfers}" if s.transfers else "callee"
+        if s.media and req.HasField("media"):
+            # before any state changes: a refused offer leaves the call ringing
+            answer = await self.media.add_leg(s.call_id, leg_id, req.media)
         now = _now_ms()
         s.state = api.CALL_STATE_ANSWERED
         s.answered.CopyFrom(
@@ -387,11 +404,9 @@ class CallActor(VirtualActor):
         if not s.answered_at_ms:
             s.answered_at_ms = now
         del s.ringing[:]
-        if s.media and req.HasField("media"):
-            leg_id = f"callee-{s.transfers}" if s.transfers else "callee"
-            answer = await self.media.add_leg(s.call_id, leg_id, req.media)
-            if answer is not None:
-                s.answered.media.CopyFrom(answer)
+        if answer is not None:
+            s.answered.media.CopyFrom(answer)
+            s.answered.media_leg_id = leg_id
         await self.ctx.cancel_reminder(f"ring-{s.step_index}")
         await self.ctx.save_state(s)
         if self.metrics is not None:
@@ -490,9 +505,24 @@ class CallActor(VirtualActor):
         s.transfers += 1
         await self.ctx.set_reminder("ring-0", s.steps[0].timeout_s)
         await self.ctx.save_state(s)
+        if s.media and left.media_leg_id:
+            try:  # the leaving party's relay port is freed now, not when the call ends
+                await self.media.remove_leg(s.call_id, left.media_leg_id)
+            except FabricError as exc:
+                log.warning("media leg not released on transfer: %s", exc.error_id)
         await self._emit(s, [left], api.CALL_EVENT_ENDED, api.END_REASON_TRANSFERRED)
         await self._emit(s, [s.caller], api.CALL_EVENT_TRANSFERRING)
         await self._emit(s, s.ringing, api.CALL_EVENT_INCOMING)
+
+    async def _media_timed_out(self) -> None:
+        """The relay saw a party's media go silent: its phone is gone, so the call ends."""
+        s = self.state
+        if s is None:
+            self.ctx.deactivate_after_turn()  # already over (or never was): nothing to do
+            return
+        if s.state == api.CALL_STATE_ENDED or not s.media:
+            return
+        await self._end(s, api.END_REASON_MEDIA_TIMEOUT)
 
     # ---- ringing steps and ending -----------------------------------------------------
 

@@ -26,6 +26,10 @@ class CallMedia(Protocol):
         """Attach a party; the answer says where its SRTP goes (None = no media)."""
         ...
 
+    async def remove_leg(self, call_id: str, leg_id: str) -> None:
+        """A party left a call that goes on (blind transfer): release its leg."""
+        ...
+
     async def close(self, call_id: str) -> dict[str, float]:
         """Release the session; return its packet statistics (empty when none)."""
         ...
@@ -42,6 +46,9 @@ class NoMedia:
     ) -> common.MediaAnswer | None:
         """No relay: no answer."""
         return None
+
+    async def remove_leg(self, call_id: str, leg_id: str) -> None:
+        """No leg to release."""
 
     async def close(self, call_id: str) -> dict[str, float]:
         """Nothing to release."""

@@ -97,6 +97,14 @@ class MediaRelayActor:
         """Open a WebRTC leg from an SDP offer; return the SDP answer."""
         return await self._on_media_loop(self._engine.add_webrtc_leg(call_id, leg_id, sdp_offer))
 
+    async def remove_leg(self, call_id: str, leg_id: str) -> bool:
+        """Close one leg of a live call (its party left); False if there was none."""
+
+        async def run() -> bool:
+            return self._engine.remove_leg(call_id, leg_id)
+
+        return await self._on_media_loop(run())
+
     async def release_session(self, call_id: str) -> MediaStatsReport:
         """Close the call's legs, free their ports, return the per-leg statistics."""
         return await self._on_media_loop(self._engine.release_session(call_id))
@@ -221,6 +229,23 @@ def start_media_relays_on_every_node(
     return handles
 
 
+async def start_media(settings: MediaSettings) -> MediaControl:
+    """Start the relays on every node (driver side) and wait until each answers."""
+    handles = start_media_relays_on_every_node(settings)
+    await asyncio.gather(*(h.counts.remote() for h in handles))
+    return MediaControl(handles)
+
+
+async def stop_media(control: MediaControl) -> None:
+    """Release every session, stop and kill the relays (driver side)."""
+    for relay in control.relays:
+        try:
+            await relay.shutdown.remote()
+        except (RayActorError, RayTaskError):
+            pass
+        ray.kill(relay, no_restart=True)
+
+
 class RelayCallMedia:
     """The call actor's media service (``actors.call_media.CallMedia``) on the relays.
 
@@ -242,6 +267,10 @@ class RelayCallMedia:
         answer = await self.control.add_leg(call_id, leg_id, offer_from_proto(offer))
         return answer_to_proto(answer)
 
+    async def remove_leg(self, call_id: str, leg_id: str) -> None:
+        """A party left the call (blind transfer): close its leg and free its port."""
+        await self.control.remove_leg(call_id, leg_id)
+
     async def close(self, call_id: str) -> dict[str, float]:
         """Release the session; the CDR's packets_sent/received/lost and jitter_ms."""
         report = await self.control.release_session(call_id)
@@ -256,12 +285,30 @@ class MediaControl:
             raise Internal("MediaControl needs at least one relay", error_id="media-no-relays")
         self._relays = list(relays)
 
+    @property
+    def relays(self) -> list[Any]:
+        """The relay actor handles."""
+        return list(self._relays)
+
     @classmethod
     def from_names(cls, count: int, namespace: str | None = None) -> MediaControl:
         """Find the relays ``media-relay-0..count-1`` by name."""
         return cls(
             [ray.get_actor(RELAY_NAME.format(index=i), namespace=namespace) for i in range(count)]
         )
+
+    @classmethod
+    def discover(cls) -> MediaControl | None:
+        """The relays ``media-relay-0..n-1`` of this Ray namespace, or None if none run.
+
+        Host processes use it at start, so the relay count need not be configured twice
+        (it is ``media.relays_per_node`` times the nodes alive when the relays started).
+        """
+        names = set(ray.util.list_named_actors())
+        count = 0
+        while RELAY_NAME.format(index=count) in names:
+            count += 1
+        return cls.from_names(count) if count else None
 
     def relay_for(self, call_id: str) -> Any:
         """The relay of ``call_id`` (a stable hash, so every call goes to one relay)."""
@@ -301,6 +348,20 @@ class MediaControl:
         relay = self.relay_for(call_id)
         result: str = await self._ask(relay.add_webrtc_leg.remote(call_id, leg_id, sdp_offer))
         return result
+
+    async def remove_leg(self, call_id: str, leg_id: str) -> bool:
+        """Close one leg of a live call and free its port (idempotent; False if none)."""
+        result: bool = await self._ask(self.relay_for(call_id).remove_leg.remote(call_id, leg_id))
+        return result
+
+    async def counts(self) -> dict[str, int]:
+        """Live sessions, legs and ports in use, summed over every relay."""
+        each = await asyncio.gather(*(self._ask(r.counts.remote()) for r in self._relays))
+        total: dict[str, int] = {}
+        for counts in each:
+            for key, value in counts.items():
+                total[key] = total.get(key, 0) + value
+        return total
 
     async def release_session(self, call_id: str) -> MediaStatsReport:
         """Release the call's session and ports; return per-leg statistics (idempotent)."""

@@ -5,12 +5,16 @@ Metrics live in many processes: the runtime's per-host registries, each actor ho
 driver (``cluster/up.py``) gathers their text expositions every few seconds
 (:func:`host_metrics_text` runs inside each host through ``RayActorSystem.run_on_host``)
 and :class:`MergedMetrics` sums samples with the same name and labels across processes,
-so ``fabric_calls_active`` is the fabric's total and counters add up. Labels never carry
-numbers, names or tenants (see the metric definitions), so merging cannot leak them.
+so ``fabric_calls_active`` is the fabric's total and counters add up. The media relays'
+expositions (:meth:`actors.media.MediaControl.metrics_text`, series told apart by their
+``relay`` label) are gathered once, by the driver, in :func:`gather_texts`: gathering them
+in every host would count each relay once per host. Labels never carry numbers, names or
+tenants (see the metric definitions), so merging cannot leak them.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -33,6 +37,21 @@ async def host_metrics_text(runtime: Any) -> str:
             parts.append(metrics.text())
     parts.extend(gateway.metrics_text() for gateway in RUNNING)
     return "".join(parts)
+
+
+async def gather_texts(system: Any, media: Any = None) -> list[str]:
+    """Driver side: the expositions of the runtime, every host and (if given, a
+    ``MediaControl``) every media relay; a host or relay that does not answer is skipped."""
+    texts = [await system.metrics_text()]
+    for host_id in list(system.hosts):
+        with contextlib.suppress(Exception):
+            texts.append(
+                await system.run_on_host(host_id, "actors.metrics_export:host_metrics_text")
+            )
+    if media is not None:
+        with contextlib.suppress(Exception):
+            texts.append(await media.metrics_text())
+    return texts
 
 
 def merge(texts: Iterable[str]) -> list[Metric]:

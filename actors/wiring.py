@@ -4,14 +4,20 @@ actors through ``ctx.service``, and the actor types / gateway services of the fa
 ``make_services(settings)`` runs once per host process (the runtime imports it by its
 "module:attr" name). It opens the CDR store (Cassandra or the embedded store, per
 ``storage.backend``, through ``fabric.storage.factory``) and makes the call metrics.
-Media is optional: with no ``CallMedia`` service registered, CallActors run
-signalling-only (see ``actors.call_media``).
+
+Media: the driver starts the relays (``actors.media.start_media``, one per node) *before*
+the actor system, so every host finds them by name at start and registers the
+``CallMedia`` service (``RelayCallMedia``); the gateway service
+``actors.media_watch:start_media_watch`` ends calls whose media went silent. With no
+relays running, no ``CallMedia`` is registered and CallActors run signalling-only (see
+``actors.call_media``), which is what unit tests and media-less deployments get.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from actors.call_media import CallMedia
 from actors.call_metrics import CallMetrics
 from fabric.config import FabricSettings
 from fabric.storage.base import CdrStore
@@ -22,7 +28,8 @@ ACTOR_TYPES = [
     "actors.number:NumberDirectory",
 ]
 SERVICES = ["actors.wiring:make_services"]
-GATEWAY_SERVICES = ["actors.api.server:start_api"]
+GATEWAY_SERVICES = ["actors.api.server:start_api", "actors.media_watch:start_media_watch"]
+
 
 class _ProcessCdrStore:
     """The CDR store of ``open_stores``, closing the whole set (one connection) on close."""
@@ -59,6 +66,26 @@ async def make_cdr_store(settings: FabricSettings) -> CdrStore:
     return _ProcessCdrStore(await open_stores(settings.storage))
 
 
+def make_call_media() -> CallMedia | None:
+    """The relays as the call actor's ``CallMedia``, or None when no relay runs."""
+    import ray
+
+    from actors.media import MediaControl, RelayCallMedia
+
+    if not ray.is_initialized():
+        return None
+    control = MediaControl.discover()
+    return RelayCallMedia(control) if control is not None else None
+
+
 async def make_services(settings: FabricSettings) -> dict[type, object]:
-    """Services of one host process: the CDR store and the call metrics."""
-    return {CdrStore: await make_cdr_store(settings), CallMetrics: CallMetrics()}
+    """Services of one host process: the CDR store, the call metrics and (when relays
+    run) the call media."""
+    services: dict[type, object] = {
+        CdrStore: await make_cdr_store(settings),
+        CallMetrics: CallMetrics(),
+    }
+    media = make_call_media()
+    if media is not None:
+        services[CallMedia] = media
+    return services

@@ -1,11 +1,13 @@
 """``make up``: the whole fabric on this machine, in the foreground, until Ctrl-C.
 
-It starts a local Ray node (``cluster.ray_local``), the virtual actor hosts with the call
-control actors, one gateway host serving the gRPC API (TLS with a development CA made on
-first run), the embedded store (``storage.backend = "embedded"``: SQLite under
-``.run/data``, no JVM; set ``FABRIC_STORAGE__BACKEND=cassandra`` for a Cassandra node),
-and a Prometheus endpoint that merges every process's metrics. It prints how to connect,
-then waits; Ctrl-C (or SIGTERM) stops everything it started.
+It starts a local Ray node (``cluster.ray_local``), the SRTP media relays (one per node,
+``media.*`` settings; started before the actor hosts, which find them by name), the
+virtual actor hosts with the call control actors, one gateway host serving the gRPC API
+(TLS with a development CA made on first run) and watching media timeouts, the embedded
+store (``storage.backend = "embedded"``: SQLite under ``.run/data``, no JVM; set
+``FABRIC_STORAGE__BACKEND=cassandra`` for a Cassandra node), and a Prometheus endpoint
+that merges every process's metrics (relays included). It prints how to connect, then
+waits; Ctrl-C (or SIGTERM) stops everything it started.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, start_http_server
 
-from actors.metrics_export import MergedMetrics
+from actors.media import start_media, stop_media
+from actors.metrics_export import MergedMetrics, gather_texts
 from actors.wiring import ACTOR_TYPES, GATEWAY_SERVICES, SERVICES
 from cluster.ray_local import LocalRayCluster
 from fabric.config import FabricSettings, load_settings
@@ -55,17 +58,9 @@ async def _wait_serving(settings: FabricSettings, timeout_s: float = 60.0) -> No
             await asyncio.sleep(0.2)
 
 
-async def _refresh_metrics(system: object, merged: MergedMetrics) -> None:
+async def _refresh_metrics(system: object, media: object, merged: MergedMetrics) -> None:
     while True:
-        texts = [await system.metrics_text()]  # type: ignore[attr-defined]
-        for host_id in list(system.hosts):  # type: ignore[attr-defined]
-            with contextlib.suppress(Exception):
-                texts.append(
-                    await system.run_on_host(  # type: ignore[attr-defined]
-                        host_id, "actors.metrics_export:host_metrics_text"
-                    )
-                )
-        merged.update(texts)
+        merged.update(await gather_texts(system, media))
         await asyncio.sleep(METRICS_REFRESH_S)
 
 
@@ -79,6 +74,8 @@ def _banner(settings: FabricSettings, metrics_port: int) -> str:
         "call fabric is up",
         f"  gRPC API     {api.host}:{api.port} ({security})",
         f"  operator     token in {token} (mode 0600; the CLI reads it by default)",
+        f"  media        SRTP relays on {settings.media.bind_host} UDP "
+        f"{settings.media.port_min}-{settings.media.port_max}",
         f"  storage      {settings.storage.backend} ({settings.storage.data_dir})"
         if settings.storage.backend == "embedded"
         else f"  storage      cassandra {settings.storage.cassandra_hosts}",
@@ -91,8 +88,10 @@ def _banner(settings: FabricSettings, metrics_port: int) -> str:
         "  export FABRIC_TOKEN=fk_...               # the owner's key printed above",
         "  .venv/bin/fabric user add Alice --ext 101",
         "  .venv/bin/fabric user add Bob --ext 102",
-        "  .venv/bin/fabric phone 102 --auto-answer --hangup-after 3 &",
-        "  .venv/bin/fabric call dial 101 102 --wait",
+        "  .venv/bin/fabric wav hello.wav           # a 3 s test tone (G.711 u-law)",
+        "  .venv/bin/fabric phone 102 --auto-answer --wav hello.wav --record heard-by-102.wav &",
+        "  .venv/bin/fabric call dial 101 102 --wav hello.wav --record heard-by-101.wav \\",
+        "      --hangup-after 4",
         "  .venv/bin/fabric cdr list",
         "",
         "Ctrl-C stops the fabric.",
@@ -111,6 +110,7 @@ async def run(settings: FabricSettings, stop: asyncio.Event) -> None:
     if not settings.runtime.ray_address:
         cluster = LocalRayCluster(nodes=1, cpus_per_node=os.cpu_count() or 2).start()
     try:
+        media = await start_media(settings.media)
         system = await RayActorSystem.start(
             settings,
             actor_types=ACTOR_TYPES,
@@ -125,7 +125,7 @@ async def run(settings: FabricSettings, stop: asyncio.Event) -> None:
                 registry = CollectorRegistry()
                 registry.register(merged)
                 start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
-            refresher = asyncio.create_task(_refresh_metrics(system, merged))
+            refresher = asyncio.create_task(_refresh_metrics(system, media, merged))
             print(_banner(settings, metrics_port), flush=True)
             await stop.wait()
             print("stopping...", flush=True)
@@ -134,6 +134,7 @@ async def run(settings: FabricSettings, stop: asyncio.Event) -> None:
                 await refresher
         finally:
             await system.stop()
+            await stop_media(media)
     finally:
         if cluster is not None:
             cluster.stop()

@@ -13,12 +13,21 @@ Examples::
     fabric phone 102 --auto-answer --hangup-after 5    # in another terminal
     fabric call dial 101 102 --wait
     fabric cdr list
+
+A call with audio (G.711 µ-law over SRTP through the fabric's media relay)::
+
+    fabric wav hello.wav                                  # a 3 s test tone
+    fabric phone 102 --auto-answer --wav hello.wav --record heard-by-102.wav
+    fabric call dial 101 102 --wav hello.wav --record heard-by-101.wav --hangup-after 4
+
+Media keys are never printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import sys
@@ -32,7 +41,7 @@ from fabric.api.v1 import calls_pb2 as calls
 from fabric.api.v1 import carrier_pb2 as carrier
 from fabric.api.v1 import common_pb2 as common
 from fabric.api.v1 import tenant_pb2 as tenant
-from fabric.client import FabricClient, Softphone
+from fabric.client import CallAudio, FabricClient, Softphone
 from fabric.config import load_settings
 from fabric.errors import FabricError
 
@@ -238,20 +247,74 @@ async def cmd_hours(c: FabricClient, a: argparse.Namespace) -> None:
     )
 
 
+def _wants_audio(a: argparse.Namespace) -> bool:
+    if a.wav is not None and not a.wav.is_file():
+        raise SystemExit(f"--wav: no such file {a.wav} (`fabric wav FILE` makes a test tone)")
+    return bool(a.wav or a.record)
+
+
+async def _play(audio: CallAudio, wav: Path | None) -> None:
+    """Once the other party is on the relay, send ``wav`` (if any)."""
+    if not await audio.wait_peer(10.0):
+        print("audio: the other party's media never arrived", flush=True)
+        return
+    if wav is not None:
+        frames = await audio.send_wav(wav)
+        print(f"audio: sent {frames} frames ({frames * 0.02:.1f} s) from {wav}", flush=True)
+
+
+async def _finish_audio(
+    audio: CallAudio, sender: asyncio.Task[None] | None, record: Path | None, call_id: str
+) -> None:
+    """Stop sending, save what was heard, close the socket."""
+    if sender is not None:
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+    line = f"audio: received {audio.packets_received} frames"
+    if record is not None:
+        path = Path(str(record).replace("{call_id}", call_id))
+        audio.save_recording(path)
+        line += f", saved to {path}"
+    print(line, flush=True)
+    await audio.close()
+
+
 async def cmd_phone(c: FabricClient, a: argparse.Namespace) -> None:
-    """A test softphone: register an extension and print its events."""
+    """A test softphone: register an extension and print its events (and, with --wav or
+    --record, carry audio on the calls it auto-answers)."""
+    if _wants_audio(a) and not a.auto_answer:
+        raise SystemExit("--wav/--record need --auto-answer")
+    media: dict[str, tuple[CallAudio, asyncio.Task[None]]] = {}
     async with Softphone(c, a.extension) as phone:
         print(f"registered {a.extension}; waiting for calls (Ctrl-C to stop)", flush=True)
-        while True:
-            ev = await phone.events.get()
-            print(_event_line(ev), flush=True)
-            if ev.type == calls.CALL_EVENT_INCOMING and a.auto_answer:
-                await asyncio.sleep(a.answer_after)
-                await c.answer(ev.call_id, a.extension)
-                if a.hangup_after:
-                    asyncio.get_running_loop().call_later(
-                        a.hangup_after, _hangup_later, c, ev.call_id
-                    )
+        try:
+            while True:
+                ev = await phone.events.get()
+                print(_event_line(ev), flush=True)
+                if ev.type == calls.CALL_EVENT_INCOMING and a.auto_answer:
+                    await asyncio.sleep(a.answer_after)
+                    audio = CallAudio() if _wants_audio(a) else None
+                    try:
+                        info = await c.answer(
+                            ev.call_id, a.extension, media=audio.offer() if audio else None
+                        )
+                    except FabricError as exc:  # e.g. the caller gave up meanwhile
+                        print(f"answer failed [{exc.error_id}]: {exc.message}", flush=True)
+                        continue
+                    if audio is not None:
+                        await audio.start(info.media)
+                        media[ev.call_id] = (audio, asyncio.create_task(_play(audio, a.wav)))
+                    if a.hangup_after:
+                        asyncio.get_running_loop().call_later(
+                            a.hangup_after, _hangup_later, c, ev.call_id
+                        )
+                elif ev.type == calls.CALL_EVENT_ENDED and ev.call_id in media:
+                    audio, sender = media.pop(ev.call_id)
+                    await _finish_audio(audio, sender, a.record, ev.call_id)
+        finally:
+            for call_id, (audio, sender) in list(media.items()):
+                await _finish_audio(audio, sender, a.record, call_id)
 
 
 _pending: set[asyncio.Future[None]] = set()
@@ -274,19 +337,10 @@ async def cmd_call(c: FabricClient, a: argparse.Namespace) -> None:
     """Calls: dial, answer, reject, hang up, hold, resume, transfer, show, list."""
     if a.action == "dial":
         to = _destination(a.to)
-        if not a.wait:
+        if not (a.wait or _wants_audio(a) or a.hangup_after):
             _call_line(await c.dial(a.from_extension, **to))
             return
-        async with Softphone(c, a.from_extension) as phone:
-            info = await c.dial(a.from_extension, **to)
-            _call_line(info)
-            while True:
-                ev = await phone.events.get()
-                if ev.call_id != info.call_id:
-                    continue
-                print(_event_line(ev), flush=True)
-                if ev.type == calls.CALL_EVENT_ENDED:
-                    return
+        await _dial_and_follow(c, a, to)
     elif a.action == "list":
         for info in await c.active_calls():
             _call_line(info)
@@ -301,6 +355,45 @@ async def cmd_call(c: FabricClient, a: argparse.Namespace) -> None:
             "show": lambda: c.get_call(a.call_id),
         }[a.action]
         _call_line(await fn())
+
+
+async def _dial_and_follow(c: FabricClient, a: argparse.Namespace, to: dict[str, Any]) -> None:
+    """Register the calling extension, dial, follow the call to its end (with audio)."""
+    audio = CallAudio() if _wants_audio(a) else None
+    sender: asyncio.Task[None] | None = None
+    async with Softphone(c, a.from_extension) as phone:
+        info = await c.dial(
+            a.from_extension, **to, media=audio.offer() if audio is not None else None
+        )
+        _call_line(info)
+        try:
+            if audio is not None:
+                await audio.start(info.media)
+            while True:
+                ev = await phone.events.get()
+                if ev.call_id != info.call_id:
+                    continue
+                print(_event_line(ev), flush=True)
+                if ev.type == calls.CALL_EVENT_ANSWERED:
+                    if audio is not None and sender is None:
+                        sender = asyncio.create_task(_play(audio, a.wav))
+                    if a.hangup_after:
+                        asyncio.get_running_loop().call_later(
+                            a.hangup_after, _hangup_later, c, info.call_id
+                        )
+                if ev.type == calls.CALL_EVENT_ENDED:
+                    return
+        finally:
+            if audio is not None:
+                await _finish_audio(audio, sender, a.record, info.call_id)
+
+
+async def cmd_wav(c: object, a: argparse.Namespace) -> None:
+    """Write a test tone (a rising sweep) as a mono 8 kHz G.711 µ-law WAV."""
+    from fabric.media.g711 import sweep_ulaw, write_ulaw_wav
+
+    write_ulaw_wav(a.path, sweep_ulaw(a.seconds))
+    print(f"wrote {a.path}: {a.seconds:g} s of G.711 u-law at 8 kHz")
 
 
 async def cmd_cdr(c: FabricClient, a: argparse.Namespace) -> None:
@@ -318,6 +411,11 @@ async def cmd_cdr(c: FabricClient, a: argparse.Namespace) -> None:
             ("answered", _when(r.answered_at_ms)),
             ("ended", _when(r.ended_at_ms)),
             ("talk time", f"{r.duration_s:.0f} s"),
+            (
+                "media",
+                f"{r.packets_received} packets in, {r.packets_sent} out, "
+                f"{r.packets_lost} lost, jitter {r.jitter_ms:.1f} ms",
+            ),
         ):
             print(f"{field:>12}: {value}")
         return
@@ -433,7 +531,13 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--auto-answer", action="store_true")
     ph.add_argument("--answer-after", type=float, default=1.0, help="seconds of ringing")
     ph.add_argument("--hangup-after", type=float, default=0.0, help="seconds after answering")
+    _audio_options(ph)
     ph.set_defaults(run=cmd_phone)
+
+    w = sub.add_parser("wav", help="write a test tone WAV (mono 8 kHz G.711 u-law)")
+    w.add_argument("path", type=Path)
+    w.add_argument("--seconds", type=float, default=3.0)
+    w.set_defaults(run=cmd_wav, offline=True)
 
     c = sub.add_parser("call", help="place and control calls")
     cs = c.add_subparsers(dest="action", required=True)
@@ -441,6 +545,10 @@ def build_parser() -> argparse.ArgumentParser:
     cd.add_argument("from_extension")
     cd.add_argument("to", help="an extension, or a +E.164 number")
     cd.add_argument("--wait", action="store_true", help="register and follow the call to its end")
+    cd.add_argument(
+        "--hangup-after", type=float, default=0.0, help="hang up this many seconds after answer"
+    )
+    _audio_options(cd)
     for action in ("answer", "reject"):
         x = cs.add_parser(action)
         x.add_argument("call_id")
@@ -464,6 +572,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _audio_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--wav", type=Path, help="send this WAV (mono 8 kHz, u-law or 16-bit PCM) once answered"
+    )
+    p.add_argument(
+        "--record",
+        type=Path,
+        help="save what the other party sent as a u-law WAV ({call_id} is replaced)",
+    )
+
+
 def _client(a: argparse.Namespace) -> FabricClient:
     settings = load_settings(a.config)
     token = a.token or os.environ.get("FABRIC_TOKEN", "")
@@ -479,6 +598,9 @@ def _client(a: argparse.Namespace) -> FabricClient:
 
 
 async def _run(a: argparse.Namespace) -> int:
+    if getattr(a, "offline", False):
+        await a.run(None, a)
+        return 0
     client = _client(a)
     try:
         await a.run(client, a)

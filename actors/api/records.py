@@ -39,6 +39,8 @@ def to_record(cdr: Cdr) -> api.CdrRecord:
     reason = _REASON.get(Disposition(cdr.disposition), calls.END_REASON_FAILED)
     if cdr.hangup_cause == "caller-cancelled":
         reason = calls.END_REASON_CANCELLED
+    elif cdr.hangup_cause == "media-timeout":
+        reason = calls.END_REASON_MEDIA_TIMEOUT
     record = api.CdrRecord(
         call_id=cdr.call_id,
         tenant_id=cdr.tenant_id,
@@ -50,6 +52,10 @@ def to_record(cdr: Cdr) -> api.CdrRecord:
         disposition=reason,
         duration_s=float(cdr.duration_s),
         direction=str(cdr.direction),
+        packets_sent=cdr.packets_sent or 0,
+        packets_received=cdr.packets_received or 0,
+        packets_lost=cdr.packets_lost or 0,
+        jitter_ms=float(cdr.jitter_ms or 0.0),
     )
     setattr(record, "from", cdr.from_number)
     return record

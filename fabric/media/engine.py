@@ -253,6 +253,20 @@ class RelayEngine:
         session.add(leg)
         return answer
 
+    def remove_leg(self, call_id: str, leg_id: str) -> bool:
+        """Take one leg out of a live call (a party left it): close its socket, free its
+        port, keep its statistics for the call's report. Idempotent: False if no such leg
+        (or no such session)."""
+        session = self.sessions.get(call_id)
+        if session is None:
+            return False
+        leg = session.remove(leg_id)
+        if leg is None:
+            return False
+        session.departed.append(leg.stats())
+        self._retire_leg(leg)
+        return True
+
     async def release_session(self, call_id: str) -> MediaStatsReport:
         """Close every leg of the call and return its statistics (idempotent)."""
         session = self.sessions.pop(call_id, None)

@@ -12,6 +12,7 @@ import time
 from fabric.media.legs import Leg
 from fabric.media.types import (
     TIMEOUT_REASON,
+    LegStats,
     LegStatus,
     MediaAnswer,
     MediaOffer,
@@ -31,6 +32,8 @@ class RelaySession:
         self.answers: dict[str, tuple[MediaOffer, MediaAnswer]] = {}
         self.timed_out_leg: str | None = None
         self.timed_out_at: float | None = None
+        # final statistics of legs that left the call (e.g. by a blind transfer)
+        self.departed: list[LegStats] = []
 
     @property
     def timed_out(self) -> bool:
@@ -69,7 +72,7 @@ class RelaySession:
         """Per-leg statistics."""
         return MediaStatsReport(
             call_id=self.call_id,
-            legs=[leg.stats() for leg in self.legs.values()],
+            legs=self.departed + [leg.stats() for leg in self.legs.values()],
             timed_out=self.timed_out,
         )
 

@@ -108,3 +108,19 @@ def test_media_sweep_reaps_sessions_nobody_used() -> None:
     created = relay.sessions["idle"].created
     relay.sweep(created + 601)
     assert relay.sessions == {}
+
+
+async def test_media_remove_leg_keeps_its_stats_and_rewires_the_rest() -> None:
+    relay = engine()
+    relay.allocate_session("c1")
+    a = attach(relay, "c1", "a", 40000)
+    b = attach(relay, "c1", "b", 40001)
+    c = attach(relay, "c1", "c", 40002)
+    b.packets_in = 5
+    assert relay.remove_leg("c1", "b") is True
+    assert relay.remove_leg("c1", "b") is False  # idempotent
+    assert relay.remove_leg("never", "b") is False
+    assert a.peers == (c,) and c.peers == (a,)
+    assert relay.counts()["legs"] == 2
+    report = await relay.release_session("c1")
+    assert {leg.leg_id: leg.packets_in for leg in report.legs} == {"b": 5, "a": 0, "c": 0}
