@@ -7,6 +7,10 @@ routes each message by placement over the current membership view:
 - any other actor -> the transport's outbox for the owning host (batched Ray call);
 - an endpoint -> the local endpoint table, or the outbox of the process that holds it.
 
+Answers to asks from another host process are pushed back through this process's outbox
+to the caller (``push_replies`` callers: hosts and gateways, which take Ray calls); the
+driver's answers wait in reply slots for its poll (see ``transport``).
+
 It also receives batches (``deliver``) for the host process around it. An envelope for an
 actor this host does not own under its view (membership moved while it travelled) is
 forwarded once more by this process (``hops`` bounds it), so a sender with a stale view
@@ -31,7 +35,7 @@ from fabric._runtime.host import ActorHost, current_actor
 from fabric._runtime.local import await_reply, check_message
 from fabric._runtime.mailbox import Item
 from fabric._runtime.registry import View
-from fabric._runtime.transport import ReplySlots, Transport, host_unavailable
+from fabric._runtime.transport import ReplySlots, Transport, host_unavailable, reply_of
 from fabric.actor import ENDPOINT_KIND, ActorAddress, ActorRef, DeactivationReason
 from fabric.config import RuntimeSettings
 from fabric.errors import FabricError, FailedPrecondition, InvalidArgument, Unavailable
@@ -55,6 +59,7 @@ class ProcessRuntime:
         host: ActorHost | None = None,
         incarnation: str = "",
         accepts_endpoints: bool = True,
+        push_replies: bool = False,
     ) -> None:
         self.process_id = process_id
         self.settings = settings
@@ -62,7 +67,8 @@ class ProcessRuntime:
         self.view = View(-1)
         self._actor_hosts: list[str] = []
         self._owner_cache: dict[ActorAddress, str | None] = {}
-        self.transport = Transport(process_id, handle, self._suspect)
+        self.transport = Transport(process_id, handle, self._suspect,
+                                   push_replies=push_replies, incarnation=incarnation)
         self.replies = ReplySlots(incarnation)
         self.endpoints = EndpointTable(process_id, settings.mailbox_capacity)
         self._accepts_endpoints = accepts_endpoints
@@ -79,12 +85,17 @@ class ProcessRuntime:
         """Adopt a newer view; deactivate actors no longer owned here. True if adopted."""
         if view.epoch <= self.view.epoch:
             return False
-        old_hosts = set(self.view.hosts)
+        old_hosts = self.view.hosts
         self.view = view
         self._actor_hosts = view.actor_hosts()
         self._owner_cache.clear()
-        for gone in old_hosts - set(view.hosts):
-            self.transport.fail_host(gone, host_unavailable(gone, "left the membership"))
+        for host_id, old in old_hosts.items():
+            new = view.hosts.get(host_id)
+            if new is None:
+                self.transport.fail_host(host_id, host_unavailable(host_id,
+                                                                   "left the membership"))
+            elif new.incarnation != old.incarnation:
+                self.transport.host_restarted(host_id, new.incarnation)
         if self.host is not None:
             unowned = [a for a in self.host.resident() if self.owner(a) != self.process_id]
             if unowned:
@@ -190,12 +201,17 @@ class ProcessRuntime:
 
     # -- receiving -------------------------------------------------------------------------
 
-    def deliver(self, raw: bytes) -> bytes:
+    def deliver(self, raw: bytes, replies: bytes = b"", sender: str = "",
+                push: bool = False) -> bytes:
         """Enqueue a batch from another process; answer which envelopes were refused.
 
+        ``replies`` are answers ``sender`` pushes to this process's asks; ``push`` says
+        that ``sender`` takes its answers pushed (else they wait for its poll).
         Synchronous up to the answer, so the order of envelopes within and across batches
         from one sender is the order of enqueueing.
         """
+        if replies:
+            self.transport.take_replies(sender, replies)
         ack = pb.BatchAck(incarnation=self.replies.incarnation)
         try:
             batch = pb.EnvelopeBatch.FromString(raw)
@@ -205,13 +221,14 @@ class ProcessRuntime:
         loop = asyncio.get_running_loop()
         for index, env in enumerate(batch.envelopes):
             try:
-                self._deliver_one(env, loop)
+                self._deliver_one(env, loop, push)
             except FabricError as exc:
                 rejection = ack.rejections.add(index=index)
                 wire.error_to_wire(exc, rejection.error)
         return ack.SerializeToString()
 
-    def _deliver_one(self, env: pb.Envelope, loop: asyncio.AbstractEventLoop) -> None:
+    def _deliver_one(self, env: pb.Envelope, loop: asyncio.AbstractEventLoop,
+                     push: bool = False) -> None:
         target = wire.address_from_wire(env.target)
         message = wire.unpack(env.payload)
         sender = wire.address_from_wire(env.sender) if env.HasField("sender") else None
@@ -230,18 +247,28 @@ class ProcessRuntime:
             self.host.enqueue(target, Item(message, sender=sender, reply=reply,
                                            deadline=env.deadline))
             if reply is not None:
-                reply.add_done_callback(self._reply_callback(env.reply_to, env.correlation_id))
+                reply.add_done_callback(self._reply_callback(env.reply_to, env.correlation_id,
+                                                             push))
             return
         if env.hops >= MAX_HOPS:
             raise Unavailable(
                 "membership is changing; the actor's owner is not settled yet, retry",
                 error_id="actor-owner-moving",
             )
-        self._spawn(self._forward(env, target, message, sender))
+        self._spawn(self._forward(env, target, message, sender, push))
 
     def _reply_callback(
-        self, caller: str, corr: int
+        self, caller: str, corr: int, push: bool = False
     ) -> Callable[[asyncio.Future[Message]], None]:
+        if push:
+            transport = self.transport
+
+            def pushed(fut: asyncio.Future[Message]) -> None:
+                reply = reply_of(corr, fut)
+                if reply is not None:
+                    transport.push_reply(caller, reply)
+
+            return pushed
         replies = self.replies
 
         def done(fut: asyncio.Future[Message]) -> None:
@@ -255,6 +282,7 @@ class ProcessRuntime:
         target: ActorAddress,
         message: Message,
         sender: ActorAddress | None,
+        push: bool = False,
     ) -> None:
         if env.correlation_id == 0:
             try:
@@ -263,7 +291,7 @@ class ProcessRuntime:
                 log.info("forwarded tell to a %s actor failed: %s", target.kind, exc.error_id)
             return
         fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        fut.add_done_callback(self._reply_callback(env.reply_to, env.correlation_id))
+        fut.add_done_callback(self._reply_callback(env.reply_to, env.correlation_id, push))
         try:
             deadline = env.deadline or time.time() + self.settings.ask_timeout_s
             fut.set_result(await self.route_ask(target, message, sender, deadline,

@@ -122,6 +122,7 @@ class HostActor:
             on_suspect=self._suspect,
             host=host,
             incarnation=self.incarnation,
+            push_replies=True,  # a host takes Ray calls: answers come back with batches
         )
         self.runtime.apply_view(await self._registry.view.remote())
         loop = asyncio.get_running_loop()
@@ -190,14 +191,16 @@ class HostActor:
         self.runtime.apply_view(view)
         return self.incarnation, ray.get_runtime_context().get_node_id()
 
-    async def deliver(self, batch: bytes) -> bytes:
-        """Enqueue a batch of envelopes; answer the refused ones at once."""
+    async def deliver(self, batch: bytes, replies: bytes = b"", sender: str = "",
+                      push: bool = False) -> bytes:
+        """Enqueue a batch of envelopes (and take answers pushed by ``sender``); answer the
+        refused envelopes at once."""
         runtime = self.runtime if self._started is not None and self._started.done() else None
         if runtime is None:
             await self.start()
             runtime = self.runtime
         assert runtime is not None
-        return runtime.deliver(batch)
+        return runtime.deliver(batch, replies, sender, push)
 
     async def poll_replies(self, caller: str, wait_s: float) -> bytes:
         """Answers ready for ``caller`` (long poll)."""

@@ -11,6 +11,11 @@ is dropped from the view (epoch + 1) but still pinged, so that when Ray restarts
 comes back (with a new incarnation, epoch + 1). A host declared dead for good by Ray
 (``ActorDiedError``) stays out of the view until a ping answers again. Processes that see
 a Ray error on a host call :meth:`Registry.suspect` to get it checked at once.
+
+Rounds are spaced by at least ``min_gap_s``: every failed batch to a dead host calls
+``suspect``, and a ping to a dead actor fails at once, so without a gap a burst of suspects
+(or a host flapping between two incarnations) turned the loop into back-to-back rounds that
+kept this process busy.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,9 +63,11 @@ class Registry:
         hosts: list[tuple[str, str]] | None = None,
         check_s: float = 1.0,
         ping_timeout_s: float = 5.0,
+        min_gap_s: float = 0.2,
     ) -> None:
         self._check_s = check_s
         self._ping_timeout_s = ping_timeout_s
+        self._min_gap_s = min(min_gap_s, check_s)
         # host id -> role; given at creation so that a registry restarted by Ray knows them
         self._known: dict[str, str] = dict(hosts or [])
         self._alive: dict[str, HostInfo] = {}
@@ -101,6 +109,10 @@ class Registry:
         """The current view."""
         return self._view()
 
+    async def pid(self) -> int:
+        """This process's id (CPU accounting in benchmarks)."""
+        return os.getpid()
+
     async def wait_change(self, epoch: int, timeout: float) -> View:
         """Return when the epoch differs from ``epoch`` or after ``timeout`` seconds."""
         self._ensure_loop()
@@ -124,13 +136,17 @@ class Registry:
 
     async def _run(self) -> None:
         assert self._check_now is not None
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
+            self._check_now.clear()  # suspects from now on ask for the next round
             changed = await self._round()
-            if changed:
-                continue  # push the new view at once
-            self._check_now.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._check_now.wait(), self._check_s)
+            if not changed:  # a change re-checks soon (the new view is already out)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._check_now.wait(), self._check_s)
+            gap = self._min_gap_s - (loop.time() - started)
+            if gap > 0:
+                await asyncio.sleep(gap)
 
     async def _round(self) -> bool:
         before = self._epoch

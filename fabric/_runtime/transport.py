@@ -1,4 +1,4 @@
-"""Cross-process messaging: batched outboxes, reply polling, reply slots.
+"""Cross-process messaging: batched outboxes, pushed or polled replies, reply slots.
 
 N messages never cost N Ray calls:
 
@@ -10,9 +10,18 @@ N messages never cost N Ray calls:
   *enqueues* and answers at once with a ``BatchAck`` naming refused envelopes (full
   mailbox, unknown kind), so a ``tell`` learns ``ResourceExhausted`` without waiting for
   the handler.
-- **Replies** (ask answers) collect on the answering host in a per-caller slot; the caller
-  runs one long poll (``poll_replies``) per destination while it has asks pending there, so
-  all answers ready at that moment come back in one Ray call.
+- **Replies** (ask answers) to a caller that is itself a host process (``push_replies``:
+  it can take Ray calls) are *pushed*: they join the answering process's outbox to the
+  caller and travel in the next ``deliver`` batch, together with the tells going that way
+  (a call actor's answer and its events to a gateway share one Ray call). A caller that
+  cannot take Ray calls (the driver) gets its answers from a per-caller slot on the
+  answering host through a long poll (``poll_replies``), all ready answers in one call.
+  Both kinds of caller keep one long poll per destination while asks are pending there;
+  for a pushed-to caller it only returns on timeout (one cheap Ray call per ``poll_wait_s``)
+  and serves as the liveness and incarnation check below.
+- **Handles**: the Ray actor handle of each destination is looked up by name once and kept
+  (a by-name lookup costs a GCS round trip, ~0.5 ms); it is dropped when a call to it fails
+  or the host leaves the membership or changes incarnation (:meth:`Transport.forget`).
 - **Failure**: a Ray error on ``deliver`` or ``poll_replies`` (the host process or its node
   died) fails every waiting ask to that host with ``Unavailable`` at once, and the caller
   reports the host to the membership registry. Every reply batch names the host's
@@ -41,10 +50,11 @@ log = logging.getLogger(__name__)
 
 
 class _Outbox:
-    __slots__ = ("items", "flushing")
+    __slots__ = ("items", "replies", "flushing")
 
     def __init__(self) -> None:
         self.items: list[tuple[pb.Envelope, asyncio.Future[str]]] = []
+        self.replies: list[pb.Reply] = []
         self.flushing = False
 
 
@@ -74,16 +84,24 @@ class Transport:
         handle: Callable[[str], Any],
         on_failure: Callable[[str], None],
         poll_wait_s: float = 1.0,
+        *,
+        push_replies: bool = False,
+        incarnation: str = "",
     ) -> None:
         self.process_id = process_id
-        self._handle = handle
+        self._lookup = handle
+        self._handles: dict[str, Any] = {}
         self._on_failure = on_failure
         self._poll_wait_s = poll_wait_s
+        self.push_replies = push_replies
+        self.incarnation = incarnation
         self._outboxes: dict[str, _Outbox] = {}
         self._pending: dict[str, dict[int, _Pending]] = {}
         self._pollers: dict[str, asyncio.Task[None]] = {}
         self._flushers: set[asyncio.Task[None]] = set()
-        self._ids = itertools.count(1)
+        # ids start from the clock: a restarted process under the same name must not reuse
+        # the ids of answers still travelling to its previous life
+        self._ids = itertools.count(time.time_ns())
         self.batches_sent = 0
         self.envelopes_sent = 0
 
@@ -120,9 +138,47 @@ class Transport:
 
     def fail_host(self, dest: str, error: FabricError) -> None:
         """Fail every ask waiting on ``dest`` (it left the membership or died)."""
+        self.forget(dest)
         for pending in list(self._pending.get(dest, {}).values()):
             if not pending.future.done():
                 pending.future.set_exception(error)
+
+    def host_restarted(self, dest: str, incarnation: str) -> None:
+        """``dest`` now runs as ``incarnation``: asks acknowledged by another life are lost."""
+        self.forget(dest)
+        slots = self._pending.get(dest)
+        if slots:
+            self._fail_other_lives(dest, slots, incarnation)
+
+    def forget(self, dest: str) -> None:
+        """Drop the cached Ray handle of ``dest`` (looked up again on next use)."""
+        self._handles.pop(dest, None)
+
+    def handle(self, dest: str) -> Any:
+        """The Ray actor handle of host ``dest`` (looked up by name once, then cached)."""
+        h = self._handles.get(dest)
+        if h is None:
+            h = self._handles[dest] = self._lookup(dest)
+        return h
+
+    def push_reply(self, caller: str, reply: pb.Reply) -> None:
+        """Send an ask's answer to ``caller`` with the next batch going there."""
+        box = self._outboxes.get(caller)
+        if box is None:
+            box = self._outboxes[caller] = _Outbox()
+        box.replies.append(reply)
+        self._start_flush(caller, box)
+
+    def take_replies(self, sender: str, raw: bytes) -> None:
+        """Answers pushed by host ``sender`` (a ``ReplyBatch``): resolve the waiting asks."""
+        try:
+            batch = pb.ReplyBatch.FromString(raw)
+        except Exception:  # noqa: BLE001 - malformed: dropped; the asks time out
+            log.debug("malformed reply batch from %s dropped", sender)
+            return
+        slots = self._pending.get(sender)
+        if slots:
+            self._resolve(sender, slots, batch)
 
     async def close(self) -> None:
         """Stop pollers and flushers."""
@@ -145,23 +201,36 @@ class Transport:
             box = self._outboxes[dest] = _Outbox()
         ack: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         box.items.append((env, ack))
+        self._start_flush(dest, box)
+        return ack
+
+    def _start_flush(self, dest: str, box: _Outbox) -> None:
         if not box.flushing:
             box.flushing = True
             task = asyncio.get_running_loop().create_task(self._flush(dest, box))
             self._flushers.add(task)
             task.add_done_callback(self._flushers.discard)
-        return ack
 
     async def _flush(self, dest: str, box: _Outbox) -> None:
         try:
-            while box.items:
+            while box.items or box.replies:
                 items, box.items = box.items, []
+                replies, box.replies = box.replies, []
                 batch = pb.EnvelopeBatch()
                 batch.envelopes.extend(env for env, _ in items)
+                reply_raw = b""
+                if replies:
+                    rb = pb.ReplyBatch(incarnation=self.incarnation)
+                    rb.replies.extend(replies)
+                    reply_raw = rb.SerializeToString()
                 try:
-                    raw = await self._handle(dest).deliver.remote(batch.SerializeToString())
+                    raw = await self.handle(dest).deliver.remote(
+                        batch.SerializeToString(), reply_raw, self.process_id,
+                        self.push_replies,
+                    )
                     ack = pb.BatchAck.FromString(raw)
                 except (RayError, ValueError) as exc:
+                    self.forget(dest)
                     error = host_unavailable(dest, type(exc).__name__)
                     for _, fut in items:
                         if not fut.done():
@@ -193,7 +262,7 @@ class Transport:
         try:
             while slots:
                 try:
-                    raw = await self._handle(dest).poll_replies.remote(
+                    raw = await self.handle(dest).poll_replies.remote(
                         self.process_id, self._poll_wait_s
                     )
                     batch = pb.ReplyBatch.FromString(raw)
@@ -201,24 +270,45 @@ class Transport:
                     self.fail_host(dest, host_unavailable(dest, type(exc).__name__))
                     self._on_failure(dest)
                     return
-                for reply in batch.replies:
-                    pending = slots.get(reply.correlation_id)
-                    if pending is None or pending.future.done():
-                        continue
-                    if reply.HasField("error"):
-                        pending.future.set_exception(wire.error_from_wire(reply.error))
-                        continue
-                    try:
-                        pending.future.set_result(wire.unpack(reply.payload))
-                    except InvalidArgument as exc:
-                        pending.future.set_exception(exc)
-                lost = host_unavailable(dest, "host restarted; the ask was lost")
-                for pending in list(slots.values()):
-                    inc = pending.incarnation
-                    if inc is not None and inc != batch.incarnation and not pending.future.done():
-                        pending.future.set_exception(lost)
+                self._resolve(dest, slots, batch)
         finally:
             self._pollers.pop(dest, None)
+
+    def _resolve(self, dest: str, slots: dict[int, _Pending], batch: pb.ReplyBatch) -> None:
+        for reply in batch.replies:
+            pending = slots.get(reply.correlation_id)
+            if pending is None or pending.future.done():
+                continue
+            if reply.HasField("error"):
+                pending.future.set_exception(wire.error_from_wire(reply.error))
+                continue
+            try:
+                pending.future.set_result(wire.unpack(reply.payload))
+            except InvalidArgument as exc:
+                pending.future.set_exception(exc)
+        self._fail_other_lives(dest, slots, batch.incarnation)
+
+    @staticmethod
+    def _fail_other_lives(dest: str, slots: dict[int, _Pending], incarnation: str) -> None:
+        lost: Unavailable | None = None
+        for pending in list(slots.values()):
+            inc = pending.incarnation
+            if inc is not None and inc != incarnation and not pending.future.done():
+                lost = lost or host_unavailable(dest, "host restarted; the ask was lost")
+                pending.future.set_exception(lost)
+
+
+def reply_of(correlation_id: int, fut: asyncio.Future[Message]) -> pb.Reply | None:
+    """The wire answer of a finished ask (None if it was cancelled)."""
+    if fut.cancelled():
+        return None
+    reply = pb.Reply(correlation_id=correlation_id)
+    exc = fut.exception()
+    if exc is not None:
+        wire.error_to_wire(exc, reply.error)
+    else:
+        reply.payload.Pack(fut.result())
+    return reply
 
 
 class _Slot:
@@ -239,14 +329,12 @@ class ReplySlots:
 
     def put(self, caller: str, correlation_id: int, fut: asyncio.Future[Message]) -> None:
         """Store the outcome of an ask's future (use as its done callback)."""
-        if fut.cancelled():
-            return
-        reply = pb.Reply(correlation_id=correlation_id)
-        exc = fut.exception()
-        if exc is not None:
-            wire.error_to_wire(exc, reply.error)
-        else:
-            reply.payload.Pack(fut.result())
+        reply = reply_of(correlation_id, fut)
+        if reply is not None:
+            self.put_reply(caller, reply)
+
+    def put_reply(self, caller: str, reply: pb.Reply) -> None:
+        """Store an answer until ``caller`` polls."""
         slot = self._slots.get(caller)
         if slot is None:
             slot = self._slots[caller] = _Slot(time.monotonic())

@@ -63,7 +63,8 @@ class _Handle:
 class Fabric:
     """Several hosts in one event loop; ``dead`` hosts raise a Ray error like a lost node."""
 
-    def __init__(self, host_ids: list[str], capacity: int = 1000) -> None:
+    def __init__(self, host_ids: list[str], capacity: int = 1000, push: bool = False) -> None:
+        self.push = push
         self.states, self.reminders = MemoryStateStore(), MemoryReminderStore()
         self.settings = RuntimeSettings(mailbox_capacity=capacity, ask_timeout_s=2)
         self.clock = ManualClock()
@@ -78,7 +79,8 @@ class Fabric:
                          reminder_store=self.reminders, clock=self.clock,
                          settings=self.settings)
         rt = ProcessRuntime(host_id, settings=self.settings, handle=self.handle,
-                            on_suspect=lambda _h: None, host=host, incarnation=f"{host_id}-1")
+                            on_suspect=lambda _h: None, host=host, incarnation=f"{host_id}-1",
+                            push_replies=self.push)
         self.runtimes[host_id] = rt
         return rt
 
@@ -91,7 +93,7 @@ class Fabric:
             raise RayError()
         rt = self.runtimes[host_id]
         if name == "deliver":
-            return rt.deliver(args[0])
+            return rt.deliver(*args)
         return await rt.replies.poll(args[0], min(args[1], 0.05))
 
     def view(self, hosts: list[str]) -> View:
@@ -205,3 +207,42 @@ async def test_malformed_batch_is_dropped_and_counted() -> None:
     a = fabric.runtimes["a"]
     assert a.deliver(b"\xff\xff\xff garbage") is not None
     assert a.dropped == 1
+
+
+async def test_pushed_answers_reach_their_asks_across_hosts() -> None:
+    fabric = Fabric(["a", "b", "c"], push=True)
+    fabric.publish(["a", "b", "c"])
+    keys = [f"p{i}" for i in range(60)]
+    senders = list(fabric.runtimes.values())
+    results = await asyncio.gather(*(
+        rt.ask(addr(k), Int64Value(value=1), None) for rt in senders for k in keys))
+    assert sorted(r.value for r in results) == sorted(  # type: ignore[attr-defined]
+        list(range(1, 4)) * len(keys))
+    for rt in senders:  # answers came pushed: nothing waits in any reply slot
+        assert all(not s.replies for s in rt.replies._slots.values())
+
+
+async def test_pushed_mode_dead_host_fails_waiting_asks_with_unavailable() -> None:
+    fabric = Fabric(["a", "b"], push=True)
+    fabric.publish(["a", "b"])
+    a = fabric.runtimes["a"]
+    keys = [k for k in (f"q{i}" for i in range(200)) if a.owner(addr(k)) == "b"][:5]
+    stuck = [asyncio.ensure_future(a.ask(addr(k), Int64Value(value=-1), 30)) for k in keys]
+    await asyncio.sleep(0.05)
+    fabric.dead.add("b")
+    outcomes = await asyncio.gather(*stuck, return_exceptions=True)
+    assert all(isinstance(o, Unavailable) for o in outcomes), outcomes
+
+
+async def test_restarted_host_fails_asks_acknowledged_by_its_previous_life() -> None:
+    fabric = Fabric(["a", "b"], push=True)
+    fabric.publish(["a", "b"])
+    a = fabric.runtimes["a"]
+    k = next(k for k in (f"r{i}" for i in range(200)) if a.owner(addr(k)) == "b")
+    stuck = asyncio.ensure_future(a.ask(addr(k), Int64Value(value=-1), 30))
+    await asyncio.sleep(0.05)
+    fabric.epoch += 1  # the registry saw "b" answer with a new incarnation
+    a.apply_view(View(fabric.epoch, {"a": HostInfo("actor", "n", "a-1"),
+                                     "b": HostInfo("actor", "n", "b-2")}))
+    with pytest.raises(Unavailable):
+        await stuck
