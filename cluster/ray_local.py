@@ -31,6 +31,25 @@ from typing import Any, Self
 
 log = logging.getLogger(__name__)
 
+# Every node and the driver use loopback: this fabric's local cluster never talks over the
+# machine's other interfaces.
+NODE_IP = "127.0.0.1"
+
+
+def pin_ray_to_loopback() -> None:
+    """Make Ray resolve "this node" to 127.0.0.1 in this process and its children.
+
+    ``ray.init(address="127.0.0.1:port")`` rewrites a loopback address to the machine's
+    routable IP unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` is off, the only switch Ray
+    reads for that (``ray._private.services.get_node_ip_address``). Children read the
+    variable at import; this process may have imported Ray already, so its constant is
+    set too.
+    """
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
 FAST_FAILURE_DETECTION = {
     "health_check_period_ms": 500,
     "health_check_failure_threshold": 3,
@@ -73,6 +92,7 @@ class LocalRayCluster:
         from ray.cluster_utils import Cluster
 
         started = time.monotonic()
+        pin_ray_to_loopback()
         # nodes are children of this process and inherit its environment: make the repo
         # importable in every Ray worker (actor types are imported there by name)
         repo = str(Path(__file__).resolve().parent.parent)
@@ -84,6 +104,7 @@ class LocalRayCluster:
             head_node_args={
                 "num_cpus": self.cpus_per_node,
                 "object_store_memory": self.object_store_bytes,
+                "node_ip_address": NODE_IP,
                 "include_dashboard": False,
                 "_system_config": FAST_FAILURE_DETECTION,
             },
@@ -91,13 +112,15 @@ class LocalRayCluster:
         try:
             for _ in range(self.nodes - 1):
                 node = self._cluster.add_node(
-                    num_cpus=self.cpus_per_node, object_store_memory=self.object_store_bytes
+                    num_cpus=self.cpus_per_node,
+                    object_store_memory=self.object_store_bytes,
+                    node_ip_address=NODE_IP,
                 )
                 self._workers[node.node_id] = node
             self.head_node_id = self._cluster.head_node.node_id
             if self.connect:
                 ray.init(address=self.address, namespace=self.namespace,
-                         log_to_driver=False)
+                         log_to_driver=False, _node_ip_address=NODE_IP)
             self._cluster.wait_for_nodes()
             if self.connect:
                 self._wait_for_resources(ray)
@@ -130,7 +153,9 @@ class LocalRayCluster:
     def add_node(self) -> str:
         """Start one more worker node; return its id."""
         node = self._cluster.add_node(
-            num_cpus=self.cpus_per_node, object_store_memory=self.object_store_bytes
+            num_cpus=self.cpus_per_node,
+            object_store_memory=self.object_store_bytes,
+            node_ip_address=NODE_IP,
         )
         self._workers[node.node_id] = node
         return str(node.node_id)

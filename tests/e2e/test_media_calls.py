@@ -26,7 +26,8 @@ pytestmark = pytest.mark.ray
 
 @pytest.fixture(scope="module")
 def control() -> Iterator[MediaControl]:
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+             _node_ip_address="127.0.0.1")
     try:
         handles: list[Any] = start_media_relays(
             MediaSettings(port_min=45400, port_max=45499), relays=1

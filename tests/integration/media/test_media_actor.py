@@ -24,7 +24,8 @@ SETTINGS = MediaSettings(port_min=45200, port_max=45399, media_timeout_s=0.5, re
 
 @pytest.fixture(scope="module")
 def relays() -> Iterator[list[Any]]:
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+             _node_ip_address="127.0.0.1")
     try:
         handles = start_media_relays_on_every_node(SETTINGS)
         assert len(handles) == 2
