@@ -240,9 +240,9 @@ async def stop_media(control: MediaControl) -> None:
     """Release every session, stop and kill the relays (driver side)."""
     for relay in control.relays:
         try:
-            await relay.shutdown.remote()
-        except (RayActorError, RayTaskError):
-            pass
+            await asyncio.wait_for(relay.shutdown.remote(), 5.0)
+        except (RayActorError, RayTaskError, TimeoutError):
+            pass  # a dead or restarting relay: killing it frees its sockets anyway
         ray.kill(relay, no_restart=True)
 
 

@@ -1,5 +1,9 @@
-"""Harness of the call-control e2e tests: start a fabric (local Ray cluster, actor hosts,
-gateway with the gRPC API over TLS, the CDR store) and reach it with the SDK."""
+"""Harness of the call-control e2e tests: start a fabric (local Ray cluster, media relays,
+actor hosts, gateway with the gRPC API over TLS and the media-timeout watch, the CDR store)
+and reach it with the SDK.
+
+The relays get a UDP range of their own (clear of other suites' relays) and a short media
+timeout, so a test can watch a silent phone's call end in seconds."""
 
 from __future__ import annotations
 
@@ -12,13 +16,22 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from actors.media import MediaControl, start_media, stop_media
 from actors.wiring import ACTOR_TYPES, GATEWAY_SERVICES, SERVICES
 from cluster.ray_local import LocalRayCluster
 from fabric.client import FabricClient
-from fabric.config import ApiSettings, FabricSettings, MetricsSettings, RuntimeSettings
+from fabric.config import (
+    ApiSettings,
+    FabricSettings,
+    MediaSettings,
+    MetricsSettings,
+    RuntimeSettings,
+)
 from fabric.storage.base import CdrStore
 
 ROOT = Path(__file__).resolve().parents[2]
+MEDIA_PORTS = (47000, 47999)
+MEDIA_TIMEOUT_S = 3.0
 
 
 def free_port() -> int:
@@ -39,6 +52,7 @@ class E2EFabric:
     ca_file: Path
     operator_token: str
     cdrs: CdrStore
+    media: MediaControl
 
     def client(self, token: str | None = None) -> FabricClient:
         """An SDK client (TLS, the development CA) with ``token`` (default operator)."""
@@ -80,9 +94,13 @@ async def start_fabric(
         ),
         runtime=RuntimeSettings(hosts_per_node=hosts_per_node, reminder_poll_s=0.25),
         metrics=MetricsSettings(port=0),
+        media=MediaSettings(
+            port_min=MEDIA_PORTS[0], port_max=MEDIA_PORTS[1], media_timeout_s=MEDIA_TIMEOUT_S
+        ),
     )
     cluster = LocalRayCluster(nodes=nodes, cpus_per_node=1).start()
     try:
+        media = await start_media(settings.media)  # before the hosts: they look relays up
         system = await RayActorSystem.start(
             settings,
             actor_types=ACTOR_TYPES,
@@ -105,6 +123,7 @@ async def start_fabric(
         ca_file=ca,
         operator_token=(run_dir / "operator.token").read_text().strip(),
         cdrs=cdrs,
+        media=media,
     )
     await wait_serving(target, ca)
     return fabric, cluster
@@ -129,6 +148,7 @@ async def stop_fabric(fabric: E2EFabric) -> None:
     try:
         await fabric.system.stop()  # type: ignore[attr-defined]
         await fabric.cdrs.close()
+        await stop_media(fabric.media)
     finally:
         fabric.cluster.stop()
 
