@@ -345,7 +345,56 @@ def up(layout: ClusterLayout, timeout: float = START_TIMEOUT_S) -> dict[str, flo
             start_node(node, lib, len(nodes))
             wait_ready(node, timeout)
         timings[f"node{node.index}"] = round(time.monotonic() - began, 1)
+    if others:
+        wait_ring_up(nodes, timeout)
+        timings["ring"] = round(time.monotonic() - began, 1)
     return timings
+
+
+def wait_ring_up(nodes: list[NodeSpec], timeout: float = START_TIMEOUT_S) -> float:
+    """Poll until every node, as coordinator, sees every replica alive; return seconds.
+
+    Answering CQL does not mean a node's gossip has marked its peers up (we skip the
+    gossip settle wait to start fast), and until it has, a QUORUM request through it fails
+    with Unavailable. The probe is a read at consistency ALL of a ``system_distributed``
+    table (replicated to min(3, N) nodes), sent to each node in turn.
+    """
+    from cassandra import ConsistencyLevel
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+    from cassandra.policies import WhiteListRoundRobinPolicy
+    from cassandra.query import SimpleStatement
+
+    began = time.monotonic()
+    probe = SimpleStatement(
+        "SELECT keyspace_name FROM system_distributed.repair_history LIMIT 1",
+        consistency_level=ConsistencyLevel.ALL,
+    )
+    for node in nodes:
+        profile = ExecutionProfile(
+            load_balancing_policy=WhiteListRoundRobinPolicy([node.address]), request_timeout=10
+        )
+        cluster = Cluster(
+            [node.address],
+            port=node.native_port,
+            protocol_version=4,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        )
+        try:
+            session = cluster.connect()
+            while True:
+                try:
+                    session.execute(probe)
+                    break
+                except Exception as exc:  # Unavailable / timeouts until gossip settles
+                    if time.monotonic() - began > timeout:
+                        raise LauncherError(
+                            f"node{node.index} did not see all replicas alive within "
+                            f"{timeout:.0f}s ({type(exc).__name__})"
+                        ) from exc
+                    time.sleep(0.5)
+        finally:
+            cluster.shutdown()
+    return time.monotonic() - began
 
 
 def down(base_dir: Path) -> int:
