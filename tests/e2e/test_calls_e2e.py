@@ -236,12 +236,9 @@ async def test_active_calls_and_metrics_labels(e2e: E2EFabric) -> None:
     await o.members["901"].hangup(call.call_id)
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from actors.metrics_export import merge
+    from actors.metrics_export import gather_texts, merge
 
-    system: Any = e2e.system
-    texts = [await system.metrics_text()]
-    for host_id in system.hosts:
-        texts.append(await system.run_on_host(host_id, "actors.metrics_export:host_metrics_text"))
+    texts = await gather_texts(e2e.system, e2e.media)  # what `make up` serves on /metrics
 
     class _Snapshot:
         def collect(self) -> Any:
@@ -254,6 +251,7 @@ async def test_active_calls_and_metrics_labels(e2e: E2EFabric) -> None:
     assert "fabric_call_dial_to_ringing_seconds_bucket" in text
     assert 'fabric_grpc_requests_total{code="OK",method="/fabric.api.v1.Calls/Dial"}' in text
     assert 'code="PERMISSION_DENIED",method="/fabric.api.v1.Calls/ListActiveCalls"' in text
+    assert 'fabric_media_sessions_active{relay="0"}' in text  # the relays' series too
     assert "+1555" not in text and o.tenant_id not in text
 
 
