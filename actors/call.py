@@ -22,6 +22,13 @@ Why it is shaped this way:
 - Events to softphones are ``tell``s to the endpoints their Register streams opened; a dead
   endpoint is skipped (the softphone re-registers), never an error for the call.
 - The CDR is kept in the *caller's* tenant (the one that placed, and pays for, the call).
+- Media (when a ``CallMedia`` service is deployed and the caller offered SRTP): the relay
+  session is opened, and the caller's leg added, before anything is saved, so a refused
+  offer fails the dial and leaves nothing; an answer's leg is added before the state
+  changes, so a refused answer leaves the call ringing. A party that leaves by blind
+  transfer loses its leg at once. ``MediaTimedOut`` (from ``actors.media_watch``) ends the
+  call with ``END_REASON_MEDIA_TIMEOUT``. Ending releases the session and puts its packet
+  statistics into the CDR.
 """
 
 from __future__ import annotations

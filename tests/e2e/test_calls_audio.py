@@ -19,8 +19,9 @@ import pytest
 from calls_e2e_harness import ROOT, E2EFabric
 
 from fabric.api.v1 import calls_pb2 as E
+from fabric.api.v1 import common_pb2 as common
 from fabric.client import CallAudio, FabricClient, Softphone
-from fabric.errors import NotFound
+from fabric.errors import InvalidArgument, NotFound
 from fabric.media import g711
 from fabric.media.suites import SrtpSuite
 
@@ -247,3 +248,28 @@ async def test_a_cli_call_between_two_cli_softphones_carries_audio(
     for secret in o.keys.values():  # no credentials or media keys in the output
         assert secret not in text
     assert "key" not in text.lower()
+
+
+async def test_a_malformed_media_offer_is_refused_and_leaves_nothing_behind(
+    e2e: E2EFabric,
+) -> None:
+    o = await make_office(e2e, "101", "102")
+    ports = await ports_in_use(e2e)
+    a, b = o.members["101"], o.members["102"]
+    bad = common.MediaOffer(suite="AES_CM_128_HMAC_SHA1_80", key=b"short")
+    with pytest.raises(InvalidArgument):
+        await a.dial("101", extension="102", media=bad)
+    with pytest.raises(InvalidArgument):
+        await a.dial("101", extension="102", media=common.MediaOffer(suite="ROT13", key=b"x"))
+    assert await ports_in_use(e2e) == ports
+    async with Softphone(b, "102") as pb:
+        caller = CallAudio(keepalive_s=KEEPALIVE_S)
+        call = await a.dial("101", extension="102", media=caller.offer())
+        await caller.start(call.media)
+        await pb.expect(E.CALL_EVENT_INCOMING, call.call_id)
+        with pytest.raises(InvalidArgument):  # a bad answer offer: the call keeps ringing
+            await b.answer(call.call_id, "102", media=bad)
+        assert (await a.get_call(call.call_id)).state == E.CALL_STATE_RINGING
+        await a.hangup(call.call_id)
+        await caller.close()
+    await wait_released(e2e, call.call_id, ports)
