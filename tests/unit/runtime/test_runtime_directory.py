@@ -70,6 +70,7 @@ class Fabric:
         self.clock = ManualClock()
         self.runtimes: dict[str, ProcessRuntime] = {}
         self.dead: set[str] = set()
+        self.lookups: dict[str, int] = {}  # by-name handle lookups per host
         self.epoch = 0
         for h in host_ids:
             self.add(h)
@@ -85,6 +86,7 @@ class Fabric:
         return rt
 
     def handle(self, host_id: str) -> _Handle:
+        self.lookups[host_id] = self.lookups.get(host_id, 0) + 1
         return _Handle(self, host_id)
 
     async def call(self, host_id: str, name: str, *args: Any) -> Any:
@@ -246,3 +248,19 @@ async def test_restarted_host_fails_asks_acknowledged_by_its_previous_life() -> 
                                      "b": HostInfo("actor", "n", "b-2")}))
     with pytest.raises(Unavailable):
         await stuck
+
+
+async def test_handles_are_looked_up_once_per_host_until_a_call_fails() -> None:
+    fabric = Fabric(["a", "b"], push=True)
+    fabric.publish(["a", "b"])
+    a = fabric.runtimes["a"]
+    keys = [k for k in (f"h{i}" for i in range(300)) if a.owner(addr(k)) == "b"][:20]
+    for _ in range(3):
+        await asyncio.gather(*(a.ask(addr(k), Int64Value(value=1), None) for k in keys))
+    assert fabric.lookups.get("b") == 1
+    fabric.dead.add("b")
+    with pytest.raises(Unavailable):
+        await a.ask(addr(keys[0]), Empty(), None)
+    fabric.dead.discard("b")
+    assert (await a.ask(addr(keys[0]), Empty(), None)).value == 3  # type: ignore[attr-defined]
+    assert fabric.lookups["b"] == 2  # looked up again after the failure
