@@ -35,8 +35,8 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy fabric actors cluster
 
-# Starts the Cassandra node, runs every test against it, always stops it.
-test: install
+# Lints, type-checks, starts the Cassandra node, runs every test against it, always stops it.
+test: install lint typecheck
 	$(PY) -m cluster.cassandra up --dir $(RUN)/cassandra
 	status=0; \
 	FABRIC_TEST_CASSANDRA=127.0.0.1:9042 $(PY) -m pytest -q -p no:cacheprovider tests || status=$$?; \
