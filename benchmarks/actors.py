@@ -6,6 +6,8 @@ Starts a local 2-node Ray cluster (head + 1 worker, one actor host per node), th
   (end to end, through the batched transport), and inside one host (tells to N local keys);
 - our memory per resident idle actor: RSS growth of a host process / N (Echo actors);
 - ask round trips/s: inside one host (same-host), host to host (cross-host), driver to hosts;
+  and the CPU (all threads of the host processes, plus the driver's for driver asks) per
+  ask host to host and driver to hosts;
 - the baseline, one Ray actor per key: creations/s and memory per actor (RSS and USS of each
   actor's worker process) for a few dozen keys (each costs a process of ~80 MB on a shared
   machine), and Ray method calls/s to one actor, synchronous and pipelined.
@@ -57,9 +59,19 @@ class OneActorPerKey:
         return self.count
 
 
+def _cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by ``pids``."""
+    total = 0.0
+    for pid in pids:
+        t = psutil.Process(pid).cpu_times()
+        total += t.user + t.system
+    return total
+
+
 async def measure_ours(system: RayActorSystem, keys: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     hosts = list(system.hosts)
+    host_pids = [int(i["pid"]) for i in await system.host_info()]
     # end-to-end activations from the driver, in waves of 2,000 concurrent asks
     started = time.perf_counter()
     msg = Empty()
@@ -75,13 +87,17 @@ async def measure_ours(system: RayActorSystem, keys: int) -> dict[str, Any]:
     same_keys = await system.run_on_host(hosts[0], f"{TK}:local_keys", "echo", 200, True)
     cross_keys = await system.run_on_host(hosts[0], f"{TK}:local_keys", "echo", 200, False)
     same = await system.run_on_host(hosts[0], f"{TK}:ask_rate", "echo", same_keys, 40_000, 100)
+    cpu0 = _cpu_s(host_pids)
     cross = await system.run_on_host(hosts[0], f"{TK}:ask_rate", "echo", cross_keys, 40_000,
                                      500)
+    # CPU of both host processes (asker and answerer, every thread) per cross-host ask
+    out["cross_host_cpu_us_per_ask"] = (_cpu_s(host_pids) - cpu0) * 1e6 / cross["asks"]
     out["same_host_asks_per_s"] = same["asks"] / same["seconds"]
     out["cross_host_asks_per_s"] = cross["asks"] / cross["seconds"]
     out["cross_host_ray_calls"] = cross["batches"]
     out["ask_errors"] = same["errors"] + cross["errors"]
     refs = [system.ref(ActorAddress("echo", f"drv-{i}")) for i in range(200)]
+    cpu0 = _cpu_s(host_pids + [os.getpid()])
     started = time.perf_counter()
     total = 20_000
     per = total // 200
@@ -90,6 +106,7 @@ async def measure_ours(system: RayActorSystem, keys: int) -> dict[str, Any]:
             await ref.ask(msg, 60)
     await asyncio.gather(*(worker(r) for r in refs))
     out["driver_asks_per_s"] = total / (time.perf_counter() - started)
+    out["driver_cpu_us_per_ask"] = (_cpu_s(host_pids + [os.getpid()]) - cpu0) * 1e6 / total
     return out
 
 
@@ -148,6 +165,8 @@ async def run(keys: int, baseline_keys: int) -> dict[str, Any]:
         "cross_host_asks_per_s": round(ours["cross_host_asks_per_s"], 1),
         "driver_asks_per_s": round(ours["driver_asks_per_s"], 1),
         "cross_host_ray_calls_for_40000_asks": ours["cross_host_ray_calls"],
+        "cross_host_cpu_us_per_ask": round(ours["cross_host_cpu_us_per_ask"], 1),
+        "driver_cpu_us_per_ask": round(ours["driver_cpu_us_per_ask"], 1),
         "ask_errors": ours["ask_errors"],
         "baseline_sync_calls_per_s": round(base["sync_calls_per_s"], 1),
         "baseline_pipelined_calls_per_s": round(base["pipelined_calls_per_s"], 1),
