@@ -6,6 +6,12 @@ routes each message by placement over the current membership view:
 - target owned by this process's own host -> the host's mailbox, no serialization;
 - any other actor -> the transport's outbox for the owning host (batched Ray call);
 - an endpoint -> the local endpoint table, or the outbox of the process that holds it.
+  A tell to an endpoint in another process is *posted*: it returns once queued in the
+  outbox, without waiting for the receiver's acknowledgement (the API lets a tell to a
+  closed endpoint or a dead process be dropped; refusals are counted in
+  ``endpoint_drops``). So an actor that emits events to gateway streams does not wait a
+  Ray round trip per event inside its turn, and its events and its answer leave together
+  in one batch.
 
 Answers to asks from another host process are pushed back through this process's outbox
 to the caller (``push_replies`` callers: hosts and gateways, which take Ray calls); the
@@ -75,6 +81,7 @@ class ProcessRuntime:
         self._on_suspect = on_suspect
         self._tasks: set[asyncio.Task[Any]] = set()
         self.dropped = 0
+        self.endpoint_drops = 0  # posted endpoint tells the receiver refused or never got
         if host is not None:
             host.system = self
             host.rerouter = self._reroute
@@ -171,6 +178,9 @@ class ProcessRuntime:
             if dest == self.process_id:
                 self.endpoints.deliver(target.key, message)
                 return
+            env = wire.envelope(target, message, sender=sender, hops=hops)
+            self.transport.post(dest, env).add_done_callback(self._posted)
+            return
         else:
             dest = self._owner_or_fail(target)
             if dest == self.process_id and self.host is not None:
@@ -256,6 +266,10 @@ class ProcessRuntime:
                 error_id="actor-owner-moving",
             )
         self._spawn(self._forward(env, target, message, sender, push))
+
+    def _posted(self, ack: asyncio.Future[str]) -> None:
+        if ack.cancelled() or ack.exception() is not None:
+            self.endpoint_drops += 1
 
     def _reply_callback(
         self, caller: str, corr: int, push: bool = False

@@ -109,6 +109,10 @@ class Transport:
         """Deliver ``env`` to host ``dest``; raise what the receiver refused it with."""
         await self._send(dest, env)
 
+    def post(self, dest: str, env: pb.Envelope) -> asyncio.Future[str]:
+        """Queue ``env`` for ``dest`` without waiting; the future says how it went."""
+        return self._enqueue(dest, env)
+
     async def ask(self, dest: str, env: pb.Envelope, timeout: float) -> Message:
         """Deliver ``env`` as an ask and wait for the answer until ``timeout``."""
         loop = asyncio.get_running_loop()

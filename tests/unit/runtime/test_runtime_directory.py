@@ -264,3 +264,25 @@ async def test_handles_are_looked_up_once_per_host_until_a_call_fails() -> None:
     fabric.dead.discard("b")
     assert (await a.ask(addr(keys[0]), Empty(), None)).value == 3  # type: ignore[attr-defined]
     assert fabric.lookups["b"] == 2  # looked up again after the failure
+
+
+async def test_tell_to_an_endpoint_elsewhere_is_posted_and_a_refusal_counted() -> None:
+    fabric = Fabric(["a", "b"], push=True)
+    fabric.publish(["a", "b"])
+    a, b = fabric.runtimes["a"], fabric.runtimes["b"]
+    endpoint = await b.open_endpoint()
+    for i in range(3):
+        await a.tell(endpoint.address, Int64Value(value=i))
+    got = []
+    async for msg in endpoint:
+        got.append(msg.value)  # type: ignore[attr-defined]
+        if len(got) == 3:
+            break
+    assert got == [0, 1, 2]  # in order
+    endpoint.close()
+    await a.tell(endpoint.address, Int64Value(value=9))  # closed: dropped, not raised
+    for _ in range(100):
+        if a.endpoint_drops:
+            break
+        await asyncio.sleep(0.01)
+    assert a.endpoint_drops == 1
