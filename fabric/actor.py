@@ -202,7 +202,8 @@ class ActorRef:
         Raises ``ResourceExhausted`` if the mailbox is full and ``Unavailable`` if the
         target's host is gone (both retryable). A tell accepted by a host that dies before
         handling it is lost (at most once); use ``ask`` when the sender must know that the
-        actor handled (and persisted) the message.
+        actor handled (and persisted) the message. A tell to an endpoint in another
+        process returns once queued for it: a closed endpoint or a dead process drops it.
         """
         await self._dispatcher.tell(self.address, message)
 
