@@ -27,7 +27,6 @@ import io
 import json
 import os
 import pstats
-import socket
 import sqlite3
 import sys
 import tempfile
@@ -38,15 +37,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cluster.ports import free_tcp_port  # noqa: E402
 from fabric.api.v1 import calls_pb2 as E  # noqa: E402
 from fabric.client import FabricClient, Softphone  # noqa: E402
 from fabric.config import FabricSettings  # noqa: E402
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_tcp_port()
 
 
 def pct(values: list[float], p: float) -> float:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from actors.media import MediaControl, start_media, stop_media
 from actors.wiring import ACTOR_TYPES, GATEWAY_SERVICES, SERVICES
+from cluster.ports import free_tcp_port
 from cluster.ray_local import LocalRayCluster
 from fabric.client import FabricClient
 from fabric.config import (
@@ -30,15 +30,13 @@ from fabric.config import (
 from fabric.storage.base import CdrStore
 
 ROOT = Path(__file__).resolve().parents[2]
-MEDIA_PORTS = (47000, 47999)
+MEDIA_PORTS = (21000, 21999)  # below the ephemeral range Ray draws from
 MEDIA_TIMEOUT_S = 3.0
 
 
 def free_port() -> int:
-    """An unused TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """An unused TCP port on loopback, outside the range Ray picks its own ports from."""
+    return free_tcp_port()
 
 
 @dataclass

@@ -30,7 +30,7 @@ def control() -> Iterator[MediaControl]:
              _node_ip_address="127.0.0.1")
     try:
         handles: list[Any] = start_media_relays(
-            MediaSettings(port_min=45400, port_max=45499), relays=1
+            MediaSettings(port_min=22400, port_max=22499), relays=1
         )
         ray.get([h.counts.remote() for h in handles])
         yield MediaControl(handles)

@@ -19,7 +19,7 @@ from fabric.media.types import MediaOffer
 
 pytestmark = pytest.mark.ray
 
-SETTINGS = MediaSettings(port_min=45200, port_max=45399, media_timeout_s=0.5, relays_per_node=2)
+SETTINGS = MediaSettings(port_min=22200, port_max=22399, media_timeout_s=0.5, relays_per_node=2)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from fabric.media.engine import RelayConfig, RelayEngine
 from fabric.media.softphone import SoftphoneMedia
 from fabric.media.suites import SrtpSuite
 
-PORTS = (45000, 45099)
+PORTS = (22000, 22099)
 
 
 class RecordingSoftphone(SoftphoneMedia):

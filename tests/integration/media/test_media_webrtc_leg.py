@@ -13,7 +13,7 @@ from fabric.media.webrtc_client import WebRtcPhone
     "sdp", ["garbage", "", "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"]
 )
 async def test_media_bad_webrtc_offer_is_refused(sdp: str) -> None:
-    engine = RelayEngine(RelayConfig(port_min=45100, port_max=45109))
+    engine = RelayEngine(RelayConfig(port_min=22100, port_max=22109))
     engine.allocate_session("c")
     with pytest.raises(InvalidArgument):
         await engine.add_webrtc_leg("c", "browser", sdp)
@@ -22,7 +22,7 @@ async def test_media_bad_webrtc_offer_is_refused(sdp: str) -> None:
 
 
 async def test_media_webrtc_leg_answers_pcmu_only() -> None:
-    engine = RelayEngine(RelayConfig(port_min=45100, port_max=45109))
+    engine = RelayEngine(RelayConfig(port_min=22100, port_max=22109))
     engine.allocate_session("c")
     browser = WebRtcPhone()
     answer = await engine.add_webrtc_leg("c", "browser", await browser.offer())
