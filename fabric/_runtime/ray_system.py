@@ -48,6 +48,9 @@ from fabric.errors import DeadlineExceeded, Unavailable
 
 log = logging.getLogger(__name__)
 
+# rounds of re-creating hosts that a soft node affinity placed on another node (~15 s)
+PLACEMENT_ATTEMPTS = 10
+
 RemoteHost = ray.remote(HostActor)
 RemoteRegistry = ray.remote(Registry)
 
@@ -117,18 +120,19 @@ class RayActorSystem:
         for spec, node_id in specs:
             hosts[spec.host_id] = create(spec, node_id)
         try:
-            for attempt in range(4):
+            for attempt in range(PLACEMENT_ATTEMPTS):
                 placed = await asyncio.wait_for(
                     asyncio.gather(*(hosts[sp.host_id].where.remote() for sp, _ in specs)),
                     start_timeout_s,
                 )
                 # a soft affinity falls back to another node when the scheduler has not
-                # seen the target node's resources yet: re-create misplaced hosts
+                # seen the target node's resources yet (slow on a loaded machine): re-create
+                # misplaced hosts, waiting longer each round
                 misplaced = [(spec, node) for (spec, node), at in zip(specs, placed, strict=True)
                              if at != node]
-                if not misplaced or attempt == 3:
+                if not misplaced or attempt == PLACEMENT_ATTEMPTS - 1:
                     break
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(min(0.5 * (attempt + 1), 2.0))
                 for spec, node_id in misplaced:
                     ray.kill(hosts.pop(spec.host_id), no_restart=True)
                     # a new name: the killed actor's name is released asynchronously
