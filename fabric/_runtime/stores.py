@@ -2,21 +2,18 @@
 
 The default factory uses the storage package's ``fabric.storage.factory.open_stores`` (the
 configured backend: embedded SQLite or Cassandra) and keeps the whole set open so that it
-is closed together at host shutdown. Without that module (an early checkout), the runtime's
-own shared SQLite file under ``storage.data_dir`` serves. A system can name another
-factory ("module:attr", an async function of the settings returning
-:class:`RuntimeStores`).
+is closed together at host shutdown. A system can name another factory ("module:attr", an
+async function of the settings returning :class:`RuntimeStores`).
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
-from fabric._runtime.sqlite_fallback import SqliteRuntimeStore
 from fabric.config import FabricSettings
 from fabric.storage.base import ReminderStore, StateStore
+from fabric.storage.factory import open_stores
 
 
 @dataclass(slots=True)
@@ -39,12 +36,5 @@ class RuntimeStores:
 
 async def open_runtime_stores(settings: FabricSettings) -> RuntimeStores:
     """Open the state and reminder stores this process's actors use."""
-    try:
-        factory: Any = importlib.import_module("fabric.storage.factory")
-    except ImportError:
-        factory = None
-    if factory is not None and hasattr(factory, "open_stores"):
-        stores = await factory.open_stores(settings.storage)
-        return RuntimeStores(stores.state, stores.reminders, owner=stores)
-    store = SqliteRuntimeStore(settings.storage.data_dir / "runtime.sqlite3")
-    return RuntimeStores(store, store)
+    stores = await open_stores(settings.storage)
+    return RuntimeStores(stores.state, stores.reminders, owner=stores)
