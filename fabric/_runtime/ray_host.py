@@ -33,7 +33,7 @@ from fabric._runtime.host import ActorHost
 from fabric._runtime.loader import actor_type_table, load_symbol
 from fabric._runtime.metrics import HostMetrics
 from fabric._runtime.process import ProcessRuntime
-from fabric._runtime.registry import View
+from fabric._runtime.registry import View, follow_membership
 from fabric._runtime.stores import RuntimeStores, open_runtime_stores
 from fabric.config import FabricSettings
 from fabric.errors import FabricError
@@ -240,15 +240,7 @@ class HostActor:
 
     async def _watch_membership(self) -> None:
         assert self.runtime is not None
-        while True:
-            try:
-                view = await self._registry.wait_change.remote(self.runtime.view.epoch, 5.0)
-                self.runtime.apply_view(view)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - registry restarting: retry
-                log.warning("membership watch failed: %s", type(exc).__name__)
-                await asyncio.sleep(1.0)
+        await follow_membership(self._registry, self.runtime)
 
     async def _reminders(self) -> int:
         assert self.runtime is not None and self.runtime.host is not None

@@ -41,7 +41,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from fabric._runtime.endpoint import LocalEndpoint
 from fabric._runtime.process import ProcessRuntime
 from fabric._runtime.ray_host import ACTOR_ROLE, GATEWAY_ROLE, HostActor, HostSpec
-from fabric._runtime.registry import Registry, View
+from fabric._runtime.registry import Registry, View, follow_membership
 from fabric.actor import ActorAddress, ActorRef
 from fabric.config import FabricSettings
 from fabric.errors import DeadlineExceeded, Unavailable
@@ -262,12 +262,4 @@ class RayActorSystem:
                 ray.kill(handle, no_restart=True)
 
     async def _watch_membership(self) -> None:
-        while True:
-            try:
-                view = await self._registry.wait_change.remote(self.runtime.view.epoch, 5.0)
-                self.runtime.apply_view(view)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - registry restarting: retry
-                log.warning("membership watch failed: %s", type(exc).__name__)
-                await asyncio.sleep(1.0)
+        await follow_membership(self._registry, self.runtime)

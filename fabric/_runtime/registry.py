@@ -26,10 +26,13 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 from ray.exceptions import ActorDiedError, RayError
+
+if TYPE_CHECKING:
+    from fabric._runtime.process import ProcessRuntime
 
 log = logging.getLogger(__name__)
 
@@ -183,3 +186,20 @@ class Registry:
             return "timeout"
         except (RayError, ValueError) as exc:
             return type(exc).__name__
+
+
+async def follow_membership(registry: Any, runtime: ProcessRuntime) -> None:
+    """Apply every new membership view the registry publishes, until cancelled.
+
+    Long-polls ``wait_change`` (5 s); while the registry restarts, the call fails and is
+    retried after a second.
+    """
+    while True:
+        try:
+            view = await registry.wait_change.remote(runtime.view.epoch, 5.0)
+            runtime.apply_view(view)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - registry restarting: retry
+            log.warning("membership watch failed: %s", type(exc).__name__)
+            await asyncio.sleep(1.0)
