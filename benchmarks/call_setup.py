@@ -201,7 +201,7 @@ async def bench_fabric(args: argparse.Namespace, run: Path) -> dict[str, Any]:
 def _drop_keyspace(settings: FabricSettings) -> None:
     from cassandra.cluster import Cluster
 
-    from cluster.schema import drop_keyspace
+    from fabric.storage.schema import drop_keyspace
 
     st = settings.storage
     cluster = Cluster(st.cassandra_hosts, port=st.cassandra_port)

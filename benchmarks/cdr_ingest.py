@@ -32,12 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cassandra.concurrent import execute_concurrent  # noqa: E402
 from cassandra.query import BatchStatement, BatchType  # noqa: E402
 
-from cluster.schema import apply_schema, drop_keyspace  # noqa: E402
 from fabric.cdr import Cdr, Direction, Disposition  # noqa: E402
 from fabric.config import StorageSettings  # noqa: E402
 from fabric.storage.cassandra_cdr import COLUMNS, record_values  # noqa: E402
 from fabric.storage.cassandra_session import connect_sync  # noqa: E402
 from fabric.storage.factory import open_stores  # noqa: E402
+from fabric.storage.schema import apply_schema, drop_keyspace  # noqa: E402
 
 CONCURRENCY = 128
 DAY = datetime(2026, 9, 1, tzinfo=UTC)

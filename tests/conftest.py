@@ -48,8 +48,8 @@ def cassandra_settings(
     cassandra_address: tuple[str, int], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[StorageSettings]:
     """StorageSettings for a fresh keyspace with the schema applied; dropped at the end."""
-    from cluster.schema import apply_schema, drop_keyspace
     from fabric.storage.cassandra_session import connect_sync
+    from fabric.storage.schema import apply_schema, drop_keyspace
 
     host, port = cassandra_address
     keyspace = f"callfabric_test_{uuid.uuid4().hex[:10]}"

@@ -1,6 +1,6 @@
 """The Cassandra CDR store: prepared statements, the driver's async API, LOCAL_QUORUM.
 
-Tables (``cluster/migrations/001_cdr.cql``): ``cdr_by_tenant_day`` (partition = tenant and
+Tables (``fabric/storage/migrations/001_cdr.cql``): ``cdr_by_tenant_day`` (partition = tenant and
 UTC day of ``start_time``, newest first), ``cdr_by_call`` (the same record by call id) and
 ``cdr_tenant_days`` (the days a tenant has records on).
 

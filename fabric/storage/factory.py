@@ -58,10 +58,10 @@ async def _open_embedded(settings: StorageSettings) -> Stores:
 
 
 async def _open_cassandra(settings: StorageSettings, *, apply_schema: bool) -> Stores:
-    from cluster.schema import apply_schema as apply_migrations
     from fabric.storage.cassandra_actor import CassandraReminderStore, CassandraStateStore
     from fabric.storage.cassandra_cdr import CassandraCdrStore
     from fabric.storage.cassandra_session import connect_sync
+    from fabric.storage.schema import apply_schema as apply_migrations
     from fabric.storage.spool import SpoolingCdrStore
 
     def _connect() -> CassandraConnection:

@@ -8,7 +8,7 @@ import pytest
 
 from cluster.cassandra import ClusterLayout, LauncherError, consecutive_addresses, main, status
 from cluster.cassandra_config import balanced_tokens, java_command, node_specs, render_yaml
-from cluster.schema import (
+from fabric.storage.schema import (
     SchemaError,
     _qualify,
     _split_statements,

@@ -1,6 +1,6 @@
 """The Cassandra schema: versioned CQL migrations applied idempotently at start-up.
 
-``cluster/migrations/NNN_name.cql`` files are applied in order. Each statement is written to
+``fabric/storage/migrations/NNN_name.cql`` files are applied in order. Each statement is written to
 be re-runnable (``IF NOT EXISTS``) and each applied version is recorded in
 ``schema_migrations`` with a checksum, so a second start-up applies nothing, a process that
 died half-way re-applies the rest, and an edited migration that was already applied is
@@ -10,7 +10,7 @@ writes ``{keyspace}.table`` and gets the keyspace substituted. The keyspace itse
 created here with NetworkTopologyStrategy and a configurable replication factor (1 locally,
 3 in production).
 
-Run by hand: ``python -m cluster.schema --hosts 127.0.0.1 --keyspace callfabric --rf 1``.
+Run by hand: ``python -m fabric.storage.schema --hosts 127.0.0.1 --keyspace callfabric --rf 1``.
 """
 
 from __future__ import annotations
@@ -176,10 +176,10 @@ def drop_keyspace(session: Any, keyspace: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m cluster.schema``."""
+    """Entry point of ``python -m fabric.storage.schema``."""
     from cassandra.cluster import Cluster
 
-    parser = argparse.ArgumentParser(prog="python -m cluster.schema", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m fabric.storage.schema", description=__doc__)
     parser.add_argument("--hosts", default="127.0.0.1", help="comma-separated contact points")
     parser.add_argument("--port", type=int, default=9042)
     parser.add_argument("--keyspace", default="callfabric")
