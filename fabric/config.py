@@ -2,18 +2,24 @@
 
 Loaded from environment variables (``FABRIC_`` prefix, ``__`` between nested names, e.g.
 ``FABRIC_STORAGE__BACKEND=cassandra``) and optionally a TOML file (``config.sample.toml``
-documents every setting). Each section belongs to one part of the fabric; a bad value
-fails with an error that names the setting.
+documents every setting). Precedence, lowest first: defaults, the file, the environment
+(pydantic-settings' own TOML source, so a container can override one setting of a mounted
+file). Each section belongs to one part of the fabric; a bad value fails with an error that
+names the setting.
 """
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 
 class StorageSettings(BaseModel):
@@ -82,6 +88,9 @@ class ApiSettings(BaseModel):
 class MetricsSettings(BaseModel):
     """The Prometheus endpoint."""
 
+    host: str = Field(
+        "127.0.0.1", description="address the /metrics endpoint binds (0.0.0.0 in a pod)"
+    )
     port: int = Field(9464, ge=0, le=65535, description="0 disables the HTTP endpoint")
 
 
@@ -106,13 +115,34 @@ class FabricSettings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Highest first: constructor arguments, ``FABRIC_*`` variables, the TOML file.
+
+        The file is ``model_config["toml_file"]`` (none on this class; :func:`load_settings`
+        names it), read by pydantic-settings' own TOML source.
+        """
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
 
 def load_settings(path: Path | None = None) -> FabricSettings:
-    """Read settings from a TOML file (if given) overlaid by ``FABRIC_*`` variables."""
+    """Settings from defaults, then the TOML file ``path`` (if given), then ``FABRIC_*``."""
     if path is None:
         return FabricSettings()
-    data = tomllib.loads(path.read_text())
-    return FabricSettings(**data)
+    if not path.is_file():
+        raise FileNotFoundError(f"settings file {path} does not exist (see config.sample.toml)")
+
+    class _FromFile(FabricSettings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+    return FabricSettings.model_validate(_FromFile().model_dump())
 
 
 def _toml_value(value: object) -> str:
