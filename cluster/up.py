@@ -79,7 +79,7 @@ def _banner(settings: FabricSettings, metrics_port: int) -> str:
         f"  storage      {settings.storage.backend} ({settings.storage.data_dir})"
         if settings.storage.backend == "embedded"
         else f"  storage      cassandra {settings.storage.cassandra_hosts}",
-        f"  metrics      http://127.0.0.1:{metrics_port}/metrics"
+        f"  metrics      http://{settings.metrics.host}:{metrics_port}/metrics"
         if metrics_port
         else "  metrics      off",
         "",
@@ -124,7 +124,7 @@ async def run(settings: FabricSettings, stop: asyncio.Event) -> None:
             if metrics_port:
                 registry = CollectorRegistry()
                 registry.register(merged)
-                start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
+                start_http_server(metrics_port, addr=settings.metrics.host, registry=registry)
             refresher = asyncio.create_task(_refresh_metrics(system, media, merged))
             print(_banner(settings, metrics_port), flush=True)
             await stop.wait()
