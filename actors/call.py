@@ -45,15 +45,15 @@ from google.protobuf.message import Message
 from actors import validate
 from actors.call_media import NO_MEDIA, CallMedia
 from actors.call_metrics import CallMetrics
-from actors.messages.v1 import call_pb2 as cpb
-from actors.messages.v1 import common_pb2 as mpb
-from actors.messages.v1 import numbers_pb2 as npb
-from actors.messages.v1 import tenant_pb2 as tpb
+from actors.messages.v1 import call_pb2 as msg_call
+from actors.messages.v1 import common_pb2 as msg_common
+from actors.messages.v1 import numbers_pb2 as msg_numbers
+from actors.messages.v1 import tenant_pb2 as msg_tenant
 from actors.number import DIRECTORY
 from actors.tenant import tenant_address
 from fabric.actor import ActorAddress, DeactivationReason, VirtualActor
-from fabric.api.v1 import calls_pb2 as api
-from fabric.api.v1 import common_pb2 as common
+from fabric.api.v1 import calls_pb2 as api_calls
+from fabric.api.v1 import common_pb2 as api_common
 from fabric.cdr import Cdr, Direction, Disposition
 from fabric.errors import (
     AlreadyExists,
@@ -73,22 +73,22 @@ MAX_TRANSFERS = 5
 ROUTE_TIMEOUT_S = 3.0
 
 _DISPOSITION = {
-    api.END_REASON_COMPLETED: (Disposition.ANSWERED, "normal-clearing"),
-    api.END_REASON_NO_ANSWER: (Disposition.NO_ANSWER, "ring-timeout"),
-    api.END_REASON_VOICEMAIL: (Disposition.VOICEMAIL, "ring-timeout"),
-    api.END_REASON_REJECTED: (Disposition.REJECTED, "rejected"),
-    api.END_REASON_CANCELLED: (Disposition.NO_ANSWER, "caller-cancelled"),
-    api.END_REASON_FAILED: (Disposition.FAILED, "error"),
-    api.END_REASON_MEDIA_TIMEOUT: (Disposition.ANSWERED, "media-timeout"),
+    api_calls.END_REASON_COMPLETED: (Disposition.ANSWERED, "normal-clearing"),
+    api_calls.END_REASON_NO_ANSWER: (Disposition.NO_ANSWER, "ring-timeout"),
+    api_calls.END_REASON_VOICEMAIL: (Disposition.VOICEMAIL, "ring-timeout"),
+    api_calls.END_REASON_REJECTED: (Disposition.REJECTED, "rejected"),
+    api_calls.END_REASON_CANCELLED: (Disposition.NO_ANSWER, "caller-cancelled"),
+    api_calls.END_REASON_FAILED: (Disposition.FAILED, "error"),
+    api_calls.END_REASON_MEDIA_TIMEOUT: (Disposition.ANSWERED, "media-timeout"),
 }
 _REASON_LABEL = {
-    api.END_REASON_COMPLETED: "completed",
-    api.END_REASON_NO_ANSWER: "no-answer",
-    api.END_REASON_VOICEMAIL: "voicemail",
-    api.END_REASON_REJECTED: "rejected",
-    api.END_REASON_CANCELLED: "cancelled",
-    api.END_REASON_FAILED: "failed",
-    api.END_REASON_MEDIA_TIMEOUT: "media-timeout",
+    api_calls.END_REASON_COMPLETED: "completed",
+    api_calls.END_REASON_NO_ANSWER: "no-answer",
+    api_calls.END_REASON_VOICEMAIL: "voicemail",
+    api_calls.END_REASON_REJECTED: "rejected",
+    api_calls.END_REASON_CANCELLED: "cancelled",
+    api_calls.END_REASON_FAILED: "failed",
+    api_calls.END_REASON_MEDIA_TIMEOUT: "media-timeout",
 }
 
 
@@ -105,7 +105,7 @@ def _utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-def build_cdr(s: cpb.CallRecordState) -> Cdr:
+def build_cdr(s: msg_call.LiveCallState) -> Cdr:
     """The call's CDR, from its ended state."""
     disposition, cause = _DISPOSITION.get(s.end_reason, (Disposition.FAILED, "error"))
     if disposition is Disposition.ANSWERED and not s.answered_at_ms:
@@ -143,7 +143,9 @@ class CallActor(VirtualActor):
 
     async def on_activate(self) -> None:
         """Resume from the saved state; finish the CDR of a call that ended mid-write."""
-        self.state: cpb.CallRecordState | None = await self.ctx.load_state(cpb.CallRecordState)
+        self.state: msg_call.LiveCallState | None = await self.ctx.load_state(
+            msg_call.LiveCallState
+        )
         self.metrics: CallMetrics | None = None
         self.media: CallMedia = NO_MEDIA
         with contextlib.suppress(FabricError):
@@ -151,9 +153,9 @@ class CallActor(VirtualActor):
         with contextlib.suppress(FabricError):
             self.media = self.ctx.service(CallMedia)  # type: ignore[type-abstract]
         self._counted_active = False
-        if self.state is not None and self.state.state != api.CALL_STATE_ENDED:
+        if self.state is not None and self.state.state != api_calls.CALL_STATE_ENDED:
             self._count_active(True)
-        if self.state is not None and self.state.state == api.CALL_STATE_ENDED:
+        if self.state is not None and self.state.state == api_calls.CALL_STATE_ENDED:
             await self._finish_cdr(retrying=True)
 
     async def on_deactivate(self, reason: DeactivationReason) -> None:
@@ -170,11 +172,11 @@ class CallActor(VirtualActor):
 
     async def handle(self, message: Message, sender: ActorAddress | None) -> Message | None:
         """Dispatch a StartCall, a CallOp or a MediaTimedOut."""
-        if isinstance(message, cpb.StartCall):
+        if isinstance(message, msg_call.StartCall):
             return await self._start(message)
-        if isinstance(message, cpb.CallOp):
+        if isinstance(message, msg_call.CallOp):
             return await self._op(message)
-        if isinstance(message, cpb.MediaTimedOut):
+        if isinstance(message, msg_call.MediaTimedOut):
             await self._media_timed_out()
             return None
         raise InvalidArgument("unknown call message", error_id="unknown-message")
@@ -187,19 +189,19 @@ class CallActor(VirtualActor):
         if name == "cdr":
             await self._finish_cdr(retrying=True)
             return
-        if name.startswith("ring-") and s.state == api.CALL_STATE_RINGING:
+        if name.startswith("ring-") and s.state == api_calls.CALL_STATE_RINGING:
             if name == f"ring-{s.step_index}":
                 await self._advance(s)
 
     # ---- start ------------------------------------------------------------------------
 
-    async def _start(self, msg: cpb.StartCall) -> api.CallInfo:
+    async def _start(self, msg: msg_call.StartCall) -> api_calls.CallInfo:
         if self.state is not None:
             raise AlreadyExists("the call exists", error_id="call-exists")
         t0 = time.monotonic()
         p = msg.principal
         which = msg.to.WhichOneof("target")
-        caller_ref = tpb.ResolveCaller(principal=p, from_extension=msg.from_extension)
+        caller_ref = msg_tenant.ResolveCaller(principal=p, from_extension=msg.from_extension)
         try:
             if which == "extension":
                 validate.extension(msg.to.extension, "to.extension")
@@ -221,13 +223,13 @@ class CallActor(VirtualActor):
             self.ctx.deactivate_after_turn()
             raise
         now = _now_ms()
-        s = cpb.CallRecordState(
+        s = msg_call.LiveCallState(
             call_id=msg.call_id,
             tenant_id=p.tenant_id,
             to=to,
             direction=direction,
-            state=api.CALL_STATE_RINGING,
-            caller=cpb.Leg(
+            state=api_calls.CALL_STATE_RINGING,
+            caller=msg_call.Leg(
                 tenant_id=p.tenant_id,
                 extension=caller.extension,
                 user_id=caller.user_id,
@@ -265,53 +267,53 @@ class CallActor(VirtualActor):
         if self.metrics is not None:
             self.metrics.started.inc()
             self.metrics.dial_to_ringing.observe(time.monotonic() - t0)
-        await self._announce(s, tpb.CallStarted(call_id=s.call_id))
+        await self._announce(s, msg_tenant.CallStarted(call_id=s.call_id))
         if not s.steps:  # nothing to ring (a dangling route): it rings out at once
             await self._end(
-                s, api.END_REASON_VOICEMAIL if s.voicemail else api.END_REASON_NO_ANSWER
+                s, api_calls.END_REASON_VOICEMAIL if s.voicemail else api_calls.END_REASON_NO_ANSWER
             )
             return self._info(s, p)
-        await self._emit(s, [s.caller], api.CALL_EVENT_RINGING)
-        await self._emit(s, s.ringing, api.CALL_EVENT_INCOMING)
+        await self._emit(s, [s.caller], api_calls.CALL_EVENT_RINGING)
+        await self._emit(s, s.ringing, api_calls.CALL_EVENT_INCOMING)
         return self._info(s, p, s.caller)
 
     async def _route_same_tenant(
-        self, tenant_id: str, caller: tpb.ResolveCaller, to: common.Destination
-    ) -> tuple[tpb.CallerInfo, tpb.RouteDecision]:
-        route = tpb.RouteCall(destination=to, inbound=False, now_ms=_now_ms())
+        self, tenant_id: str, caller: msg_tenant.ResolveCaller, to: api_common.Destination
+    ) -> tuple[msg_tenant.CallerInfo, msg_tenant.RouteDecision]:
+        route = msg_tenant.RouteCall(destination=to, inbound=False, now_ms=_now_ms())
         reply = await self.ctx.system.ref(tenant_address(tenant_id)).ask(
-            tpb.RouteInternal(caller=caller, route=route), timeout=ROUTE_TIMEOUT_S
+            msg_tenant.RouteInternal(caller=caller, route=route), timeout=ROUTE_TIMEOUT_S
         )
-        assert isinstance(reply, tpb.InternalRoute)
+        assert isinstance(reply, msg_tenant.InternalRoute)
         return reply.caller, reply.decision
 
     async def _route_number(
-        self, tenant_id: str, caller: tpb.ResolveCaller, to: common.Destination
-    ) -> tuple[tpb.CallerInfo, tpb.RouteDecision]:
+        self, tenant_id: str, caller: msg_tenant.ResolveCaller, to: api_common.Destination
+    ) -> tuple[msg_tenant.CallerInfo, msg_tenant.RouteDecision]:
         owner = await self._lookup(to.number)
         if owner == tenant_id:
-            route = tpb.RouteCall(destination=to, inbound=True, now_ms=_now_ms())
+            route = msg_tenant.RouteCall(destination=to, inbound=True, now_ms=_now_ms())
             reply = await self.ctx.system.ref(tenant_address(tenant_id)).ask(
-                tpb.RouteInternal(caller=caller, route=route), timeout=ROUTE_TIMEOUT_S
+                msg_tenant.RouteInternal(caller=caller, route=route), timeout=ROUTE_TIMEOUT_S
             )
-            assert isinstance(reply, tpb.InternalRoute)
+            assert isinstance(reply, msg_tenant.InternalRoute)
             return reply.caller, reply.decision
         caller_info, decision = await asyncio.gather(
             self.ctx.system.ref(tenant_address(tenant_id)).ask(caller, timeout=ROUTE_TIMEOUT_S),
             self.ctx.system.ref(tenant_address(owner)).ask(
-                tpb.RouteCall(destination=to, inbound=True, now_ms=_now_ms()),
+                msg_tenant.RouteCall(destination=to, inbound=True, now_ms=_now_ms()),
                 timeout=ROUTE_TIMEOUT_S,
             ),
         )
-        assert isinstance(caller_info, tpb.CallerInfo)
-        assert isinstance(decision, tpb.RouteDecision)
+        assert isinstance(caller_info, msg_tenant.CallerInfo)
+        assert isinstance(decision, msg_tenant.RouteDecision)
         return caller_info, decision
 
     async def _lookup(self, number: str) -> str:
         reply = await self.ctx.system.ref(DIRECTORY).ask(
-            npb.LookupNumber(number=number), timeout=ROUTE_TIMEOUT_S
+            msg_numbers.LookupNumber(number=number), timeout=ROUTE_TIMEOUT_S
         )
-        assert isinstance(reply, npb.NumberOwner)
+        assert isinstance(reply, msg_numbers.NumberOwner)
         if reply.tenant_id:
             return reply.tenant_id
         if reply.in_pool:
@@ -323,10 +325,10 @@ class CallActor(VirtualActor):
 
     # ---- operations -------------------------------------------------------------------
 
-    def _side(self, s: cpb.CallRecordState, p: mpb.Principal) -> str:
+    def _side(self, s: msg_call.LiveCallState, p: msg_common.Principal) -> str:
         """Which party the principal is: 'caller', 'callee', 'both' (e.g. an admin of the
         tenant on both ends), or NotFound when not a party (the same answer as no call)."""
-        member = p.role == common.ROLE_MEMBER
+        member = p.role == api_common.ROLE_MEMBER
 
         def is_(tenant: str, user: str) -> bool:
             return p.tenant_id == tenant and (not member or p.user_id == user)
@@ -344,7 +346,7 @@ class CallActor(VirtualActor):
             return "callee"
         raise NotFound("no such call", error_id="call-not-found")
 
-    async def _op(self, msg: cpb.CallOp) -> api.CallInfo:
+    async def _op(self, msg: msg_call.CallOp) -> api_calls.CallInfo:
         s = self.state
         if s is None:
             self.ctx.deactivate_after_turn()
@@ -354,7 +356,7 @@ class CallActor(VirtualActor):
         which = msg.WhichOneof("op")
         if which == "get":
             return self._info(s, p)
-        if s.state == api.CALL_STATE_ENDED:
+        if s.state == api_calls.CALL_STATE_ENDED:
             raise FailedPrecondition("the call has ended", error_id="call-ended")
         if which == "answer":
             await self._answer(s, p, msg.answer)
@@ -372,16 +374,16 @@ class CallActor(VirtualActor):
         return self._info(s, p)
 
     def _ringing_target(
-        self, s: cpb.CallRecordState, p: mpb.Principal, extension: str
-    ) -> tpb.RingTarget:
+        self, s: msg_call.LiveCallState, p: msg_common.Principal, extension: str
+    ) -> msg_tenant.RingTarget:
         validate.extension(extension)
-        if s.state != api.CALL_STATE_RINGING:
+        if s.state != api_calls.CALL_STATE_RINGING:
             raise FailedPrecondition("the call is not ringing", error_id="call-not-ringing")
         for target in s.ringing:
             if (
                 target.extension == extension
                 and p.tenant_id == s.callee_tenant_id
-                and (p.role != common.ROLE_MEMBER or p.user_id == target.user_id)
+                and (p.role != api_common.ROLE_MEMBER or p.user_id == target.user_id)
             ):
                 return target
         raise FailedPrecondition(
@@ -389,19 +391,19 @@ class CallActor(VirtualActor):
         )
 
     async def _answer(
-        self, s: cpb.CallRecordState, p: mpb.Principal, req: api.AnswerRequest
+        self, s: msg_call.LiveCallState, p: msg_common.Principal, req: api_calls.AnswerRequest
     ) -> None:
         target = self._ringing_target(s, p, req.extension)
         others = [t for t in s.ringing if t.extension != target.extension]
-        answer: common.MediaAnswer | None = None
+        answer: api_common.MediaAnswer | None = None
         leg_id = f"callee-{s.transfers}" if s.transfers else "callee"
         if s.media and req.HasField("media"):
             # before any state changes: a refused offer leaves the call ringing
             answer = await self.media.add_leg(s.call_id, leg_id, req.media)
         now = _now_ms()
-        s.state = api.CALL_STATE_ANSWERED
+        s.state = api_calls.CALL_STATE_ANSWERED
         s.answered.CopyFrom(
-            cpb.Leg(
+            msg_call.Leg(
                 tenant_id=s.callee_tenant_id,
                 extension=target.extension,
                 user_id=target.user_id,
@@ -419,48 +421,60 @@ class CallActor(VirtualActor):
         if self.metrics is not None:
             self.metrics.answered.inc()
             self.metrics.dial_to_answered.observe(max(0.0, (now - s.started_at_ms) / 1000))
-        await self._emit(s, [s.caller, s.answered], api.CALL_EVENT_ANSWERED)
-        await self._emit(s, others, api.CALL_EVENT_ENDED, api.END_REASON_ANSWERED_ELSEWHERE)
+        await self._emit(s, [s.caller, s.answered], api_calls.CALL_EVENT_ANSWERED)
+        await self._emit(
+            s, others, api_calls.CALL_EVENT_ENDED, api_calls.END_REASON_ANSWERED_ELSEWHERE
+        )
 
-    async def _reject(self, s: cpb.CallRecordState, p: mpb.Principal, extension: str) -> None:
+    async def _reject(
+        self, s: msg_call.LiveCallState, p: msg_common.Principal, extension: str
+    ) -> None:
         target = self._ringing_target(s, p, extension)
         remaining = [t for t in s.ringing if t.extension != target.extension]
         if remaining:
             del s.ringing[:]
             s.ringing.extend(remaining)
             await self.ctx.save_state(s)
-            await self._emit(s, [target], api.CALL_EVENT_ENDED, api.END_REASON_REJECTED)
+            await self._emit(s, [target], api_calls.CALL_EVENT_ENDED, api_calls.END_REASON_REJECTED)
             return
         if s.step_index + 1 < len(s.steps):
-            await self._emit(s, [target], api.CALL_EVENT_ENDED, api.END_REASON_REJECTED)
+            await self._emit(s, [target], api_calls.CALL_EVENT_ENDED, api_calls.END_REASON_REJECTED)
             await self._advance(s)
             return
-        await self._end(s, api.END_REASON_REJECTED)
+        await self._end(s, api_calls.END_REASON_REJECTED)
 
-    async def _hangup(self, s: cpb.CallRecordState, side: str) -> None:
-        if s.state == api.CALL_STATE_RINGING:
+    async def _hangup(self, s: msg_call.LiveCallState, side: str) -> None:
+        if s.state == api_calls.CALL_STATE_RINGING:
             # hanging up a call you placed cancels it; the callee's way to refuse is Reject
-            reason = api.END_REASON_REJECTED if side == "callee" else api.END_REASON_CANCELLED
+            reason = (
+                api_calls.END_REASON_REJECTED
+                if side == "callee"
+                else api_calls.END_REASON_CANCELLED
+            )
             await self._end(s, reason)
         else:
-            await self._end(s, api.END_REASON_COMPLETED)
+            await self._end(s, api_calls.END_REASON_COMPLETED)
 
-    async def _hold(self, s: cpb.CallRecordState, hold: bool) -> None:
-        want = api.CALL_STATE_ANSWERED if hold else api.CALL_STATE_HELD
+    async def _hold(self, s: msg_call.LiveCallState, hold: bool) -> None:
+        want = api_calls.CALL_STATE_ANSWERED if hold else api_calls.CALL_STATE_HELD
         if s.state != want:
             raise FailedPrecondition(
                 "only an answered call can be held" if hold else "only a held call can resume",
                 error_id="call-not-answered" if hold else "call-not-held",
             )
-        s.state = api.CALL_STATE_HELD if hold else api.CALL_STATE_ANSWERED
+        s.state = api_calls.CALL_STATE_HELD if hold else api_calls.CALL_STATE_ANSWERED
         await self.ctx.save_state(s)
-        event = api.CALL_EVENT_HELD if hold else api.CALL_EVENT_RESUMED
+        event = api_calls.CALL_EVENT_HELD if hold else api_calls.CALL_EVENT_RESUMED
         await self._emit(s, [s.caller, s.answered], event)
 
     async def _transfer(
-        self, s: cpb.CallRecordState, p: mpb.Principal, side: str, to: common.Destination
+        self,
+        s: msg_call.LiveCallState,
+        p: msg_common.Principal,
+        side: str,
+        to: api_common.Destination,
     ) -> None:
-        if s.state not in (api.CALL_STATE_ANSWERED, api.CALL_STATE_HELD):
+        if s.state not in (api_calls.CALL_STATE_ANSWERED, api_calls.CALL_STATE_HELD):
             raise FailedPrecondition(
                 "only an answered call can be transferred", error_id="call-not-answered"
             )
@@ -474,7 +488,7 @@ class CallActor(VirtualActor):
         leaving = s.caller if side == "caller" else s.answered
         staying = s.answered if side == "caller" else s.caller
         tenant_id = leaving.tenant_id
-        route = tpb.RouteCall(destination=to, inbound=which == "number", now_ms=_now_ms())
+        route = msg_tenant.RouteCall(destination=to, inbound=which == "number", now_ms=_now_ms())
         if which == "extension":
             validate.extension(to.extension, "to.extension")
             display = to.extension
@@ -488,19 +502,19 @@ class CallActor(VirtualActor):
                 "to needs an extension or a number", error_id="missing-destination"
             )
         reply = await self.ctx.system.ref(tenant_address(owner)).ask(route, timeout=ROUTE_TIMEOUT_S)
-        assert isinstance(reply, tpb.RouteDecision)
+        assert isinstance(reply, msg_tenant.RouteDecision)
         if not reply.steps:
             raise FailedPrecondition(
                 "the transfer target has nothing to ring", error_id="transfer-target-empty"
             )
-        left = cpb.Leg()
+        left = msg_call.Leg()
         left.CopyFrom(leaving)
-        remaining = cpb.Leg()
+        remaining = msg_call.Leg()
         remaining.CopyFrom(staying)
         s.caller.CopyFrom(remaining)
         s.answered.Clear()
         s.callee_tenant_id = reply.tenant_id
-        s.state = api.CALL_STATE_RINGING
+        s.state = api_calls.CALL_STATE_RINGING
         del s.steps[:]
         s.steps.extend(reply.steps)
         s.step_index = 0
@@ -517,9 +531,9 @@ class CallActor(VirtualActor):
                 await self.media.remove_leg(s.call_id, left.media_leg_id)
             except FabricError as exc:
                 log.warning("media leg not released on transfer: %s", exc.error_id)
-        await self._emit(s, [left], api.CALL_EVENT_ENDED, api.END_REASON_TRANSFERRED)
-        await self._emit(s, [s.caller], api.CALL_EVENT_TRANSFERRING)
-        await self._emit(s, s.ringing, api.CALL_EVENT_INCOMING)
+        await self._emit(s, [left], api_calls.CALL_EVENT_ENDED, api_calls.END_REASON_TRANSFERRED)
+        await self._emit(s, [s.caller], api_calls.CALL_EVENT_TRANSFERRING)
+        await self._emit(s, s.ringing, api_calls.CALL_EVENT_INCOMING)
 
     async def _media_timed_out(self) -> None:
         """The relay saw a party's media go silent: its phone is gone, so the call ends."""
@@ -527,18 +541,18 @@ class CallActor(VirtualActor):
         if s is None:
             self.ctx.deactivate_after_turn()  # already over (or never was): nothing to do
             return
-        if s.state == api.CALL_STATE_ENDED or not s.media:
+        if s.state == api_calls.CALL_STATE_ENDED or not s.media:
             return
-        await self._end(s, api.END_REASON_MEDIA_TIMEOUT)
+        await self._end(s, api_calls.END_REASON_MEDIA_TIMEOUT)
 
     # ---- ringing steps and ending -----------------------------------------------------
 
-    async def _advance(self, s: cpb.CallRecordState) -> None:
+    async def _advance(self, s: msg_call.LiveCallState) -> None:
         """The current ring step is over: ring the next one, or ring out."""
         previous = list(s.ringing)
         if s.step_index + 1 >= len(s.steps):
             await self._end(
-                s, api.END_REASON_VOICEMAIL if s.voicemail else api.END_REASON_NO_ANSWER
+                s, api_calls.END_REASON_VOICEMAIL if s.voicemail else api_calls.END_REASON_NO_ANSWER
             )
             return
         s.step_index += 1
@@ -547,15 +561,15 @@ class CallActor(VirtualActor):
         s.ringing.extend(step.targets)
         await self.ctx.set_reminder(f"ring-{s.step_index}", step.timeout_s)
         await self.ctx.save_state(s)
-        await self._emit(s, previous, api.CALL_EVENT_ENDED, api.END_REASON_NO_ANSWER)
-        await self._emit(s, s.ringing, api.CALL_EVENT_INCOMING)
+        await self._emit(s, previous, api_calls.CALL_EVENT_ENDED, api_calls.END_REASON_NO_ANSWER)
+        await self._emit(s, s.ringing, api_calls.CALL_EVENT_INCOMING)
 
-    async def _end(self, s: cpb.CallRecordState, reason: api.EndReason.ValueType) -> None:
+    async def _end(self, s: msg_call.LiveCallState, reason: api_calls.EndReason.ValueType) -> None:
         """ENDED is saved, the CDR written, the state cleared, then the parties told."""
         ringing = list(s.ringing)
-        if s.state == api.CALL_STATE_RINGING:
+        if s.state == api_calls.CALL_STATE_RINGING:
             await self.ctx.cancel_reminder(f"ring-{s.step_index}")
-        s.state = api.CALL_STATE_ENDED
+        s.state = api_calls.CALL_STATE_ENDED
         s.end_reason = reason
         s.ended_at_ms = max(_now_ms(), s.started_at_ms)
         del s.ringing[:]
@@ -575,13 +589,13 @@ class CallActor(VirtualActor):
         # the CDR is persisted (or its retry scheduled) before anyone hears "ended"
         await self._finish_cdr()
         parties = [s.caller] + ([s.answered] if s.answered.extension else [])
-        await self._emit(s, parties, api.CALL_EVENT_ENDED, reason)
-        await self._emit(s, ringing, api.CALL_EVENT_ENDED, reason)
-        await self._announce(s, tpb.CallEnded(call_id=s.call_id))
+        await self._emit(s, parties, api_calls.CALL_EVENT_ENDED, reason)
+        await self._emit(s, ringing, api_calls.CALL_EVENT_ENDED, reason)
+        await self._announce(s, msg_tenant.CallEnded(call_id=s.call_id))
 
     async def _finish_cdr(self, retrying: bool = False) -> None:
         s = self.state
-        if s is None or s.state != api.CALL_STATE_ENDED:
+        if s is None or s.state != api_calls.CALL_STATE_ENDED:
             return
         try:
             await self.ctx.service(CdrStore).write(build_cdr(s))  # type: ignore[type-abstract]
@@ -600,7 +614,7 @@ class CallActor(VirtualActor):
 
     # ---- events -----------------------------------------------------------------------
 
-    async def _announce(self, s: cpb.CallRecordState, message: Message) -> None:
+    async def _announce(self, s: msg_call.LiveCallState, message: Message) -> None:
         tenants = {s.tenant_id, s.callee_tenant_id} - {""}
         for tenant_id in tenants:
             with contextlib.suppress(FabricError):
@@ -608,15 +622,15 @@ class CallActor(VirtualActor):
 
     async def _emit(
         self,
-        s: cpb.CallRecordState,
-        legs: Iterable[cpb.Leg | tpb.RingTarget],
-        event_type: api.CallEventType.ValueType,
-        reason: api.EndReason.ValueType = api.END_REASON_UNSPECIFIED,
+        s: msg_call.LiveCallState,
+        legs: Iterable[msg_call.Leg | msg_tenant.RingTarget],
+        event_type: api_calls.CallEventType.ValueType,
+        reason: api_calls.EndReason.ValueType = api_calls.END_REASON_UNSPECIFIED,
     ) -> None:
         at = _now_ms()
         for leg in legs:
-            media = leg.media if isinstance(leg, cpb.Leg) else None
-            event = api.CallEvent(
+            media = leg.media if isinstance(leg, msg_call.Leg) else None
+            event = api_calls.CallEvent(
                 call_id=s.call_id,
                 type=event_type,
                 to=s.to,
@@ -634,10 +648,10 @@ class CallActor(VirtualActor):
                     pass  # the softphone's stream is gone; it re-registers
 
     def _info(
-        self, s: cpb.CallRecordState, p: mpb.Principal, leg: cpb.Leg | None = None
-    ) -> api.CallInfo:
+        self, s: msg_call.LiveCallState, p: msg_common.Principal, leg: msg_call.Leg | None = None
+    ) -> api_calls.CallInfo:
         """The call as seen by ``p``; with ``leg``, that leg's media answer too."""
-        info = api.CallInfo(
+        info = api_calls.CallInfo(
             call_id=s.call_id,
             state=s.state,
             to=s.to,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from fabric.api.v1 import common_pb2 as common
+from fabric.api.v1 import common_pb2 as api_common
 
 
 @runtime_checkable
@@ -21,8 +21,8 @@ class CallMedia(Protocol):
         ...
 
     async def add_leg(
-        self, call_id: str, leg_id: str, offer: common.MediaOffer
-    ) -> common.MediaAnswer | None:
+        self, call_id: str, leg_id: str, offer: api_common.MediaOffer
+    ) -> api_common.MediaAnswer | None:
         """Attach a party; the answer says where its SRTP goes (None = no media)."""
         ...
 
@@ -42,8 +42,8 @@ class NoMedia:
         """Nothing to reserve."""
 
     async def add_leg(
-        self, call_id: str, leg_id: str, offer: common.MediaOffer
-    ) -> common.MediaAnswer | None:
+        self, call_id: str, leg_id: str, offer: api_common.MediaOffer
+    ) -> api_common.MediaAnswer | None:
         """No relay: no answer."""
         return None
 

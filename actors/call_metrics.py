@@ -7,7 +7,9 @@ tenant. Each host process makes one :class:`CallMetrics` (a host service) on its
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from fabric.metrics_text import exposition
 
 _SETUP_BUCKETS = (
     0.001,
@@ -61,4 +63,4 @@ class CallMetrics:
 
     def text(self) -> str:
         """The Prometheus text exposition."""
-        return generate_latest(self.registry).decode()
+        return exposition(self.registry)

@@ -3,7 +3,7 @@
 The relays only mark a session timed out (a latched leg sent no RTP or RTCP for
 ``media.media_timeout_s``) and queue its call id; somebody has to end the call. One
 long-lived loop per gateway process polls every relay in one batched call
-(:meth:`actors.media.MediaControl.watch_timeouts`) and tells each call's actor
+(:meth:`fabric.media.relay_actor.MediaControl.watch_timeouts`) and tells each call's actor
 ``MediaTimedOut``; the CallActor ends the call with ``END_REASON_MEDIA_TIMEOUT``, releases
 the session and writes the CDR. Each id is handed out once by its relay, so with one
 gateway per node every timeout reaches exactly one watcher; the call actor ignores a
@@ -21,11 +21,11 @@ import contextlib
 import logging
 
 from actors.call import call_address
-from actors.media import MediaControl
-from actors.messages.v1 import call_pb2 as cpb
+from actors.messages.v1 import call_pb2 as msg_call
 from fabric.actor import ActorSystem
 from fabric.config import FabricSettings
 from fabric.errors import FabricError
+from fabric.media.relay_actor import MediaControl
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,9 @@ class MediaWatch:
     async def on_timeout(self, call_id: str) -> None:
         """Tell the call's actor that its media timed out (never raises)."""
         try:
-            await self.system.ref(call_address(call_id)).tell(cpb.MediaTimedOut(call_id=call_id))
+            await self.system.ref(call_address(call_id)).tell(
+                msg_call.MediaTimedOut(call_id=call_id)
+            )
             self.told += 1
         except FabricError as exc:
             log.warning("media timeout not delivered to its call: %s", exc.error_id)

@@ -6,7 +6,7 @@ driver (``cluster/up.py``) gathers their text expositions every few seconds
 (:func:`host_metrics_text` runs inside each host through ``RayActorSystem.run_on_host``)
 and :class:`MergedMetrics` sums samples with the same name and labels across processes,
 so ``fabric_calls_active`` is the fabric's total and counters add up. The media relays'
-expositions (:meth:`actors.media.MediaControl.metrics_text`, series told apart by their
+expositions (:meth:`fabric.media.relay_actor.MediaControl.metrics_text`, series told apart by their
 ``relay`` label) are gathered once, by the driver, in :func:`gather_texts`: gathering them
 in every host would count each relay once per host. Labels never carry numbers, names or
 tenants (see the metric definitions), so merging cannot leak them.
@@ -23,13 +23,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from actors.call_metrics import CallMetrics
+from fabric.storage.metrics import cdr_metrics_text
 
 
 async def host_metrics_text(runtime: Any) -> str:
-    """Inside a host: its call metrics (actor hosts) and gRPC metrics (gateways)."""
+    """Inside a host: its CDR write and spool metrics, call metrics (actor hosts) and gRPC
+    metrics (gateways); one host per Ray process, so process-wide counters count once."""
     from actors.api.server import RUNNING
 
-    parts: list[str] = []
+    parts: list[str] = [cdr_metrics_text()]  # this process's CDR writes (0 where none)
     host = getattr(runtime, "host", None)
     if host is not None:
         metrics = host.services.get(CallMetrics)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from google.protobuf.message import Message
 
 from actors import validate
-from actors.messages.v1 import numbers_pb2 as pb
+from actors.messages.v1 import numbers_pb2 as msg_numbers
 from fabric.actor import ActorAddress, VirtualActor
 from fabric.errors import FailedPrecondition, InvalidArgument, NotFound
 
@@ -23,11 +23,11 @@ KIND = "numbers"
 DIRECTORY = ActorAddress(KIND, "global")
 MAX_ALLOCATE = 100
 
-DEFAULT_POOL = pb.NumberRange(prefix="+1555010", first=0, last=9999, width=4)
+DEFAULT_POOL = msg_numbers.NumberRange(prefix="+1555010", first=0, last=9999, width=4)
 """Fictional +1 555 010 xxxx numbers: the pool of a fresh fabric (10,000 numbers)."""
 
 
-def _in_range(number: str, rng: pb.NumberRange) -> bool:
+def _in_range(number: str, rng: msg_numbers.NumberRange) -> bool:
     if not number.startswith(rng.prefix):
         return False
     suffix = number[len(rng.prefix) :]
@@ -41,9 +41,9 @@ class NumberDirectory(VirtualActor):
 
     async def on_activate(self) -> None:
         """Load the directory, seeding the default pool on first use."""
-        state = await self.ctx.load_state(pb.NumberDirectoryState)
+        state = await self.ctx.load_state(msg_numbers.NumberDirectoryState)
         if state is None:
-            state = pb.NumberDirectoryState(pool=[DEFAULT_POOL])
+            state = msg_numbers.NumberDirectoryState(pool=[DEFAULT_POOL])
         self.state = state
 
     def _in_pool(self, number: str) -> bool:
@@ -51,29 +51,29 @@ class NumberDirectory(VirtualActor):
 
     async def handle(self, message: Message, sender: ActorAddress | None) -> Message | None:
         """Dispatch one directory message."""
-        if isinstance(message, pb.LookupNumber):
-            return pb.NumberOwner(
+        if isinstance(message, msg_numbers.LookupNumber):
+            return msg_numbers.NumberOwner(
                 tenant_id=self.state.owner.get(message.number, ""),
                 in_pool=self._in_pool(message.number),
             )
-        if isinstance(message, pb.AllocateNumbers):
+        if isinstance(message, msg_numbers.AllocateNumbers):
             return await self._allocate(message)
-        if isinstance(message, pb.ReleaseNumber):
+        if isinstance(message, msg_numbers.ReleaseNumber):
             if self.state.owner.get(message.number) != message.tenant_id:
                 raise NotFound("the tenant holds no such number", error_id="number-not-found")
             del self.state.owner[message.number]
             await self.ctx.save_state(self.state)
-            return pb.AllocatedNumbers(numbers=[message.number])
-        if isinstance(message, pb.ReleaseTenantNumbers):
+            return msg_numbers.AllocatedNumbers(numbers=[message.number])
+        if isinstance(message, msg_numbers.ReleaseTenantNumbers):
             held = sorted(n for n, t in self.state.owner.items() if t == message.tenant_id)
             for number in held:
                 del self.state.owner[number]
             if held:
                 await self.ctx.save_state(self.state)
-            return pb.AllocatedNumbers(numbers=held)
+            return msg_numbers.AllocatedNumbers(numbers=held)
         raise InvalidArgument("unknown directory message", error_id="unknown-message")
 
-    async def _allocate(self, msg: pb.AllocateNumbers) -> pb.AllocatedNumbers:
+    async def _allocate(self, msg: msg_numbers.AllocateNumbers) -> msg_numbers.AllocatedNumbers:
         if msg.numbers and msg.count:
             raise InvalidArgument(
                 "give either count or numbers, not both", error_id="invalid-allocation"
@@ -109,7 +109,7 @@ class NumberDirectory(VirtualActor):
         for number in chosen:
             self.state.owner[number] = msg.tenant_id
         await self.ctx.save_state(self.state)
-        return pb.AllocatedNumbers(numbers=chosen)
+        return msg_numbers.AllocatedNumbers(numbers=chosen)
 
     def _free(self, count: int) -> list[str]:
         out: list[str] = []

@@ -29,12 +29,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from google.protobuf.message import Message
 
 from actors import validate
-from actors.messages.v1 import common_pb2 as cpb
-from actors.messages.v1 import tenant_pb2 as tpb
+from actors.messages.v1 import common_pb2 as msg_common
+from actors.messages.v1 import tenant_pb2 as msg_tenant
 from fabric.actor import ActorAddress, VirtualActor
-from fabric.api.v1 import carrier_pb2 as carrier
-from fabric.api.v1 import common_pb2 as common
-from fabric.api.v1 import tenant_pb2 as api
+from fabric.api.v1 import carrier_pb2 as api_carrier
+from fabric.api.v1 import common_pb2 as api_common
+from fabric.api.v1 import tenant_pb2 as api_tenant
 from fabric.edge.credentials import new_api_key
 from fabric.errors import (
     AlreadyExists,
@@ -54,7 +54,7 @@ MAX_GROUP_MEMBERS = 50
 MAX_KEYS = 200
 MAX_INTERVALS = 70
 MAX_FORWARD_HOPS = 3
-TENANT_ROLES = (common.ROLE_OWNER, common.ROLE_ADMIN, common.ROLE_MEMBER)
+TENANT_ROLES = (api_common.ROLE_OWNER, api_common.ROLE_ADMIN, api_common.ROLE_MEMBER)
 
 
 def tenant_address(tenant_id: str) -> ActorAddress:
@@ -77,16 +77,18 @@ class TenantActor(VirtualActor):
 
     async def on_activate(self) -> None:
         """Load the configuration (None until the carrier creates the tenant)."""
-        self.state: tpb.TenantState | None = await self.ctx.load_state(tpb.TenantState)
+        self.state: msg_tenant.TenantState | None = await self.ctx.load_state(
+            msg_tenant.TenantState
+        )
         # extension -> registration id -> (endpoint, expiry in monotonic seconds)
-        self.registrations: dict[str, dict[str, tuple[cpb.Address, float]]] = {}
+        self.registrations: dict[str, dict[str, tuple[msg_common.Address, float]]] = {}
         self.active_calls: set[str] = set()
 
     # ---- dispatch ---------------------------------------------------------------------
 
     async def handle(self, message: Message, sender: ActorAddress | None) -> Message | None:
         """Dispatch one message (see protos/actors/messages/v1/tenant.proto)."""
-        if isinstance(message, tpb.CreateTenant):
+        if isinstance(message, msg_tenant.CreateTenant):
             return await self._create(message)
         state = self.state
         if state is None:
@@ -99,24 +101,26 @@ class TenantActor(VirtualActor):
 
     # ---- carrier ----------------------------------------------------------------------
 
-    async def _create(self, msg: tpb.CreateTenant) -> carrier.Tenant:
+    async def _create(self, msg: msg_tenant.CreateTenant) -> api_carrier.Tenant:
         if self.state is not None:
             raise AlreadyExists("the tenant exists", error_id="tenant-exists")
-        owner = api.User(user_id=msg.owner_user_id, name=msg.owner_name, role=common.ROLE_OWNER)
-        state = tpb.TenantState(
+        owner = api_tenant.User(
+            user_id=msg.owner_user_id, name=msg.owner_name, role=api_common.ROLE_OWNER
+        )
+        state = msg_tenant.TenantState(
             tenant_id=msg.tenant_id,
             name=msg.name,
-            plan=msg.plan or carrier.PLAN_STANDARD,
-            status=carrier.TENANT_STATUS_ACTIVE,
+            plan=msg.plan or api_carrier.PLAN_STANDARD,
+            status=api_carrier.TENANT_STATUS_ACTIVE,
             created_at_ms=msg.created_at_ms,
         )
         state.users[owner.user_id].CopyFrom(owner)
         key = state.api_keys[msg.owner_key_id]
         key.key.CopyFrom(
-            api.ApiKey(
+            api_tenant.ApiKey(
                 key_id=msg.owner_key_id,
                 user_id=owner.user_id,
-                role=common.ROLE_OWNER,
+                role=api_common.ROLE_OWNER,
                 created_at_ms=msg.created_at_ms,
             )
         )
@@ -126,8 +130,8 @@ class TenantActor(VirtualActor):
         return self._tenant_view(state)
 
     @staticmethod
-    def _tenant_view(state: tpb.TenantState) -> carrier.Tenant:
-        return carrier.Tenant(
+    def _tenant_view(state: msg_tenant.TenantState) -> api_carrier.Tenant:
+        return api_carrier.Tenant(
             tenant_id=state.tenant_id,
             name=state.name,
             plan=state.plan,
@@ -136,35 +140,43 @@ class TenantActor(VirtualActor):
             created_at_ms=state.created_at_ms,
         )
 
-    async def _get(self, state: tpb.TenantState, msg: tpb.GetTenant) -> carrier.Tenant:
+    async def _get(
+        self, state: msg_tenant.TenantState, msg: msg_tenant.GetTenant
+    ) -> api_carrier.Tenant:
         return self._tenant_view(state)
 
-    async def _set_status(self, state: tpb.TenantState, msg: tpb.SetTenantStatus) -> Message:
-        if state.status == carrier.TENANT_STATUS_CLOSED:
+    async def _set_status(
+        self, state: msg_tenant.TenantState, msg: msg_tenant.SetTenantStatus
+    ) -> Message:
+        if state.status == api_carrier.TENANT_STATUS_CLOSED:
             raise FailedPrecondition("the tenant is closed", error_id="tenant-closed")
         if msg.status not in (
-            carrier.TENANT_STATUS_ACTIVE,
-            carrier.TENANT_STATUS_SUSPENDED,
-            carrier.TENANT_STATUS_CLOSED,
+            api_carrier.TENANT_STATUS_ACTIVE,
+            api_carrier.TENANT_STATUS_SUSPENDED,
+            api_carrier.TENANT_STATUS_CLOSED,
         ):
             raise InvalidArgument("status must be ACTIVE, SUSPENDED or CLOSED")
         state.status = msg.status
-        if msg.status == carrier.TENANT_STATUS_CLOSED:
+        if msg.status == api_carrier.TENANT_STATUS_CLOSED:
             state.numbers.clear()
             state.api_keys.clear()
             self.registrations.clear()
         await self.ctx.save_state(state)
         return self._tenant_view(state)
 
-    async def _set_plan(self, state: tpb.TenantState, msg: tpb.SetTenantPlan) -> Message:
-        if msg.plan not in (carrier.PLAN_STANDARD, carrier.PLAN_PRO):
+    async def _set_plan(
+        self, state: msg_tenant.TenantState, msg: msg_tenant.SetTenantPlan
+    ) -> Message:
+        if msg.plan not in (api_carrier.PLAN_STANDARD, api_carrier.PLAN_PRO):
             raise InvalidArgument("plan must be PLAN_STANDARD or PLAN_PRO", error_id="invalid-plan")
         self._require_open(state)
         state.plan = msg.plan
         await self.ctx.save_state(state)
         return self._tenant_view(state)
 
-    async def _add_numbers(self, state: tpb.TenantState, msg: tpb.AddNumbers) -> Message:
+    async def _add_numbers(
+        self, state: msg_tenant.TenantState, msg: msg_tenant.AddNumbers
+    ) -> Message:
         self._require_open(state)
         for number in msg.numbers:
             if number not in state.numbers:
@@ -172,35 +184,39 @@ class TenantActor(VirtualActor):
         await self.ctx.save_state(state)
         return self._tenant_view(state)
 
-    async def _remove_number(self, state: tpb.TenantState, msg: tpb.RemoveNumber) -> Message:
+    async def _remove_number(
+        self, state: msg_tenant.TenantState, msg: msg_tenant.RemoveNumber
+    ) -> Message:
         if msg.number in state.numbers:
             del state.numbers[msg.number]
             await self.ctx.save_state(state)
         return self._tenant_view(state)
 
     @staticmethod
-    def _require_open(state: tpb.TenantState) -> None:
-        if state.status == carrier.TENANT_STATUS_CLOSED:
+    def _require_open(state: msg_tenant.TenantState) -> None:
+        if state.status == api_carrier.TENANT_STATUS_CLOSED:
             raise FailedPrecondition("the tenant is closed", error_id="tenant-closed")
 
     # ---- credentials ------------------------------------------------------------------
 
-    async def _verify(self, state: tpb.TenantState, msg: tpb.VerifyKey) -> tpb.KeyVerdict:
+    async def _verify(
+        self, state: msg_tenant.TenantState, msg: msg_tenant.VerifyKey
+    ) -> msg_tenant.KeyVerdict:
         stored = state.api_keys.get(msg.key_id)
         if stored is None or not hmac.compare_digest(stored.secret_hash, msg.secret_hash):
             raise Unauthenticated("the API key is not valid", error_id="bad-credentials")
         user = state.users.get(stored.key.user_id)
         if user is None:
             raise Unauthenticated("the API key is not valid", error_id="bad-credentials")
-        return tpb.KeyVerdict(user_id=user.user_id, role=user.role, status=state.status)
+        return msg_tenant.KeyVerdict(user_id=user.user_id, role=user.role, status=state.status)
 
     # ---- administration ---------------------------------------------------------------
 
-    async def _admin(self, state: tpb.TenantState, msg: tpb.AdminOp) -> Message:
+    async def _admin(self, state: msg_tenant.TenantState, msg: msg_tenant.AdminOp) -> Message:
         which = msg.WhichOneof("op")
         if which is None:
             raise InvalidArgument("empty request", error_id="empty-request")
-        if state.status != carrier.TENANT_STATUS_ACTIVE and which not in (
+        if state.status != api_carrier.TENANT_STATUS_ACTIVE and which not in (
             "get_config",
             "list_users",
             "list_extensions",
@@ -215,8 +231,10 @@ class TenantActor(VirtualActor):
         result: Message = await _ADMIN[which](self, state, msg.principal, op)
         return result
 
-    def _config(self, state: tpb.TenantState, p: cpb.Principal, _: Message) -> api.TenantConfig:
-        return api.TenantConfig(
+    def _config(
+        self, state: msg_tenant.TenantState, p: msg_common.Principal, _: Message
+    ) -> api_tenant.TenantConfig:
+        return api_tenant.TenantConfig(
             tenant_id=state.tenant_id,
             name=state.name,
             users=[state.users[k] for k in sorted(state.users)],
@@ -226,36 +244,41 @@ class TenantActor(VirtualActor):
             business_hours=state.business_hours,
         )
 
-    async def _get_config(self, state: tpb.TenantState, p: cpb.Principal, op: Message) -> Message:
+    async def _get_config(
+        self, state: msg_tenant.TenantState, p: msg_common.Principal, op: Message
+    ) -> Message:
         return self._config(state, p, op)
 
     async def _create_user(
-        self, state: tpb.TenantState, p: cpb.Principal, op: api.CreateUserRequest
+        self,
+        state: msg_tenant.TenantState,
+        p: msg_common.Principal,
+        op: api_tenant.CreateUserRequest,
     ) -> Message:
         validate.name(op.name)
         if op.role not in TENANT_ROLES:
             raise InvalidArgument(
                 "role must be ROLE_OWNER, ROLE_ADMIN or ROLE_MEMBER", error_id="invalid-role"
             )
-        if op.role == common.ROLE_OWNER and p.role != common.ROLE_OWNER:
+        if op.role == api_common.ROLE_OWNER and p.role != api_common.ROLE_OWNER:
             raise PermissionDenied("only an owner may create owners", error_id="owner-only")
         if len(state.users) >= MAX_USERS:
             raise FailedPrecondition(f"a tenant has at most {MAX_USERS} users", error_id="limit")
-        user = api.User(user_id=_new_id("u"), name=op.name, role=op.role)
+        user = api_tenant.User(user_id=_new_id("u"), name=op.name, role=op.role)
         state.users[user.user_id].CopyFrom(user)
         await self.ctx.save_state(state)
         return user
 
     async def _delete_user(
-        self, state: tpb.TenantState, p: cpb.Principal, op: api.UserRef
+        self, state: msg_tenant.TenantState, p: msg_common.Principal, op: api_tenant.UserRef
     ) -> Message:
         user = state.users.get(op.user_id)
         if user is None:
             raise NotFound("no such user", error_id="user-not-found")
-        if user.role == common.ROLE_OWNER:
-            if p.role != common.ROLE_OWNER:
+        if user.role == api_common.ROLE_OWNER:
+            if p.role != api_common.ROLE_OWNER:
                 raise PermissionDenied("only an owner may remove owners", error_id="owner-only")
-            if sum(u.role == common.ROLE_OWNER for u in state.users.values()) == 1:
+            if sum(u.role == api_common.ROLE_OWNER for u in state.users.values()) == 1:
                 raise FailedPrecondition("a tenant keeps at least one owner", error_id="last-owner")
         if any(e.user_id == op.user_id for e in state.extensions.values()):
             raise FailedPrecondition(
@@ -265,15 +288,20 @@ class TenantActor(VirtualActor):
         for key_id in [k for k, v in state.api_keys.items() if v.key.user_id == op.user_id]:
             del state.api_keys[key_id]
         await self.ctx.save_state(state)
-        return api.Empty()
+        return api_tenant.Empty()
 
-    async def _list_users(self, state: tpb.TenantState, p: cpb.Principal, op: Message) -> Message:
-        return api.ListUsersResponse(users=[state.users[k] for k in sorted(state.users)])
+    async def _list_users(
+        self, state: msg_tenant.TenantState, p: msg_common.Principal, op: Message
+    ) -> Message:
+        return api_tenant.ListUsersResponse(users=[state.users[k] for k in sorted(state.users)])
 
     async def _put_extension(
-        self, state: tpb.TenantState, p: cpb.Principal, op: api.PutExtensionRequest
+        self,
+        state: msg_tenant.TenantState,
+        p: msg_common.Principal,
+        op: api_tenant.PutExtensionRequest,
     ) -> Message:
-        ext = api.Extension()
+        ext = api_tenant.Extension()
         ext.CopyFrom(op.extension)
         validate.extension(ext.extension)
         if ext.user_id not in state.users:
@@ -283,9 +311,13 @@ class TenantActor(VirtualActor):
             )
         ext.ring_timeout_s = validate.ring_timeout(ext.ring_timeout_s, "extension.ring_timeout_s")
         fw = ext.forwarding
-        if fw.mode not in (api.FORWARD_MODE_UNSPECIFIED, api.FORWARD_ALWAYS, api.FORWARD_NO_ANSWER):
+        if fw.mode not in (
+            api_tenant.FORWARD_MODE_UNSPECIFIED,
+            api_tenant.FORWARD_ALWAYS,
+            api_tenant.FORWARD_NO_ANSWER,
+        ):
             raise InvalidArgument("forwarding.mode is unknown", error_id="invalid-forwarding")
-        if fw.mode != api.FORWARD_MODE_UNSPECIFIED:
+        if fw.mode != api_tenant.FORWARD_MODE_UNSPECIFIED:
             validate.extension(fw.to_extension, "forwarding.to_extension")
             if fw.to_extension == ext.extension or fw.to_extension not in state.extensions:
                 raise InvalidArgument(
@@ -305,7 +337,7 @@ class TenantActor(VirtualActor):
         await self.ctx.save_state(state)
         return ext
 
-    def _references(self, state: tpb.TenantState, extension: str) -> bool:
+    def _references(self, state: msg_tenant.TenantState, extension: str) -> bool:
         if any(extension in g.extensions for g in state.ring_groups.values()):
             return True
         if any(r.extension == extension for r in state.numbers.values()):
@@ -315,7 +347,7 @@ class TenantActor(VirtualActor):
         return state.business_hours.after_hours_extension == extension
 
     async def _delete_extension(
-        self, state: tpb.TenantState, p: cpb.Principal, op: api.ExtensionRef
+        self, state: msg_tenant.TenantState, p: msg_common.Principal, op: api_tenant.ExtensionRef
     ) -> Message:
         validate.extension(op.extension)
         if op.extension not in state.extensions:
@@ -329,19 +361,22 @@ class TenantActor(VirtualActor):
         del state.extensions[op.extension]
         self.registrations.pop(op.extension, None)
         await self.ctx.save_state(state)
-        return api.Empty()
+        return api_tenant.Empty()
 
     async def _list_extensions(
-        self, state: tpb.TenantState, p: cpb.Principal, op: Message
+        self, state: msg_tenant.TenantState, p: msg_common.Principal, op: Message
     ) -> Message:
-        return api.ListExtensionsResponse(
+        return api_tenant.ListExtensionsResponse(
             extensions=[state.extensions[k] for k in sorted(state.extensions)]
         )
 
     async def _put_ring_group(
-        self, state: tpb.TenantState, p: cpb.Principal, op: api.PutRingGroupRequest
+        self,
+        state: msg_tenant.TenantState,
+        p: msg_common.Principal,
+        op: api_tenant.PutRingGroupRequest,
     ) -> Message:
-        group = api.RingGroup()
+        group = api_tenant.RingGroup()
         group.CopyFrom(op.group)
         validate.group_id(group.group_id, "group.group_id")
         if not 1 <= len(group.extensions) <= MAX_GROUP_MEMBERS or len(set(group.extensions)) != len(
@@ -358,12 +393,12 @@ class TenantActor(VirtualActor):
                     "group.extensions must name existing extensions", error_id="unknown-extension"
                 )
         if group.strategy not in (
-            api.RING_STRATEGY_UNSPECIFIED,
-            api.RING_ALL_AT_ONCE,
-            api.RING_IN_ORDER,
+            api_tenant.RING_STRATEGY_UNSPECIFIED,
+            api_tenant.RING_ALL_AT_ONCE,
+            api_tenant.RING_IN_ORDER,
         ):
             raise InvalidArgument("group.strategy is unknown", error_id="invalid-ring-group")
-        group.strategy = group.strategy or api.RING_ALL_AT_ONCE
+        group.strategy = group.strategy or api_tenant.RING_ALL_AT_ONCE
         group.ring_timeout_s = validate.ring_timeout(group.ring_timeout_s, "group.ring_timeout_s")
         if group.group_id not in state.ring_groups and len(state.ring_groups) >= MAX_GROUPS:
             raise FailedPrecondition(f"a tenant has at most {MAX_GROUPS} groups", error_id="limit")
@@ -372,7 +407,7 @@ class TenantActor(VirtualActor):
         return group
 
     async def _delete_ring_group(
-        self, state: tpb.TenantState, p: cpb.Principal, op: api.RingGroupRef
+        self, state: msg_tenant.TenantState, p: msg_common.Principal, op: api_tenant.RingGroupRef
     ) -> Message:
         validate.group_id(op.group_id)
         if op.group_id not in state.ring_groups:
@@ -386,19 +421,22 @@ class TenantActor(VirtualActor):
             )
         del state.ring_groups[op.group_id]
         await self.ctx.save_state(state)
-        return api.Empty()
+        return api_tenant.Empty()
 
     async def _list_ring_groups(
-        self, state: tpb.TenantState, p: cpb.Principal, op: Message
+        self, state: msg_tenant.TenantState, p: msg_common.Principal, op: Message
     ) -> Message:
-        return api.ListRingGroupsResponse(
+        return api_tenant.ListRingGroupsResponse(
             groups=[state.ring_groups[k] for k in sorted(state.ring_groups)]
         )
 
     async def _route_number(
-        self, state: tpb.TenantState, p: cpb.Principal, op: api.RouteNumberRequest
+        self,
+        state: msg_tenant.TenantState,
+        p: msg_common.Principal,
+        op: api_tenant.RouteNumberRequest,
     ) -> Message:
-        route = api.NumberRoute()
+        route = api_tenant.NumberRoute()
         route.CopyFrom(op.route)
         validate.e164(route.number, "route.number")
         if route.number not in state.numbers:
@@ -412,7 +450,7 @@ class TenantActor(VirtualActor):
 
     @staticmethod
     def _check_target(
-        state: tpb.TenantState, which: str | None, extension: str, group: str, field: str
+        state: msg_tenant.TenantState, which: str | None, extension: str, group: str, field: str
     ) -> None:
         if which is None:
             raise InvalidArgument(
@@ -433,13 +471,20 @@ class TenantActor(VirtualActor):
                     error_id="unknown-ring-group",
                 )
 
-    async def _list_numbers(self, state: tpb.TenantState, p: cpb.Principal, op: Message) -> Message:
-        return api.ListNumbersResponse(routes=[state.numbers[k] for k in sorted(state.numbers)])
+    async def _list_numbers(
+        self, state: msg_tenant.TenantState, p: msg_common.Principal, op: Message
+    ) -> Message:
+        return api_tenant.ListNumbersResponse(
+            routes=[state.numbers[k] for k in sorted(state.numbers)]
+        )
 
     async def _set_hours(
-        self, state: tpb.TenantState, p: cpb.Principal, op: api.SetBusinessHoursRequest
+        self,
+        state: msg_tenant.TenantState,
+        p: msg_common.Principal,
+        op: api_tenant.SetBusinessHoursRequest,
     ) -> Message:
-        hours = api.BusinessHours()
+        hours = api_tenant.BusinessHours()
         hours.CopyFrom(op.hours)
         if hours.timezone:
             try:
@@ -476,69 +521,90 @@ class TenantActor(VirtualActor):
         return hours
 
     async def _create_key(
-        self, state: tpb.TenantState, p: cpb.Principal, op: api.CreateApiKeyRequest
+        self,
+        state: msg_tenant.TenantState,
+        p: msg_common.Principal,
+        op: api_tenant.CreateApiKeyRequest,
     ) -> Message:
         user = state.users.get(op.user_id)
         if user is None:
             raise NotFound("no such user", error_id="user-not-found")
-        if user.role == common.ROLE_OWNER and p.role != common.ROLE_OWNER:
+        if user.role == api_common.ROLE_OWNER and p.role != api_common.ROLE_OWNER:
             raise PermissionDenied("only an owner may make keys for owners", error_id="owner-only")
         if len(state.api_keys) >= MAX_KEYS:
             raise FailedPrecondition(f"a tenant has at most {MAX_KEYS} keys", error_id="limit")
         key_id, secret, digest = new_api_key(state.tenant_id)
         stored = state.api_keys[key_id]
         stored.key.CopyFrom(
-            api.ApiKey(key_id=key_id, user_id=user.user_id, role=user.role, created_at_ms=_now_ms())
+            api_tenant.ApiKey(
+                key_id=key_id, user_id=user.user_id, role=user.role, created_at_ms=_now_ms()
+            )
         )
         stored.secret_hash = digest
         await self.ctx.save_state(state)
-        return api.CreateApiKeyResponse(key=stored.key, secret=secret)
+        return api_tenant.CreateApiKeyResponse(key=stored.key, secret=secret)
 
     async def _revoke_key(
-        self, state: tpb.TenantState, p: cpb.Principal, op: api.ApiKeyRef
+        self, state: msg_tenant.TenantState, p: msg_common.Principal, op: api_tenant.ApiKeyRef
     ) -> Message:
         stored = state.api_keys.get(op.key_id)
         if stored is None:
             raise NotFound("no such key", error_id="key-not-found")
         owner = state.users.get(stored.key.user_id)
-        if owner is not None and owner.role == common.ROLE_OWNER and p.role != common.ROLE_OWNER:
+        if (
+            owner is not None
+            and owner.role == api_common.ROLE_OWNER
+            and p.role != api_common.ROLE_OWNER
+        ):
             raise PermissionDenied("only an owner may revoke owners' keys", error_id="owner-only")
         del state.api_keys[op.key_id]
         await self.ctx.save_state(state)
-        return api.Empty()
+        return api_tenant.Empty()
 
-    async def _list_keys(self, state: tpb.TenantState, p: cpb.Principal, op: Message) -> Message:
-        return api.ListApiKeysResponse(keys=[state.api_keys[k].key for k in sorted(state.api_keys)])
+    async def _list_keys(
+        self, state: msg_tenant.TenantState, p: msg_common.Principal, op: Message
+    ) -> Message:
+        return api_tenant.ListApiKeysResponse(
+            keys=[state.api_keys[k].key for k in sorted(state.api_keys)]
+        )
 
     # ---- registrations ----------------------------------------------------------------
 
     def _own_extension(
-        self, state: tpb.TenantState, p: cpb.Principal, extension: str
-    ) -> api.Extension:
+        self, state: msg_tenant.TenantState, p: msg_common.Principal, extension: str
+    ) -> api_tenant.Extension:
         validate.extension(extension)
         ext = state.extensions.get(extension)
-        if ext is None or (p.role == common.ROLE_MEMBER and ext.user_id != p.user_id):
+        if ext is None or (p.role == api_common.ROLE_MEMBER and ext.user_id != p.user_id):
             # a member asking for someone else's extension hears "no such extension"
             raise NotFound("no such extension", error_id="extension-not-found")
         return ext
 
-    async def _register(self, state: tpb.TenantState, msg: tpb.RegisterEndpoint) -> Message:
-        if state.status != carrier.TENANT_STATUS_ACTIVE:
+    async def _register(
+        self, state: msg_tenant.TenantState, msg: msg_tenant.RegisterEndpoint
+    ) -> Message:
+        if state.status != api_carrier.TENANT_STATUS_ACTIVE:
             raise FailedPrecondition("the tenant is not active", error_id="tenant-inactive")
         self._own_extension(state, msg.principal, msg.extension)
         regs = self.registrations.setdefault(msg.extension, {})
         regs[msg.registration_id] = (msg.endpoint, time.monotonic() + REGISTRATION_TTL_S)
-        return tpb.RegistrationAck(extension=msg.extension, registration_id=msg.registration_id)
+        return msg_tenant.RegistrationAck(
+            extension=msg.extension, registration_id=msg.registration_id
+        )
 
-    async def _unregister(self, state: tpb.TenantState, msg: tpb.UnregisterEndpoint) -> Message:
+    async def _unregister(
+        self, state: msg_tenant.TenantState, msg: msg_tenant.UnregisterEndpoint
+    ) -> Message:
         regs = self.registrations.get(msg.extension)
         if regs is not None:
             regs.pop(msg.registration_id, None)
             if not regs:
                 del self.registrations[msg.extension]
-        return tpb.RegistrationAck(extension=msg.extension, registration_id=msg.registration_id)
+        return msg_tenant.RegistrationAck(
+            extension=msg.extension, registration_id=msg.registration_id
+        )
 
-    def _endpoints(self, extension: str) -> list[cpb.Address]:
+    def _endpoints(self, extension: str) -> list[msg_common.Address]:
         regs = self.registrations.get(extension)
         if not regs:
             return []
@@ -551,30 +617,40 @@ class TenantActor(VirtualActor):
 
     # ---- routing ----------------------------------------------------------------------
 
-    async def _resolve_caller(self, state: tpb.TenantState, msg: tpb.ResolveCaller) -> Message:
+    async def _resolve_caller(
+        self, state: msg_tenant.TenantState, msg: msg_tenant.ResolveCaller
+    ) -> Message:
         return self._caller(state, msg)
 
-    def _caller(self, state: tpb.TenantState, msg: tpb.ResolveCaller) -> tpb.CallerInfo:
-        if state.status != carrier.TENANT_STATUS_ACTIVE:
+    def _caller(
+        self, state: msg_tenant.TenantState, msg: msg_tenant.ResolveCaller
+    ) -> msg_tenant.CallerInfo:
+        if state.status != api_carrier.TENANT_STATUS_ACTIVE:
             raise FailedPrecondition("the tenant is not active", error_id="tenant-inactive")
         ext = self._own_extension(state, msg.principal, msg.from_extension)
-        return tpb.CallerInfo(
+        return msg_tenant.CallerInfo(
             extension=ext.extension, user_id=ext.user_id, endpoints=self._endpoints(ext.extension)
         )
 
-    async def _route_call(self, state: tpb.TenantState, msg: tpb.RouteCall) -> Message:
+    async def _route_call(
+        self, state: msg_tenant.TenantState, msg: msg_tenant.RouteCall
+    ) -> Message:
         return self._route(state, msg)
 
-    async def _route_internal(self, state: tpb.TenantState, msg: tpb.RouteInternal) -> Message:
+    async def _route_internal(
+        self, state: msg_tenant.TenantState, msg: msg_tenant.RouteInternal
+    ) -> Message:
         caller = self._caller(state, msg.caller)
-        return tpb.InternalRoute(caller=caller, decision=self._route(state, msg.route))
+        return msg_tenant.InternalRoute(caller=caller, decision=self._route(state, msg.route))
 
-    def _route(self, state: tpb.TenantState, msg: tpb.RouteCall) -> tpb.RouteDecision:
-        if state.status != carrier.TENANT_STATUS_ACTIVE:
+    def _route(
+        self, state: msg_tenant.TenantState, msg: msg_tenant.RouteCall
+    ) -> msg_tenant.RouteDecision:
+        if state.status != api_carrier.TENANT_STATUS_ACTIVE:
             raise NotFound("the number is not in service", error_id="number-not-in-service")
         dest = msg.destination
         which = dest.WhichOneof("target")
-        decision = tpb.RouteDecision(tenant_id=state.tenant_id)
+        decision = msg_tenant.RouteDecision(tenant_id=state.tenant_id)
         if which == "number":
             route = state.numbers.get(dest.number)
             target = route.WhichOneof("target") if route is not None else None
@@ -602,13 +678,17 @@ class TenantActor(VirtualActor):
             )
         return decision
 
-    def _target(self, ext: api.Extension) -> tpb.RingTarget:
-        return tpb.RingTarget(
+    def _target(self, ext: api_tenant.Extension) -> msg_tenant.RingTarget:
+        return msg_tenant.RingTarget(
             extension=ext.extension, user_id=ext.user_id, endpoints=self._endpoints(ext.extension)
         )
 
     def _ring_extension(
-        self, state: tpb.TenantState, extension: str, decision: tpb.RouteDecision, hops: int
+        self,
+        state: msg_tenant.TenantState,
+        extension: str,
+        decision: msg_tenant.RouteDecision,
+        hops: int,
     ) -> None:
         ext = state.extensions.get(extension)
         if ext is None:  # a dangling reference: nothing rings (the call ends as no-answer)
@@ -616,52 +696,58 @@ class TenantActor(VirtualActor):
         decision.recording = decision.recording or ext.recording
         fw = ext.forwarding
         can_forward = hops < MAX_FORWARD_HOPS and fw.to_extension in state.extensions
-        if fw.mode == api.FORWARD_ALWAYS and can_forward:
+        if fw.mode == api_tenant.FORWARD_ALWAYS and can_forward:
             self._ring_extension(state, fw.to_extension, decision, hops + 1)
             return
         decision.steps.append(
-            tpb.RingStep(
+            msg_tenant.RingStep(
                 targets=[self._target(ext)],
                 timeout_s=ext.ring_timeout_s or validate.DEFAULT_RING_S,
             )
         )
-        if fw.mode == api.FORWARD_NO_ANSWER and can_forward:
+        if fw.mode == api_tenant.FORWARD_NO_ANSWER and can_forward:
             self._ring_extension(state, fw.to_extension, decision, hops + 1)
             return
         decision.voicemail = ext.voicemail
         decision.voicemail_extension = ext.extension if ext.voicemail else ""
 
     def _ring_group(
-        self, state: tpb.TenantState, group_id: str, decision: tpb.RouteDecision
+        self, state: msg_tenant.TenantState, group_id: str, decision: msg_tenant.RouteDecision
     ) -> None:
         group = state.ring_groups.get(group_id)
         if group is None:
             return
         members = [state.extensions[e] for e in group.extensions if e in state.extensions]
         timeout = group.ring_timeout_s or validate.DEFAULT_RING_S
-        if group.strategy == api.RING_IN_ORDER:
+        if group.strategy == api_tenant.RING_IN_ORDER:
             for ext in members:
-                decision.steps.append(tpb.RingStep(targets=[self._target(ext)], timeout_s=timeout))
+                decision.steps.append(
+                    msg_tenant.RingStep(targets=[self._target(ext)], timeout_s=timeout)
+                )
         elif members:
             decision.steps.append(
-                tpb.RingStep(targets=[self._target(e) for e in members], timeout_s=timeout)
+                msg_tenant.RingStep(targets=[self._target(e) for e in members], timeout_s=timeout)
             )
 
     # ---- active calls -----------------------------------------------------------------
 
-    async def _call_started(self, state: tpb.TenantState, msg: tpb.CallStarted) -> None:
+    async def _call_started(
+        self, state: msg_tenant.TenantState, msg: msg_tenant.CallStarted
+    ) -> None:
         self.active_calls.add(msg.call_id)
 
-    async def _call_ended(self, state: tpb.TenantState, msg: tpb.CallEnded) -> None:
+    async def _call_ended(self, state: msg_tenant.TenantState, msg: msg_tenant.CallEnded) -> None:
         self.active_calls.discard(msg.call_id)
 
-    async def _list_calls(self, state: tpb.TenantState, msg: tpb.ListActiveCallIds) -> Message:
-        return tpb.ActiveCallIds(call_ids=sorted(self.active_calls))
+    async def _list_calls(
+        self, state: msg_tenant.TenantState, msg: msg_tenant.ListActiveCallIds
+    ) -> Message:
+        return msg_tenant.ActiveCallIds(call_ids=sorted(self.active_calls))
 
     _handlers: dict[type, Callable] = {}  # filled below
 
 
-def _is_open(hours: api.BusinessHours, now_ms: int) -> bool:
+def _is_open(hours: api_tenant.BusinessHours, now_ms: int) -> bool:
     """Whether ``now_ms`` falls in one of the opening intervals, in the tenant's zone."""
     zone = ZoneInfo(hours.timezone) if hours.timezone else UTC
     local = datetime.fromtimestamp(now_ms / 1000, tz=zone)
@@ -673,21 +759,21 @@ def _is_open(hours: api.BusinessHours, now_ms: int) -> bool:
 
 
 TenantActor._handlers = {
-    tpb.GetTenant: TenantActor._get,
-    tpb.SetTenantStatus: TenantActor._set_status,
-    tpb.SetTenantPlan: TenantActor._set_plan,
-    tpb.AddNumbers: TenantActor._add_numbers,
-    tpb.RemoveNumber: TenantActor._remove_number,
-    tpb.VerifyKey: TenantActor._verify,
-    tpb.AdminOp: TenantActor._admin,
-    tpb.RegisterEndpoint: TenantActor._register,
-    tpb.UnregisterEndpoint: TenantActor._unregister,
-    tpb.ResolveCaller: TenantActor._resolve_caller,
-    tpb.RouteCall: TenantActor._route_call,
-    tpb.RouteInternal: TenantActor._route_internal,
-    tpb.CallStarted: TenantActor._call_started,
-    tpb.CallEnded: TenantActor._call_ended,
-    tpb.ListActiveCallIds: TenantActor._list_calls,
+    msg_tenant.GetTenant: TenantActor._get,
+    msg_tenant.SetTenantStatus: TenantActor._set_status,
+    msg_tenant.SetTenantPlan: TenantActor._set_plan,
+    msg_tenant.AddNumbers: TenantActor._add_numbers,
+    msg_tenant.RemoveNumber: TenantActor._remove_number,
+    msg_tenant.VerifyKey: TenantActor._verify,
+    msg_tenant.AdminOp: TenantActor._admin,
+    msg_tenant.RegisterEndpoint: TenantActor._register,
+    msg_tenant.UnregisterEndpoint: TenantActor._unregister,
+    msg_tenant.ResolveCaller: TenantActor._resolve_caller,
+    msg_tenant.RouteCall: TenantActor._route_call,
+    msg_tenant.RouteInternal: TenantActor._route_internal,
+    msg_tenant.CallStarted: TenantActor._call_started,
+    msg_tenant.CallEnded: TenantActor._call_ended,
+    msg_tenant.ListActiveCallIds: TenantActor._list_calls,
 }
 
 _ADMIN: dict[str, Callable] = {

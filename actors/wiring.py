@@ -5,8 +5,8 @@ actors through ``ctx.service``, and the actor types / gateway services of the fa
 "module:attr" name). It opens the CDR store (Cassandra or the embedded store, per
 ``storage.backend``, through ``fabric.storage.factory``) and makes the call metrics.
 
-Media: the driver starts the relays (``actors.media.start_media``, one per node) *before*
-the actor system, so every host finds them by name at start and registers the
+Media: the driver starts the relays (``fabric.media.relay_actor.start_media``, one per
+node) *before* the actor system, so every host finds them by name at start and registers the
 ``CallMedia`` service (``RelayCallMedia``); the gateway service
 ``actors.media_watch:start_media_watch`` ends calls whose media went silent. With no
 relays running, no ``CallMedia`` is registered and CallActors run signalling-only (see
@@ -70,7 +70,7 @@ def make_call_media() -> CallMedia | None:
     """The relays as the call actor's ``CallMedia``, or None when no relay runs."""
     import ray
 
-    from actors.media import MediaControl, RelayCallMedia
+    from fabric.media.relay_actor import MediaControl, RelayCallMedia
 
     if not ray.is_initialized():
         return None

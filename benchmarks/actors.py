@@ -37,10 +37,11 @@ import ray  # noqa: E402
 from google.protobuf.empty_pb2 import Empty  # noqa: E402
 
 from cluster.ray_local import LocalRayCluster  # noqa: E402
-from fabric.actor import ActorAddress, RayActorSystem  # noqa: E402
+from fabric.actor import ActorAddress
 from fabric.config import FabricSettings  # noqa: E402
+from fabric.systems import RayActorSystem  # noqa: E402
 
-TK = "fabric._runtime.testkit"
+TK = "fabric.testing"
 
 
 @ray.remote(num_cpus=0)

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cluster.ports import free_tcp_port  # noqa: E402
-from fabric.api.v1 import calls_pb2 as E  # noqa: E402
+from fabric.api.v1 import calls_pb2 as api_calls  # noqa: E402
 from fabric.client import FabricClient, Softphone  # noqa: E402
 from fabric.config import FabricSettings  # noqa: E402
 
@@ -109,9 +109,9 @@ async def drive(clients: list[FabricClient], exts: list[tuple[str, str]], second
                 t0 = time.perf_counter()
                 try:
                     call = await c.dial(caller_ext, extension=callee_ext)
-                    await caller.expect(E.CALL_EVENT_RINGING, call.call_id)
+                    await caller.expect(api_calls.CALL_EVENT_RINGING, call.call_id)
                     t_ring = time.perf_counter()
-                    await callee.expect(E.CALL_EVENT_INCOMING, call.call_id)
+                    await callee.expect(api_calls.CALL_EVENT_INCOMING, call.call_id)
                     await c.answer(call.call_id, callee_ext)
                     t_answer = time.perf_counter()
                     await c.hangup(call.call_id)
@@ -150,7 +150,7 @@ async def drive(clients: list[FabricClient], exts: list[tuple[str, str]], second
 
 async def bench_fabric(args: argparse.Namespace, run: Path) -> dict[str, Any]:
     from actors.wiring import ACTOR_TYPES, GATEWAY_SERVICES, SERVICES
-    from fabric.actor import RayActorSystem
+    from fabric.systems import RayActorSystem
 
     port = free_port()
     storage: dict[str, Any] = {"data_dir": run / "data", "spool_dir": run / "spool"}
@@ -312,9 +312,9 @@ async def profile_in_process(args: argparse.Namespace, run: Path) -> dict[str, A
     from actors.number import NumberDirectory
     from actors.tenant import TenantActor
     from actors.wiring import make_cdr_store
-    from fabric.actor import LocalActorSystem
     from fabric.storage.base import CdrStore
     from fabric.storage.factory import open_stores
+    from fabric.systems import LocalActorSystem
 
     port = free_port()
     settings = FabricSettings(

@@ -277,9 +277,9 @@ def run_load(conn: Any, calls: int, seconds: float) -> dict[str, Any]:
 
 async def bridge_cost(conn: Any, webrtc: bool, seconds: float = 4.0) -> float:
     """Relay CPU µs per forwarded packet for one call, SDES<->WebRTC or SDES<->SDES."""
+    from fabric.client.phone_media import SoftphoneMedia
+    from fabric.client.webrtc_phone import WebRtcPhone
     from fabric.media.g711 import sweep_ulaw
-    from fabric.media.softphone import SoftphoneMedia
-    from fabric.media.webrtc_client import WebRtcPhone
 
     def ask(cmd: str, arg: Any) -> Any:
         conn.send((cmd, arg))

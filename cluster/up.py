@@ -24,11 +24,11 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, start_http_server
 
-from actors.media import start_media, stop_media
 from actors.metrics_export import MergedMetrics, gather_texts
 from actors.wiring import ACTOR_TYPES, GATEWAY_SERVICES, SERVICES
 from cluster.ray_local import LocalRayCluster
 from fabric.config import FabricSettings, load_settings
+from fabric.media.relay_actor import start_media, stop_media
 
 log = logging.getLogger("fabric.up")
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +101,7 @@ def _banner(settings: FabricSettings, metrics_port: int) -> str:
 
 async def run(settings: FabricSettings, stop: asyncio.Event) -> None:
     """Start everything, wait for ``stop``, stop everything."""
-    from fabric.actor import RayActorSystem
+    from fabric.systems import RayActorSystem
 
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p

@@ -9,15 +9,9 @@ idle and re-activated elsewhere from their persisted state when their host dies.
 This module holds only the names domain code uses: the address, the actor base class, the
 context an activation gets, the reference used to send to an actor and the system protocol.
 All machinery (placement, directory, mailboxes, supervision, reminders, transport) lives in
-``fabric._runtime``. The two systems are exported lazily so that importing this module
-never imports Ray:
-
-- ``LocalActorSystem``: one process, asyncio, injectable clock, in-memory or any stores.
-- ``RayActorSystem``: hosts as long-lived Ray actors spread over the Ray cluster's nodes.
-
-Changes to the API as first announced (runtime_api.md): none; additions only
-(``Endpoint`` protocol, ``DeactivationReason.OWNERSHIP_MOVED`` / ``SHUTDOWN``,
-``ActorSystem.stop``).
+``fabric._runtime``; the two systems that run actors (``LocalActorSystem`` in one process,
+``RayActorSystem`` on a Ray cluster) are imported from :mod:`fabric.systems`, so importing
+this module never imports Ray.
 
 Messages are protobuf messages. Inside one host they are passed as Python objects, not
 copied: a sender must not mutate a message after sending it.
@@ -30,15 +24,11 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
 from google.protobuf.message import Message
 
 from fabric.errors import FabricError
-
-if TYPE_CHECKING:
-    from fabric._runtime.local import LocalActorSystem
-    from fabric._runtime.ray_system import RayActorSystem
 
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")
@@ -55,8 +45,6 @@ __all__ = [
     "DeactivationReason",
     "Directive",
     "Endpoint",
-    "LocalActorSystem",
-    "RayActorSystem",
     "VirtualActor",
 ]
 
@@ -248,16 +236,3 @@ class ActorSystem(Protocol):
     async def open_endpoint(self) -> Endpoint:
         """Open an in-process inbox other actors can ``tell`` to."""
         ...
-
-
-def __getattr__(name: str) -> Any:
-    """Export the systems lazily: importing ``fabric.actor`` never imports Ray."""
-    if name == "LocalActorSystem":
-        from fabric._runtime.local import LocalActorSystem
-
-        return LocalActorSystem
-    if name == "RayActorSystem":
-        from fabric._runtime.ray_system import RayActorSystem
-
-        return RayActorSystem
-    raise AttributeError(name)

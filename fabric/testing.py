@@ -1,4 +1,7 @@
-"""Probe actors and in-host drivers for the runtime's integration tests and benchmark.
+"""What tests use of the runtime: the manual clock, probe actors and in-host drivers.
+
+- :class:`ManualClock`: the clock tests give an actor system (``LocalActorSystem(clock=...)``)
+  and advance by hand, so no test sleeps to let time pass.
 
 They live in the package (like Orleans' test cluster kit) because host processes import
 actor types by "module:attr" and cannot import test files. Messages are protobuf
@@ -24,6 +27,7 @@ from google.protobuf.message import Message
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.wrappers_pb2 import Int64Value, StringValue
 
+from fabric._runtime.clock import ManualClock as ManualClock
 from fabric.actor import ENDPOINT_KIND, ActorAddress, VirtualActor
 from fabric.errors import FabricError, NotFound
 

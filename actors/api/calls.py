@@ -21,14 +21,14 @@ import grpc
 from actors import validate
 from actors.api.principals import caller
 from actors.call import call_address
-from actors.messages.v1 import call_pb2 as cpb
-from actors.messages.v1 import common_pb2 as mpb
-from actors.messages.v1 import tenant_pb2 as tpb
+from actors.messages.v1 import call_pb2 as msg_call
+from actors.messages.v1 import common_pb2 as msg_common
+from actors.messages.v1 import tenant_pb2 as msg_tenant
 from actors.tenant import tenant_address
 from fabric.actor import ActorSystem
-from fabric.api.v1 import calls_pb2 as api
+from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.api.v1 import calls_pb2_grpc
-from fabric.api.v1 import common_pb2 as common
+from fabric.api.v1 import common_pb2 as api_common
 from fabric.errors import FabricError, InvalidArgument, NotFound
 
 REFRESH_S = 30.0
@@ -37,7 +37,7 @@ MAX_KEY = 64
 MAX_SUITE = 64
 
 
-def check_destination(to: common.Destination) -> None:
+def check_destination(to: api_common.Destination) -> None:
     """INVALID_ARGUMENT unless ``to`` is a well-formed extension or number."""
     which = to.WhichOneof("target")
     if which == "extension":
@@ -48,7 +48,7 @@ def check_destination(to: common.Destination) -> None:
         raise InvalidArgument("to needs an extension or a number", error_id="missing-destination")
 
 
-def check_media(offer: common.MediaOffer) -> None:
+def check_media(offer: api_common.MediaOffer) -> None:
     """INVALID_ARGUMENT unless the offer names a suite and carries a key of sane size."""
     if not offer.suite or len(offer.suite) > MAX_SUITE or not offer.suite.isprintable():
         raise InvalidArgument(
@@ -72,9 +72,9 @@ class CallsServicer(calls_pb2_grpc.CallsServicer):
 
     async def Register(  # noqa: N802
         self,
-        request_iterator: AsyncIterator[api.RegisterRequest],
+        request_iterator: AsyncIterator[api_calls.RegisterRequest],
         context: grpc.aio.ServicerContext,
-    ) -> AsyncIterator[api.RegisterResponse]:
+    ) -> AsyncIterator[api_calls.RegisterResponse]:
         """Register one extension; stream its call events until the client closes."""
         who = caller()
         first = await anext(aiter(request_iterator), None)
@@ -86,19 +86,21 @@ class CallsServicer(calls_pb2_grpc.CallsServicer):
         extension = validate.extension(first.register.extension)
         endpoint = await self.system.open_endpoint()
         registration_id = uuid.uuid4().hex
-        register = tpb.RegisterEndpoint(
+        register = msg_tenant.RegisterEndpoint(
             principal=who,
             extension=extension,
             registration_id=registration_id,
-            endpoint=mpb.Address(kind=endpoint.address.kind, key=endpoint.address.key),
+            endpoint=msg_common.Address(kind=endpoint.address.kind, key=endpoint.address.key),
         )
         tenant = self.system.ref(tenant_address(who.tenant_id))
-        out: asyncio.Queue[api.RegisterResponse | None] = asyncio.Queue(maxsize=1000)
+        out: asyncio.Queue[api_calls.RegisterResponse | None] = asyncio.Queue(maxsize=1000)
         tasks: list[asyncio.Task[None]] = []
         try:
             await tenant.ask(register)
-            yield api.RegisterResponse(
-                registered=api.Registered(extension=extension, registration_id=registration_id)
+            yield api_calls.RegisterResponse(
+                registered=api_calls.Registered(
+                    extension=extension, registration_id=registration_id
+                )
             )
             tasks = [
                 asyncio.create_task(self._read(request_iterator, out)),
@@ -116,31 +118,37 @@ class CallsServicer(calls_pb2_grpc.CallsServicer):
             endpoint.close()
             with contextlib.suppress(FabricError):
                 await tenant.tell(
-                    tpb.UnregisterEndpoint(extension=extension, registration_id=registration_id)
+                    msg_tenant.UnregisterEndpoint(
+                        extension=extension, registration_id=registration_id
+                    )
                 )
 
     @staticmethod
     async def _read(
-        requests: AsyncIterator[api.RegisterRequest],
-        out: asyncio.Queue[api.RegisterResponse | None],
+        requests: AsyncIterator[api_calls.RegisterRequest],
+        out: asyncio.Queue[api_calls.RegisterResponse | None],
     ) -> None:
         try:
             async for req in requests:
                 if req.WhichOneof("msg") == "ping":
-                    await out.put(api.RegisterResponse(pong=api.Pong(nonce=req.ping.nonce)))
+                    await out.put(
+                        api_calls.RegisterResponse(pong=api_calls.Pong(nonce=req.ping.nonce))
+                    )
         except FabricError:
             pass  # a malformed message mid-stream ends the stream (counted by the edge)
         finally:
             await out.put(None)  # the client closed its side: end the stream
 
     @staticmethod
-    async def _forward(endpoint: Any, out: asyncio.Queue[api.RegisterResponse | None]) -> None:
+    async def _forward(
+        endpoint: Any, out: asyncio.Queue[api_calls.RegisterResponse | None]
+    ) -> None:
         async for message in endpoint:
-            if isinstance(message, api.CallEvent):
-                await out.put(api.RegisterResponse(event=message))
+            if isinstance(message, api_calls.CallEvent):
+                await out.put(api_calls.RegisterResponse(event=message))
 
     @staticmethod
-    async def _refresh(tenant: Any, register: tpb.RegisterEndpoint) -> None:
+    async def _refresh(tenant: Any, register: msg_tenant.RegisterEndpoint) -> None:
         while True:
             await asyncio.sleep(REFRESH_S)
             with contextlib.suppress(FabricError):
@@ -148,24 +156,24 @@ class CallsServicer(calls_pb2_grpc.CallsServicer):
 
     # ---- call control -----------------------------------------------------------------
 
-    async def _call(self, call_id: str, **op: Any) -> api.CallInfo:
+    async def _call(self, call_id: str, **op: Any) -> api_calls.CallInfo:
         validate.call_id(call_id)
         reply = await self.system.ref(call_address(call_id)).ask(
-            cpb.CallOp(principal=caller(), **op)
+            msg_call.CallOp(principal=caller(), **op)
         )
-        assert isinstance(reply, api.CallInfo)
+        assert isinstance(reply, api_calls.CallInfo)
         return reply
 
     async def Dial(  # noqa: N802
-        self, request: api.DialRequest, context: grpc.aio.ServicerContext
-    ) -> api.CallInfo:
+        self, request: api_calls.DialRequest, context: grpc.aio.ServicerContext
+    ) -> api_calls.CallInfo:
         """Place a call from one of your extensions."""
         validate.extension(request.from_extension, "from_extension")
         check_destination(request.to)
         if request.HasField("media"):
             check_media(request.media)
         call_id = uuid.uuid4().hex
-        start = cpb.StartCall(
+        start = msg_call.StartCall(
             call_id=call_id,
             principal=caller(),
             from_extension=request.from_extension,
@@ -174,12 +182,12 @@ class CallsServicer(calls_pb2_grpc.CallsServicer):
         if request.HasField("media"):
             start.media.CopyFrom(request.media)
         reply = await self.system.ref(call_address(call_id)).ask(start)
-        assert isinstance(reply, api.CallInfo)
+        assert isinstance(reply, api_calls.CallInfo)
         return reply
 
     async def Answer(  # noqa: N802
-        self, request: api.AnswerRequest, context: grpc.aio.ServicerContext
-    ) -> api.CallInfo:
+        self, request: api_calls.AnswerRequest, context: grpc.aio.ServicerContext
+    ) -> api_calls.CallInfo:
         """Answer a call ringing on one of your extensions."""
         validate.extension(request.extension)
         if request.HasField("media"):
@@ -187,60 +195,62 @@ class CallsServicer(calls_pb2_grpc.CallsServicer):
         return await self._call(request.call_id, answer=request)
 
     async def Reject(  # noqa: N802
-        self, request: api.RejectRequest, context: grpc.aio.ServicerContext
-    ) -> api.CallInfo:
+        self, request: api_calls.RejectRequest, context: grpc.aio.ServicerContext
+    ) -> api_calls.CallInfo:
         """Stop a call ringing on one of your extensions."""
         validate.extension(request.extension)
         return await self._call(request.call_id, reject=request)
 
     async def Hangup(  # noqa: N802
-        self, request: api.CallRef, context: grpc.aio.ServicerContext
-    ) -> api.CallInfo:
+        self, request: api_calls.CallRef, context: grpc.aio.ServicerContext
+    ) -> api_calls.CallInfo:
         """End the call (cancel it while it rings)."""
         return await self._call(request.call_id, hangup=request)
 
     async def Hold(  # noqa: N802
-        self, request: api.CallRef, context: grpc.aio.ServicerContext
-    ) -> api.CallInfo:
+        self, request: api_calls.CallRef, context: grpc.aio.ServicerContext
+    ) -> api_calls.CallInfo:
         """Put an answered call on hold."""
         return await self._call(request.call_id, hold=request)
 
     async def Resume(  # noqa: N802
-        self, request: api.CallRef, context: grpc.aio.ServicerContext
-    ) -> api.CallInfo:
+        self, request: api_calls.CallRef, context: grpc.aio.ServicerContext
+    ) -> api_calls.CallInfo:
         """Take a held call off hold."""
         return await self._call(request.call_id, resume=request)
 
     async def Transfer(  # noqa: N802
-        self, request: api.TransferRequest, context: grpc.aio.ServicerContext
-    ) -> api.CallInfo:
+        self, request: api_calls.TransferRequest, context: grpc.aio.ServicerContext
+    ) -> api_calls.CallInfo:
         """Blind transfer: you leave, the other party rings the new destination."""
         check_destination(request.to)
         return await self._call(request.call_id, transfer=request)
 
     async def GetCall(  # noqa: N802
-        self, request: api.CallRef, context: grpc.aio.ServicerContext
-    ) -> api.CallInfo:
+        self, request: api_calls.CallRef, context: grpc.aio.ServicerContext
+    ) -> api_calls.CallInfo:
         """A call you take part in (or of your tenant, for admins)."""
         return await self._call(request.call_id, get=request)
 
     async def ListActiveCalls(  # noqa: N802
-        self, request: api.ListActiveCallsRequest, context: grpc.aio.ServicerContext
-    ) -> api.ListActiveCallsResponse:
+        self, request: api_calls.ListActiveCallsRequest, context: grpc.aio.ServicerContext
+    ) -> api_calls.ListActiveCallsResponse:
         """The tenant's calls that have not ended (at most 200)."""
         who = caller()
-        ids = await self.system.ref(tenant_address(who.tenant_id)).ask(tpb.ListActiveCallIds())
-        assert isinstance(ids, tpb.ActiveCallIds)
+        ids = await self.system.ref(tenant_address(who.tenant_id)).ask(
+            msg_tenant.ListActiveCallIds()
+        )
+        assert isinstance(ids, msg_tenant.ActiveCallIds)
 
-        async def one(call_id: str) -> api.CallInfo | None:
+        async def one(call_id: str) -> api_calls.CallInfo | None:
             try:
                 reply = await self.system.ref(call_address(call_id)).ask(
-                    cpb.CallOp(principal=who, get=api.CallRef(call_id=call_id))
+                    msg_call.CallOp(principal=who, get=api_calls.CallRef(call_id=call_id))
                 )
             except (NotFound, FabricError):
                 return None
-            assert isinstance(reply, api.CallInfo)
-            return reply if reply.state != api.CALL_STATE_ENDED else None
+            assert isinstance(reply, api_calls.CallInfo)
+            return reply if reply.state != api_calls.CALL_STATE_ENDED else None
 
         infos = await asyncio.gather(*(one(c) for c in ids.call_ids[:MAX_LISTED]))
-        return api.ListActiveCallsResponse(calls=[i for i in infos if i is not None])
+        return api_calls.ListActiveCallsResponse(calls=[i for i in infos if i is not None])

@@ -8,12 +8,12 @@ import time
 import grpc
 
 from actors import validate
-from actors.messages.v1 import numbers_pb2 as npb
-from actors.messages.v1 import tenant_pb2 as tpb
+from actors.messages.v1 import numbers_pb2 as msg_numbers
+from actors.messages.v1 import tenant_pb2 as msg_tenant
 from actors.number import DIRECTORY
 from actors.tenant import tenant_address
 from fabric.actor import ActorSystem
-from fabric.api.v1 import carrier_pb2 as api
+from fabric.api.v1 import carrier_pb2 as api_carrier
 from fabric.api.v1 import carrier_pb2_grpc
 from fabric.edge.credentials import new_api_key
 from fabric.errors import FabricError, FailedPrecondition, InvalidArgument
@@ -25,30 +25,34 @@ class CarrierServicer(carrier_pb2_grpc.CarrierAdminServicer):
     def __init__(self, system: ActorSystem) -> None:
         self.system = system
 
-    async def _tenant(self, tenant_id: str, message: object) -> api.Tenant:
+    async def _tenant(self, tenant_id: str, message: object) -> api_carrier.Tenant:
         validate.object_id(tenant_id, "tenant_id")
         reply = await self.system.ref(tenant_address(tenant_id)).ask(message)  # type: ignore[arg-type]
-        assert isinstance(reply, api.Tenant)
+        assert isinstance(reply, api_carrier.Tenant)
         return reply
 
     async def CreateTenant(  # noqa: N802
-        self, request: api.CreateTenantRequest, context: grpc.aio.ServicerContext
-    ) -> api.CreateTenantResponse:
+        self, request: api_carrier.CreateTenantRequest, context: grpc.aio.ServicerContext
+    ) -> api_carrier.CreateTenantResponse:
         """Create a tenant with its first owner; the owner's key is shown once."""
         validate.name(request.name, "name")
         owner_name = request.owner_name or "Owner"
         validate.name(owner_name, "owner_name")
-        if request.plan not in (api.PLAN_UNSPECIFIED, api.PLAN_STANDARD, api.PLAN_PRO):
+        if request.plan not in (
+            api_carrier.PLAN_UNSPECIFIED,
+            api_carrier.PLAN_STANDARD,
+            api_carrier.PLAN_PRO,
+        ):
             raise InvalidArgument("plan must be PLAN_STANDARD or PLAN_PRO", error_id="invalid-plan")
         tenant_id = f"t-{secrets.token_hex(6)}"
         owner_id = f"u-{secrets.token_hex(6)}"
         key_id, key, digest = new_api_key(tenant_id)
         tenant = await self._tenant(
             tenant_id,
-            tpb.CreateTenant(
+            msg_tenant.CreateTenant(
                 tenant_id=tenant_id,
                 name=request.name,
-                plan=request.plan or api.PLAN_STANDARD,
+                plan=request.plan or api_carrier.PLAN_STANDARD,
                 owner_name=owner_name,
                 owner_user_id=owner_id,
                 owner_key_id=key_id,
@@ -56,51 +60,56 @@ class CarrierServicer(carrier_pb2_grpc.CarrierAdminServicer):
                 created_at_ms=int(time.time() * 1000),
             ),
         )
-        return api.CreateTenantResponse(tenant=tenant, owner_user_id=owner_id, owner_api_key=key)
+        return api_carrier.CreateTenantResponse(
+            tenant=tenant, owner_user_id=owner_id, owner_api_key=key
+        )
 
     async def GetTenant(  # noqa: N802
-        self, request: api.TenantRef, context: grpc.aio.ServicerContext
-    ) -> api.Tenant:
+        self, request: api_carrier.TenantRef, context: grpc.aio.ServicerContext
+    ) -> api_carrier.Tenant:
         """One tenant."""
-        return await self._tenant(request.tenant_id, tpb.GetTenant())
+        return await self._tenant(request.tenant_id, msg_tenant.GetTenant())
 
     async def SuspendTenant(  # noqa: N802
-        self, request: api.TenantRef, context: grpc.aio.ServicerContext
-    ) -> api.Tenant:
+        self, request: api_carrier.TenantRef, context: grpc.aio.ServicerContext
+    ) -> api_carrier.Tenant:
         """Suspend: keys stop working, numbers stop ringing, configuration is kept."""
         return await self._tenant(
-            request.tenant_id, tpb.SetTenantStatus(status=api.TENANT_STATUS_SUSPENDED)
+            request.tenant_id,
+            msg_tenant.SetTenantStatus(status=api_carrier.TENANT_STATUS_SUSPENDED),
         )
 
     async def ResumeTenant(  # noqa: N802
-        self, request: api.TenantRef, context: grpc.aio.ServicerContext
-    ) -> api.Tenant:
+        self, request: api_carrier.TenantRef, context: grpc.aio.ServicerContext
+    ) -> api_carrier.Tenant:
         """Undo a suspension."""
         return await self._tenant(
-            request.tenant_id, tpb.SetTenantStatus(status=api.TENANT_STATUS_ACTIVE)
+            request.tenant_id, msg_tenant.SetTenantStatus(status=api_carrier.TENANT_STATUS_ACTIVE)
         )
 
     async def CloseTenant(  # noqa: N802
-        self, request: api.TenantRef, context: grpc.aio.ServicerContext
-    ) -> api.Tenant:
+        self, request: api_carrier.TenantRef, context: grpc.aio.ServicerContext
+    ) -> api_carrier.Tenant:
         """Close for good: keys are deleted and numbers return to the pool."""
         tenant = await self._tenant(
-            request.tenant_id, tpb.SetTenantStatus(status=api.TENANT_STATUS_CLOSED)
+            request.tenant_id, msg_tenant.SetTenantStatus(status=api_carrier.TENANT_STATUS_CLOSED)
         )
-        await self.system.ref(DIRECTORY).ask(npb.ReleaseTenantNumbers(tenant_id=request.tenant_id))
+        await self.system.ref(DIRECTORY).ask(
+            msg_numbers.ReleaseTenantNumbers(tenant_id=request.tenant_id)
+        )
         return tenant
 
     async def SetPlan(  # noqa: N802
-        self, request: api.SetPlanRequest, context: grpc.aio.ServicerContext
-    ) -> api.Tenant:
+        self, request: api_carrier.SetPlanRequest, context: grpc.aio.ServicerContext
+    ) -> api_carrier.Tenant:
         """Standard or Pro."""
-        if request.plan not in (api.PLAN_STANDARD, api.PLAN_PRO):
+        if request.plan not in (api_carrier.PLAN_STANDARD, api_carrier.PLAN_PRO):
             raise InvalidArgument("plan must be PLAN_STANDARD or PLAN_PRO", error_id="invalid-plan")
-        return await self._tenant(request.tenant_id, tpb.SetTenantPlan(plan=request.plan))
+        return await self._tenant(request.tenant_id, msg_tenant.SetTenantPlan(plan=request.plan))
 
     async def AllocateNumbers(  # noqa: N802
-        self, request: api.AllocateNumbersRequest, context: grpc.aio.ServicerContext
-    ) -> api.AllocateNumbersResponse:
+        self, request: api_carrier.AllocateNumbersRequest, context: grpc.aio.ServicerContext
+    ) -> api_carrier.AllocateNumbersResponse:
         """Give pool numbers to an active tenant (a count, or exact numbers)."""
         for number in request.numbers:
             validate.e164(number, "numbers")
@@ -108,33 +117,33 @@ class CarrierServicer(carrier_pb2_grpc.CarrierAdminServicer):
             raise InvalidArgument(
                 "give either count (1-100) or numbers", error_id="invalid-allocation"
             )
-        tenant = await self._tenant(request.tenant_id, tpb.GetTenant())
-        if tenant.status != api.TENANT_STATUS_ACTIVE:
+        tenant = await self._tenant(request.tenant_id, msg_tenant.GetTenant())
+        if tenant.status != api_carrier.TENANT_STATUS_ACTIVE:
             raise FailedPrecondition("the tenant is not active", error_id="tenant-inactive")
         got = await self.system.ref(DIRECTORY).ask(
-            npb.AllocateNumbers(
+            msg_numbers.AllocateNumbers(
                 tenant_id=request.tenant_id, count=request.count, numbers=request.numbers
             )
         )
-        assert isinstance(got, npb.AllocatedNumbers)
+        assert isinstance(got, msg_numbers.AllocatedNumbers)
         try:
-            await self._tenant(request.tenant_id, tpb.AddNumbers(numbers=got.numbers))
+            await self._tenant(request.tenant_id, msg_tenant.AddNumbers(numbers=got.numbers))
         except FabricError:
             for number in got.numbers:  # undo: never leave numbers held but unroutable
                 await self.system.ref(DIRECTORY).ask(
-                    npb.ReleaseNumber(tenant_id=request.tenant_id, number=number)
+                    msg_numbers.ReleaseNumber(tenant_id=request.tenant_id, number=number)
                 )
             raise
-        return api.AllocateNumbersResponse(numbers=got.numbers)
+        return api_carrier.AllocateNumbersResponse(numbers=got.numbers)
 
     async def ReleaseNumber(  # noqa: N802
-        self, request: api.ReleaseNumberRequest, context: grpc.aio.ServicerContext
-    ) -> api.ReleaseNumberResponse:
+        self, request: api_carrier.ReleaseNumberRequest, context: grpc.aio.ServicerContext
+    ) -> api_carrier.ReleaseNumberResponse:
         """Return a tenant's number to the pool."""
         validate.object_id(request.tenant_id, "tenant_id")
         validate.e164(request.number)
         await self.system.ref(DIRECTORY).ask(
-            npb.ReleaseNumber(tenant_id=request.tenant_id, number=request.number)
+            msg_numbers.ReleaseNumber(tenant_id=request.tenant_id, number=request.number)
         )
-        await self._tenant(request.tenant_id, tpb.RemoveNumber(number=request.number))
-        return api.ReleaseNumberResponse()
+        await self._tenant(request.tenant_id, msg_tenant.RemoveNumber(number=request.number))
+        return api_carrier.ReleaseNumberResponse()

@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-from actors.messages.v1 import common_pb2 as mpb
-from actors.messages.v1 import tenant_pb2 as tpb
+from actors.messages.v1 import common_pb2 as msg_common
+from actors.messages.v1 import tenant_pb2 as msg_tenant
 from actors.tenant import tenant_address
 from fabric.actor import ActorSystem
-from fabric.api.v1 import carrier_pb2 as carrier
-from fabric.api.v1 import common_pb2 as common
+from fabric.api.v1 import carrier_pb2 as api_carrier
+from fabric.api.v1 import common_pb2 as api_common
 from fabric.edge.auth import KeyRejected, Principal, Role, principal
 from fabric.edge.credentials import ApiKeyParts
 from fabric.errors import NotFound, Unauthenticated
 
 _TO_PB = {
-    Role.OWNER: common.ROLE_OWNER,
-    Role.ADMIN: common.ROLE_ADMIN,
-    Role.MEMBER: common.ROLE_MEMBER,
-    Role.OPERATOR: common.ROLE_OPERATOR,
+    Role.OWNER: api_common.ROLE_OWNER,
+    Role.ADMIN: api_common.ROLE_ADMIN,
+    Role.MEMBER: api_common.ROLE_MEMBER,
+    Role.OPERATOR: api_common.ROLE_OPERATOR,
 }
 _FROM_PB = {v: k for k, v in _TO_PB.items()}
 
 
-def caller() -> mpb.Principal:
+def caller() -> msg_common.Principal:
     """The current RPC's principal as an actor message."""
     who = principal()
-    return mpb.Principal(tenant_id=who.tenant_id, user_id=who.user_id, role=_TO_PB[who.role])
+    return msg_common.Principal(tenant_id=who.tenant_id, user_id=who.user_id, role=_TO_PB[who.role])
 
 
 class KeyVerifier:
@@ -37,13 +37,13 @@ class KeyVerifier:
         """The key's principal; UNAUTHENTICATED / PERMISSION_DENIED (suspended tenant)."""
         try:
             verdict = await self.system.ref(tenant_address(parts.tenant_id)).ask(
-                tpb.VerifyKey(key_id=parts.key_id, secret_hash=parts.secret_hash)
+                msg_tenant.VerifyKey(key_id=parts.key_id, secret_hash=parts.secret_hash)
             )
         except NotFound:
             raise Unauthenticated("the API key is not valid", error_id="bad-credentials") from None
-        assert isinstance(verdict, tpb.KeyVerdict)
-        if verdict.status == carrier.TENANT_STATUS_SUSPENDED:
+        assert isinstance(verdict, msg_tenant.KeyVerdict)
+        if verdict.status == api_carrier.TENANT_STATUS_SUSPENDED:
             raise KeyRejected("the tenant is suspended; ask the carrier")
-        if verdict.status != carrier.TENANT_STATUS_ACTIVE or verdict.role not in _FROM_PB:
+        if verdict.status != api_carrier.TENANT_STATUS_ACTIVE or verdict.role not in _FROM_PB:
             raise Unauthenticated("the API key is not valid", error_id="bad-credentials")
         return Principal(_FROM_PB[verdict.role], parts.tenant_id, verdict.user_id)

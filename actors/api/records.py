@@ -9,8 +9,8 @@ import grpc
 
 from actors import validate
 from actors.api.principals import caller
-from fabric.api.v1 import calls_pb2 as calls
-from fabric.api.v1 import records_pb2 as api
+from fabric.api.v1 import calls_pb2 as api_calls
+from fabric.api.v1 import records_pb2 as api_records
 from fabric.api.v1 import records_pb2_grpc
 from fabric.cdr import Cdr, Disposition
 from fabric.errors import InvalidArgument
@@ -21,12 +21,12 @@ MAX_PAGE = 1000
 MAX_TOKEN = 2048
 
 _REASON = {
-    Disposition.ANSWERED: calls.END_REASON_COMPLETED,
-    Disposition.NO_ANSWER: calls.END_REASON_NO_ANSWER,
-    Disposition.BUSY: calls.END_REASON_REJECTED,
-    Disposition.REJECTED: calls.END_REASON_REJECTED,
-    Disposition.FAILED: calls.END_REASON_FAILED,
-    Disposition.VOICEMAIL: calls.END_REASON_VOICEMAIL,
+    Disposition.ANSWERED: api_calls.END_REASON_COMPLETED,
+    Disposition.NO_ANSWER: api_calls.END_REASON_NO_ANSWER,
+    Disposition.BUSY: api_calls.END_REASON_REJECTED,
+    Disposition.REJECTED: api_calls.END_REASON_REJECTED,
+    Disposition.FAILED: api_calls.END_REASON_FAILED,
+    Disposition.VOICEMAIL: api_calls.END_REASON_VOICEMAIL,
 }
 
 
@@ -34,14 +34,14 @@ def _ms(value: datetime | None) -> int:
     return int(value.timestamp() * 1000) if value is not None else 0
 
 
-def to_record(cdr: Cdr) -> api.CdrRecord:
+def to_record(cdr: Cdr) -> api_records.CdrRecord:
     """The public form of a CDR."""
-    reason = _REASON.get(Disposition(cdr.disposition), calls.END_REASON_FAILED)
+    reason = _REASON.get(Disposition(cdr.disposition), api_calls.END_REASON_FAILED)
     if cdr.hangup_cause == "caller-cancelled":
-        reason = calls.END_REASON_CANCELLED
+        reason = api_calls.END_REASON_CANCELLED
     elif cdr.hangup_cause == "media-timeout":
-        reason = calls.END_REASON_MEDIA_TIMEOUT
-    record = api.CdrRecord(
+        reason = api_calls.END_REASON_MEDIA_TIMEOUT
+    record = api_records.CdrRecord(
         call_id=cdr.call_id,
         tenant_id=cdr.tenant_id,
         to=cdr.to_number,
@@ -72,8 +72,8 @@ class RecordsServicer(records_pb2_grpc.RecordsServicer):
         self.store = store
 
     async def QueryCdrs(  # noqa: N802
-        self, request: api.QueryCdrsRequest, context: grpc.aio.ServicerContext
-    ) -> api.QueryCdrsResponse:
+        self, request: api_records.QueryCdrsRequest, context: grpc.aio.ServicerContext
+    ) -> api_records.QueryCdrsResponse:
         """CDRs with start_ms <= start < end_ms, newest first, optionally for one number."""
         end_ms = request.end_ms or int(time.time() * 1000) + 1
         if request.start_ms < 0 or end_ms <= request.start_ms:
@@ -105,13 +105,13 @@ class RecordsServicer(records_pb2_grpc.RecordsServicer):
             page_size=request.page_size or 100,
             page_token=request.page_token,
         )
-        return api.QueryCdrsResponse(
+        return api_records.QueryCdrsResponse(
             records=[to_record(c) for c in page.records], next_page_token=page.next_page_token
         )
 
     async def GetCdr(  # noqa: N802
-        self, request: api.GetCdrRequest, context: grpc.aio.ServicerContext
-    ) -> api.CdrRecord:
+        self, request: api_records.GetCdrRequest, context: grpc.aio.ServicerContext
+    ) -> api_records.CdrRecord:
         """One CDR of the caller's tenant (NOT_FOUND for any other tenant's)."""
         validate.call_id(request.call_id)
         return to_record(await self.store.get(caller().tenant_id, request.call_id))

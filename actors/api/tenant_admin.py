@@ -12,10 +12,10 @@ import grpc
 from google.protobuf.message import Message
 
 from actors.api.principals import caller
-from actors.messages.v1 import tenant_pb2 as tpb
+from actors.messages.v1 import tenant_pb2 as msg_tenant
 from actors.tenant import tenant_address
 from fabric.actor import ActorSystem
-from fabric.api.v1 import tenant_pb2 as api
+from fabric.api.v1 import tenant_pb2 as api_tenant
 from fabric.api.v1 import tenant_pb2_grpc
 
 R = TypeVar("R", bound=Message)
@@ -29,104 +29,104 @@ class TenantAdminServicer(tenant_pb2_grpc.TenantAdminServicer):
 
     async def _op(self, field: str, request: Message, reply_type: type[R]) -> R:
         who = caller()
-        op = tpb.AdminOp(principal=who)
+        op = msg_tenant.AdminOp(principal=who)
         getattr(op, field).CopyFrom(request)
         reply = await self.system.ref(tenant_address(who.tenant_id)).ask(op)
         assert isinstance(reply, reply_type)
         return reply
 
     async def GetConfig(  # noqa: N802
-        self, request: api.TenantConfigRequest, context: grpc.aio.ServicerContext
-    ) -> api.TenantConfig:
+        self, request: api_tenant.TenantConfigRequest, context: grpc.aio.ServicerContext
+    ) -> api_tenant.TenantConfig:
         """The whole configuration of the caller's tenant."""
-        return await self._op("get_config", request, api.TenantConfig)
+        return await self._op("get_config", request, api_tenant.TenantConfig)
 
     async def CreateUser(  # noqa: N802
-        self, request: api.CreateUserRequest, context: grpc.aio.ServicerContext
-    ) -> api.User:
+        self, request: api_tenant.CreateUserRequest, context: grpc.aio.ServicerContext
+    ) -> api_tenant.User:
         """Add a user (owner, admin or member)."""
-        return await self._op("create_user", request, api.User)
+        return await self._op("create_user", request, api_tenant.User)
 
     async def DeleteUser(  # noqa: N802
-        self, request: api.UserRef, context: grpc.aio.ServicerContext
-    ) -> api.Empty:
+        self, request: api_tenant.UserRef, context: grpc.aio.ServicerContext
+    ) -> api_tenant.Empty:
         """Remove a user and their keys."""
-        return await self._op("delete_user", request, api.Empty)
+        return await self._op("delete_user", request, api_tenant.Empty)
 
     async def ListUsers(  # noqa: N802
-        self, request: api.ListUsersRequest, context: grpc.aio.ServicerContext
-    ) -> api.ListUsersResponse:
+        self, request: api_tenant.ListUsersRequest, context: grpc.aio.ServicerContext
+    ) -> api_tenant.ListUsersResponse:
         """Every user."""
-        return await self._op("list_users", request, api.ListUsersResponse)
+        return await self._op("list_users", request, api_tenant.ListUsersResponse)
 
     async def PutExtension(  # noqa: N802
-        self, request: api.PutExtensionRequest, context: grpc.aio.ServicerContext
-    ) -> api.Extension:
+        self, request: api_tenant.PutExtensionRequest, context: grpc.aio.ServicerContext
+    ) -> api_tenant.Extension:
         """Create or replace an extension."""
-        return await self._op("put_extension", request, api.Extension)
+        return await self._op("put_extension", request, api_tenant.Extension)
 
     async def DeleteExtension(  # noqa: N802
-        self, request: api.ExtensionRef, context: grpc.aio.ServicerContext
-    ) -> api.Empty:
+        self, request: api_tenant.ExtensionRef, context: grpc.aio.ServicerContext
+    ) -> api_tenant.Empty:
         """Remove an unused extension."""
-        return await self._op("delete_extension", request, api.Empty)
+        return await self._op("delete_extension", request, api_tenant.Empty)
 
     async def ListExtensions(  # noqa: N802
-        self, request: api.ListExtensionsRequest, context: grpc.aio.ServicerContext
-    ) -> api.ListExtensionsResponse:
+        self, request: api_tenant.ListExtensionsRequest, context: grpc.aio.ServicerContext
+    ) -> api_tenant.ListExtensionsResponse:
         """Every extension."""
-        return await self._op("list_extensions", request, api.ListExtensionsResponse)
+        return await self._op("list_extensions", request, api_tenant.ListExtensionsResponse)
 
     async def PutRingGroup(  # noqa: N802
-        self, request: api.PutRingGroupRequest, context: grpc.aio.ServicerContext
-    ) -> api.RingGroup:
+        self, request: api_tenant.PutRingGroupRequest, context: grpc.aio.ServicerContext
+    ) -> api_tenant.RingGroup:
         """Create or replace a ring group."""
-        return await self._op("put_ring_group", request, api.RingGroup)
+        return await self._op("put_ring_group", request, api_tenant.RingGroup)
 
     async def DeleteRingGroup(  # noqa: N802
-        self, request: api.RingGroupRef, context: grpc.aio.ServicerContext
-    ) -> api.Empty:
+        self, request: api_tenant.RingGroupRef, context: grpc.aio.ServicerContext
+    ) -> api_tenant.Empty:
         """Remove an unused ring group."""
-        return await self._op("delete_ring_group", request, api.Empty)
+        return await self._op("delete_ring_group", request, api_tenant.Empty)
 
     async def ListRingGroups(  # noqa: N802
-        self, request: api.ListRingGroupsRequest, context: grpc.aio.ServicerContext
-    ) -> api.ListRingGroupsResponse:
+        self, request: api_tenant.ListRingGroupsRequest, context: grpc.aio.ServicerContext
+    ) -> api_tenant.ListRingGroupsResponse:
         """Every ring group."""
-        return await self._op("list_ring_groups", request, api.ListRingGroupsResponse)
+        return await self._op("list_ring_groups", request, api_tenant.ListRingGroupsResponse)
 
     async def RouteNumber(  # noqa: N802
-        self, request: api.RouteNumberRequest, context: grpc.aio.ServicerContext
-    ) -> api.NumberRoute:
+        self, request: api_tenant.RouteNumberRequest, context: grpc.aio.ServicerContext
+    ) -> api_tenant.NumberRoute:
         """Route one of the tenant's numbers."""
-        return await self._op("route_number", request, api.NumberRoute)
+        return await self._op("route_number", request, api_tenant.NumberRoute)
 
     async def ListNumbers(  # noqa: N802
-        self, request: api.ListNumbersRequest, context: grpc.aio.ServicerContext
-    ) -> api.ListNumbersResponse:
+        self, request: api_tenant.ListNumbersRequest, context: grpc.aio.ServicerContext
+    ) -> api_tenant.ListNumbersResponse:
         """The tenant's numbers and their routes."""
-        return await self._op("list_numbers", request, api.ListNumbersResponse)
+        return await self._op("list_numbers", request, api_tenant.ListNumbersResponse)
 
     async def SetBusinessHours(  # noqa: N802
-        self, request: api.SetBusinessHoursRequest, context: grpc.aio.ServicerContext
-    ) -> api.BusinessHours:
+        self, request: api_tenant.SetBusinessHoursRequest, context: grpc.aio.ServicerContext
+    ) -> api_tenant.BusinessHours:
         """Opening hours and the after-hours target."""
-        return await self._op("set_business_hours", request, api.BusinessHours)
+        return await self._op("set_business_hours", request, api_tenant.BusinessHours)
 
     async def CreateApiKey(  # noqa: N802
-        self, request: api.CreateApiKeyRequest, context: grpc.aio.ServicerContext
-    ) -> api.CreateApiKeyResponse:
+        self, request: api_tenant.CreateApiKeyRequest, context: grpc.aio.ServicerContext
+    ) -> api_tenant.CreateApiKeyResponse:
         """A key for a user; its secret is shown once."""
-        return await self._op("create_api_key", request, api.CreateApiKeyResponse)
+        return await self._op("create_api_key", request, api_tenant.CreateApiKeyResponse)
 
     async def RevokeApiKey(  # noqa: N802
-        self, request: api.ApiKeyRef, context: grpc.aio.ServicerContext
-    ) -> api.Empty:
+        self, request: api_tenant.ApiKeyRef, context: grpc.aio.ServicerContext
+    ) -> api_tenant.Empty:
         """Delete a key."""
-        return await self._op("revoke_api_key", request, api.Empty)
+        return await self._op("revoke_api_key", request, api_tenant.Empty)
 
     async def ListApiKeys(  # noqa: N802
-        self, request: api.ListApiKeysRequest, context: grpc.aio.ServicerContext
-    ) -> api.ListApiKeysResponse:
+        self, request: api_tenant.ListApiKeysRequest, context: grpc.aio.ServicerContext
+    ) -> api_tenant.ListApiKeysResponse:
         """Every key (never the secrets)."""
-        return await self._op("list_api_keys", request, api.ListApiKeysResponse)
+        return await self._op("list_api_keys", request, api_tenant.ListApiKeysResponse)

@@ -2,9 +2,12 @@
 
 Modules, from the bottom up: ``clock`` (injectable time), ``placement`` (rendezvous
 hashing), ``supervision`` (bounded restarts), ``mailbox`` (bounded per-actor queue),
-``metrics`` (per-host Prometheus registry), ``wire`` (envelope encoding), ``host`` (the
-activation table, turn scheduler, lifecycle, reminders), ``dispatch`` (local vs remote
-routing, endpoints), ``local`` (the in-process system), and the Ray side: ``transport``
-(batched outboxes and reply polling), ``registry`` (membership), ``ray_host`` (the Ray actor
-that runs a host), ``ray_system`` (the driver's system).
+``metrics`` (per-host Prometheus registry), ``wire`` (envelope encoding), ``loader`` (actor
+types and services named by "module:attr"), ``stores`` (the stores a process owns),
+``endpoint`` (in-process inboxes), ``host`` (``ActorHost``: the activation table, turn
+scheduler, lifecycle, reminders), ``local`` (the in-process system), and the Ray side:
+``transport`` (batched outboxes and reply polling), ``registry`` (membership),
+``process`` (``ProcessRouter``: routes a process's messages by placement), ``ray_host``
+(``RayHostWorker``: the Ray actor that runs an ``ActorHost``), ``ray_system`` (the driver's
+system).
 """

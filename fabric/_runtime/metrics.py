@@ -10,7 +10,9 @@ per host (``RayActorSystem.metrics_text``); a process can also serve its own reg
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from fabric.metrics_text import exposition
 
 _LATENCY_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0)
 
@@ -65,4 +67,4 @@ class HostMetrics:
 
     def text(self) -> str:
         """The Prometheus text exposition of this host's registry."""
-        return generate_latest(self.registry).decode()
+        return exposition(self.registry)

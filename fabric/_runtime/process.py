@@ -1,6 +1,6 @@
 """The actor system as seen from one process of a Ray deployment (host, gateway or driver).
 
-``ProcessRuntime`` is the ``ActorSystem`` (and ``ActorRef`` dispatcher) of a process. It
+``ProcessRouter`` is the ``ActorSystem`` (and ``ActorRef`` dispatcher) of a process. It
 routes each message by placement over the current membership view:
 
 - target owned by this process's own host -> the host's mailbox, no serialization;
@@ -45,14 +45,14 @@ from fabric._runtime.transport import ReplySlots, Transport, host_unavailable, r
 from fabric.actor import ENDPOINT_KIND, ActorAddress, ActorRef, DeactivationReason
 from fabric.config import RuntimeSettings
 from fabric.errors import FabricError, FailedPrecondition, InvalidArgument, Unavailable
-from fabric.wire.v1 import envelope_pb2 as pb
+from fabric.wire.v1 import envelope_pb2 as wire_pb
 
 log = logging.getLogger(__name__)
 
 MAX_HOPS = 2
 
 
-class ProcessRuntime:
+class ProcessRouter:
     """Routing, delivery and membership of one process."""
 
     def __init__(
@@ -222,9 +222,9 @@ class ProcessRuntime:
         """
         if replies:
             self.transport.take_replies(sender, replies)
-        ack = pb.BatchAck(incarnation=self.replies.incarnation)
+        ack = wire_pb.BatchAck(incarnation=self.replies.incarnation)
         try:
-            batch = pb.EnvelopeBatch.FromString(raw)
+            batch = wire_pb.EnvelopeBatch.FromString(raw)
         except Exception:  # noqa: BLE001 - a malformed batch is dropped and counted
             self.dropped += 1
             return ack.SerializeToString()
@@ -237,7 +237,7 @@ class ProcessRuntime:
                 wire.error_to_wire(exc, rejection.error)
         return ack.SerializeToString()
 
-    def _deliver_one(self, env: pb.Envelope, loop: asyncio.AbstractEventLoop,
+    def _deliver_one(self, env: wire_pb.Envelope, loop: asyncio.AbstractEventLoop,
                      push: bool = False) -> None:
         target = wire.address_from_wire(env.target)
         message = wire.unpack(env.payload)
@@ -292,7 +292,7 @@ class ProcessRuntime:
 
     async def _forward(
         self,
-        env: pb.Envelope,
+        env: wire_pb.Envelope,
         target: ActorAddress,
         message: Message,
         sender: ActorAddress | None,

@@ -9,7 +9,7 @@ the host process, so ``fabric`` never imports ``actors``. Two roles:
 - ``gateway``: runs the gateway services (e.g. the gRPC API server) and their endpoints,
   places no virtual actors, so an API process never competes with call actors for its loop.
 
-Start-up is lazy and idempotent (:meth:`HostActor.start`): the driver calls it once, and
+Start-up is lazy and idempotent (:meth:`RayHostWorker.start`): the driver calls it once, and
 when Ray restarts a dead host on another node (``max_restarts``), the registry's next ping
 starts it again; its actors then re-activate from persisted state on their next message or
 reminder.
@@ -32,7 +32,7 @@ from fabric._runtime.clock import SystemClock
 from fabric._runtime.host import ActorHost
 from fabric._runtime.loader import actor_type_table, load_symbol
 from fabric._runtime.metrics import HostMetrics
-from fabric._runtime.process import ProcessRuntime
+from fabric._runtime.process import ProcessRouter
 from fabric._runtime.registry import View, follow_membership
 from fabric._runtime.stores import RuntimeStores, open_runtime_stores
 from fabric.config import FabricSettings
@@ -58,13 +58,13 @@ class HostSpec:
     stores: str = ""  # "module:attr" async factory (settings) -> RuntimeStores
 
 
-class HostActor:
+class RayHostWorker:
     """The body of a host Ray actor (wrapped with ``ray.remote`` by the system)."""
 
     def __init__(self, spec: HostSpec) -> None:
         self.spec = spec
         self.incarnation = uuid.uuid4().hex
-        self.runtime: ProcessRuntime | None = None
+        self.runtime: ProcessRouter | None = None
         self._started: asyncio.Future[None] | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._gateway_services: list[Any] = []
@@ -115,7 +115,7 @@ class HostActor:
                 services=services,
                 metrics=HostMetrics(spec.host_id),
             )
-        self.runtime = ProcessRuntime(
+        self.runtime = ProcessRouter(
             spec.host_id,
             settings=settings.runtime,
             handle=ray.get_actor,

@@ -39,8 +39,8 @@ from google.protobuf.message import Message
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from fabric._runtime.endpoint import LocalEndpoint
-from fabric._runtime.process import ProcessRuntime
-from fabric._runtime.ray_host import ACTOR_ROLE, GATEWAY_ROLE, HostActor, HostSpec
+from fabric._runtime.process import ProcessRouter
+from fabric._runtime.ray_host import ACTOR_ROLE, GATEWAY_ROLE, HostSpec, RayHostWorker
 from fabric._runtime.registry import Registry, View, follow_membership
 from fabric.actor import ActorAddress, ActorRef
 from fabric.config import FabricSettings
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 # rounds of re-creating hosts that a soft node affinity placed on another node (~15 s)
 PLACEMENT_ATTEMPTS = 10
 
-RemoteHost = ray.remote(HostActor)
+RemoteHost = ray.remote(RayHostWorker)
 RemoteRegistry = ray.remote(Registry)
 
 
@@ -64,7 +64,7 @@ class RayActorSystem:
         settings: FabricSettings,
         registry: Any,
         hosts: dict[str, Any],
-        runtime: ProcessRuntime,
+        runtime: ProcessRouter,
     ) -> None:
         self.system_id = system_id
         self.settings = settings
@@ -159,7 +159,7 @@ class RayActorSystem:
                     with contextlib.suppress(Exception):
                         ray.kill(handle)
             raise
-        runtime = ProcessRuntime(
+        runtime = ProcessRouter(
             f"{system_id}-driver-{uuid.uuid4().hex[:6]}",
             settings=rt,
             handle=ray.get_actor,

@@ -32,7 +32,7 @@ import ray
 from ray.exceptions import ActorDiedError, RayError
 
 if TYPE_CHECKING:
-    from fabric._runtime.process import ProcessRuntime
+    from fabric._runtime.process import ProcessRouter
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ class Registry:
             return type(exc).__name__
 
 
-async def follow_membership(registry: Any, runtime: ProcessRuntime) -> None:
+async def follow_membership(registry: Any, runtime: ProcessRouter) -> None:
     """Apply every new membership view the registry publishes, until cancelled.
 
     Long-polls ``wait_change`` (5 s); while the registry restarts, the call fails and is

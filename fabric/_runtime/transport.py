@@ -44,7 +44,7 @@ from ray.exceptions import RayError
 
 from fabric._runtime import wire
 from fabric.errors import DeadlineExceeded, FabricError, InvalidArgument, Unavailable
-from fabric.wire.v1 import envelope_pb2 as pb
+from fabric.wire.v1 import envelope_pb2 as wire_pb
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,8 @@ class _Outbox:
     __slots__ = ("items", "replies", "flushing")
 
     def __init__(self) -> None:
-        self.items: list[tuple[pb.Envelope, asyncio.Future[str]]] = []
-        self.replies: list[pb.Reply] = []
+        self.items: list[tuple[wire_pb.Envelope, asyncio.Future[str]]] = []
+        self.replies: list[wire_pb.Reply] = []
         self.flushing = False
 
 
@@ -105,15 +105,15 @@ class Transport:
         self.batches_sent = 0
         self.envelopes_sent = 0
 
-    async def tell(self, dest: str, env: pb.Envelope) -> None:
+    async def tell(self, dest: str, env: wire_pb.Envelope) -> None:
         """Deliver ``env`` to host ``dest``; raise what the receiver refused it with."""
         await self._send(dest, env)
 
-    def post(self, dest: str, env: pb.Envelope) -> asyncio.Future[str]:
+    def post(self, dest: str, env: wire_pb.Envelope) -> asyncio.Future[str]:
         """Queue ``env`` for ``dest`` without waiting; the future says how it went."""
         return self._enqueue(dest, env)
 
-    async def ask(self, dest: str, env: pb.Envelope, timeout: float) -> Message:
+    async def ask(self, dest: str, env: wire_pb.Envelope, timeout: float) -> Message:
         """Deliver ``env`` as an ask and wait for the answer until ``timeout``."""
         loop = asyncio.get_running_loop()
         corr = next(self._ids)
@@ -165,7 +165,7 @@ class Transport:
             h = self._handles[dest] = self._lookup(dest)
         return h
 
-    def push_reply(self, caller: str, reply: pb.Reply) -> None:
+    def push_reply(self, caller: str, reply: wire_pb.Reply) -> None:
         """Send an ask's answer to ``caller`` with the next batch going there."""
         box = self._outboxes.get(caller)
         if box is None:
@@ -176,7 +176,7 @@ class Transport:
     def take_replies(self, sender: str, raw: bytes) -> None:
         """Answers pushed by host ``sender`` (a ``ReplyBatch``): resolve the waiting asks."""
         try:
-            batch = pb.ReplyBatch.FromString(raw)
+            batch = wire_pb.ReplyBatch.FromString(raw)
         except Exception:  # noqa: BLE001 - malformed: dropped; the asks time out
             log.debug("malformed reply batch from %s dropped", sender)
             return
@@ -195,10 +195,10 @@ class Transport:
 
     # -- outbox ----------------------------------------------------------------------------
 
-    async def _send(self, dest: str, env: pb.Envelope) -> str:
+    async def _send(self, dest: str, env: wire_pb.Envelope) -> str:
         return await self._enqueue(dest, env)
 
-    def _enqueue(self, dest: str, env: pb.Envelope) -> asyncio.Future[str]:
+    def _enqueue(self, dest: str, env: wire_pb.Envelope) -> asyncio.Future[str]:
         """Queue ``env``; the future answers the receiver's incarnation or its refusal."""
         box = self._outboxes.get(dest)
         if box is None:
@@ -220,11 +220,11 @@ class Transport:
             while box.items or box.replies:
                 items, box.items = box.items, []
                 replies, box.replies = box.replies, []
-                batch = pb.EnvelopeBatch()
+                batch = wire_pb.EnvelopeBatch()
                 batch.envelopes.extend(env for env, _ in items)
                 reply_raw = b""
                 if replies:
-                    rb = pb.ReplyBatch(incarnation=self.incarnation)
+                    rb = wire_pb.ReplyBatch(incarnation=self.incarnation)
                     rb.replies.extend(replies)
                     reply_raw = rb.SerializeToString()
                 try:
@@ -232,7 +232,7 @@ class Transport:
                         batch.SerializeToString(), reply_raw, self.process_id,
                         self.push_replies,
                     )
-                    ack = pb.BatchAck.FromString(raw)
+                    ack = wire_pb.BatchAck.FromString(raw)
                 except (RayError, ValueError) as exc:
                     self.forget(dest)
                     error = host_unavailable(dest, type(exc).__name__)
@@ -269,7 +269,7 @@ class Transport:
                     raw = await self.handle(dest).poll_replies.remote(
                         self.process_id, self._poll_wait_s
                     )
-                    batch = pb.ReplyBatch.FromString(raw)
+                    batch = wire_pb.ReplyBatch.FromString(raw)
                 except (RayError, ValueError) as exc:
                     self.fail_host(dest, host_unavailable(dest, type(exc).__name__))
                     self._on_failure(dest)
@@ -278,7 +278,7 @@ class Transport:
         finally:
             self._pollers.pop(dest, None)
 
-    def _resolve(self, dest: str, slots: dict[int, _Pending], batch: pb.ReplyBatch) -> None:
+    def _resolve(self, dest: str, slots: dict[int, _Pending], batch: wire_pb.ReplyBatch) -> None:
         for reply in batch.replies:
             pending = slots.get(reply.correlation_id)
             if pending is None or pending.future.done():
@@ -302,11 +302,11 @@ class Transport:
                 pending.future.set_exception(lost)
 
 
-def reply_of(correlation_id: int, fut: asyncio.Future[Message]) -> pb.Reply | None:
+def reply_of(correlation_id: int, fut: asyncio.Future[Message]) -> wire_pb.Reply | None:
     """The wire answer of a finished ask (None if it was cancelled)."""
     if fut.cancelled():
         return None
-    reply = pb.Reply(correlation_id=correlation_id)
+    reply = wire_pb.Reply(correlation_id=correlation_id)
     exc = fut.exception()
     if exc is not None:
         wire.error_to_wire(exc, reply.error)
@@ -319,7 +319,7 @@ class _Slot:
     __slots__ = ("replies", "event", "last_poll")
 
     def __init__(self, now: float) -> None:
-        self.replies: list[pb.Reply] = []
+        self.replies: list[wire_pb.Reply] = []
         self.event = asyncio.Event()
         self.last_poll = now
 
@@ -337,7 +337,7 @@ class ReplySlots:
         if reply is not None:
             self.put_reply(caller, reply)
 
-    def put_reply(self, caller: str, reply: pb.Reply) -> None:
+    def put_reply(self, caller: str, reply: wire_pb.Reply) -> None:
         """Store an answer until ``caller`` polls."""
         slot = self._slots.get(caller)
         if slot is None:
@@ -359,7 +359,7 @@ class ReplySlots:
                 pass
         replies, slot.replies = slot.replies, []
         slot.last_poll = time.monotonic()
-        batch = pb.ReplyBatch(incarnation=self.incarnation)
+        batch = wire_pb.ReplyBatch(incarnation=self.incarnation)
         batch.replies.extend(replies)
         return batch.SerializeToString()
 

@@ -15,7 +15,7 @@ from google.protobuf.message import DecodeError, Message
 
 from fabric import errors
 from fabric.actor import ActorAddress
-from fabric.wire.v1 import envelope_pb2 as wire
+from fabric.wire.v1 import envelope_pb2 as wire_pb
 
 
 def pack(message: Message) -> any_pb2.Any:
@@ -57,13 +57,13 @@ def unpack(packed: any_pb2.Any) -> Message:
     return message
 
 
-def address_to_wire(address: ActorAddress, out: wire.Address) -> None:
+def address_to_wire(address: ActorAddress, out: wire_pb.Address) -> None:
     """Copy an address into its wire form."""
     out.kind = address.kind
     out.key = address.key
 
 
-def address_from_wire(addr: wire.Address) -> ActorAddress:
+def address_from_wire(addr: wire_pb.Address) -> ActorAddress:
     """Rebuild an address."""
     return ActorAddress(addr.kind, addr.key)
 
@@ -77,9 +77,9 @@ def envelope(
     deadline: float = 0.0,
     reply_to: str = "",
     hops: int = 0,
-) -> wire.Envelope:
+) -> wire_pb.Envelope:
     """Build an envelope."""
-    env = wire.Envelope(
+    env = wire_pb.Envelope(
         correlation_id=correlation_id, deadline=deadline, reply_to=reply_to, hops=hops
     )
     address_to_wire(target, env.target)
@@ -89,7 +89,7 @@ def envelope(
     return env
 
 
-def error_to_wire(exc: BaseException, out: wire.Error) -> None:
+def error_to_wire(exc: BaseException, out: wire_pb.Error) -> None:
     """Describe an error; anything that is not a ``FabricError`` becomes ``Internal``."""
     if isinstance(exc, errors.FabricError):
         out.error_class = type(exc).__name__
@@ -101,7 +101,7 @@ def error_to_wire(exc: BaseException, out: wire.Error) -> None:
         out.message = f"unexpected {type(exc).__name__}"
 
 
-def error_from_wire(err: wire.Error) -> errors.FabricError:
+def error_from_wire(err: wire_pb.Error) -> errors.FabricError:
     """Rebuild the ``FabricError`` subclass named on the wire (``Internal`` if unknown)."""
     cls = getattr(errors, err.error_class, None)
     if not (isinstance(cls, type) and issubclass(cls, errors.FabricError)):

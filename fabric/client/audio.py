@@ -1,6 +1,6 @@
 """``CallAudio``: the SDK side of a call's media, one SDES-SRTP leg to the fabric's relay.
 
-Wraps :class:`fabric.media.softphone.SoftphoneMedia` with the API's messages::
+Wraps :class:`fabric.client.phone_media.SoftphoneMedia` with the API's messages::
 
     audio = CallAudio()
     info = await client.dial("101", extension="102", media=audio.offer())
@@ -28,10 +28,10 @@ import asyncio
 import contextlib
 from pathlib import Path
 
-from fabric.api.v1 import common_pb2 as common
+from fabric.api.v1 import common_pb2 as api_common
+from fabric.client.phone_media import SoftphoneMedia
 from fabric.errors import FailedPrecondition
 from fabric.media.protoconv import answer_from_proto, offer_to_proto
-from fabric.media.softphone import SoftphoneMedia
 from fabric.media.suites import SrtpSuite
 
 DEFAULT_KEEPALIVE_S = 5.0
@@ -55,7 +55,7 @@ class CallAudio:
         self._keepalive: asyncio.Task[None] | None = None
         self._answered_peer = False
 
-    def offer(self) -> common.MediaOffer:
+    def offer(self) -> api_common.MediaOffer:
         """The API's MediaOffer for Dial or Answer (this leg's suite and key)."""
         return offer_to_proto(self.phone.offer())
 
@@ -68,7 +68,7 @@ class CallAudio:
         """True once anything authenticated arrived from the relay (the peer's RTP/RTCP)."""
         return self.phone.packets_received > 0 or self.phone.rtcp_received > 0
 
-    async def start(self, answer: common.MediaAnswer) -> None:
+    async def start(self, answer: api_common.MediaAnswer) -> None:
         """Open the socket toward the relay's port in ``answer``, latch, keep alive."""
         if not answer.relay_port:
             raise FailedPrecondition(

@@ -37,16 +37,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fabric.api.v1 import calls_pb2 as calls
-from fabric.api.v1 import carrier_pb2 as carrier
-from fabric.api.v1 import common_pb2 as common
-from fabric.api.v1 import tenant_pb2 as tenant
+from fabric.api.v1 import calls_pb2 as api_calls
+from fabric.api.v1 import carrier_pb2 as api_carrier
+from fabric.api.v1 import common_pb2 as api_common
+from fabric.api.v1 import tenant_pb2 as api_tenant
 from fabric.client import CallAudio, FabricClient, Softphone
 from fabric.config import load_settings
 from fabric.errors import FabricError
 
-_ROLES = {"owner": common.ROLE_OWNER, "admin": common.ROLE_ADMIN, "member": common.ROLE_MEMBER}
-_PLANS = {"standard": carrier.PLAN_STANDARD, "pro": carrier.PLAN_PRO}
+_ROLES = {
+    "owner": api_common.ROLE_OWNER,
+    "admin": api_common.ROLE_ADMIN,
+    "member": api_common.ROLE_MEMBER,
+}
+_PLANS = {"standard": api_carrier.PLAN_STANDARD, "pro": api_carrier.PLAN_PRO}
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
@@ -73,24 +77,24 @@ def _destination(value: str) -> dict[str, Any]:
     return {"number": value} if value.startswith("+") else {"extension": value}
 
 
-def _event_line(ev: calls.CallEvent) -> str:
-    kind = _enum(calls.CallEventType.Name(ev.type), "CALL_EVENT_")
+def _event_line(ev: api_calls.CallEvent) -> str:
+    kind = _enum(api_calls.CallEventType.Name(ev.type), "CALL_EVENT_")
     line = f"{_when(ev.at_ms)}  {ev.extension:>6}  {kind:<12} call {ev.call_id}"
     line += f"  {getattr(ev, 'from')} -> {ev.to}"
-    if ev.type == calls.CALL_EVENT_ENDED:
-        line += f"  ({_enum(calls.EndReason.Name(ev.end_reason), 'END_REASON_')})"
+    if ev.type == api_calls.CALL_EVENT_ENDED:
+        line += f"  ({_enum(api_calls.EndReason.Name(ev.end_reason), 'END_REASON_')})"
     return line
 
 
-def _call_line(info: calls.CallInfo) -> None:
-    state = _enum(calls.CallState.Name(info.state), "CALL_STATE_")
+def _call_line(info: api_calls.CallInfo) -> None:
+    state = _enum(api_calls.CallState.Name(info.state), "CALL_STATE_")
     print(f"call {info.call_id}  {getattr(info, 'from')} -> {info.to}  {state}", end="")
     if info.ringing:
         print(f"  ringing: {', '.join(info.ringing)}", end="")
     if info.answered_by:
         print(f"  answered by {info.answered_by}", end="")
-    if info.state == calls.CALL_STATE_ENDED:
-        print(f"  ({_enum(calls.EndReason.Name(info.end_reason), 'END_REASON_')})", end="")
+    if info.state == api_calls.CALL_STATE_ENDED:
+        print(f"  ({_enum(api_calls.EndReason.Name(info.end_reason), 'END_REASON_')})", end="")
     print()
 
 
@@ -112,15 +116,15 @@ async def cmd_tenant(c: FabricClient, a: argparse.Namespace) -> None:
         "close": c.close_tenant,
     }[a.action]
     t = await fn(a.tenant_id)
-    status = _enum(carrier.TenantStatus.Name(t.status), "TENANT_STATUS_")
-    plan = _enum(carrier.Plan.Name(t.plan), "PLAN_")
+    status = _enum(api_carrier.TenantStatus.Name(t.status), "TENANT_STATUS_")
+    plan = _enum(api_carrier.Plan.Name(t.plan), "PLAN_")
     print(f"tenant {t.tenant_id}  {t.name!r}  {plan}  {status}  numbers: {len(t.numbers)}")
 
 
 async def cmd_plan(c: FabricClient, a: argparse.Namespace) -> None:
     """Carrier: a tenant's plan."""
     t = await c.set_plan(a.tenant_id, _PLANS[a.plan])
-    print(f"tenant {t.tenant_id} plan {_enum(carrier.Plan.Name(t.plan), 'PLAN_')}")
+    print(f"tenant {t.tenant_id} plan {_enum(api_carrier.Plan.Name(t.plan), 'PLAN_')}")
 
 
 async def cmd_number(c: FabricClient, a: argparse.Namespace) -> None:
@@ -153,7 +157,7 @@ async def cmd_user(c: FabricClient, a: argparse.Namespace) -> None:
     if a.action == "list":
         cfg = await c.get_config()
         _table(
-            [(u.user_id, u.name, _enum(common.Role.Name(u.role), "ROLE_")) for u in cfg.users],
+            [(u.user_id, u.name, _enum(api_common.Role.Name(u.role), "ROLE_")) for u in cfg.users],
             ["user", "name", "role"],
         )
         return
@@ -181,7 +185,9 @@ async def cmd_ext(c: FabricClient, a: argparse.Namespace) -> None:
             fwd = (
                 "-"
                 if not fw.mode
-                else (f"{_enum(tenant.ForwardMode.Name(fw.mode), 'FORWARD_')} {fw.to_extension}")
+                else (
+                    f"{_enum(api_tenant.ForwardMode.Name(fw.mode), 'FORWARD_')} {fw.to_extension}"
+                )
             )
             rows.append(
                 (e.extension, e.user_id, e.ring_timeout_s, "on" if e.voicemail else "off", fwd)
@@ -190,12 +196,12 @@ async def cmd_ext(c: FabricClient, a: argparse.Namespace) -> None:
         return
     forwarding = None
     if a.forward_always:
-        forwarding = tenant.ForwardingRule(
-            mode=tenant.FORWARD_ALWAYS, to_extension=a.forward_always
+        forwarding = api_tenant.ForwardingRule(
+            mode=api_tenant.FORWARD_ALWAYS, to_extension=a.forward_always
         )
     elif a.forward_no_answer:
-        forwarding = tenant.ForwardingRule(
-            mode=tenant.FORWARD_NO_ANSWER, to_extension=a.forward_no_answer
+        forwarding = api_tenant.ForwardingRule(
+            mode=api_tenant.FORWARD_NO_ANSWER, to_extension=a.forward_no_answer
         )
     e = await c.put_extension(
         a.extension,
@@ -213,27 +219,27 @@ async def cmd_ext(c: FabricClient, a: argparse.Namespace) -> None:
 
 async def cmd_group(c: FabricClient, a: argparse.Namespace) -> None:
     """Tenant admin: ring groups."""
-    strategy = tenant.RING_IN_ORDER if a.in_order else tenant.RING_ALL_AT_ONCE
+    strategy = api_tenant.RING_IN_ORDER if a.in_order else api_tenant.RING_ALL_AT_ONCE
     g = await c.put_ring_group(a.group_id, a.extensions, strategy, a.ring_timeout)
     how = "in order" if a.in_order else "all at once"
     print(f"ring group {g.group_id}: {', '.join(g.extensions)} ({how}, {g.ring_timeout_s}s)")
 
 
-def _interval(text: str) -> list[tenant.OpenInterval]:
+def _interval(text: str) -> list[api_tenant.OpenInterval]:
     m = re.fullmatch(r"([a-z]{3})(?:-([a-z]{3}))?\s+(\d\d):(\d\d)-(\d\d):(\d\d)", text.lower())
     if not m or m[1] not in _DAYS or (m[2] and m[2] not in _DAYS):
         raise SystemExit(f"--open wants e.g. 'mon-fri 09:00-17:00', got {text!r}")
     first, last = _DAYS.index(m[1]), _DAYS.index(m[2] or m[1])
     start, end = int(m[3]) * 60 + int(m[4]), int(m[5]) * 60 + int(m[6])
     return [
-        tenant.OpenInterval(weekday=d, start_minute=start, end_minute=end)
+        api_tenant.OpenInterval(weekday=d, start_minute=start, end_minute=end)
         for d in range(first, last + 1)
     ]
 
 
 async def cmd_hours(c: FabricClient, a: argparse.Namespace) -> None:
     """Tenant admin: business hours."""
-    hours = tenant.BusinessHours(enabled=not a.off, timezone=a.tz)
+    hours = api_tenant.BusinessHours(enabled=not a.off, timezone=a.tz)
     for text in a.open or []:
         hours.open.extend(_interval(text))
     if a.after_hours_ext:
@@ -292,7 +298,7 @@ async def cmd_phone(c: FabricClient, a: argparse.Namespace) -> None:
             while True:
                 ev = await phone.events.get()
                 print(_event_line(ev), flush=True)
-                if ev.type == calls.CALL_EVENT_INCOMING and a.auto_answer:
+                if ev.type == api_calls.CALL_EVENT_INCOMING and a.auto_answer:
                     await asyncio.sleep(a.answer_after)
                     audio = CallAudio() if _wants_audio(a) else None
                     try:
@@ -309,7 +315,7 @@ async def cmd_phone(c: FabricClient, a: argparse.Namespace) -> None:
                         asyncio.get_running_loop().call_later(
                             a.hangup_after, _hangup_later, c, ev.call_id
                         )
-                elif ev.type == calls.CALL_EVENT_ENDED and ev.call_id in media:
+                elif ev.type == api_calls.CALL_EVENT_ENDED and ev.call_id in media:
                     audio, sender = media.pop(ev.call_id)
                     await _finish_audio(audio, sender, a.record, ev.call_id)
         finally:
@@ -374,14 +380,14 @@ async def _dial_and_follow(c: FabricClient, a: argparse.Namespace, to: dict[str,
                 if ev.call_id != info.call_id:
                     continue
                 print(_event_line(ev), flush=True)
-                if ev.type == calls.CALL_EVENT_ANSWERED:
+                if ev.type == api_calls.CALL_EVENT_ANSWERED:
                     if audio is not None and sender is None:
                         sender = asyncio.create_task(_play(audio, a.wav))
                     if a.hangup_after:
                         asyncio.get_running_loop().call_later(
                             a.hangup_after, _hangup_later, c, info.call_id
                         )
-                if ev.type == calls.CALL_EVENT_ENDED:
+                if ev.type == api_calls.CALL_EVENT_ENDED:
                     return
         finally:
             if audio is not None:
@@ -405,7 +411,7 @@ async def cmd_cdr(c: FabricClient, a: argparse.Namespace) -> None:
             ("from", getattr(r, "from")),
             ("to", r.to),
             ("direction", r.direction),
-            ("disposition", _enum(calls.EndReason.Name(r.disposition), "END_REASON_")),
+            ("disposition", _enum(api_calls.EndReason.Name(r.disposition), "END_REASON_")),
             ("cause", r.hangup_cause),
             ("started", _when(r.started_at_ms)),
             ("answered", _when(r.answered_at_ms)),
@@ -428,7 +434,7 @@ async def cmd_cdr(c: FabricClient, a: argparse.Namespace) -> None:
                 r.call_id,
                 getattr(r, "from"),
                 r.to,
-                _enum(calls.EndReason.Name(r.disposition), "END_REASON_"),
+                _enum(api_calls.EndReason.Name(r.disposition), "END_REASON_"),
                 f"{r.duration_s:.0f}s",
             )
             for r in page.records

@@ -13,12 +13,12 @@ from typing import Any, Self, TypeVar
 
 import grpc
 
-from fabric.api.v1 import calls_pb2 as calls
+from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.api.v1 import calls_pb2_grpc, carrier_pb2_grpc, records_pb2_grpc, tenant_pb2_grpc
-from fabric.api.v1 import carrier_pb2 as carrier
-from fabric.api.v1 import common_pb2 as common
-from fabric.api.v1 import records_pb2 as records
-from fabric.api.v1 import tenant_pb2 as tenant
+from fabric.api.v1 import carrier_pb2 as api_carrier
+from fabric.api.v1 import common_pb2 as api_common
+from fabric.api.v1 import records_pb2 as api_records
+from fabric.api.v1 import tenant_pb2 as api_tenant
 from fabric.edge.status import error_from_status
 
 R = TypeVar("R")
@@ -83,35 +83,39 @@ class FabricClient:
     # ---- carrier ----------------------------------------------------------------------
 
     async def create_tenant(
-        self, name: str, owner_name: str = "Owner", plan: int = carrier.PLAN_STANDARD
-    ) -> carrier.CreateTenantResponse:
+        self, name: str, owner_name: str = "Owner", plan: int = api_carrier.PLAN_STANDARD
+    ) -> api_carrier.CreateTenantResponse:
         """Create a tenant; the response holds the owner's API key (shown once)."""
         return await self.call(
             self.carrier.CreateTenant,
-            carrier.CreateTenantRequest(name=name, owner_name=owner_name, plan=plan),  # type: ignore[arg-type]
+            api_carrier.CreateTenantRequest(name=name, owner_name=owner_name, plan=plan),  # type: ignore[arg-type]
         )
 
-    async def get_tenant(self, tenant_id: str) -> carrier.Tenant:
+    async def get_tenant(self, tenant_id: str) -> api_carrier.Tenant:
         """One tenant."""
-        return await self.call(self.carrier.GetTenant, carrier.TenantRef(tenant_id=tenant_id))
+        return await self.call(self.carrier.GetTenant, api_carrier.TenantRef(tenant_id=tenant_id))
 
-    async def suspend_tenant(self, tenant_id: str) -> carrier.Tenant:
+    async def suspend_tenant(self, tenant_id: str) -> api_carrier.Tenant:
         """Suspend a tenant."""
-        return await self.call(self.carrier.SuspendTenant, carrier.TenantRef(tenant_id=tenant_id))
+        return await self.call(
+            self.carrier.SuspendTenant, api_carrier.TenantRef(tenant_id=tenant_id)
+        )
 
-    async def resume_tenant(self, tenant_id: str) -> carrier.Tenant:
+    async def resume_tenant(self, tenant_id: str) -> api_carrier.Tenant:
         """Resume a suspended tenant."""
-        return await self.call(self.carrier.ResumeTenant, carrier.TenantRef(tenant_id=tenant_id))
+        return await self.call(
+            self.carrier.ResumeTenant, api_carrier.TenantRef(tenant_id=tenant_id)
+        )
 
-    async def close_tenant(self, tenant_id: str) -> carrier.Tenant:
+    async def close_tenant(self, tenant_id: str) -> api_carrier.Tenant:
         """Close a tenant for good."""
-        return await self.call(self.carrier.CloseTenant, carrier.TenantRef(tenant_id=tenant_id))
+        return await self.call(self.carrier.CloseTenant, api_carrier.TenantRef(tenant_id=tenant_id))
 
-    async def set_plan(self, tenant_id: str, plan: int) -> carrier.Tenant:
+    async def set_plan(self, tenant_id: str, plan: int) -> api_carrier.Tenant:
         """Standard or Pro."""
         return await self.call(
             self.carrier.SetPlan,
-            carrier.SetPlanRequest(tenant_id=tenant_id, plan=plan),  # type: ignore[arg-type]
+            api_carrier.SetPlanRequest(tenant_id=tenant_id, plan=plan),  # type: ignore[arg-type]
         )
 
     async def allocate_numbers(
@@ -120,7 +124,9 @@ class FabricClient:
         """Give pool numbers to a tenant."""
         reply = await self.call(
             self.carrier.AllocateNumbers,
-            carrier.AllocateNumbersRequest(tenant_id=tenant_id, count=count, numbers=numbers or []),
+            api_carrier.AllocateNumbersRequest(
+                tenant_id=tenant_id, count=count, numbers=numbers or []
+            ),
         )
         return list(reply.numbers)
 
@@ -128,16 +134,16 @@ class FabricClient:
         """Return a number to the pool."""
         await self.call(
             self.carrier.ReleaseNumber,
-            carrier.ReleaseNumberRequest(tenant_id=tenant_id, number=number),
+            api_carrier.ReleaseNumberRequest(tenant_id=tenant_id, number=number),
         )
 
     # ---- tenant administration --------------------------------------------------------
 
-    async def create_user(self, name: str, role: int = common.ROLE_MEMBER) -> tenant.User:
+    async def create_user(self, name: str, role: int = api_common.ROLE_MEMBER) -> api_tenant.User:
         """Add a user."""
         return await self.call(
             self.admin.CreateUser,
-            tenant.CreateUserRequest(name=name, role=role),  # type: ignore[arg-type]
+            api_tenant.CreateUserRequest(name=name, role=role),  # type: ignore[arg-type]
         )
 
     async def put_extension(
@@ -148,10 +154,10 @@ class FabricClient:
         ring_timeout_s: int = 0,
         voicemail: bool = False,
         recording: bool = False,
-        forwarding: tenant.ForwardingRule | None = None,
-    ) -> tenant.Extension:
+        forwarding: api_tenant.ForwardingRule | None = None,
+    ) -> api_tenant.Extension:
         """Create or replace an extension."""
-        ext = tenant.Extension(
+        ext = api_tenant.Extension(
             extension=extension,
             user_id=user_id,
             ring_timeout_s=ring_timeout_s,
@@ -160,48 +166,52 @@ class FabricClient:
         )
         if forwarding is not None:
             ext.forwarding.CopyFrom(forwarding)
-        return await self.call(self.admin.PutExtension, tenant.PutExtensionRequest(extension=ext))
+        return await self.call(
+            self.admin.PutExtension, api_tenant.PutExtensionRequest(extension=ext)
+        )
 
     async def put_ring_group(
         self,
         group_id: str,
         extensions: list[str],
-        strategy: int = tenant.RING_ALL_AT_ONCE,
+        strategy: int = api_tenant.RING_ALL_AT_ONCE,
         ring_timeout_s: int = 0,
-    ) -> tenant.RingGroup:
+    ) -> api_tenant.RingGroup:
         """Create or replace a ring group."""
-        group = tenant.RingGroup(
+        group = api_tenant.RingGroup(
             group_id=group_id,
             extensions=extensions,
             strategy=strategy,  # type: ignore[arg-type]
             ring_timeout_s=ring_timeout_s,
         )
-        return await self.call(self.admin.PutRingGroup, tenant.PutRingGroupRequest(group=group))
+        return await self.call(self.admin.PutRingGroup, api_tenant.PutRingGroupRequest(group=group))
 
     async def route_number(
         self, number: str, *, extension: str = "", ring_group: str = ""
-    ) -> tenant.NumberRoute:
+    ) -> api_tenant.NumberRoute:
         """Route a number to an extension or a ring group."""
-        route = tenant.NumberRoute(number=number)
+        route = api_tenant.NumberRoute(number=number)
         if extension:
             route.extension = extension
         if ring_group:
             route.ring_group = ring_group
-        return await self.call(self.admin.RouteNumber, tenant.RouteNumberRequest(route=route))
+        return await self.call(self.admin.RouteNumber, api_tenant.RouteNumberRequest(route=route))
 
-    async def set_business_hours(self, hours: tenant.BusinessHours) -> tenant.BusinessHours:
+    async def set_business_hours(self, hours: api_tenant.BusinessHours) -> api_tenant.BusinessHours:
         """Opening hours and the after-hours destination."""
         return await self.call(
-            self.admin.SetBusinessHours, tenant.SetBusinessHoursRequest(hours=hours)
+            self.admin.SetBusinessHours, api_tenant.SetBusinessHoursRequest(hours=hours)
         )
 
-    async def create_api_key(self, user_id: str) -> tenant.CreateApiKeyResponse:
+    async def create_api_key(self, user_id: str) -> api_tenant.CreateApiKeyResponse:
         """A key for a user (the secret is in the response, once)."""
-        return await self.call(self.admin.CreateApiKey, tenant.CreateApiKeyRequest(user_id=user_id))
+        return await self.call(
+            self.admin.CreateApiKey, api_tenant.CreateApiKeyRequest(user_id=user_id)
+        )
 
-    async def get_config(self) -> tenant.TenantConfig:
+    async def get_config(self) -> api_tenant.TenantConfig:
         """The caller's tenant configuration."""
-        return await self.call(self.admin.GetConfig, tenant.TenantConfigRequest())
+        return await self.call(self.admin.GetConfig, api_tenant.TenantConfigRequest())
 
     # ---- calls ------------------------------------------------------------------------
 
@@ -211,64 +221,66 @@ class FabricClient:
         *,
         extension: str = "",
         number: str = "",
-        media: common.MediaOffer | None = None,
-    ) -> calls.CallInfo:
+        media: api_common.MediaOffer | None = None,
+    ) -> api_calls.CallInfo:
         """Place a call to an extension or a number."""
         to = (
-            common.Destination(extension=extension)
+            api_common.Destination(extension=extension)
             if extension
-            else common.Destination(number=number)
+            else api_common.Destination(number=number)
         )
-        req = calls.DialRequest(from_extension=from_extension, to=to)
+        req = api_calls.DialRequest(from_extension=from_extension, to=to)
         if media is not None:
             req.media.CopyFrom(media)
         return await self.call(self.calls.Dial, req)
 
     async def answer(
-        self, call_id: str, extension: str, media: common.MediaOffer | None = None
-    ) -> calls.CallInfo:
+        self, call_id: str, extension: str, media: api_common.MediaOffer | None = None
+    ) -> api_calls.CallInfo:
         """Answer a ringing call on one of your extensions."""
-        req = calls.AnswerRequest(call_id=call_id, extension=extension)
+        req = api_calls.AnswerRequest(call_id=call_id, extension=extension)
         if media is not None:
             req.media.CopyFrom(media)
         return await self.call(self.calls.Answer, req)
 
-    async def reject(self, call_id: str, extension: str) -> calls.CallInfo:
+    async def reject(self, call_id: str, extension: str) -> api_calls.CallInfo:
         """Reject a ringing call."""
         return await self.call(
-            self.calls.Reject, calls.RejectRequest(call_id=call_id, extension=extension)
+            self.calls.Reject, api_calls.RejectRequest(call_id=call_id, extension=extension)
         )
 
-    async def hangup(self, call_id: str) -> calls.CallInfo:
+    async def hangup(self, call_id: str) -> api_calls.CallInfo:
         """Hang up (or cancel while ringing)."""
-        return await self.call(self.calls.Hangup, calls.CallRef(call_id=call_id))
+        return await self.call(self.calls.Hangup, api_calls.CallRef(call_id=call_id))
 
-    async def hold(self, call_id: str) -> calls.CallInfo:
+    async def hold(self, call_id: str) -> api_calls.CallInfo:
         """Hold an answered call."""
-        return await self.call(self.calls.Hold, calls.CallRef(call_id=call_id))
+        return await self.call(self.calls.Hold, api_calls.CallRef(call_id=call_id))
 
-    async def resume(self, call_id: str) -> calls.CallInfo:
+    async def resume(self, call_id: str) -> api_calls.CallInfo:
         """Resume a held call."""
-        return await self.call(self.calls.Resume, calls.CallRef(call_id=call_id))
+        return await self.call(self.calls.Resume, api_calls.CallRef(call_id=call_id))
 
     async def transfer(
         self, call_id: str, *, extension: str = "", number: str = ""
-    ) -> calls.CallInfo:
+    ) -> api_calls.CallInfo:
         """Blind-transfer the call to an extension or a number."""
         to = (
-            common.Destination(extension=extension)
+            api_common.Destination(extension=extension)
             if extension
-            else common.Destination(number=number)
+            else api_common.Destination(number=number)
         )
-        return await self.call(self.calls.Transfer, calls.TransferRequest(call_id=call_id, to=to))
+        return await self.call(
+            self.calls.Transfer, api_calls.TransferRequest(call_id=call_id, to=to)
+        )
 
-    async def get_call(self, call_id: str) -> calls.CallInfo:
+    async def get_call(self, call_id: str) -> api_calls.CallInfo:
         """A call's current state."""
-        return await self.call(self.calls.GetCall, calls.CallRef(call_id=call_id))
+        return await self.call(self.calls.GetCall, api_calls.CallRef(call_id=call_id))
 
-    async def active_calls(self) -> list[calls.CallInfo]:
+    async def active_calls(self) -> list[api_calls.CallInfo]:
         """The tenant's active calls."""
-        reply = await self.call(self.calls.ListActiveCalls, calls.ListActiveCallsRequest())
+        reply = await self.call(self.calls.ListActiveCalls, api_calls.ListActiveCallsRequest())
         return list(reply.calls)
 
     # ---- records ----------------------------------------------------------------------
@@ -281,11 +293,11 @@ class FabricClient:
         number: str = "",
         page_size: int = 0,
         page_token: str = "",
-    ) -> records.QueryCdrsResponse:
+    ) -> api_records.QueryCdrsResponse:
         """One page of CDRs."""
         return await self.call(
             self.records.QueryCdrs,
-            records.QueryCdrsRequest(
+            api_records.QueryCdrsRequest(
                 start_ms=start_ms,
                 end_ms=end_ms,
                 number=number,
@@ -294,6 +306,6 @@ class FabricClient:
             ),
         )
 
-    async def get_cdr(self, call_id: str) -> records.CdrRecord:
+    async def get_cdr(self, call_id: str) -> api_records.CdrRecord:
         """One CDR."""
-        return await self.call(self.records.GetCdr, records.GetCdrRequest(call_id=call_id))
+        return await self.call(self.records.GetCdr, api_records.GetCdrRequest(call_id=call_id))

@@ -4,7 +4,7 @@ Events are queued as they arrive; ``expect`` waits for the next event of a call 
 any call) with a type, so tests and tools read naturally::
 
     async with Softphone(client, "102") as phone:
-        incoming = await phone.expect(calls.CALL_EVENT_INCOMING)
+        incoming = await phone.expect(api_calls.CALL_EVENT_INCOMING)
         await client.answer(incoming.call_id, "102")
 """
 
@@ -18,7 +18,7 @@ from typing import Self
 
 import grpc
 
-from fabric.api.v1 import calls_pb2 as calls
+from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.client.client import FabricClient
 from fabric.edge.status import error_from_status
 from fabric.errors import DeadlineExceeded, Unavailable
@@ -31,23 +31,23 @@ class Softphone:
         self.client = client
         self.extension = extension
         self.registration_id = ""
-        self.events: asyncio.Queue[calls.CallEvent] = asyncio.Queue()
-        self.history: list[calls.CallEvent] = []
+        self.events: asyncio.Queue[api_calls.CallEvent] = asyncio.Queue()
+        self.history: list[api_calls.CallEvent] = []
         self._ping_s = ping_s
-        self._outgoing: asyncio.Queue[calls.RegisterRequest | None] = asyncio.Queue()
+        self._outgoing: asyncio.Queue[api_calls.RegisterRequest | None] = asyncio.Queue()
         self._call: grpc.aio.StreamStreamCall | None = None  # type: ignore[type-arg]
         self._reader: asyncio.Task[None] | None = None
         self._closed = asyncio.Event()
         self.error: BaseException | None = None
 
-    async def _requests(self) -> AsyncIterator[calls.RegisterRequest]:
-        yield calls.RegisterRequest(register=calls.Register(extension=self.extension))
+    async def _requests(self) -> AsyncIterator[api_calls.RegisterRequest]:
+        yield api_calls.RegisterRequest(register=api_calls.Register(extension=self.extension))
         nonce = itertools.count(1)
         while True:
             try:
                 item = await asyncio.wait_for(self._outgoing.get(), self._ping_s)
             except TimeoutError:
-                item = calls.RegisterRequest(ping=calls.Ping(nonce=next(nonce)))
+                item = api_calls.RegisterRequest(ping=api_calls.Ping(nonce=next(nonce)))
             if item is None:
                 return
             yield item
@@ -59,7 +59,10 @@ class Softphone:
             first = await asyncio.wait_for(self._call.read(), timeout_s)
         except grpc.aio.AioRpcError as exc:
             raise error_from_status(exc.code(), exc.details()) from None
-        if not isinstance(first, calls.RegisterResponse) or first.WhichOneof("msg") != "registered":
+        if (
+            not isinstance(first, api_calls.RegisterResponse)
+            or first.WhichOneof("msg") != "registered"
+        ):
             raise Unavailable("the Register stream closed before confirming")
         self.registration_id = first.registered.registration_id
         self._reader = asyncio.create_task(self._read())
@@ -70,7 +73,7 @@ class Softphone:
         try:
             while True:
                 msg = await self._call.read()
-                if not isinstance(msg, calls.RegisterResponse):  # grpc.aio.EOF
+                if not isinstance(msg, api_calls.RegisterResponse):  # grpc.aio.EOF
                     return
                 if msg.WhichOneof("msg") == "event":
                     self.history.append(msg.event)
@@ -83,14 +86,14 @@ class Softphone:
 
     async def expect(
         self, event_type: int, call_id: str = "", timeout_s: float = 10.0
-    ) -> calls.CallEvent:
+    ) -> api_calls.CallEvent:
         """The next event of ``event_type`` (for ``call_id`` if given); others are skipped."""
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
                 raise DeadlineExceeded(
-                    f"no {calls.CallEventType.Name(event_type)} within {timeout_s:g} s"  # type: ignore[arg-type]
+                    f"no {api_calls.CallEventType.Name(event_type)} within {timeout_s:g} s"  # type: ignore[arg-type]
                 )
             try:
                 event = await asyncio.wait_for(self.events.get(), left)

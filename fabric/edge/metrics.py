@@ -6,7 +6,9 @@ tenant or number is ever a label.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from fabric.metrics_text import exposition
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 
@@ -37,4 +39,4 @@ class EdgeMetrics:
 
     def text(self) -> str:
         """The Prometheus text exposition."""
-        return generate_latest(self.registry).decode()
+        return exposition(self.registry)

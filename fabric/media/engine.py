@@ -13,7 +13,7 @@ and was not released within ``orphan_grace_s``, or one where no leg sent anythin
 
 Media timeout: the sweeper marks a session timed out when a latched leg sent nothing for
 ``media_timeout_s`` and queues its call id; :meth:`drain_timeouts` hands the queued ids out
-once (the call actor side polls it in batches, see ``actors.media.MediaControl``), and
+once (the call actor side polls it in batches, see ``fabric.media.relay_actor.MediaControl``), and
 :meth:`session_status` shows the flag and ``reason == "media-timeout"`` at any time.
 """
 

@@ -35,7 +35,7 @@ import uvloop
 from prometheus_client import CollectorRegistry, generate_latest
 from ray.exceptions import RayActorError, RayTaskError
 
-from fabric.api.v1 import common_pb2 as common
+from fabric.api.v1 import common_pb2 as api_common
 from fabric.config import MediaSettings
 from fabric.errors import FabricError, Internal, Unavailable
 from fabric.media.engine import RelayConfig, RelayEngine
@@ -261,8 +261,8 @@ class RelayCallMedia:
         await self.control.allocate_session(call_id)
 
     async def add_leg(
-        self, call_id: str, leg_id: str, offer: common.MediaOffer
-    ) -> common.MediaAnswer | None:
+        self, call_id: str, leg_id: str, offer: api_common.MediaOffer
+    ) -> api_common.MediaAnswer | None:
         """Open the party's SRTP leg; the answer goes into its call events."""
         answer = await self.control.add_leg(call_id, leg_id, offer_from_proto(offer))
         return answer_to_proto(answer)

@@ -1,7 +1,8 @@
 """Open every store of a process from its settings: ``await open_stores(settings)``.
 
 ``backend = "embedded"``: SQLite files under ``data_dir`` (``cdr.sqlite3``, and
-``actors.sqlite3`` shared by actor state and reminders), no JVM.
+``actors.sqlite3`` shared by actor state and reminders), no JVM; the CDR store counted by
+``MeteredCdrStore`` (no spool: the file is local).
 ``backend = "cassandra"``: one driver connection shared by the three stores, the schema
 migrations applied first (idempotent, so every process may do it at start-up), and the CDR
 store wrapped by the durable spool so no CDR is lost while Cassandra is down.
@@ -43,6 +44,7 @@ async def open_stores(settings: StorageSettings, *, apply_schema: bool = True) -
 
 
 async def _open_embedded(settings: StorageSettings) -> Stores:
+    from fabric.storage.metered import MeteredCdrStore
     from fabric.storage.sqlite_actor import (
         SqliteReminderStore,
         SqliteStateStore,
@@ -50,7 +52,7 @@ async def _open_embedded(settings: StorageSettings) -> Stores:
     )
     from fabric.storage.sqlite_cdr import SqliteCdrStore
 
-    cdr = await SqliteCdrStore(settings.data_dir / "cdr.sqlite3").open()
+    cdr = MeteredCdrStore(await SqliteCdrStore(settings.data_dir / "cdr.sqlite3").open())
     actor_db = open_actor_db(settings.data_dir / "actors.sqlite3")
     state = SqliteStateStore(actor_db, owns_db=True)
     reminders = SqliteReminderStore(actor_db, owns_db=False)

@@ -1,12 +1,16 @@
 """Prometheus metrics of the CDR write path.
 
 Labels carry only the outcome, never a tenant, number or call id (those are unbounded and
-personal). Registered once per process on the default registry.
+personal). Registered once per process on the default registry, and on a registry of their
+own that :func:`cdr_metrics_text` renders for the merged ``/metrics`` of every backend (the
+spool's series stay 0 on the embedded store, which has no spool).
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from fabric.metrics_text import exposition
 
 CDR_WRITES = Counter(
     "fabric_cdr_writes",
@@ -28,3 +32,12 @@ CDR_SPOOL_DELIVERED = Counter(
 CDR_WRITTEN = CDR_WRITES.labels(outcome="written")
 CDR_SPOOLED = CDR_WRITES.labels(outcome="spooled")
 CDR_FAILED = CDR_WRITES.labels(outcome="failed")
+
+_CDR_REGISTRY = CollectorRegistry()
+for _metric in (CDR_WRITES, CDR_WRITE_LATENCY, CDR_SPOOL_DEPTH, CDR_SPOOL_DELIVERED):
+    _CDR_REGISTRY.register(_metric)
+
+
+def cdr_metrics_text() -> str:
+    """This process's CDR write and spool metrics as a Prometheus text exposition."""
+    return exposition(_CDR_REGISTRY)

@@ -15,7 +15,6 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from actors.media import MediaControl, start_media, stop_media
 from actors.wiring import ACTOR_TYPES, GATEWAY_SERVICES, SERVICES
 from cluster.ports import free_tcp_port
 from cluster.ray_local import LocalRayCluster
@@ -27,6 +26,7 @@ from fabric.config import (
     MetricsSettings,
     RuntimeSettings,
 )
+from fabric.media.relay_actor import MediaControl, start_media, stop_media
 from fabric.storage.base import CdrStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,7 +79,7 @@ async def start_fabric(
     storage: object, run_dir: Path, *, nodes: int = 1, hosts_per_node: int = 1
 ) -> tuple[E2EFabric, LocalRayCluster]:
     """Start Ray (``nodes`` nodes), the actor hosts and the gateways; wait for the API."""
-    from fabric.actor import RayActorSystem
+    from fabric.systems import RayActorSystem
 
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
@@ -129,7 +129,7 @@ async def start_fabric(
 
 async def restart_system(fabric: E2EFabric) -> None:
     """Stop the actor system and start a new one on the same Ray cluster and settings."""
-    from fabric.actor import RayActorSystem
+    from fabric.systems import RayActorSystem
 
     await fabric.system.stop()  # type: ignore[attr-defined]
     fabric.system = await RayActorSystem.start(

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from calls_e2e_harness import ROOT, E2EFabric
 
-from fabric.api.v1 import calls_pb2 as E
-from fabric.api.v1 import common_pb2 as common
+from fabric.api.v1 import calls_pb2 as api_calls
+from fabric.api.v1 import common_pb2 as api_common
 from fabric.client import CallAudio, FabricClient, Softphone
 from fabric.errors import InvalidArgument, NotFound
 from fabric.media import g711
@@ -81,14 +81,14 @@ async def connected_call(
     call = await o.members["101"].dial("101", extension="102", media=alice.offer())
     assert call.media.relay_port and call.media.key
     await alice.start(call.media)
-    ringing = await pa.expect(E.CALL_EVENT_RINGING, call.call_id)
+    ringing = await pa.expect(api_calls.CALL_EVENT_RINGING, call.call_id)
     assert ringing.media.relay_port == call.media.relay_port
-    incoming = await pb.expect(E.CALL_EVENT_INCOMING, call.call_id)
+    incoming = await pb.expect(api_calls.CALL_EVENT_INCOMING, call.call_id)
     assert not incoming.media.relay_port  # the callee has no leg until it answers
     answered = await o.members["102"].answer(call.call_id, "102", media=bob.offer())
     assert answered.media.relay_port not in (0, call.media.relay_port)
     await bob.start(answered.media)
-    event = await pa.expect(E.CALL_EVENT_ANSWERED, call.call_id)
+    event = await pa.expect(api_calls.CALL_EVENT_ANSWERED, call.call_id)
     assert event.media.relay_port == call.media.relay_port
     assert await alice.wait_peer(5.0) and await bob.wait_peer(5.0)
     return call.call_id, alice, bob
@@ -115,14 +115,14 @@ async def test_softphones_exchange_a_wav_sample_exact_and_the_cdr_has_media_stat
             assert g711.read_wav_as_ulaw(tmp_path / "bob-heard.wav") == TONE
             assert g711.read_wav_as_ulaw(tmp_path / "alice-heard.wav") == OTHER_TONE
             ended = await o.members["101"].hangup(call_id)
-            assert ended.end_reason == E.END_REASON_COMPLETED
-            await pb.expect(E.CALL_EVENT_ENDED, call_id)
+            assert ended.end_reason == api_calls.END_REASON_COMPLETED
+            await pb.expect(api_calls.CALL_EVENT_ENDED, call_id)
         finally:
             await alice.close()
             await bob.close()
     await wait_released(e2e, call_id, ports)
     record = await o.owner.get_cdr(call_id)
-    assert record.disposition == E.END_REASON_COMPLETED
+    assert record.disposition == api_calls.END_REASON_COMPLETED
     assert record.packets_received == 200  # 100 frames from each phone reached the relay
     assert record.packets_sent == 200      # and 100 went out to each
     assert record.packets_lost == 0
@@ -142,15 +142,15 @@ async def test_a_phone_that_goes_silent_ends_the_call_with_media_timeout_and_one
             await alice.send_ulaw(TONE[: 160 * 10])
             bob.stop_keepalive()  # 102's phone vanishes; 101's keeps sending reports
             for phone in (pa, pb):
-                ended = await phone.expect(E.CALL_EVENT_ENDED, call_id, timeout_s=20.0)
-                assert ended.end_reason == E.END_REASON_MEDIA_TIMEOUT
+                ended = await phone.expect(api_calls.CALL_EVENT_ENDED, call_id, timeout_s=20.0)
+                assert ended.end_reason == api_calls.END_REASON_MEDIA_TIMEOUT
         finally:
             await alice.close()
             await bob.close()
     await wait_released(e2e, call_id, ports)
     record = await o.owner.get_cdr(call_id)
     assert record.hangup_cause == "media-timeout"
-    assert record.disposition == E.END_REASON_MEDIA_TIMEOUT
+    assert record.disposition == api_calls.END_REASON_MEDIA_TIMEOUT
     assert record.packets_received >= 10
     page = await o.owner.query_cdrs(t0 - 60_000, number="101", page_size=100)
     assert [r.call_id for r in page.records].count(call_id) == 1
@@ -170,10 +170,10 @@ async def test_media_is_released_on_reject_and_the_leaving_leg_on_transfer(
         caller = CallAudio(keepalive_s=KEEPALIVE_S)
         call = await a.dial("101", extension="102", media=caller.offer())
         await caller.start(call.media)
-        await pb.expect(E.CALL_EVENT_INCOMING, call.call_id)
+        await pb.expect(api_calls.CALL_EVENT_INCOMING, call.call_id)
         assert await ports_in_use(e2e) == ports + 1
         await b.reject(call.call_id, "102")
-        await pa.expect(E.CALL_EVENT_ENDED, call.call_id)
+        await pa.expect(api_calls.CALL_EVENT_ENDED, call.call_id)
         await caller.close()
         await wait_released(e2e, call.call_id, ports)
 
@@ -182,12 +182,12 @@ async def test_media_is_released_on_reject_and_the_leaving_leg_on_transfer(
         carol = CallAudio(keepalive_s=KEEPALIVE_S)
         try:
             await b.transfer(call_id, extension="103")
-            left = await pb.expect(E.CALL_EVENT_ENDED, call_id)
-            assert left.end_reason == E.END_REASON_TRANSFERRED
+            left = await pb.expect(api_calls.CALL_EVENT_ENDED, call_id)
+            assert left.end_reason == api_calls.END_REASON_TRANSFERRED
             status = await e2e.media.session_status(call_id)
             assert [leg.leg_id for leg in status.legs] == ["caller"]
             assert await ports_in_use(e2e) == ports + 1
-            await pc.expect(E.CALL_EVENT_INCOMING, call_id)
+            await pc.expect(api_calls.CALL_EVENT_INCOMING, call_id)
             answered = await c.answer(call_id, "103", media=carol.offer())
             await carol.start(answered.media)
             assert await carol.wait_peer(5.0)
@@ -196,7 +196,7 @@ async def test_media_is_released_on_reject_and_the_leaving_leg_on_transfer(
             assert carol.recording() == TONE[: 160 * 25]
             assert bob.packets_received == 0  # the party that left hears nothing
             await a.hangup(call_id)
-            await pc.expect(E.CALL_EVENT_ENDED, call_id)
+            await pc.expect(api_calls.CALL_EVENT_ENDED, call_id)
         finally:
             for phone in (alice, bob, carol):
                 await phone.close()
@@ -214,7 +214,7 @@ async def test_a_cli_call_between_two_cli_softphones_carries_audio(
     env.pop("FABRIC_TOKEN", None)
 
     def cli(ext: str, *args: str) -> list[str]:
-        return [sys.executable, "-m", "fabric.cli", "--target", e2e.target,
+        return [sys.executable, "-m", "fabric.client.cli", "--target", e2e.target,
                 "--ca", str(e2e.ca_file), "--token", o.keys[ext], *args]
 
     phone = await asyncio.create_subprocess_exec(
@@ -256,20 +256,20 @@ async def test_a_malformed_media_offer_is_refused_and_leaves_nothing_behind(
     o = await make_office(e2e, "101", "102")
     ports = await ports_in_use(e2e)
     a, b = o.members["101"], o.members["102"]
-    bad = common.MediaOffer(suite="AES_CM_128_HMAC_SHA1_80", key=b"short")
+    bad = api_common.MediaOffer(suite="AES_CM_128_HMAC_SHA1_80", key=b"short")
     with pytest.raises(InvalidArgument):
         await a.dial("101", extension="102", media=bad)
     with pytest.raises(InvalidArgument):
-        await a.dial("101", extension="102", media=common.MediaOffer(suite="ROT13", key=b"x"))
+        await a.dial("101", extension="102", media=api_common.MediaOffer(suite="ROT13", key=b"x"))
     assert await ports_in_use(e2e) == ports
     async with Softphone(b, "102") as pb:
         caller = CallAudio(keepalive_s=KEEPALIVE_S)
         call = await a.dial("101", extension="102", media=caller.offer())
         await caller.start(call.media)
-        await pb.expect(E.CALL_EVENT_INCOMING, call.call_id)
+        await pb.expect(api_calls.CALL_EVENT_INCOMING, call.call_id)
         with pytest.raises(InvalidArgument):  # a bad answer offer: the call keeps ringing
             await b.answer(call.call_id, "102", media=bad)
-        assert (await a.get_call(call.call_id)).state == E.CALL_STATE_RINGING
+        assert (await a.get_call(call.call_id)).state == api_calls.CALL_STATE_RINGING
         await a.hangup(call.call_id)
         await caller.close()
     await wait_released(e2e, call.call_id, ports)

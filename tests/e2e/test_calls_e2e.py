@@ -13,16 +13,15 @@ import grpc
 import pytest
 from calls_e2e_harness import E2EFabric
 
-from fabric.api.v1 import calls_pb2 as E
-from fabric.api.v1 import carrier_pb2 as carrier
-from fabric.api.v1 import common_pb2 as common
-from fabric.api.v1 import tenant_pb2 as tapi
+from fabric.api.v1 import calls_pb2 as api_calls
+from fabric.api.v1 import carrier_pb2 as api_carrier
+from fabric.api.v1 import common_pb2 as api_common
+from fabric.api.v1 import tenant_pb2 as api_tenant
 from fabric.cdr import Disposition
 from fabric.client import FabricClient, Softphone
 from fabric.errors import FabricError, NotFound, PermissionDenied, Unavailable
 
-pytestmark = [pytest.mark.ray, pytest.mark.cassandra,
-              pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.ray, pytest.mark.cassandra, pytest.mark.asyncio(loop_scope="module")]
 
 
 @dataclass
@@ -35,8 +34,9 @@ class Office:
     users: dict[str, str]
 
 
-async def make_office(e2e: E2EFabric, *extensions: str, voicemail: tuple[str, ...] = (),
-                      ring_timeout_s: int = 0) -> Office:
+async def make_office(
+    e2e: E2EFabric, *extensions: str, voicemail: tuple[str, ...] = (), ring_timeout_s: int = 0
+) -> Office:
     op = e2e.client()
     made = await op.create_tenant(f"Office {time.monotonic_ns()}")
     owner = op.with_token(made.owner_api_key)
@@ -44,8 +44,9 @@ async def make_office(e2e: E2EFabric, *extensions: str, voicemail: tuple[str, ..
     users: dict[str, str] = {}
     for ext in extensions:
         user = await owner.create_user(f"User {ext}")
-        await owner.put_extension(ext, user.user_id, voicemail=ext in voicemail,
-                                  ring_timeout_s=ring_timeout_s)
+        await owner.put_extension(
+            ext, user.user_id, voicemail=ext in voicemail, ring_timeout_s=ring_timeout_s
+        )
         key = await owner.create_api_key(user.user_id)
         members[ext] = owner.with_token(key.secret)
         users[ext] = user.user_id
@@ -62,27 +63,27 @@ async def test_call_ring_answer_hold_resume_hangup_and_its_cdr(e2e: E2EFabric) -
     async with Softphone(a, "101") as pa, Softphone(b, "102") as pb:
         t_dial = ms_now()
         call = await a.dial("101", extension="102")
-        assert call.state == E.CALL_STATE_RINGING
-        await pa.expect(E.CALL_EVENT_RINGING, call.call_id)
-        incoming = await pb.expect(E.CALL_EVENT_INCOMING, call.call_id)
+        assert call.state == api_calls.CALL_STATE_RINGING
+        await pa.expect(api_calls.CALL_EVENT_RINGING, call.call_id)
+        incoming = await pb.expect(api_calls.CALL_EVENT_INCOMING, call.call_id)
         assert getattr(incoming, "from") == "101" and incoming.to == "102"
         t_answer = ms_now()
         await b.answer(call.call_id, "102")
-        await pa.expect(E.CALL_EVENT_ANSWERED, call.call_id)
-        await pb.expect(E.CALL_EVENT_ANSWERED, call.call_id)
-        assert (await a.hold(call.call_id)).state == E.CALL_STATE_HELD
-        await pb.expect(E.CALL_EVENT_HELD, call.call_id)
-        assert (await b.resume(call.call_id)).state == E.CALL_STATE_ANSWERED
-        await pa.expect(E.CALL_EVENT_RESUMED, call.call_id)
+        await pa.expect(api_calls.CALL_EVENT_ANSWERED, call.call_id)
+        await pb.expect(api_calls.CALL_EVENT_ANSWERED, call.call_id)
+        assert (await a.hold(call.call_id)).state == api_calls.CALL_STATE_HELD
+        await pb.expect(api_calls.CALL_EVENT_HELD, call.call_id)
+        assert (await b.resume(call.call_id)).state == api_calls.CALL_STATE_ANSWERED
+        await pa.expect(api_calls.CALL_EVENT_RESUMED, call.call_id)
         await asyncio.sleep(1.2)  # talk time, so the CDR's duration is at least 1 s
         t_hangup = ms_now()
         ended = await a.hangup(call.call_id)
-        assert ended.end_reason == E.END_REASON_COMPLETED
-        ev = await pb.expect(E.CALL_EVENT_ENDED, call.call_id)
-        assert ev.end_reason == E.END_REASON_COMPLETED
+        assert ended.end_reason == api_calls.END_REASON_COMPLETED
+        ev = await pb.expect(api_calls.CALL_EVENT_ENDED, call.call_id)
+        assert ev.end_reason == api_calls.END_REASON_COMPLETED
     # the ENDED event goes out after the CDR is written: it is readable at once
     record = await o.owner.get_cdr(call.call_id)
-    assert record.disposition == E.END_REASON_COMPLETED
+    assert record.disposition == api_calls.END_REASON_COMPLETED
     assert (getattr(record, "from"), record.to, record.direction) == ("101", "102", "internal")
     assert t_dial - 50 <= record.started_at_ms <= record.answered_at_ms <= record.ended_at_ms
     assert t_answer - 50 <= record.answered_at_ms <= t_hangup
@@ -101,35 +102,36 @@ async def test_unanswered_call_to_voicemail_extension(e2e: E2EFabric) -> None:
     a = o.members["201"]
     async with Softphone(a, "201") as pa, Softphone(o.members["202"], "202") as pb:
         call = await a.dial("201", extension="202")
-        await pb.expect(E.CALL_EVENT_INCOMING, call.call_id)
-        ended = await pa.expect(E.CALL_EVENT_ENDED, call.call_id, timeout_s=15)
-        assert ended.end_reason == E.END_REASON_VOICEMAIL
-        assert (await pb.expect(E.CALL_EVENT_ENDED, call.call_id)).end_reason == (
-            E.END_REASON_VOICEMAIL)
+        await pb.expect(api_calls.CALL_EVENT_INCOMING, call.call_id)
+        ended = await pa.expect(api_calls.CALL_EVENT_ENDED, call.call_id, timeout_s=15)
+        assert ended.end_reason == api_calls.END_REASON_VOICEMAIL
+        assert (await pb.expect(api_calls.CALL_EVENT_ENDED, call.call_id)).end_reason == (
+            api_calls.END_REASON_VOICEMAIL
+        )
     record = await o.owner.get_cdr(call.call_id)
-    assert record.disposition == E.END_REASON_VOICEMAIL and record.answered_at_ms == 0
+    assert record.disposition == api_calls.END_REASON_VOICEMAIL and record.answered_at_ms == 0
     assert record.ended_at_ms - record.started_at_ms >= 4_900
 
 
 async def test_ring_group_in_order(e2e: E2EFabric) -> None:
     o = await make_office(e2e, "301", "311", "312")
-    await o.owner.put_ring_group("support", ["311", "312"], tapi.RING_IN_ORDER, 5)
+    await o.owner.put_ring_group("support", ["311", "312"], api_tenant.RING_IN_ORDER, 5)
     [number] = await e2e.client().allocate_numbers(o.tenant_id, count=1)
     await o.owner.route_number(number, ring_group="support")
-    async with Softphone(o.members["311"], "311") as p1, \
-            Softphone(o.members["312"], "312") as p2:
+    async with Softphone(o.members["311"], "311") as p1, Softphone(o.members["312"], "312") as p2:
         call = await o.members["301"].dial("301", number=number)
         assert list(call.ringing) == ["311"]
-        await p1.expect(E.CALL_EVENT_INCOMING, call.call_id)
+        await p1.expect(api_calls.CALL_EVENT_INCOMING, call.call_id)
         assert p2.events.empty()
-        await p2.expect(E.CALL_EVENT_INCOMING, call.call_id, timeout_s=15)
-        assert (await p1.expect(E.CALL_EVENT_ENDED, call.call_id)).end_reason == (
-            E.END_REASON_NO_ANSWER)
+        await p2.expect(api_calls.CALL_EVENT_INCOMING, call.call_id, timeout_s=15)
+        assert (await p1.expect(api_calls.CALL_EVENT_ENDED, call.call_id)).end_reason == (
+            api_calls.END_REASON_NO_ANSWER
+        )
         info = await o.members["312"].answer(call.call_id, "312")
         assert info.answered_by == "312"
         await o.members["312"].hangup(call.call_id)
     record = await o.owner.get_cdr(call.call_id)
-    assert record.disposition == E.END_REASON_COMPLETED and record.to == number
+    assert record.disposition == api_calls.END_REASON_COMPLETED and record.to == number
 
 
 async def test_after_hours_routing(e2e: E2EFabric) -> None:
@@ -137,18 +139,27 @@ async def test_after_hours_routing(e2e: E2EFabric) -> None:
     [number] = await e2e.client().allocate_numbers(o.tenant_id, count=1)
     await o.owner.route_number(number, extension="410")
     tomorrow = (datetime.now(UTC).weekday() + 1) % 7  # open only tomorrow: closed now
-    await o.owner.set_business_hours(tapi.BusinessHours(
-        enabled=True, timezone="UTC", after_hours_extension="499",
-        open=[tapi.OpenInterval(weekday=tomorrow, start_minute=0, end_minute=1440)]))
+    await o.owner.set_business_hours(
+        api_tenant.BusinessHours(
+            enabled=True,
+            timezone="UTC",
+            after_hours_extension="499",
+            open=[api_tenant.OpenInterval(weekday=tomorrow, start_minute=0, end_minute=1440)],
+        )
+    )
     async with Softphone(o.members["499"], "499") as night:
         call = await o.members["401"].dial("401", number=number)
         assert list(call.ringing) == ["499"]
-        await night.expect(E.CALL_EVENT_INCOMING, call.call_id)
+        await night.expect(api_calls.CALL_EVENT_INCOMING, call.call_id)
         await o.members["401"].hangup(call.call_id)
     today = datetime.now(UTC).weekday()
-    await o.owner.set_business_hours(tapi.BusinessHours(
-        enabled=True, after_hours_extension="499",
-        open=[tapi.OpenInterval(weekday=today, start_minute=0, end_minute=1440)]))
+    await o.owner.set_business_hours(
+        api_tenant.BusinessHours(
+            enabled=True,
+            after_hours_extension="499",
+            open=[api_tenant.OpenInterval(weekday=today, start_minute=0, end_minute=1440)],
+        )
+    )
     call = await o.members["401"].dial("401", number=number)
     assert list(call.ringing) == ["410"]
     await o.members["401"].hangup(call.call_id)
@@ -157,24 +168,24 @@ async def test_after_hours_routing(e2e: E2EFabric) -> None:
 async def test_blind_transfer(e2e: E2EFabric) -> None:
     o = await make_office(e2e, "501", "502", "503")
     a, b, c = (o.members[x] for x in ("501", "502", "503"))
-    async with Softphone(a, "501") as pa, Softphone(b, "502") as pb, \
-            Softphone(c, "503") as pc:
+    async with Softphone(a, "501") as pa, Softphone(b, "502") as pb, Softphone(c, "503") as pc:
         call = await a.dial("501", extension="502")
-        await pb.expect(E.CALL_EVENT_INCOMING, call.call_id)
+        await pb.expect(api_calls.CALL_EVENT_INCOMING, call.call_id)
         await b.answer(call.call_id, "502")
         moved = await b.transfer(call.call_id, extension="503")
-        assert moved.state == E.CALL_STATE_RINGING and list(moved.ringing) == ["503"]
-        assert (await pb.expect(E.CALL_EVENT_ENDED, call.call_id)).end_reason == (
-            E.END_REASON_TRANSFERRED)
-        await pa.expect(E.CALL_EVENT_TRANSFERRING, call.call_id)
-        await pc.expect(E.CALL_EVENT_INCOMING, call.call_id)
+        assert moved.state == api_calls.CALL_STATE_RINGING and list(moved.ringing) == ["503"]
+        assert (await pb.expect(api_calls.CALL_EVENT_ENDED, call.call_id)).end_reason == (
+            api_calls.END_REASON_TRANSFERRED
+        )
+        await pa.expect(api_calls.CALL_EVENT_TRANSFERRING, call.call_id)
+        await pc.expect(api_calls.CALL_EVENT_INCOMING, call.call_id)
         await c.answer(call.call_id, "503")
-        await pa.expect(E.CALL_EVENT_ANSWERED, call.call_id)
+        await pa.expect(api_calls.CALL_EVENT_ANSWERED, call.call_id)
         await c.hangup(call.call_id)
-        await pa.expect(E.CALL_EVENT_ENDED, call.call_id)
+        await pa.expect(api_calls.CALL_EVENT_ENDED, call.call_id)
     page = await o.owner.query_cdrs(ms_now() - 60_000)
     assert [r.call_id for r in page.records].count(call.call_id) == 1
-    assert (await o.owner.get_cdr(call.call_id)).disposition == E.END_REASON_COMPLETED
+    assert (await o.owner.get_cdr(call.call_id)).disposition == api_calls.END_REASON_COMPLETED
 
 
 async def test_reject_and_caller_hangs_up_while_ringing(e2e: E2EFabric) -> None:
@@ -182,18 +193,20 @@ async def test_reject_and_caller_hangs_up_while_ringing(e2e: E2EFabric) -> None:
     a, b = o.members["601"], o.members["602"]
     async with Softphone(a, "601") as pa, Softphone(b, "602") as pb:
         first = await a.dial("601", extension="602")
-        await pb.expect(E.CALL_EVENT_INCOMING, first.call_id)
+        await pb.expect(api_calls.CALL_EVENT_INCOMING, first.call_id)
         await b.reject(first.call_id, "602")
-        assert (await pa.expect(E.CALL_EVENT_ENDED, first.call_id)).end_reason == (
-            E.END_REASON_REJECTED)
+        assert (await pa.expect(api_calls.CALL_EVENT_ENDED, first.call_id)).end_reason == (
+            api_calls.END_REASON_REJECTED
+        )
         second = await a.dial("601", extension="602")
-        await pb.expect(E.CALL_EVENT_INCOMING, second.call_id)
+        await pb.expect(api_calls.CALL_EVENT_INCOMING, second.call_id)
         await a.hangup(second.call_id)
-        assert (await pb.expect(E.CALL_EVENT_ENDED, second.call_id)).end_reason == (
-            E.END_REASON_CANCELLED)
-    assert (await o.owner.get_cdr(first.call_id)).disposition == E.END_REASON_REJECTED
+        assert (await pb.expect(api_calls.CALL_EVENT_ENDED, second.call_id)).end_reason == (
+            api_calls.END_REASON_CANCELLED
+        )
+    assert (await o.owner.get_cdr(first.call_id)).disposition == api_calls.END_REASON_REJECTED
     cancelled = await o.owner.get_cdr(second.call_id)
-    assert cancelled.disposition == E.END_REASON_CANCELLED
+    assert cancelled.disposition == api_calls.END_REASON_CANCELLED
     assert cancelled.hangup_cause == "caller-cancelled"
 
 
@@ -204,7 +217,7 @@ async def test_cross_tenant_number_and_external_number(e2e: E2EFabric) -> None:
     await y.owner.route_number(number, extension="801")
     async with Softphone(y.members["801"], "801") as py:
         call = await x.members["701"].dial("701", number=number)
-        await py.expect(E.CALL_EVENT_INCOMING, call.call_id)
+        await py.expect(api_calls.CALL_EVENT_INCOMING, call.call_id)
         await y.members["801"].answer(call.call_id, "801")
         await y.members["801"].hangup(call.call_id)
     assert (await x.owner.get_cdr(call.call_id)).direction == "outbound"
@@ -216,8 +229,11 @@ async def test_cross_tenant_number_and_external_number(e2e: E2EFabric) -> None:
     # the same, seen as a raw gRPC status
     try:
         await x.members["701"].calls.Dial(
-            E.DialRequest(from_extension="701", to=common.Destination(number="+4930123456789")),
-            metadata=x.members["701"].metadata)
+            api_calls.DialRequest(
+                from_extension="701", to=api_common.Destination(number="+4930123456789")
+            ),
+            metadata=x.members["701"].metadata,
+        )
     except grpc.aio.AioRpcError as err:
         assert err.code() == grpc.StatusCode.UNAVAILABLE
         assert err.details().startswith("no-carrier-trunk: ")
@@ -261,9 +277,9 @@ async def test_carrier_suspends_resumes_and_closes_a_tenant(e2e: E2EFabric) -> N
     op = e2e.client()
     o = await make_office(e2e, "111", "112")
     [number] = await op.allocate_numbers(o.tenant_id, count=1)
-    assert (await op.set_plan(o.tenant_id, carrier.PLAN_PRO)).plan == carrier.PLAN_PRO
+    assert (await op.set_plan(o.tenant_id, api_carrier.PLAN_PRO)).plan == api_carrier.PLAN_PRO
     suspended = await op.suspend_tenant(o.tenant_id)
-    assert suspended.status == carrier.TENANT_STATUS_SUSPENDED
+    assert suspended.status == api_carrier.TENANT_STATUS_SUSPENDED
 
     async def eventually(error: type[Exception], error_id: str) -> None:
         # verified keys are cached for api.key_cache_s (5 s): poll past it
@@ -296,7 +312,7 @@ async def test_carrier_suspends_resumes_and_closes_a_tenant(e2e: E2EFabric) -> N
             await asyncio.sleep(0.5)
     await o.members["111"].hangup(call.call_id)
     closed = await op.close_tenant(o.tenant_id)
-    assert closed.status == carrier.TENANT_STATUS_CLOSED and not closed.numbers
+    assert closed.status == api_carrier.TENANT_STATUS_CLOSED and not closed.numbers
     await eventually(Unauthenticated, "bad-credentials")
     with pytest.raises(FailedPrecondition):
         await op.resume_tenant(o.tenant_id)

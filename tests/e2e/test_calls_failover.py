@@ -16,7 +16,7 @@ from calls_e2e_harness import E2EFabric, restart_system, start_fabric, stop_fabr
 
 from actors.call import call_address
 from fabric._runtime.placement import owner
-from fabric.api.v1 import calls_pb2 as E
+from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.cdr import Disposition
 from fabric.errors import DeadlineExceeded, FailedPrecondition, NotFound, Unavailable
 
@@ -96,7 +96,7 @@ async def test_kill_the_node_hosting_active_calls(two_nodes: E2EFabric) -> None:
     # answered calls continue: their state survived the node; then they hang up normally
     for call_id in answered:
         info = await retrying(lambda c=call_id: admin.get_call(c))
-        assert info.state == E.CALL_STATE_ANSWERED, (call_id, info)
+        assert info.state == api_calls.CALL_STATE_ANSWERED, (call_id, info)
         try:
             await retrying(lambda c=call_id: admin.hangup(c))
         except (NotFound, FailedPrecondition):

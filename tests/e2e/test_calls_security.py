@@ -20,21 +20,24 @@ from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fabric.api.v1 import calls_pb2 as E
-from fabric.api.v1 import carrier_pb2 as carrier
-from fabric.api.v1 import common_pb2 as common
-from fabric.api.v1 import records_pb2, tenant_pb2
-from fabric.api.v1 import tenant_pb2 as tapi
+from fabric.api.v1 import calls_pb2 as api_calls
+from fabric.api.v1 import carrier_pb2 as api_carrier
+from fabric.api.v1 import common_pb2 as api_common
+from fabric.api.v1 import records_pb2 as api_records
+from fabric.api.v1 import tenant_pb2 as api_tenant
 from fabric.client import FabricClient
 
-pytestmark = [pytest.mark.ray, pytest.mark.cassandra,
-              pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.ray, pytest.mark.cassandra, pytest.mark.asyncio(loop_scope="module")]
 
 OK = grpc.StatusCode.OK
-SERVICES = [s for m in (carrier, tenant_pb2, E, records_pb2)
-            for s in m.DESCRIPTOR.services_by_name.values()]
-UNARY = [(s, m) for s in SERVICES for m in s.methods
-         if not m.client_streaming and not m.server_streaming]
+SERVICES = [
+    s
+    for m in (api_carrier, api_tenant, api_calls, api_records)
+    for s in m.DESCRIPTOR.services_by_name.values()
+]
+UNARY = [
+    (s, m) for s in SERVICES for m in s.methods if not m.client_streaming and not m.server_streaming
+]
 DETAILS_RE = re.compile(r"[a-z0-9][a-z0-9-]*: .+", re.S)
 
 
@@ -42,9 +45,13 @@ def path(service: d.ServiceDescriptor, method: d.MethodDescriptor) -> str:
     return f"/{service.full_name}/{method.name}"
 
 
-async def invoke(channel: grpc.aio.Channel, service: d.ServiceDescriptor,
-                 method: d.MethodDescriptor, request: Message | bytes,
-                 token: str | None) -> tuple[grpc.StatusCode, str, Any]:
+async def invoke(
+    channel: grpc.aio.Channel,
+    service: d.ServiceDescriptor,
+    method: d.MethodDescriptor,
+    request: Message | bytes,
+    token: str | None,
+) -> tuple[grpc.StatusCode, str, Any]:
     out = message_factory.GetMessageClass(method.output_type)
     rpc = channel.unary_unary(
         path(service, method),
@@ -96,10 +103,22 @@ async def world(e2e: E2EFabric) -> World:
     ended = await owner.dial("101", extension="102")
     await owner.hangup(ended.call_id)
     channel = grpc.aio.secure_channel(
-        e2e.target, grpc.ssl_channel_credentials(e2e.ca_file.read_bytes()))
-    return World(channel, e2e.operator_token, a.owner_api_key, key1.secret, b.owner_api_key,
-                 a.tenant.tenant_id, u1.user_id, key1.key.key_id, number, ringing.call_id,
-                 ended.call_id, owner)
+        e2e.target, grpc.ssl_channel_credentials(e2e.ca_file.read_bytes())
+    )
+    return World(
+        channel,
+        e2e.operator_token,
+        a.owner_api_key,
+        key1.secret,
+        b.owner_api_key,
+        a.tenant.tenant_id,
+        u1.user_id,
+        key1.key.key_id,
+        number,
+        ringing.call_id,
+        ended.call_id,
+        owner,
+    )
 
 
 def requests_for(w: World, absent: bool = False) -> dict[str, Message]:
@@ -112,45 +131,53 @@ def requests_for(w: World, absent: bool = False) -> dict[str, Message]:
     ext = "109" if absent else "101"
     key_id = "0" * 16 if absent else w.a_key_id
     return {
-        "CreateTenant": carrier.CreateTenantRequest(name="Intruder"),
-        "GetTenant": carrier.TenantRef(tenant_id=tenant),
-        "SuspendTenant": carrier.TenantRef(tenant_id=tenant),
-        "ResumeTenant": carrier.TenantRef(tenant_id=tenant),
-        "CloseTenant": carrier.TenantRef(tenant_id=tenant),
-        "SetPlan": carrier.SetPlanRequest(tenant_id=tenant, plan=carrier.PLAN_PRO),
-        "AllocateNumbers": carrier.AllocateNumbersRequest(tenant_id=tenant, count=1),
-        "ReleaseNumber": carrier.ReleaseNumberRequest(tenant_id=tenant, number=number),
-        "GetConfig": tapi.TenantConfigRequest(),
-        "CreateUser": tapi.CreateUserRequest(name="Intruder", role=common.ROLE_MEMBER),
-        "DeleteUser": tapi.UserRef(user_id=user),
-        "ListUsers": tapi.ListUsersRequest(),
-        "PutExtension": tapi.PutExtensionRequest(
-            extension=tapi.Extension(extension=ext, user_id=user)),
-        "DeleteExtension": tapi.ExtensionRef(extension=ext),
-        "ListExtensions": tapi.ListExtensionsRequest(),
-        "PutRingGroup": tapi.PutRingGroupRequest(
-            group=tapi.RingGroup(group_id="grp", extensions=[ext])),
-        "DeleteRingGroup": tapi.RingGroupRef(group_id="nogrp" if absent else "grp"),
-        "ListRingGroups": tapi.ListRingGroupsRequest(),
-        "RouteNumber": tapi.RouteNumberRequest(route=tapi.NumberRoute(number=number,
-                                                                      extension=ext)),
-        "ListNumbers": tapi.ListNumbersRequest(),
-        "SetBusinessHours": tapi.SetBusinessHoursRequest(hours=tapi.BusinessHours(
-            enabled=True, after_hours_extension=ext)),
-        "CreateApiKey": tapi.CreateApiKeyRequest(user_id=user),
-        "RevokeApiKey": tapi.ApiKeyRef(key_id=key_id),
-        "ListApiKeys": tapi.ListApiKeysRequest(),
-        "Dial": E.DialRequest(from_extension=ext, to=common.Destination(extension="102")),
-        "Answer": E.AnswerRequest(call_id=call, extension="102"),
-        "Reject": E.RejectRequest(call_id=call, extension="102"),
-        "Hangup": E.CallRef(call_id=call),
-        "Hold": E.CallRef(call_id=call),
-        "Resume": E.CallRef(call_id=call),
-        "Transfer": E.TransferRequest(call_id=call, to=common.Destination(extension="103")),
-        "GetCall": E.CallRef(call_id=call),
-        "ListActiveCalls": E.ListActiveCallsRequest(),
-        "QueryCdrs": records_pb2.QueryCdrsRequest(),
-        "GetCdr": records_pb2.GetCdrRequest(call_id=ended),
+        "CreateTenant": api_carrier.CreateTenantRequest(name="Intruder"),
+        "GetTenant": api_carrier.TenantRef(tenant_id=tenant),
+        "SuspendTenant": api_carrier.TenantRef(tenant_id=tenant),
+        "ResumeTenant": api_carrier.TenantRef(tenant_id=tenant),
+        "CloseTenant": api_carrier.TenantRef(tenant_id=tenant),
+        "SetPlan": api_carrier.SetPlanRequest(tenant_id=tenant, plan=api_carrier.PLAN_PRO),
+        "AllocateNumbers": api_carrier.AllocateNumbersRequest(tenant_id=tenant, count=1),
+        "ReleaseNumber": api_carrier.ReleaseNumberRequest(tenant_id=tenant, number=number),
+        "GetConfig": api_tenant.TenantConfigRequest(),
+        "CreateUser": api_tenant.CreateUserRequest(name="Intruder", role=api_common.ROLE_MEMBER),
+        "DeleteUser": api_tenant.UserRef(user_id=user),
+        "ListUsers": api_tenant.ListUsersRequest(),
+        "PutExtension": api_tenant.PutExtensionRequest(
+            extension=api_tenant.Extension(extension=ext, user_id=user)
+        ),
+        "DeleteExtension": api_tenant.ExtensionRef(extension=ext),
+        "ListExtensions": api_tenant.ListExtensionsRequest(),
+        "PutRingGroup": api_tenant.PutRingGroupRequest(
+            group=api_tenant.RingGroup(group_id="grp", extensions=[ext])
+        ),
+        "DeleteRingGroup": api_tenant.RingGroupRef(group_id="nogrp" if absent else "grp"),
+        "ListRingGroups": api_tenant.ListRingGroupsRequest(),
+        "RouteNumber": api_tenant.RouteNumberRequest(
+            route=api_tenant.NumberRoute(number=number, extension=ext)
+        ),
+        "ListNumbers": api_tenant.ListNumbersRequest(),
+        "SetBusinessHours": api_tenant.SetBusinessHoursRequest(
+            hours=api_tenant.BusinessHours(enabled=True, after_hours_extension=ext)
+        ),
+        "CreateApiKey": api_tenant.CreateApiKeyRequest(user_id=user),
+        "RevokeApiKey": api_tenant.ApiKeyRef(key_id=key_id),
+        "ListApiKeys": api_tenant.ListApiKeysRequest(),
+        "Dial": api_calls.DialRequest(
+            from_extension=ext, to=api_common.Destination(extension="102")
+        ),
+        "Answer": api_calls.AnswerRequest(call_id=call, extension="102"),
+        "Reject": api_calls.RejectRequest(call_id=call, extension="102"),
+        "Hangup": api_calls.CallRef(call_id=call),
+        "Hold": api_calls.CallRef(call_id=call),
+        "Resume": api_calls.CallRef(call_id=call),
+        "Transfer": api_calls.TransferRequest(
+            call_id=call, to=api_common.Destination(extension="103")
+        ),
+        "GetCall": api_calls.CallRef(call_id=call),
+        "ListActiveCalls": api_calls.ListActiveCallsRequest(),
+        "QueryCdrs": api_records.QueryCdrsRequest(),
+        "GetCdr": api_records.GetCdrRequest(call_id=ended),
     }
 
 
@@ -165,8 +192,9 @@ async def test_every_rpc_needs_credentials(world: World) -> None:
     assert sorted(reqs) == sorted(m.name for _, m in UNARY)
     for service, method in UNARY:
         for token in (None, "", "fk_garbage", "fk_" + world.a_owner[3:-2] + "xx"):
-            code, details, _ = await invoke(world.channel, service, method,
-                                            reqs[method.name], token)
+            code, details, _ = await invoke(
+                world.channel, service, method, reqs[method.name], token
+            )
             assert code == grpc.StatusCode.UNAUTHENTICATED, (method.name, token, code)
             assert DETAILS_RE.fullmatch(details)
 
@@ -180,12 +208,13 @@ async def test_roles_without_the_right_are_denied(world: World) -> None:
             "CarrierAdmin": [world.a_owner, world.a_member, world.b_owner],
             "TenantAdmin": [world.a_member, world.operator],
             "Records": [world.a_member, world.operator],
-            "Calls": [world.operator] + ([world.a_member]
-                                         if method.name == "ListActiveCalls" else []),
+            "Calls": [world.operator]
+            + ([world.a_member] if method.name == "ListActiveCalls" else []),
         }[name]
         for token in denied:
-            code, details, _ = await invoke(world.channel, service, method,
-                                            reqs[method.name], token)
+            code, details, _ = await invoke(
+                world.channel, service, method, reqs[method.name], token
+            )
             assert code == grpc.StatusCode.PERMISSION_DENIED, (method.name, code, details)
     assert await a_snapshot(world) == before
 
@@ -196,11 +225,16 @@ async def test_another_tenant_sees_nothing_of_a(world: World) -> None:
     for service, method in UNARY:
         if service.name == "CarrierAdmin":
             continue
-        code, details, reply = await invoke(world.channel, service, method,
-                                            target[method.name], world.b_owner)
-        twin_code, twin_details, _ = await invoke(world.channel, service, method,
-                                                  requests_for(world, absent=True)[method.name],
-                                                  world.b_owner)
+        code, details, reply = await invoke(
+            world.channel, service, method, target[method.name], world.b_owner
+        )
+        twin_code, twin_details, _ = await invoke(
+            world.channel,
+            service,
+            method,
+            requests_for(world, absent=True)[method.name],
+            world.b_owner,
+        )
         # the same answer as for an object that does not exist: nothing leaks
         assert code == twin_code, (method.name, details, twin_details)
         assert details.split(":")[0] == twin_details.split(":")[0], method.name
@@ -231,14 +265,39 @@ async def test_register_stream_authorisation(world: World, e2e: E2EFabric) -> No
 
 NASTY_TEXT = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["", " ", "101", "1", "123456789", "+15550100000", "+1", "+4930123456789",
-                     "t-", "../../etc", "\x00", "'; DROP TABLE cdr; --", "ü" * 200, "9" * 5000,
-                     "grp", "Europe/Paris", "Not/AZone", "a" * 33]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "101",
+            "1",
+            "123456789",
+            "+15550100000",
+            "+1",
+            "+4930123456789",
+            "t-",
+            "../../etc",
+            "\x00",
+            "'; DROP TABLE cdr; --",
+            "ü" * 200,
+            "9" * 5000,
+            "grp",
+            "Europe/Paris",
+            "Not/AZone",
+            "a" * 33,
+        ]
+    ),
 )
-ALLOWED = {OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
-           grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.PERMISSION_DENIED,
-           grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.RESOURCE_EXHAUSTED,
-           grpc.StatusCode.UNAVAILABLE}
+ALLOWED = {
+    OK,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.UNAVAILABLE,
+}
 
 
 def message_strategy(desc: d.Descriptor, depth: int = 0) -> st.SearchStrategy[Message]:
@@ -324,14 +383,18 @@ async def test_hostile_requests_get_proper_status_and_change_nothing(
             assert await snapshot() == before, ("partial write", method.name, request)
 
     requests = st.integers(0, len(UNARY) - 1).flatmap(
-        lambda i: st.tuples(st.just(i), st.one_of(
-            message_strategy(UNARY[i][1].input_type),
-            st.binary(min_size=1, max_size=64),  # not a protobuf message at all
-        ))
+        lambda i: st.tuples(
+            st.just(i),
+            st.one_of(
+                message_strategy(UNARY[i][1].input_type),
+                st.binary(min_size=1, max_size=64),  # not a protobuf message at all
+            ),
+        )
     )
 
-    @settings(max_examples=200, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=200, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
     @given(requests)
     def run(item: tuple[int, Message | bytes]) -> None:
         asyncio.run_coroutine_threadsafe(one(*item), loop).result(timeout=60)
@@ -339,5 +402,5 @@ async def test_hostile_requests_get_proper_status_and_change_nothing(
     await asyncio.to_thread(run)
     # the fabric still works after the storm
     call = await owner.dial("201", extension="202")
-    assert (await owner.hangup(call.call_id)).end_reason == E.END_REASON_CANCELLED
+    assert (await owner.hangup(call.call_id)).end_reason == api_calls.END_REASON_CANCELLED
     await op.close()

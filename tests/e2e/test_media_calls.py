@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 import ray
 
-from actors.media import MediaControl, RelayCallMedia, start_media_relays
+from fabric.client.phone_media import SoftphoneMedia
+from fabric.client.webrtc_phone import WebRtcPhone
 from fabric.config import MediaSettings
 from fabric.media import g711
 from fabric.media.protoconv import answer_from_proto, offer_to_proto
-from fabric.media.softphone import SoftphoneMedia
+from fabric.media.relay_actor import MediaControl, RelayCallMedia, start_media_relays
 from fabric.media.suites import SrtpSuite
-from fabric.media.webrtc_client import WebRtcPhone
 
 pytestmark = pytest.mark.ray
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import ray
 
-from actors.media import MediaControl, start_media_relays_on_every_node
+from fabric.client.phone_media import SoftphoneMedia
 from fabric.config import MediaSettings
 from fabric.errors import InvalidArgument, NotFound, Unavailable
 from fabric.media import g711
-from fabric.media.softphone import SoftphoneMedia
+from fabric.media.relay_actor import MediaControl, start_media_relays_on_every_node
 from fabric.media.types import MediaOffer
 
 pytestmark = pytest.mark.ray

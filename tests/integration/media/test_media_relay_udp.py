@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from fabric.client.phone_media import SoftphoneMedia
 from fabric.media import g711
 from fabric.media.engine import RelayConfig, RelayEngine
-from fabric.media.softphone import SoftphoneMedia
 from fabric.media.suites import SrtpSuite
 
 PORTS = (22000, 22099)

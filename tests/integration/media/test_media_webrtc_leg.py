@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from fabric.client.webrtc_phone import WebRtcPhone
 from fabric.errors import InvalidArgument
 from fabric.media.engine import RelayConfig, RelayEngine
-from fabric.media.webrtc_client import WebRtcPhone
 
 
 @pytest.mark.parametrize(

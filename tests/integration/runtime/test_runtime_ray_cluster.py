@@ -11,13 +11,14 @@ from google.protobuf.struct_pb2 import Struct
 from google.protobuf.wrappers_pb2 import Int64Value, StringValue
 
 from cluster.ray_local import LocalRayCluster
-from fabric.actor import ActorAddress, RayActorSystem
+from fabric.actor import ActorAddress
 from fabric.config import FabricSettings
 from fabric.errors import FabricError, Internal, InvalidArgument, NotFound
+from fabric.systems import RayActorSystem
 
 pytestmark = [pytest.mark.ray, pytest.mark.asyncio(loop_scope="module")]
 
-TYPES = ["fabric._runtime.testkit:Probe", "fabric._runtime.testkit:Echo"]
+TYPES = ["fabric.testing:Probe", "fabric.testing:Echo"]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ async def system(
     )
     system = await RayActorSystem.start(
         settings, actor_types=TYPES,
-        gateway_services=["fabric._runtime.testkit:start_null_gateway"],
+        gateway_services=["fabric.testing:start_null_gateway"],
     )
     yield system
     await system.stop()
@@ -61,7 +62,7 @@ async def test_hosts_spread_over_nodes(system: RayActorSystem) -> None:
 async def test_actors_tell_an_endpoint_in_a_gateway(system: RayActorSystem) -> None:
     gateway = next(h for h, i in system.view.hosts.items() if i.role == "gateway")
     keys = [f"notify-{i}" for i in range(50)]
-    got = await system.run_on_host(gateway, "fabric._runtime.testkit:endpoint_roundtrip",
+    got = await system.run_on_host(gateway, "fabric.testing:endpoint_roundtrip",
                                    keys, 20.0)
     assert got == len(keys)
 
@@ -90,7 +91,7 @@ async def test_order_per_actor_from_concurrent_senders(system: RayActorSystem) -
     keys = [f"order-{i}" for i in range(40)]
     count = 50
     senders = [
-        system.run_on_host(h, "fabric._runtime.testkit:send_sequence", "probe", keys, h, count)
+        system.run_on_host(h, "fabric.testing:send_sequence", "probe", keys, h, count)
         for h in system.hosts
     ]
 
@@ -135,7 +136,7 @@ async def test_no_double_activation_under_racing_first_messages(
 
 async def test_cross_host_ask_from_inside_a_host(system: RayActorSystem) -> None:
     host = next(iter(system.hosts))
-    result = await system.run_on_host(host, "fabric._runtime.testkit:ask_rate", "echo",
+    result = await system.run_on_host(host, "fabric.testing:ask_rate", "echo",
                                       [f"xh-{i}" for i in range(50)], 500, 10)
     assert result["errors"] == 0 and result["asks"] == 500
 

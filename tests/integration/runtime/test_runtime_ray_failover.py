@@ -12,9 +12,10 @@ from google.protobuf.struct_pb2 import Struct
 from google.protobuf.wrappers_pb2 import Int64Value, StringValue
 
 from cluster.ray_local import LocalRayCluster
-from fabric.actor import ActorAddress, ActorRef, RayActorSystem
+from fabric.actor import ActorAddress, ActorRef
 from fabric.config import FabricSettings
 from fabric.errors import FabricError, Unavailable
+from fabric.systems import RayActorSystem
 
 pytestmark = [pytest.mark.ray]
 
@@ -48,7 +49,7 @@ async def test_node_kill_keeps_acknowledged_state_and_reminders(
                  "membership_check_s": 0.5},
         storage={"backend": "embedded", "data_dir": tmp_path},
     )
-    system = await RayActorSystem.start(settings, actor_types=["fabric._runtime.testkit:Probe"])
+    system = await RayActorSystem.start(settings, actor_types=["fabric.testing:Probe"])
     try:
         await run_scenario(system, ray_cluster)
     finally:

@@ -8,22 +8,22 @@ from datetime import datetime
 
 from actors.call import call_address
 from actors.call_metrics import CallMetrics
-from actors.messages.v1 import call_pb2 as cpb
-from actors.messages.v1 import common_pb2 as mpb
-from actors.messages.v1 import numbers_pb2 as npb
-from actors.messages.v1 import tenant_pb2 as tpb
+from actors.messages.v1 import call_pb2 as msg_call
+from actors.messages.v1 import common_pb2 as msg_common
+from actors.messages.v1 import numbers_pb2 as msg_numbers
+from actors.messages.v1 import tenant_pb2 as msg_tenant
 from actors.number import DIRECTORY
 from actors.tenant import tenant_address
-from fabric._runtime.clock import ManualClock
-from fabric.actor import LocalActorSystem
-from fabric.api.v1 import calls_pb2 as calls
-from fabric.api.v1 import carrier_pb2 as carrier
-from fabric.api.v1 import common_pb2 as common
-from fabric.api.v1 import tenant_pb2 as tapi
+from fabric.api.v1 import calls_pb2 as api_calls
+from fabric.api.v1 import carrier_pb2 as api_carrier
+from fabric.api.v1 import common_pb2 as api_common
+from fabric.api.v1 import tenant_pb2 as api_tenant
 from fabric.cdr import Cdr
 from fabric.edge.credentials import new_api_key
 from fabric.errors import NotFound, Unavailable
 from fabric.storage.base import CdrPage
+from fabric.systems import LocalActorSystem
+from fabric.testing import ManualClock
 
 
 class FakeCdrStore:
@@ -76,20 +76,20 @@ class Phone:
     """A registered extension's event inbox."""
 
     system: LocalActorSystem
-    principal: mpb.Principal
+    principal: msg_common.Principal
     extension: str
     endpoint: object = None
-    events: list[calls.CallEvent] = field(default_factory=list)
+    events: list[api_calls.CallEvent] = field(default_factory=list)
 
-    async def next(self, timeout: float = 1.0) -> calls.CallEvent:
+    async def next(self, timeout: float = 1.0) -> api_calls.CallEvent:
         msg = await asyncio.wait_for(self.endpoint.get(), timeout)  # type: ignore[attr-defined]
-        assert isinstance(msg, calls.CallEvent)
+        assert isinstance(msg, api_calls.CallEvent)
         self.events.append(msg)
         return msg
 
-    async def expect(self, event_type: int, timeout: float = 1.0) -> calls.CallEvent:
+    async def expect(self, event_type: int, timeout: float = 1.0) -> api_calls.CallEvent:
         event = await self.next(timeout)
-        assert event.type == event_type, (calls.CallEventType.Name(event.type), event)
+        assert event.type == event_type, (api_calls.CallEventType.Name(event.type), event)
         return event
 
     def pending(self) -> int:
@@ -102,44 +102,44 @@ class Tenant:
 
     system: LocalActorSystem
     tenant_id: str
-    owner: mpb.Principal
+    owner: msg_common.Principal
 
     async def admin(self, **op: object) -> object:
         return await self.system.ref(tenant_address(self.tenant_id)).ask(
-            tpb.AdminOp(principal=self.owner, **op)  # type: ignore[arg-type]
+            msg_tenant.AdminOp(principal=self.owner, **op)  # type: ignore[arg-type]
         )
 
-    async def user(self, name: str, role: int = common.ROLE_MEMBER) -> mpb.Principal:
-        user = await self.admin(create_user=tapi.CreateUserRequest(name=name, role=role))
-        assert isinstance(user, tapi.User)
-        return mpb.Principal(tenant_id=self.tenant_id, user_id=user.user_id, role=role)
+    async def user(self, name: str, role: int = api_common.ROLE_MEMBER) -> msg_common.Principal:
+        user = await self.admin(create_user=api_tenant.CreateUserRequest(name=name, role=role))
+        assert isinstance(user, api_tenant.User)
+        return msg_common.Principal(tenant_id=self.tenant_id, user_id=user.user_id, role=role)
 
-    async def extension(self, number: str, user: mpb.Principal, **kw: object) -> None:
+    async def extension(self, number: str, user: msg_common.Principal, **kw: object) -> None:
         await self.admin(
-            put_extension=tapi.PutExtensionRequest(
-                extension=tapi.Extension(extension=number, user_id=user.user_id, **kw)
+            put_extension=api_tenant.PutExtensionRequest(
+                extension=api_tenant.Extension(extension=number, user_id=user.user_id, **kw)
             )
         )  # type: ignore[arg-type]
 
-    async def phone(self, user: mpb.Principal, extension: str) -> Phone:
+    async def phone(self, user: msg_common.Principal, extension: str) -> Phone:
         ep = await self.system.open_endpoint()
         await self.system.ref(tenant_address(self.tenant_id)).ask(
-            tpb.RegisterEndpoint(
+            msg_tenant.RegisterEndpoint(
                 principal=user,
                 extension=extension,
                 registration_id=f"r{extension}",
-                endpoint=mpb.Address(kind=ep.address.kind, key=ep.address.key),
+                endpoint=msg_common.Address(kind=ep.address.kind, key=ep.address.key),
             )
         )
         return Phone(self.system, user, extension, ep)
 
     async def numbers(self, count: int = 1) -> list[str]:
         got = await self.system.ref(DIRECTORY).ask(
-            npb.AllocateNumbers(tenant_id=self.tenant_id, count=count)
+            msg_numbers.AllocateNumbers(tenant_id=self.tenant_id, count=count)
         )
-        assert isinstance(got, npb.AllocatedNumbers)
+        assert isinstance(got, msg_numbers.AllocatedNumbers)
         await self.system.ref(tenant_address(self.tenant_id)).ask(
-            tpb.AddNumbers(numbers=got.numbers)
+            msg_tenant.AddNumbers(numbers=got.numbers)
         )
         return list(got.numbers)
 
@@ -161,10 +161,10 @@ class Fabric:
         tenant_id = f"t-{self._n:04d}"
         key_id, _, digest = new_api_key(tenant_id)
         await self.system.ref(tenant_address(tenant_id)).ask(
-            tpb.CreateTenant(
+            msg_tenant.CreateTenant(
                 tenant_id=tenant_id,
                 name=name,
-                plan=carrier.PLAN_STANDARD,
+                plan=api_carrier.PLAN_STANDARD,
                 owner_name="Owner",
                 owner_user_id="u-owner",
                 owner_key_id=key_id,
@@ -172,29 +172,31 @@ class Fabric:
                 created_at_ms=1,
             )
         )
-        owner = mpb.Principal(tenant_id=tenant_id, user_id="u-owner", role=common.ROLE_OWNER)
+        owner = msg_common.Principal(
+            tenant_id=tenant_id, user_id="u-owner", role=api_common.ROLE_OWNER
+        )
         return Tenant(self.system, tenant_id, owner)
 
     async def dial(
-        self, who: mpb.Principal, from_ext: str, *, ext: str = "", number: str = ""
-    ) -> calls.CallInfo:
+        self, who: msg_common.Principal, from_ext: str, *, ext: str = "", number: str = ""
+    ) -> api_calls.CallInfo:
         self._n += 1
         call_id = f"{self._n:032x}"
-        to = common.Destination(extension=ext) if ext else common.Destination(number=number)
+        to = api_common.Destination(extension=ext) if ext else api_common.Destination(number=number)
         info = await self.system.ref(call_address(call_id)).ask(
-            cpb.StartCall(call_id=call_id, principal=who, from_extension=from_ext, to=to)
+            msg_call.StartCall(call_id=call_id, principal=who, from_extension=from_ext, to=to)
         )
-        assert isinstance(info, calls.CallInfo)
+        assert isinstance(info, api_calls.CallInfo)
         return info
 
-    async def op(self, who: mpb.Principal, call_id: str, **op: object) -> calls.CallInfo:
-        info = await self.system.ref(call_address(call_id)).ask(cpb.CallOp(principal=who, **op))  # type: ignore[arg-type]
-        assert isinstance(info, calls.CallInfo)
+    async def op(self, who: msg_common.Principal, call_id: str, **op: object) -> api_calls.CallInfo:
+        info = await self.system.ref(call_address(call_id)).ask(
+            msg_call.CallOp(principal=who, **op)
+        )  # type: ignore[arg-type]
+        assert isinstance(info, api_calls.CallInfo)
         return info
 
     async def ring_out(self, seconds: float) -> None:
         await self.clock.advance(seconds)
         await self.system.fire_due_reminders()
         await self.system.idle()
-
-

@@ -11,9 +11,9 @@ from actors.call import CallActor
 from actors.call_metrics import CallMetrics
 from actors.number import NumberDirectory
 from actors.tenant import TenantActor
-from fabric._runtime.clock import ManualClock
-from fabric.actor import LocalActorSystem
 from fabric.storage.base import CdrStore
+from fabric.systems import LocalActorSystem
+from fabric.testing import ManualClock
 
 
 @pytest.fixture

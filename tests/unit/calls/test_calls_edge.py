@@ -10,8 +10,11 @@ import pytest
 from cryptography import x509
 
 from actors.api.roles import ROLES
-from fabric.api.v1 import calls_pb2, carrier_pb2, records_pb2, tenant_pb2
-from fabric.cli import _interval, build_parser
+from fabric.api.v1 import calls_pb2 as api_calls
+from fabric.api.v1 import carrier_pb2 as api_carrier
+from fabric.api.v1 import records_pb2 as api_records
+from fabric.api.v1 import tenant_pb2 as api_tenant
+from fabric.client.cli import _interval, build_parser
 from fabric.edge.auth import Authorizer, Principal, Role
 from fabric.edge.credentials import (
     ApiKeyParts,
@@ -33,7 +36,7 @@ from fabric.errors import (
 
 def _all_methods() -> list[str]:
     out = []
-    for module in (carrier_pb2, tenant_pb2, calls_pb2, records_pb2):
+    for module in (api_carrier, api_tenant, api_calls, api_records):
         for service in module.DESCRIPTOR.services_by_name.values():
             out += [f"/{service.full_name}/{m.name}" for m in service.methods]
     return out

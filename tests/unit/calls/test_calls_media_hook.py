@@ -10,16 +10,16 @@ from calls_harness import Fabric, FakeCdrStore
 from actors.call import CallActor, call_address
 from actors.call_media import CallMedia
 from actors.call_metrics import CallMetrics
-from actors.messages.v1 import call_pb2 as cpb
-from actors.messages.v1 import common_pb2 as mpb
+from actors.messages.v1 import call_pb2 as msg_call
+from actors.messages.v1 import common_pb2 as msg_common
 from actors.number import NumberDirectory
 from actors.tenant import TenantActor
-from fabric._runtime.clock import ManualClock
-from fabric.actor import LocalActorSystem
-from fabric.api.v1 import calls_pb2 as E
-from fabric.api.v1 import common_pb2 as common
+from fabric.api.v1 import calls_pb2 as api_calls
+from fabric.api.v1 import common_pb2 as api_common
 from fabric.errors import ResourceExhausted
 from fabric.storage.base import CdrStore
+from fabric.systems import LocalActorSystem
+from fabric.testing import ManualClock
 
 
 class FakeMedia:
@@ -31,10 +31,10 @@ class FakeMedia:
         self.log.append(("open", call_id))
 
     async def add_leg(self, call_id: str, leg_id: str,
-                      offer: common.MediaOffer) -> common.MediaAnswer | None:
+                      offer: api_common.MediaOffer) -> api_common.MediaAnswer | None:
         self.port += 2
         self.log.append(("leg", call_id, leg_id, offer.suite))
-        return common.MediaAnswer(relay_host="127.0.0.1", relay_port=self.port,
+        return api_common.MediaAnswer(relay_host="127.0.0.1", relay_port=self.port,
                                   suite=offer.suite, key=b"k" * 30)
 
     async def remove_leg(self, call_id: str, leg_id: str) -> None:
@@ -61,24 +61,24 @@ async def test_media_legs_follow_the_call() -> None:
         await t.extension("101", a)
         await t.extension("102", b)
         pa, pb = await t.phone(a, "101"), await t.phone(b, "102")
-        offer = common.MediaOffer(suite="AES_CM_128_HMAC_SHA1_80", key=b"x" * 30)
+        offer = api_common.MediaOffer(suite="AES_CM_128_HMAC_SHA1_80", key=b"x" * 30)
         call_id = f"{99:032x}"
         from actors.call import call_address
-        from actors.messages.v1 import call_pb2 as cpb
+        from actors.messages.v1 import call_pb2 as msg_call
 
-        info = await system.ref(call_address(call_id)).ask(cpb.StartCall(
+        info = await system.ref(call_address(call_id)).ask(msg_call.StartCall(
             call_id=call_id, principal=a, from_extension="101",
-            to=common.Destination(extension="102"), media=offer))
-        assert isinstance(info, E.CallInfo) and info.media.relay_port == 30002
-        ringing = await pa.expect(E.CALL_EVENT_RINGING)
+            to=api_common.Destination(extension="102"), media=offer))
+        assert isinstance(info, api_calls.CallInfo) and info.media.relay_port == 30002
+        ringing = await pa.expect(api_calls.CALL_EVENT_RINGING)
         assert ringing.media.relay_port == 30002
-        answered = await fabric.op(b, call_id, answer=E.AnswerRequest(
+        answered = await fabric.op(b, call_id, answer=api_calls.AnswerRequest(
             call_id=call_id, extension="102", media=offer))
         assert answered.media.relay_port == 30004
-        assert (await pa.expect(E.CALL_EVENT_ANSWERED)).media.relay_port == 30002
-        await pb.expect(E.CALL_EVENT_INCOMING)
-        assert (await pb.expect(E.CALL_EVENT_ANSWERED)).media.relay_port == 30004
-        await fabric.op(a, call_id, hangup=E.CallRef(call_id=call_id))
+        assert (await pa.expect(api_calls.CALL_EVENT_ANSWERED)).media.relay_port == 30002
+        await pb.expect(api_calls.CALL_EVENT_INCOMING)
+        assert (await pb.expect(api_calls.CALL_EVENT_ANSWERED)).media.relay_port == 30004
+        await fabric.op(a, call_id, hangup=api_calls.CallRef(call_id=call_id))
         assert [entry[0] for entry in media.log] == ["open", "leg", "leg", "close"]
         cdr = cdrs.rows[call_id]
         assert (cdr.packets_sent, cdr.packets_lost, cdr.jitter_ms) == (500, 2, 1.5)
@@ -90,12 +90,12 @@ class RefusingMedia(FakeMedia):
     """A relay that refuses a leg (e.g. out of ports)."""
 
     async def add_leg(self, call_id: str, leg_id: str,
-                      offer: common.MediaOffer) -> common.MediaAnswer | None:
+                      offer: api_common.MediaOffer) -> api_common.MediaAnswer | None:
         self.log.append(("leg", call_id, leg_id, offer.suite))
         raise ResourceExhausted("no port", error_id="media-ports-busy")
 
 
-OFFER = common.MediaOffer(suite="AES_CM_128_HMAC_SHA1_80", key=b"x" * 30)
+OFFER = api_common.MediaOffer(suite="AES_CM_128_HMAC_SHA1_80", key=b"x" * 30)
 
 
 async def media_fabric(media: FakeMedia) -> tuple[LocalActorSystem, Fabric, FakeCdrStore]:
@@ -109,15 +109,15 @@ async def media_fabric(media: FakeMedia) -> tuple[LocalActorSystem, Fabric, Fake
 
 
 async def answered_call(system: LocalActorSystem, fabric: Fabric, call_id: str) -> tuple[
-        object, mpb.Principal, mpb.Principal, mpb.Principal]:
+        object, msg_common.Principal, msg_common.Principal, msg_common.Principal]:
     t = await fabric.tenant()
     a, b, c = await t.user("A"), await t.user("B"), await t.user("C")
     for ext, user in (("101", a), ("102", b), ("103", c)):
         await t.extension(ext, user)
-    await system.ref(call_address(call_id)).ask(cpb.StartCall(
+    await system.ref(call_address(call_id)).ask(msg_call.StartCall(
         call_id=call_id, principal=a, from_extension="101",
-        to=common.Destination(extension="102"), media=OFFER))
-    await fabric.op(b, call_id, answer=E.AnswerRequest(call_id=call_id, extension="102",
+        to=api_common.Destination(extension="102"), media=OFFER))
+    await fabric.op(b, call_id, answer=api_calls.AnswerRequest(call_id=call_id, extension="102",
                                                        media=OFFER))
     return t, a, b, c
 
@@ -128,17 +128,17 @@ async def test_transfer_removes_the_leaving_leg_and_the_new_callee_gets_its_own(
     try:
         call_id = f"{7:032x}"
         _, a, b, c = await answered_call(system, fabric, call_id)
-        await fabric.op(b, call_id, transfer=E.TransferRequest(
-            call_id=call_id, to=common.Destination(extension="103")))
+        await fabric.op(b, call_id, transfer=api_calls.TransferRequest(
+            call_id=call_id, to=api_common.Destination(extension="103")))
         assert media.log[-1] == ("remove", call_id, "callee")
-        await fabric.op(c, call_id, answer=E.AnswerRequest(call_id=call_id, extension="103",
+        await fabric.op(c, call_id, answer=api_calls.AnswerRequest(call_id=call_id, extension="103",
                                                            media=OFFER))
         assert media.log[-1] == ("leg", call_id, "callee-1", OFFER.suite)
         # now the caller leaves by transferring back: its own leg ("caller") goes
-        await fabric.op(a, call_id, transfer=E.TransferRequest(
-            call_id=call_id, to=common.Destination(extension="102")))
+        await fabric.op(a, call_id, transfer=api_calls.TransferRequest(
+            call_id=call_id, to=api_common.Destination(extension="102")))
         assert media.log[-1] == ("remove", call_id, "caller")
-        await fabric.op(c, call_id, hangup=E.CallRef(call_id=call_id))
+        await fabric.op(c, call_id, hangup=api_calls.CallRef(call_id=call_id))
         assert media.log[-1] == ("close", call_id)
         assert call_id in cdrs.rows
     finally:
@@ -152,8 +152,8 @@ async def test_media_timeout_ends_an_answered_call_once_with_its_cdr() -> None:
         call_id = f"{8:032x}"
         await answered_call(system, fabric, call_id)
         ref = system.ref(call_address(call_id))
-        await ref.ask(cpb.MediaTimedOut(call_id=call_id))
-        await ref.ask(cpb.MediaTimedOut(call_id=call_id))  # a duplicate finds no call
+        await ref.ask(msg_call.MediaTimedOut(call_id=call_id))
+        await ref.ask(msg_call.MediaTimedOut(call_id=call_id))  # a duplicate finds no call
         assert [e for e in media.log if e[0] == "close"] == [("close", call_id)]
         cdr = cdrs.rows[call_id]
         assert cdr.hangup_cause == "media-timeout" and cdr.disposition == "answered"
@@ -173,9 +173,9 @@ async def test_a_refused_media_leg_fails_the_dial_and_releases_the_session() -> 
         await t.extension("102", b)
         call_id = f"{9:032x}"
         with pytest.raises(ResourceExhausted):
-            await system.ref(call_address(call_id)).ask(cpb.StartCall(
+            await system.ref(call_address(call_id)).ask(msg_call.StartCall(
                 call_id=call_id, principal=a, from_extension="101",
-                to=common.Destination(extension="102"), media=OFFER))
+                to=api_common.Destination(extension="102"), media=OFFER))
         assert [e[0] for e in media.log] == ["open", "leg", "close"]
         assert not cdrs.rows
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fabric.api.v1 import common_pb2 as common
+from fabric.api.v1 import common_pb2 as api_common
 from fabric.errors import InvalidArgument
 from fabric.media.protoconv import (
     answer_from_proto,
@@ -26,5 +26,5 @@ def test_media_offer_and_answer_roundtrip(suite: SrtpSuite) -> None:
 
 def test_media_proto_offer_with_short_key_is_refused() -> None:
     with pytest.raises(InvalidArgument) as info:
-        offer_from_proto(common.MediaOffer(suite="AEAD_AES_256_GCM", key=b"x" * 30))
+        offer_from_proto(api_common.MediaOffer(suite="AEAD_AES_256_GCM", key=b"x" * 30))
     assert info.value.error_id == "media-bad-key-length"

@@ -10,14 +10,14 @@ from google.protobuf.message import Message
 from google.protobuf.wrappers_pb2 import Int64Value
 from ray.exceptions import RayError
 
-from fabric._runtime.clock import ManualClock
 from fabric._runtime.host import ActorHost
-from fabric._runtime.process import ProcessRuntime
+from fabric._runtime.process import ProcessRouter
 from fabric._runtime.registry import HostInfo, View
 from fabric.actor import ActorAddress, DeactivationReason, VirtualActor
 from fabric.config import RuntimeSettings
 from fabric.errors import ResourceExhausted, Unavailable
 from fabric.storage.memory import MemoryReminderStore, MemoryStateStore
+from fabric.testing import ManualClock
 
 LOG: list[tuple[str, str, str]] = []  # (event, host, key)
 
@@ -68,18 +68,18 @@ class Fabric:
         self.states, self.reminders = MemoryStateStore(), MemoryReminderStore()
         self.settings = RuntimeSettings(mailbox_capacity=capacity, ask_timeout_s=2)
         self.clock = ManualClock()
-        self.runtimes: dict[str, ProcessRuntime] = {}
+        self.runtimes: dict[str, ProcessRouter] = {}
         self.dead: set[str] = set()
         self.lookups: dict[str, int] = {}  # by-name handle lookups per host
         self.epoch = 0
         for h in host_ids:
             self.add(h)
 
-    def add(self, host_id: str) -> ProcessRuntime:
+    def add(self, host_id: str) -> ProcessRouter:
         host = ActorHost(host_id, {"acct": Account}, state_store=self.states,
                          reminder_store=self.reminders, clock=self.clock,
                          settings=self.settings)
-        rt = ProcessRuntime(host_id, settings=self.settings, handle=self.handle,
+        rt = ProcessRouter(host_id, settings=self.settings, handle=self.handle,
                             on_suspect=lambda _h: None, host=host, incarnation=f"{host_id}-1",
                             push_replies=self.push)
         self.runtimes[host_id] = rt

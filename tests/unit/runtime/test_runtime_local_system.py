@@ -8,12 +8,10 @@ from google.protobuf.empty_pb2 import Empty
 from google.protobuf.message import Message
 from google.protobuf.wrappers_pb2 import Int64Value, StringValue
 
-from fabric._runtime.clock import ManualClock
 from fabric.actor import (
     ActorAddress,
     DeactivationReason,
     Directive,
-    LocalActorSystem,
     VirtualActor,
 )
 from fabric.config import RuntimeSettings
@@ -27,6 +25,8 @@ from fabric.errors import (
     Unavailable,
 )
 from fabric.storage.memory import MemoryReminderStore, MemoryStateStore
+from fabric.systems import LocalActorSystem
+from fabric.testing import ManualClock
 
 EVENTS: list[tuple[str, str, Any]] = []
 

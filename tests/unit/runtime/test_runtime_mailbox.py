@@ -1,11 +1,11 @@
 import pytest
 from google.protobuf.empty_pb2 import Empty
 
-from fabric._runtime.clock import ManualClock
 from fabric._runtime.mailbox import Item, Mailbox
 from fabric._runtime.supervision import RestartBudget, bounded
 from fabric.actor import ActorAddress, DeactivationReason, Directive
 from fabric.errors import ResourceExhausted
+from fabric.testing import ManualClock
 
 A = ActorAddress("k", "1")
 
