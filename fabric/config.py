@@ -98,6 +98,11 @@ class MediaSettings(BaseModel):
     """The SRTP relay."""
 
     bind_host: str = Field("127.0.0.1", description="address media relays bind")
+    public_host: str = Field(
+        "",
+        description="address the relays advertise to clients in media answers (a node's "
+        "public IP behind NAT or a load balancer); '' = bind_host",
+    )
     port_min: int = Field(20000, ge=1024, le=65535, description="first UDP port")
     port_max: int = Field(29999, ge=1024, le=65535, description="last UDP port")
     relays_per_node: int = Field(1, ge=1, description="media relay actors per Ray node")

@@ -52,12 +52,18 @@ class RelayConfig:
 
     relay_index: int = 0
     bind_host: str = "127.0.0.1"
+    public_host: str = ""  # the address clients send media to; "" = bind_host
     port_min: int = 20000
     port_max: int = 29999
     media_timeout_s: float = 30.0
     orphan_grace_s: float = 120.0
     idle_session_s: float = 3600.0
     sweep_interval_s: float = 1.0
+
+    @property
+    def advertised_host(self) -> str:
+        """The relay address put into media answers: ``public_host``, else ``bind_host``."""
+        return self.public_host or self.bind_host
 
 
 @dataclass(slots=True)
@@ -150,7 +156,7 @@ class RelayEngine:
             self.sessions[call_id] = RelaySession(call_id)
             self._released.pop(call_id, None)
             self.sessions_total += 1
-        return SessionInfo(call_id, self.config.relay_index, self.config.bind_host)
+        return SessionInfo(call_id, self.config.relay_index, self.config.advertised_host)
 
     def _session(self, call_id: str) -> RelaySession:
         session = self.sessions.get(call_id)
@@ -184,7 +190,7 @@ class RelayEngine:
         relay_key = new_key_material(suite)
         leg = await self._open_sdes_leg(leg_id, suite, offer, relay_key)
         answer = MediaAnswer(
-            relay_host=self.config.bind_host,
+            relay_host=self.config.advertised_host,
             relay_port=leg.port,
             suite=suite.value,
             master_key=relay_key[0],

@@ -168,6 +168,7 @@ def relay_configs(settings: MediaSettings, relays: int) -> list[RelayConfig]:
         RelayConfig(
             relay_index=i,
             bind_host=settings.bind_host,
+            public_host=settings.public_host,
             port_min=settings.port_min + i * span,
             port_max=settings.port_min + (i + 1) * span - 1,
             media_timeout_s=settings.media_timeout_s,
