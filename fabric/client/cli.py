@@ -42,6 +42,7 @@ from fabric.api.v1 import carrier_pb2 as api_carrier
 from fabric.api.v1 import common_pb2 as api_common
 from fabric.api.v1 import tenant_pb2 as api_tenant
 from fabric.client import CallAudio, FabricClient, Softphone
+from fabric.client.softphone import ConnectionEvent, ConnectionState
 from fabric.config import load_settings
 from fabric.errors import FabricError
 
@@ -292,11 +293,17 @@ async def cmd_phone(c: FabricClient, a: argparse.Namespace) -> None:
     if _wants_audio(a) and not a.auto_answer:
         raise SystemExit("--wav/--record need --auto-answer")
     media: dict[str, tuple[CallAudio, asyncio.Task[None]]] = {}
-    async with Softphone(c, a.extension) as phone:
+
+    def connection(event: ConnectionEvent) -> None:
+        if event.state is not ConnectionState.REGISTERED:
+            print(f"phone: {event.describe()}", flush=True)
+
+    phone = Softphone(c, a.extension, give_up_s=a.give_up, on_connection=connection)
+    async with phone:
         print(f"registered {a.extension}; waiting for calls (Ctrl-C to stop)", flush=True)
         try:
             while True:
-                ev = await phone.events.get()
+                ev = await phone.next_event()  # raises PhoneGaveUp (exit 1) when it gives up
                 print(_event_line(ev), flush=True)
                 if ev.type == api_calls.CALL_EVENT_INCOMING and a.auto_answer:
                     await asyncio.sleep(a.answer_after)
@@ -307,7 +314,17 @@ async def cmd_phone(c: FabricClient, a: argparse.Namespace) -> None:
                         )
                     except FabricError as exc:  # e.g. the caller gave up meanwhile
                         print(f"answer failed [{exc.error_id}]: {exc.message}", flush=True)
+                        if audio is not None:
+                            await audio.close()
                         continue
+                    if audio is not None and not info.media.relay_port:
+                        print(
+                            f"call {ev.call_id} carries no audio (the caller offered none): "
+                            "answered as a signalling-only call",
+                            flush=True,
+                        )
+                        await audio.close()
+                        audio = None
                     if audio is not None:
                         await audio.start(info.media)
                         media[ev.call_id] = (audio, asyncio.create_task(_play(audio, a.wav)))
@@ -376,7 +393,7 @@ async def _dial_and_follow(c: FabricClient, a: argparse.Namespace, to: dict[str,
             if audio is not None:
                 await audio.start(info.media)
             while True:
-                ev = await phone.events.get()
+                ev = await phone.next_event()
                 if ev.call_id != info.call_id:
                     continue
                 print(_event_line(ev), flush=True)
@@ -537,6 +554,12 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--auto-answer", action="store_true")
     ph.add_argument("--answer-after", type=float, default=1.0, help="seconds of ringing")
     ph.add_argument("--hangup-after", type=float, default=0.0, help="seconds after answering")
+    ph.add_argument(
+        "--give-up",
+        type=float,
+        default=60.0,
+        help="seconds without the fabric before the phone exits with an error (default 60)",
+    )
     _audio_options(ph)
     ph.set_defaults(run=cmd_phone)
 
