@@ -2,6 +2,8 @@
 
 - :class:`ManualClock`: the clock tests give an actor system (``LocalActorSystem(clock=...)``)
   and advance by hand, so no test sleeps to let time pass.
+- :func:`eventually` (and :func:`eventually_sync`): wait until a condition holds, with a
+  timeout that fails loudly; tests use it instead of fixed sleeps and polling loops.
 
 They live in the package (like Orleans' test cluster kit) because host processes import
 actor types by "module:attr" and cannot import test files. Messages are protobuf
@@ -19,8 +21,10 @@ well-known types, so no generated code is needed:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 from google.protobuf.empty_pb2 import Empty
 from google.protobuf.message import Message
@@ -230,3 +234,78 @@ class NullGatewayService:
 async def start_null_gateway(system: Any, settings: Any) -> NullGatewayService:
     """Gateway service factory: (in-host system, settings) -> object with ``stop``."""
     return NullGatewayService()
+
+
+# -- waiting on a condition (no fixed sleeps in tests) -------------------------------------
+
+T = TypeVar("T")
+
+
+def _describe(what: str, last: object) -> str:
+    name = what or "the condition"
+    if isinstance(last, BaseException):
+        return f"{name} did not hold: {type(last).__name__}: {last}"
+    return f"{name} did not hold (last value: {last!r})"
+
+
+async def eventually(
+    condition: Callable[[], T | Awaitable[T]],
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    *,
+    what: str = "",
+    retry_on: tuple[type[BaseException], ...] = (),
+) -> T:
+    """Call ``condition`` until it returns a truthy value; return that value.
+
+    ``condition`` is a plain or an async function. An ``AssertionError`` it raises (or one
+    of ``retry_on``, e.g. ``Unavailable`` during a failover) means "not yet". After
+    ``timeout`` seconds of real time (the event loop's clock, not a test's manual clock) it
+    fails with an ``AssertionError`` naming ``what`` and the last value or error, so a test
+    that waits never falls through silently. ``timeout`` is a bound for a loaded machine,
+    not a speed claim: a condition that holds returns at once.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    not_yet: tuple[type[BaseException], ...] = (AssertionError, *retry_on)
+    last: object = None
+    while True:
+        try:
+            result = condition()
+            if inspect.isawaitable(result):
+                result = await result
+            if result:
+                return cast(T, result)
+            last = result
+        except not_yet as exc:
+            last = exc
+        if loop.time() >= deadline:
+            raise AssertionError(f"after {timeout:g} s, {_describe(what, last)}") from (
+                last if isinstance(last, BaseException) else None)
+        await asyncio.sleep(interval)
+
+
+def eventually_sync(
+    condition: Callable[[], T],
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    *,
+    what: str = "",
+    retry_on: tuple[type[BaseException], ...] = (),
+) -> T:
+    """:func:`eventually` for code without an event loop (sync fixtures, threads)."""
+    deadline = time.monotonic() + timeout
+    not_yet: tuple[type[BaseException], ...] = (AssertionError, *retry_on)
+    last: object = None
+    while True:
+        try:
+            result = condition()
+            if result:
+                return result
+            last = result
+        except not_yet as exc:
+            last = exc
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"after {timeout:g} s, {_describe(what, last)}") from (
+                last if isinstance(last, BaseException) else None)
+        time.sleep(interval)

@@ -17,7 +17,8 @@ from fabric.actor import ActorAddress, DeactivationReason, VirtualActor
 from fabric.config import RuntimeSettings
 from fabric.errors import ResourceExhausted, Unavailable
 from fabric.storage.memory import MemoryReminderStore, MemoryStateStore
-from fabric.testing import ManualClock
+from fabric.testing import ManualClock, eventually
+from fabric.wire.v1 import envelope_pb2 as wire_pb
 
 LOG: list[tuple[str, str, str]] = []  # (event, host, key)
 
@@ -36,6 +37,7 @@ class Account(VirtualActor):
     async def handle(self, message: Message, sender: ActorAddress | None) -> Message | None:
         if isinstance(message, Int64Value):
             if message.value < 0:
+                LOG.append(("hold", current_host(self), self.ctx.address.key))
                 await asyncio.sleep(3600)  # holds the turn
             self.total += message.value
             await self.ctx.save_state(Int64Value(value=self.total))
@@ -121,6 +123,12 @@ def addr(key: str) -> ActorAddress:
     return ActorAddress("acct", key)
 
 
+async def holding(keys: list[str]) -> None:
+    """Wait until each key's actor holds its turn (a ``-1`` ask reached it)."""
+    await eventually(lambda: {k for e, _, k in LOG if e == "hold"} >= set(keys),
+                     what=f"{len(keys)} actors holding their turn")
+
+
 async def test_each_actor_activates_once_on_its_owner() -> None:
     fabric = Fabric(["a", "b", "c"])
     fabric.publish(["a", "b", "c"])
@@ -177,7 +185,7 @@ async def test_dead_host_fails_waiting_asks_with_unavailable_then_recovers() -> 
     for k in keys:
         await a.ask(addr(k), Int64Value(value=2), None)
     stuck = [asyncio.ensure_future(a.ask(addr(k), Int64Value(value=-1), 30)) for k in keys]
-    await asyncio.sleep(0.05)
+    await holding(keys)
     fabric.dead.add("b")  # the node is lost
     outcomes = await asyncio.gather(*stuck, return_exceptions=True)
     assert all(isinstance(o, Unavailable) for o in outcomes), outcomes
@@ -195,7 +203,7 @@ async def test_full_remote_mailbox_answers_resource_exhausted() -> None:
     a = fabric.runtimes["a"]
     k = next(k for k in (f"f{i}" for i in range(100)) if a.owner(addr(k)) == "b")
     blocker = asyncio.ensure_future(a.ask(addr(k), Int64Value(value=-1), 30))
-    await asyncio.sleep(0.05)
+    await holding([k])  # the mailbox is empty again, its 3 places free
     results = await asyncio.gather(*(a.tell(addr(k), Int64Value(value=1)) for _ in range(5)),
                                    return_exceptions=True)
     assert sum(1 for r in results if r is None) == 3
@@ -207,8 +215,13 @@ async def test_malformed_batch_is_dropped_and_counted() -> None:
     fabric = Fabric(["a"])
     fabric.publish(["a"])
     a = fabric.runtimes["a"]
-    assert a.deliver(b"\xff\xff\xff garbage") is not None
+    ack = wire_pb.BatchAck.FromString(a.deliver(b"\xff\xff\xff garbage"))
     assert a.dropped == 1
+    assert not ack.rejections  # the whole batch was dropped, not envelope by envelope
+    assert ack.incarnation == a.replies.incarnation
+    assert not LOG  # nothing in it was delivered
+    wire_pb.BatchAck.FromString(a.deliver(wire_pb.EnvelopeBatch().SerializeToString()))
+    assert a.dropped == 1  # a well-formed batch is not counted
 
 
 async def test_pushed_answers_reach_their_asks_across_hosts() -> None:
@@ -230,7 +243,7 @@ async def test_pushed_mode_dead_host_fails_waiting_asks_with_unavailable() -> No
     a = fabric.runtimes["a"]
     keys = [k for k in (f"q{i}" for i in range(200)) if a.owner(addr(k)) == "b"][:5]
     stuck = [asyncio.ensure_future(a.ask(addr(k), Int64Value(value=-1), 30)) for k in keys]
-    await asyncio.sleep(0.05)
+    await holding(keys)
     fabric.dead.add("b")
     outcomes = await asyncio.gather(*stuck, return_exceptions=True)
     assert all(isinstance(o, Unavailable) for o in outcomes), outcomes
@@ -242,7 +255,7 @@ async def test_restarted_host_fails_asks_acknowledged_by_its_previous_life() -> 
     a = fabric.runtimes["a"]
     k = next(k for k in (f"r{i}" for i in range(200)) if a.owner(addr(k)) == "b")
     stuck = asyncio.ensure_future(a.ask(addr(k), Int64Value(value=-1), 30))
-    await asyncio.sleep(0.05)
+    await holding([k])  # acknowledged by b's first life
     fabric.epoch += 1  # the registry saw "b" answer with a new incarnation
     a.apply_view(View(fabric.epoch, {"a": HostInfo("actor", "n", "a-1"),
                                      "b": HostInfo("actor", "n", "b-2")}))
@@ -281,8 +294,5 @@ async def test_tell_to_an_endpoint_elsewhere_is_posted_and_a_refusal_counted() -
     assert got == [0, 1, 2]  # in order
     endpoint.close()
     await a.tell(endpoint.address, Int64Value(value=9))  # closed: dropped, not raised
-    for _ in range(100):
-        if a.endpoint_drops:
-            break
-        await asyncio.sleep(0.01)
+    await eventually(lambda: a.endpoint_drops, what="the refused tell counted")
     assert a.endpoint_drops == 1

@@ -94,7 +94,17 @@ def test_extension_and_recorded_call_are_accepted(make_cdr):
         recorded=True,
         recording_consent="announcement",
     )
-    cdr.validate()
+    assert cdr.validate() is cdr
+    assert (cdr.from_number, cdr.to_number) == ("101", "20045")
+    assert cdr.recorded and cdr.recording_consent == "announcement"
+    assert Cdr.from_dict(cdr.to_dict()) == cdr
+    # the boundaries of an extension: 2 and 8 digits pass, 1 and 9 are refused
+    for accepted in ("10", "12345678"):
+        assert make_cdr(to_number=accepted).validate().to_number == accepted
+    for refused in ("1", "123456789"):
+        with pytest.raises(InvalidArgument) as info:
+            make_cdr(to_number=refused).validate()
+        assert info.value.error_id == "cdr-invalid-number"
 
 
 def test_error_message_does_not_echo_the_number(make_cdr):
