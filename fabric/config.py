@@ -101,7 +101,8 @@ class MediaSettings(BaseModel):
     public_host: str = Field(
         "",
         description="address the relays advertise to clients in media answers (a node's "
-        "public IP behind NAT or a load balancer); '' = bind_host",
+        "public IP behind NAT); '$NAME' = environment variable NAME of each relay's process "
+        "(per-node addresses); '' = bind_host",
     )
     port_min: int = Field(20000, ge=1024, le=65535, description="first UDP port")
     port_max: int = Field(29999, ge=1024, le=65535, description="last UDP port")

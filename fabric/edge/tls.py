@@ -111,12 +111,17 @@ def _generate(folder: Path, hosts: list[str]) -> None:
 
 
 def ensure_dev_pki(folder: Path, hosts: list[str] | None = None) -> TlsFiles:
-    """Return the CA and server material in ``folder``, generating it on first use."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (folder / SERVER_CERT).exists() or not (folder / SERVER_KEY).exists():
-            _generate(folder, [h for h in (hosts or []) if h not in ("0.0.0.0", "::", "")])
+    """Return the CA and server material in ``folder``, generating it on first use.
+
+    A folder that already holds the server certificate and key (a Kubernetes Secret mounted
+    read-only) is only read: no lock file is written there.
+    """
+    if not (folder / SERVER_CERT).exists() or not (folder / SERVER_KEY).exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (folder / SERVER_CERT).exists() or not (folder / SERVER_KEY).exists():
+                _generate(folder, [h for h in (hosts or []) if h not in ("0.0.0.0", "::", "")])
     return TlsFiles(
         ca_cert=(folder / CA_CERT).read_bytes(),
         server_cert=(folder / SERVER_CERT).read_bytes(),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ class RelayConfig:
 
     relay_index: int = 0
     bind_host: str = "127.0.0.1"
-    public_host: str = ""  # the address clients send media to; "" = bind_host
+    public_host: str = ""  # the address clients send media to; "" = bind_host; "$VAR" = env
     port_min: int = 20000
     port_max: int = 29999
     media_timeout_s: float = 30.0
@@ -62,7 +63,14 @@ class RelayConfig:
 
     @property
     def advertised_host(self) -> str:
-        """The relay address put into media answers: ``public_host``, else ``bind_host``."""
+        """The relay address put into media answers: ``public_host``, else ``bind_host``.
+
+        ``public_host = "$NAME"`` reads environment variable ``NAME`` in the relay's own
+        process, so each node advertises its own address (in Kubernetes: the node's IP from
+        the downward API); unset or empty falls back to ``bind_host``.
+        """
+        if self.public_host.startswith("$"):
+            return os.environ.get(self.public_host[1:], "") or self.bind_host
         return self.public_host or self.bind_host
 
 

@@ -54,3 +54,11 @@ def test_settings_reach_every_relay_config() -> None:
     configs = relay_configs(settings, 2)
     assert [c.advertised_host for c in configs] == ["198.51.100.9", "198.51.100.9"]
     assert [c.bind_host for c in configs] == ["0.0.0.0", "0.0.0.0"]
+
+
+def test_public_host_from_the_relay_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = RelayConfig(bind_host="0.0.0.0", public_host="$FABRIC_TEST_NODE_IP")
+    monkeypatch.delenv("FABRIC_TEST_NODE_IP", raising=False)
+    assert config.advertised_host == "0.0.0.0"  # unset: the bind address
+    monkeypatch.setenv("FABRIC_TEST_NODE_IP", "192.0.2.44")
+    assert config.advertised_host == "192.0.2.44"
