@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 RUN := .run
 export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 
-.PHONY: install proto up test lint typecheck cassandra-up cassandra-down bench clean
+.PHONY: install proto up test test-fast lint typecheck cassandra-up cassandra-down bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ test: install lint typecheck
 	FABRIC_TEST_CASSANDRA=127.0.0.1:9042 $(PY) -m pytest -q -p no:cacheprovider tests || status=$$?; \
 	$(PY) -m cluster.cassandra down --dir $(RUN)/cassandra; \
 	exit $$status
+
+# Unit tests only (tests/unit): no Ray, no Cassandra, no network sockets; seconds, not minutes.
+test-fast: install
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 
 bench: install
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
