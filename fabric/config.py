@@ -33,6 +33,10 @@ class StorageSettings(BaseModel):
         default_factory=lambda: ["127.0.0.1"], description="contact points"
     )
     cassandra_port: int = Field(9042, description="CQL native port")
+    cassandra_username: str = Field("", description="'' = no authentication; else the role name")
+    cassandra_password_file: str = Field(
+        "", description="file holding the role's password (a mounted Secret); never logged"
+    )
     keyspace: str = Field("callfabric", description="keyspace holding every table")
     replication_factor: int = Field(1, ge=1, description="1 locally, 3 in production")
     datacenter: str = Field("datacenter1", description="local DC for NetworkTopologyStrategy")

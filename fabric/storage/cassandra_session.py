@@ -18,9 +18,11 @@ import threading
 import weakref
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cassandra import ConsistencyLevel, DriverException
+from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import (
     EXEC_PROFILE_DEFAULT,
     Cluster,
@@ -35,7 +37,7 @@ from cassandra.policies import (
 )
 
 from fabric.config import StorageSettings
-from fabric.errors import FabricError, Unavailable
+from fabric.errors import FabricError, InvalidArgument, Unavailable
 
 CONNECT_TIMEOUT_S = 5.0
 REQUEST_TIMEOUT_S = 10.0
@@ -59,6 +61,20 @@ class CassandraConnection:
         self.cluster.shutdown()
 
 
+def auth_provider(settings: StorageSettings) -> PlainTextAuthProvider | None:
+    """Password authentication when ``cassandra_username`` is set (password from its file)."""
+    if not settings.cassandra_username:
+        return None
+    if not settings.cassandra_password_file:
+        raise InvalidArgument(
+            "storage.cassandra_username is set but storage.cassandra_password_file is not: "
+            "name the file that holds the password",
+            error_id="cassandra-password-missing",
+        )
+    password = Path(settings.cassandra_password_file).read_text().strip()
+    return PlainTextAuthProvider(username=settings.cassandra_username, password=password)
+
+
 def connect_sync(settings: StorageSettings, *, use_keyspace: bool = True) -> CassandraConnection:
     """Connect (blocking), on the settings' keyspace unless ``use_keyspace`` is False."""
     profile = ExecutionProfile(
@@ -71,6 +87,7 @@ def connect_sync(settings: StorageSettings, *, use_keyspace: bool = True) -> Cas
     cluster = Cluster(
         contact_points=list(settings.cassandra_hosts),
         port=settings.cassandra_port,
+        auth_provider=auth_provider(settings),
         protocol_version=4,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=CONNECT_TIMEOUT_S,
