@@ -33,63 +33,44 @@ Why it is shaped this way:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from typing import NewType
 
 from google.protobuf.message import Message
 
 from actors import validate
+from actors.call_cdr import REASON_LABEL, build_cdr
 from actors.call_media import NO_MEDIA, CallMedia
 from actors.call_metrics import CallMetrics
+from actors.call_routing import number_owner, route_dial, route_in
 from actors.messages.v1 import call_pb2 as msg_call
 from actors.messages.v1 import common_pb2 as msg_common
-from actors.messages.v1 import numbers_pb2 as msg_numbers
 from actors.messages.v1 import tenant_pb2 as msg_tenant
-from actors.number import DIRECTORY
 from actors.tenant import tenant_address
-from fabric.actor import ActorAddress, DeactivationReason, VirtualActor
+from fabric.actor import ActorAddress, DeactivationReason, VirtualActor, handler
 from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.api.v1 import common_pb2 as api_common
-from fabric.cdr import Cdr, Direction, Disposition
 from fabric.errors import (
     AlreadyExists,
     FabricError,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    Unavailable,
 )
 from fabric.storage.base import CdrStore
 
 log = logging.getLogger(__name__)
 
+CallId = NewType("CallId", str)
+"""A call's id (32 hex digits, chosen by the API edge): the CallActor's key."""
+
 KIND = "call"
 CDR_RETRY_S = 5.0
 MAX_TRANSFERS = 5
-ROUTE_TIMEOUT_S = 3.0
 
-_DISPOSITION = {
-    api_calls.END_REASON_COMPLETED: (Disposition.ANSWERED, "normal-clearing"),
-    api_calls.END_REASON_NO_ANSWER: (Disposition.NO_ANSWER, "ring-timeout"),
-    api_calls.END_REASON_VOICEMAIL: (Disposition.VOICEMAIL, "ring-timeout"),
-    api_calls.END_REASON_REJECTED: (Disposition.REJECTED, "rejected"),
-    api_calls.END_REASON_CANCELLED: (Disposition.NO_ANSWER, "caller-cancelled"),
-    api_calls.END_REASON_FAILED: (Disposition.FAILED, "error"),
-    api_calls.END_REASON_MEDIA_TIMEOUT: (Disposition.ANSWERED, "media-timeout"),
-}
-_REASON_LABEL = {
-    api_calls.END_REASON_COMPLETED: "completed",
-    api_calls.END_REASON_NO_ANSWER: "no-answer",
-    api_calls.END_REASON_VOICEMAIL: "voicemail",
-    api_calls.END_REASON_REJECTED: "rejected",
-    api_calls.END_REASON_CANCELLED: "cancelled",
-    api_calls.END_REASON_FAILED: "failed",
-    api_calls.END_REASON_MEDIA_TIMEOUT: "media-timeout",
-}
+__all__ = ["KIND", "CallActor", "CallId", "build_cdr", "call_address"]
 
 
 def call_address(call_id: str) -> ActorAddress:
@@ -97,46 +78,7 @@ def call_address(call_id: str) -> ActorAddress:
     return ActorAddress(KIND, call_id)
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _utc(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
-def build_cdr(s: msg_call.LiveCallState) -> Cdr:
-    """The call's CDR, from its ended state."""
-    disposition, cause = _DISPOSITION.get(s.end_reason, (Disposition.FAILED, "error"))
-    if disposition is Disposition.ANSWERED and not s.answered_at_ms:
-        disposition = Disposition.FAILED
-    if s.direction == "internal":
-        direction = Direction.INTERNAL
-    else:
-        direction = Direction.OUTBOUND
-    answer = _utc(s.answered_at_ms) if s.answered_at_ms else None
-    talk = max(0, (s.ended_at_ms - s.answered_at_ms) // 1000) if s.answered_at_ms else 0
-    return Cdr(
-        call_id=s.call_id,
-        tenant_id=s.tenant_id,
-        from_number=s.__getattribute__("from"),
-        to_number=s.to,
-        direction=direction,
-        start_time=_utc(s.started_at_ms),
-        end_time=_utc(max(s.ended_at_ms, s.started_at_ms)),
-        disposition=disposition,
-        hangup_cause=cause,
-        answer_time=answer,
-        duration_s=talk,
-        billable_s=talk,
-        packets_sent=s.packets_sent,
-        packets_received=s.packets_received,
-        packets_lost=s.packets_lost,
-        jitter_ms=s.jitter_ms,
-    )
-
-
-class CallActor(VirtualActor):
+class CallActor(VirtualActor[CallId]):
     """One call: routing, ringing, answer, hold, transfer, hang-up and its CDR."""
 
     kind = KIND
@@ -162,24 +104,14 @@ class CallActor(VirtualActor):
         """Stop counting this call as active on this host."""
         self._count_active(False)
 
+    def _now_ms(self) -> int:
+        return int(self.ctx.clock.now() * 1000)
+
     def _count_active(self, on: bool) -> None:
         if self.metrics is None or on == self._counted_active:
             return
         self._counted_active = on
         self.metrics.active.inc() if on else self.metrics.active.dec()
-
-    # ---- dispatch ---------------------------------------------------------------------
-
-    async def handle(self, message: Message, sender: ActorAddress | None) -> Message | None:
-        """Dispatch a StartCall, a CallOp or a MediaTimedOut."""
-        if isinstance(message, msg_call.StartCall):
-            return await self._start(message)
-        if isinstance(message, msg_call.CallOp):
-            return await self._op(message)
-        if isinstance(message, msg_call.MediaTimedOut):
-            await self._media_timed_out()
-            return None
-        raise InvalidArgument("unknown call message", error_id="unknown-message")
 
     async def on_reminder(self, name: str) -> None:
         """A ring step timed out, or a CDR write is to be retried."""
@@ -195,34 +127,25 @@ class CallActor(VirtualActor):
 
     # ---- start ------------------------------------------------------------------------
 
-    async def _start(self, msg: msg_call.StartCall) -> api_calls.CallInfo:
+    @handler
+    async def on_start(self, msg: msg_call.StartCall) -> api_calls.CallInfo:
+        """Route and ring a new call (see the module docstring)."""
         if self.state is not None:
             raise AlreadyExists("the call exists", error_id="call-exists")
-        t0 = time.monotonic()
+        t0 = self.ctx.clock.now()
         p = msg.principal
-        which = msg.to.WhichOneof("target")
         caller_ref = msg_tenant.ResolveCaller(principal=p, from_extension=msg.from_extension)
         try:
-            if which == "extension":
-                validate.extension(msg.to.extension, "to.extension")
-                to = msg.to.extension
-                direction = "internal"
-                caller, decision = await self._route_same_tenant(p.tenant_id, caller_ref, msg.to)
-            elif which == "number":
-                validate.e164(msg.to.number, "to.number")
-                to = msg.to.number
-                caller, decision = await self._route_number(p.tenant_id, caller_ref, msg.to)
-                direction = "internal" if decision.tenant_id == p.tenant_id else "outbound"
-            else:
-                raise InvalidArgument(
-                    "to needs an extension or a number", error_id="missing-destination"
-                )
+            which = validate.destination(msg.to)
+            to = msg.to.extension if which == "extension" else msg.to.number
+            caller, decision = await route_dial(self.ctx.system, p.tenant_id, caller_ref, msg.to)
+            direction = "internal" if decision.tenant_id == p.tenant_id else "outbound"
         except FabricError as exc:
             if self.metrics is not None:
                 self.metrics.failed.labels(reason=exc.error_id).inc()
             self.ctx.deactivate_after_turn()
             raise
-        now = _now_ms()
+        now = self._now_ms()
         s = msg_call.LiveCallState(
             call_id=msg.call_id,
             tenant_id=p.tenant_id,
@@ -266,7 +189,7 @@ class CallActor(VirtualActor):
         self._count_active(True)
         if self.metrics is not None:
             self.metrics.started.inc()
-            self.metrics.dial_to_ringing.observe(time.monotonic() - t0)
+            self.metrics.dial_to_ringing.observe(max(0.0, self.ctx.clock.now() - t0))
         await self._announce(s, msg_tenant.CallStarted(call_id=s.call_id))
         if not s.steps:  # nothing to ring (a dangling route): it rings out at once
             await self._end(
@@ -276,52 +199,6 @@ class CallActor(VirtualActor):
         await self._emit(s, [s.caller], api_calls.CALL_EVENT_RINGING)
         await self._emit(s, s.ringing, api_calls.CALL_EVENT_INCOMING)
         return self._info(s, p, s.caller)
-
-    async def _route_same_tenant(
-        self, tenant_id: str, caller: msg_tenant.ResolveCaller, to: api_common.Destination
-    ) -> tuple[msg_tenant.CallerInfo, msg_tenant.RouteDecision]:
-        route = msg_tenant.RouteCall(destination=to, inbound=False, now_ms=_now_ms())
-        reply = await self.ctx.system.ref(tenant_address(tenant_id)).ask(
-            msg_tenant.RouteInternal(caller=caller, route=route), timeout=ROUTE_TIMEOUT_S
-        )
-        assert isinstance(reply, msg_tenant.InternalRoute)
-        return reply.caller, reply.decision
-
-    async def _route_number(
-        self, tenant_id: str, caller: msg_tenant.ResolveCaller, to: api_common.Destination
-    ) -> tuple[msg_tenant.CallerInfo, msg_tenant.RouteDecision]:
-        owner = await self._lookup(to.number)
-        if owner == tenant_id:
-            route = msg_tenant.RouteCall(destination=to, inbound=True, now_ms=_now_ms())
-            reply = await self.ctx.system.ref(tenant_address(tenant_id)).ask(
-                msg_tenant.RouteInternal(caller=caller, route=route), timeout=ROUTE_TIMEOUT_S
-            )
-            assert isinstance(reply, msg_tenant.InternalRoute)
-            return reply.caller, reply.decision
-        caller_info, decision = await asyncio.gather(
-            self.ctx.system.ref(tenant_address(tenant_id)).ask(caller, timeout=ROUTE_TIMEOUT_S),
-            self.ctx.system.ref(tenant_address(owner)).ask(
-                msg_tenant.RouteCall(destination=to, inbound=True, now_ms=_now_ms()),
-                timeout=ROUTE_TIMEOUT_S,
-            ),
-        )
-        assert isinstance(caller_info, msg_tenant.CallerInfo)
-        assert isinstance(decision, msg_tenant.RouteDecision)
-        return caller_info, decision
-
-    async def _lookup(self, number: str) -> str:
-        reply = await self.ctx.system.ref(DIRECTORY).ask(
-            msg_numbers.LookupNumber(number=number), timeout=ROUTE_TIMEOUT_S
-        )
-        assert isinstance(reply, msg_numbers.NumberOwner)
-        if reply.tenant_id:
-            return reply.tenant_id
-        if reply.in_pool:
-            raise NotFound("the number is not in service", error_id="number-not-in-service")
-        raise Unavailable(
-            "external numbers need a SIP trunk, which this fabric does not have yet",
-            error_id="no-carrier-trunk",
-        )
 
     # ---- operations -------------------------------------------------------------------
 
@@ -346,7 +223,9 @@ class CallActor(VirtualActor):
             return "callee"
         raise NotFound("no such call", error_id="call-not-found")
 
-    async def _op(self, msg: msg_call.CallOp) -> api_calls.CallInfo:
+    @handler
+    async def on_op(self, msg: msg_call.CallOp) -> api_calls.CallInfo:
+        """Get, answer, reject, hang up, hold, resume or transfer the call."""
         s = self.state
         if s is None:
             self.ctx.deactivate_after_turn()
@@ -400,7 +279,7 @@ class CallActor(VirtualActor):
         if s.media and req.HasField("media"):
             # before any state changes: a refused offer leaves the call ringing
             answer = await self.media.add_leg(s.call_id, leg_id, req.media)
-        now = _now_ms()
+        now = self._now_ms()
         s.state = api_calls.CALL_STATE_ANSWERED
         s.answered.CopyFrom(
             msg_call.Leg(
@@ -483,26 +362,17 @@ class CallActor(VirtualActor):
                 f"a call can be transferred at most {MAX_TRANSFERS} times",
                 error_id="too-many-transfers",
             )
-        which = to.WhichOneof("target")
+        which = validate.destination(to)
         # the party that asks leaves; when it is on both ends, the answering side transfers
         leaving = s.caller if side == "caller" else s.answered
         staying = s.answered if side == "caller" else s.caller
-        tenant_id = leaving.tenant_id
-        route = msg_tenant.RouteCall(destination=to, inbound=which == "number", now_ms=_now_ms())
         if which == "extension":
-            validate.extension(to.extension, "to.extension")
             display = to.extension
-            owner = tenant_id
-        elif which == "number":
-            validate.e164(to.number, "to.number")
-            display = to.number
-            owner = await self._lookup(to.number)
+            owner = leaving.tenant_id
         else:
-            raise InvalidArgument(
-                "to needs an extension or a number", error_id="missing-destination"
-            )
-        reply = await self.ctx.system.ref(tenant_address(owner)).ask(route, timeout=ROUTE_TIMEOUT_S)
-        assert isinstance(reply, msg_tenant.RouteDecision)
+            display = to.number
+            owner = await number_owner(self.ctx.system, to.number)
+        reply = await route_in(self.ctx.system, owner, to, inbound=which == "number")
         if not reply.steps:
             raise FailedPrecondition(
                 "the transfer target has nothing to ring", error_id="transfer-target-empty"
@@ -535,7 +405,8 @@ class CallActor(VirtualActor):
         await self._emit(s, [s.caller], api_calls.CALL_EVENT_TRANSFERRING)
         await self._emit(s, s.ringing, api_calls.CALL_EVENT_INCOMING)
 
-    async def _media_timed_out(self) -> None:
+    @handler
+    async def on_media_timed_out(self, msg: msg_call.MediaTimedOut) -> None:
         """The relay saw a party's media go silent: its phone is gone, so the call ends."""
         s = self.state
         if s is None:
@@ -571,12 +442,12 @@ class CallActor(VirtualActor):
             await self.ctx.cancel_reminder(f"ring-{s.step_index}")
         s.state = api_calls.CALL_STATE_ENDED
         s.end_reason = reason
-        s.ended_at_ms = max(_now_ms(), s.started_at_ms)
+        s.ended_at_ms = max(self._now_ms(), s.started_at_ms)
         del s.ringing[:]
         await self.ctx.save_state(s)
         self._count_active(False)
         if self.metrics is not None:
-            self.metrics.ended.labels(reason=_REASON_LABEL.get(reason, "failed")).inc()
+            self.metrics.ended.labels(reason=REASON_LABEL.get(reason, "failed")).inc()
         if s.media:
             try:
                 stats = await self.media.close(s.call_id)
@@ -627,7 +498,7 @@ class CallActor(VirtualActor):
         event_type: api_calls.CallEventType.ValueType,
         reason: api_calls.EndReason.ValueType = api_calls.END_REASON_UNSPECIFIED,
     ) -> None:
-        at = _now_ms()
+        at = self._now_ms()
         for leg in legs:
             media = leg.media if isinstance(leg, msg_call.Leg) else None
             event = api_calls.CallEvent(

@@ -12,11 +12,9 @@ cheaper than the ask that carries it; if it ever limits dialing, shard by number
 
 from __future__ import annotations
 
-from google.protobuf.message import Message
-
 from actors import validate
 from actors.messages.v1 import numbers_pb2 as msg_numbers
-from fabric.actor import ActorAddress, VirtualActor
+from fabric.actor import ActorAddress, VirtualActor, handler
 from fabric.errors import FailedPrecondition, InvalidArgument, NotFound
 
 KIND = "numbers"
@@ -34,7 +32,7 @@ def _in_range(number: str, rng: msg_numbers.NumberRange) -> bool:
     return len(suffix) == rng.width and suffix.isdigit() and rng.first <= int(suffix) <= rng.last
 
 
-class NumberDirectory(VirtualActor):
+class NumberDirectory(VirtualActor[str]):
     """Allocates pool numbers to tenants, releases them, and says who holds a number."""
 
     kind = KIND
@@ -49,31 +47,37 @@ class NumberDirectory(VirtualActor):
     def _in_pool(self, number: str) -> bool:
         return any(_in_range(number, rng) for rng in self.state.pool)
 
-    async def handle(self, message: Message, sender: ActorAddress | None) -> Message | None:
-        """Dispatch one directory message."""
-        if isinstance(message, msg_numbers.LookupNumber):
-            return msg_numbers.NumberOwner(
-                tenant_id=self.state.owner.get(message.number, ""),
-                in_pool=self._in_pool(message.number),
-            )
-        if isinstance(message, msg_numbers.AllocateNumbers):
-            return await self._allocate(message)
-        if isinstance(message, msg_numbers.ReleaseNumber):
-            if self.state.owner.get(message.number) != message.tenant_id:
-                raise NotFound("the tenant holds no such number", error_id="number-not-found")
-            del self.state.owner[message.number]
-            await self.ctx.save_state(self.state)
-            return msg_numbers.AllocatedNumbers(numbers=[message.number])
-        if isinstance(message, msg_numbers.ReleaseTenantNumbers):
-            held = sorted(n for n, t in self.state.owner.items() if t == message.tenant_id)
-            for number in held:
-                del self.state.owner[number]
-            if held:
-                await self.ctx.save_state(self.state)
-            return msg_numbers.AllocatedNumbers(numbers=held)
-        raise InvalidArgument("unknown directory message", error_id="unknown-message")
+    @handler
+    async def on_lookup(self, msg: msg_numbers.LookupNumber) -> msg_numbers.NumberOwner:
+        """Who holds a number ('' for nobody), and whether it is in the carrier's pool."""
+        return msg_numbers.NumberOwner(
+            tenant_id=self.state.owner.get(msg.number, ""), in_pool=self._in_pool(msg.number)
+        )
 
-    async def _allocate(self, msg: msg_numbers.AllocateNumbers) -> msg_numbers.AllocatedNumbers:
+    @handler
+    async def on_release(self, msg: msg_numbers.ReleaseNumber) -> msg_numbers.AllocatedNumbers:
+        """Return one of a tenant's numbers to the pool."""
+        if self.state.owner.get(msg.number) != msg.tenant_id:
+            raise NotFound("the tenant holds no such number", error_id="number-not-found")
+        del self.state.owner[msg.number]
+        await self.ctx.save_state(self.state)
+        return msg_numbers.AllocatedNumbers(numbers=[msg.number])
+
+    @handler
+    async def on_release_tenant(
+        self, msg: msg_numbers.ReleaseTenantNumbers
+    ) -> msg_numbers.AllocatedNumbers:
+        """Return every number of a tenant to the pool (the tenant closed)."""
+        held = sorted(n for n, t in self.state.owner.items() if t == msg.tenant_id)
+        for number in held:
+            del self.state.owner[number]
+        if held:
+            await self.ctx.save_state(self.state)
+        return msg_numbers.AllocatedNumbers(numbers=held)
+
+    @handler
+    async def on_allocate(self, msg: msg_numbers.AllocateNumbers) -> msg_numbers.AllocatedNumbers:
+        """Give pool numbers to a tenant: ``count`` free ones, or the exact ``numbers``."""
         if msg.numbers and msg.count:
             raise InvalidArgument(
                 "give either count or numbers, not both", error_id="invalid-allocation"

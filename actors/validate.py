@@ -1,7 +1,10 @@
 """Argument checks shared by the API edge and the domain actors.
 
-Each check raises :class:`fabric.errors.InvalidArgument` with a stable ``error_id`` and a
-message that says what to send instead. The message never echoes the bad value back (it
+Each request's checks run in one place: a field is checked either at the edge (what only
+the edge sees: call ids, media offers) or in the actor that owns the request (everything
+the actor decides on, e.g. a call's destination), never both. Each check raises
+:class:`fabric.errors.InvalidArgument` with a stable ``error_id`` and a message that says
+what to send instead. The message never echoes the bad value back (it
 may be a phone number or hostile text); it names the field and the accepted form.
 """
 
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from fabric.api.v1 import common_pb2 as api_common
 from fabric.errors import InvalidArgument
 
 EXTENSION_RE = re.compile(r"[0-9]{2,8}")
@@ -20,6 +24,8 @@ MIN_RING_S = 5
 MAX_RING_S = 120
 DEFAULT_RING_S = 20
 MAX_NAME = 100
+MAX_MEDIA_KEY = 64
+MAX_SUITE = 64
 
 
 def extension(value: str, field: str = "extension") -> str:
@@ -89,3 +95,32 @@ def ring_timeout(value: int, field: str = "ring_timeout_s") -> int:
             error_id="invalid-ring-timeout",
         )
     return value
+
+
+def destination(to: api_common.Destination, field: str = "to") -> str:
+    """A call's destination: a well-formed extension or E.164 number; returns which
+    (``"extension"`` or ``"number"``)."""
+    which = to.WhichOneof("target")
+    if which == "extension":
+        extension(to.extension, f"{field}.extension")
+    elif which == "number":
+        e164(to.number, f"{field}.number")
+    else:
+        raise InvalidArgument(
+            f"{field} needs an extension or a number", error_id="missing-destination"
+        )
+    return which
+
+
+def media_offer(offer: api_common.MediaOffer) -> None:
+    """An SRTP offer: a printable suite name and a master key and salt of sane size."""
+    if not offer.suite or len(offer.suite) > MAX_SUITE or not offer.suite.isprintable():
+        raise InvalidArgument(
+            "media.suite must name an SRTP suite, e.g. 'AES_CM_128_HMAC_SHA1_80'",
+            error_id="invalid-media-offer",
+        )
+    if not 16 <= len(offer.key) <= MAX_MEDIA_KEY:
+        raise InvalidArgument(
+            f"media.key must be the SRTP master key and salt (16 to {MAX_MEDIA_KEY} bytes)",
+            error_id="invalid-media-offer",
+        )

@@ -22,16 +22,27 @@ until the ask's deadline and gets ``DeadlineExceeded``.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator
+import inspect
+import typing
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast, overload, runtime_checkable
 
 from google.protobuf.message import Message
 
-from fabric.errors import FabricError
+from fabric.clock import Clock
+from fabric.errors import FabricError, Internal, InvalidArgument
 
 M = TypeVar("M", bound=Message)
+R = TypeVar("R", bound=Message)
 T = TypeVar("T")
+K = TypeVar("K", bound=str)
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+Handler = Callable[[Any, Any], Awaitable[Message | None]]
+"""A registered handler: ``async def on_x(self, msg: X) -> Y`` (unbound)."""
+
+_HANDLER_MARK = "__fabric_handler__"
 
 ENDPOINT_KIND = "_endpoint"
 """The reserved kind of in-process inboxes opened with :meth:`ActorSystem.open_endpoint`."""
@@ -42,10 +53,12 @@ __all__ = [
     "ActorContext",
     "ActorRef",
     "ActorSystem",
+    "Clock",
     "DeactivationReason",
     "Directive",
     "Endpoint",
     "VirtualActor",
+    "handler",
 ]
 
 
@@ -92,6 +105,15 @@ class ActorContext(Protocol):
         """The system, to get references to other actors (``ctx.system.ref(addr)``)."""
         ...
 
+    @property
+    def clock(self) -> Clock:
+        """The host's clock: the real one in production, a ``ManualClock`` in tests.
+
+        Actors read time only here (``ctx.clock.now()``, unix seconds), never from
+        ``time``; messages do not carry "now".
+        """
+        ...
+
     async def load_state(self, message_type: type[M]) -> M | None:
         """Read the persisted state (None if none) and remember its version for the CAS."""
         ...
@@ -126,13 +148,75 @@ class ActorContext(Protocol):
         ...
 
 
-class VirtualActor:
-    """Base class of domain actors. Subclasses set ``kind`` and override ``handle``."""
+def handler(fn: F) -> F:
+    """Register an actor method as the handler of one message type.
+
+    The method is ``async def on_x(self, msg: X) -> Y``: ``X`` (a protobuf message class,
+    from the annotation) is what it handles, ``Y`` what it answers (None answers
+    ``google.protobuf.Empty``). :class:`VirtualActor` collects the marked methods of a
+    class and its bases (mixins too) when the class is created.
+    """
+    setattr(fn, _HANDLER_MARK, True)
+    return fn
+
+
+def _handled_type(owner: type, name: str, fn: Callable[..., Any]) -> type[Message]:
+    params = list(inspect.signature(fn).parameters)
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception as exc:  # noqa: BLE001 - re-raised naming the method
+        raise TypeError(f"{owner.__name__}.{name}: cannot resolve its annotations") from exc
+    msg_type = hints.get(params[1]) if len(params) == 2 else None
+    if not (isinstance(msg_type, type) and issubclass(msg_type, Message)):
+        raise TypeError(
+            f"{owner.__name__}.{name}: a @handler is `async def {name}(self, msg: X)` "
+            "with X a protobuf message class"
+        )
+    return msg_type
+
+
+class VirtualActor(Generic[K]):
+    """Base class of domain actors, keyed by ``K`` (a ``str`` or a ``NewType`` of it).
+
+    Subclasses set ``kind`` and mark one method per message type with :func:`handler`::
+
+        class CallActor(VirtualActor[CallId]):
+            kind = "call"
+
+            @handler
+            async def on_start(self, msg: StartCall) -> CallInfo: ...
+    """
 
     kind: ClassVar[str]
+    handlers: ClassVar[Mapping[type[Message], Handler]] = {}
+    """Message type -> handler, collected from ``@handler`` methods at class creation."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table: dict[type[Message], Handler] = {}
+        seen: set[str] = set()
+        for klass in cls.__mro__:  # most derived first: an override hides its base's method
+            for name, fn in vars(klass).items():
+                if name in seen:
+                    continue
+                seen.add(name)
+                if not getattr(fn, _HANDLER_MARK, False):
+                    continue
+                msg_type = _handled_type(klass, name, fn)
+                if msg_type in table:
+                    raise TypeError(
+                        f"{cls.__name__}: two handlers for {msg_type.DESCRIPTOR.full_name}"
+                    )
+                table[msg_type] = fn
+        cls.handlers = table
 
     def __init__(self, ctx: ActorContext) -> None:
         self.ctx = ctx
+
+    @property
+    def key(self) -> K:
+        """This actor's key (``ctx.address.key`` as ``K``)."""
+        return cast(K, self.ctx.address.key)
 
     async def on_activate(self) -> None:
         """Called before the first message of an activation (load state here)."""
@@ -141,12 +225,19 @@ class VirtualActor:
         """Called when the activation ends (idle, requested, supervision, shutdown)."""
 
     async def handle(self, message: Message, sender: ActorAddress | None) -> Message | None:
-        """Handle one message; one at a time per actor.
+        """The runtime's entry point: run the ``@handler`` of ``type(message)``.
 
-        The return value answers an ask (None answers ``google.protobuf.Empty``). Raising a
-        ``FabricError`` answers the ask with that error.
+        One message at a time per actor. The return value answers an ask (None answers
+        ``google.protobuf.Empty``). Raising a ``FabricError`` answers the ask with that
+        error; a message type without a handler is ``InvalidArgument`` (unknown-message).
         """
-        return None
+        fn = self.handlers.get(type(message))
+        if fn is None:
+            raise InvalidArgument(
+                f"a {self.kind} actor takes no {message.DESCRIPTOR.full_name}",
+                error_id="unknown-message",
+            )
+        return await fn(self, message)
 
     async def on_reminder(self, name: str) -> None:
         """A durable reminder set with ``ctx.set_reminder(name, ...)`` is due."""
@@ -195,14 +286,32 @@ class ActorRef:
         """
         await self._dispatcher.tell(self.address, message)
 
-    async def ask(self, message: Message, timeout: float | None = None) -> Message:
+    @overload
+    async def ask(
+        self, message: Message, timeout: float | None = None, *, reply: type[R]
+    ) -> R: ...
+
+    @overload
+    async def ask(self, message: Message, timeout: float | None = None) -> Message: ...
+
+    async def ask(
+        self, message: Message, timeout: float | None = None, *, reply: type[R] | None = None
+    ) -> Message:
         """Send and wait for the handler's answer.
 
-        Raises the handler's ``FabricError``; ``DeadlineExceeded`` after ``timeout``
-        (default runtime.ask_timeout_s); ``Unavailable`` when the host died mid-ask.
-        Never hangs.
+        With ``reply=Y`` the answer is checked to be a ``Y`` (``Internal``,
+        actor-reply-type, if not) and typed as one. Raises the handler's ``FabricError``;
+        ``DeadlineExceeded`` after ``timeout`` (default runtime.ask_timeout_s);
+        ``Unavailable`` when the host died mid-ask. Never hangs.
         """
-        return await self._dispatcher.ask(self.address, message, timeout)
+        answer = await self._dispatcher.ask(self.address, message, timeout)
+        if reply is not None and not isinstance(answer, reply):
+            raise Internal(
+                f"{self.address.kind} actor answered {answer.DESCRIPTOR.full_name}, "
+                f"not {reply.DESCRIPTOR.full_name}",
+                error_id="actor-reply-type",
+            )
+        return answer
 
     def __repr__(self) -> str:
         return f"ActorRef({self.address})"

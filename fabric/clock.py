@@ -1,4 +1,7 @@
-"""Injectable time, so that unit tests drive passivation and reminders with a fake clock.
+"""Injectable time: what actors read as ``ctx.clock``, so unit tests drive it by hand.
+
+:class:`SystemClock` runs in production (every Ray host); :class:`ManualClock` is what
+tests give ``LocalActorSystem(clock=...)`` (also exported by :mod:`fabric.testing`).
 
 ``now()`` is unix seconds (reminders are stored as absolute unix times and must agree across
 processes); ``sleep`` is what background loops wait on, so a :class:`ManualClock` can wake

@@ -127,6 +127,26 @@ class FabricSettings(BaseSettings):
 
     @classmethod
     def settings_customise_sources(
+class VaultSettings(BaseModel):
+    """Encryption at rest: where the root key lives and how long deleted content stays
+    recoverable (``fabric/vault``)."""
+
+    root_key_file: Path = Field(
+        Path(".run/keys/root.key"),
+        description="local root key file (made on first run, mode 0600); keep it outside "
+        "the data directory and out of its backups",
+    )
+    backup_window_days: float = Field(
+        30.0, ge=0, description="days a deleted object's data key is kept before destruction"
+    )
+    key_cache_s: float = Field(
+        60.0, ge=0, description="how long unwrapped tenant keys are cached in a process"
+    )
+    sweep_interval_s: float = Field(
+        3600.0, gt=0, description="how often due data-key destructions are carried out"
+    )
+
+
         cls,
         settings_cls: type[BaseSettings],
         init_settings: PydanticBaseSettingsSource,
@@ -137,6 +157,7 @@ class FabricSettings(BaseSettings):
         """Highest first: constructor arguments, ``FABRIC_*`` variables, the TOML file.
 
         The file is ``model_config["toml_file"]`` (none on this class; :func:`load_settings`
+    vault: VaultSettings = Field(default_factory=VaultSettings)
         names it), read by pydantic-settings' own TOML source.
         """
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))

@@ -15,7 +15,8 @@ well-known types, so no generated code is needed:
   ``StringValue("sleep:<seconds>")`` holds the turn (an ask in flight during a failure);
   ``StringValue("notify:<endpoint key>")`` tells the endpoint the total;
   ``StringValue("fail:<error id>")`` raises ``NotFound``; ``"crash:"`` raises RuntimeError.
-- ``Echo`` (kind ``echo``): answers the message; no state (pure runtime cost).
+- ``Echo`` (kind ``echo``): answers the message (``Empty``, ``Int64Value``, ``StringValue``);
+  no state (pure runtime cost).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from google.protobuf.message import Message
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.wrappers_pb2 import Int64Value, StringValue
 
-from fabric._runtime.clock import ManualClock as ManualClock
-from fabric.actor import ENDPOINT_KIND, ActorAddress, VirtualActor
+from fabric.actor import ENDPOINT_KIND, ActorAddress, VirtualActor, handler
+from fabric.clock import ManualClock as ManualClock
 from fabric.errors import FabricError, NotFound
 
 
@@ -41,7 +42,7 @@ def _num(state: Struct, name: str) -> int:
     return int(value.number_value) if value is not None else 0
 
 
-class Probe(VirtualActor):
+class Probe(VirtualActor[str]):
     """Persisted counter with order checks and reminders."""
 
     kind = "probe"
@@ -53,40 +54,48 @@ class Probe(VirtualActor):
         self.last: dict[str, int] = {}
         self.violations = 0
 
-    async def handle(self, message: Message, sender: ActorAddress | None) -> Message | None:
-        """See the module docstring."""
-        if isinstance(message, Int64Value):
-            self.state["total"] = _num(self.state, "total") + message.value
-            self.state["writes"] = _num(self.state, "writes") + 1
-            await self.ctx.save_state(self.state)
-            return Int64Value(value=_num(self.state, "total"))
-        if isinstance(message, StringValue):
-            verb, _, rest = message.value.partition(":")
-            if verb == "seq":
-                tag, _, n = rest.partition(":")
-                expected = self.last.get(tag, -1) + 1
-                if int(n) != expected:
-                    self.violations += 1
-                self.last[tag] = int(n)
-                return None
-            if verb == "remind":
-                await self.ctx.set_reminder("r", float(rest))
-                return None
-            if verb == "notify":  # tell an endpoint (e.g. in a gateway) our total
-                await self.ctx.system.ref(ActorAddress(ENDPOINT_KIND, rest)).tell(
-                    Int64Value(value=_num(self.state, "total")))
-                return None
-            if verb == "fail":  # a handler's FabricError answers the ask
-                raise NotFound("probe refuses", error_id=rest or "probe-refused")
-            if verb == "crash":  # anything else is an Internal error and a restart
-                raise RuntimeError("probe crashed")
-            if verb == "sleep":
-                await asyncio.sleep(float(rest))
-                return None
-            if verb == "violations":
-                return Int64Value(value=self.violations)
-            if verb == "seen":
-                return Int64Value(value=sum(n + 1 for n in self.last.values()))
+    @handler
+    async def on_add(self, msg: Int64Value) -> Int64Value:
+        """Add ``msg.value`` to the persisted total; answer the new total."""
+        self.state["total"] = _num(self.state, "total") + msg.value
+        self.state["writes"] = _num(self.state, "writes") + 1
+        await self.ctx.save_state(self.state)
+        return Int64Value(value=_num(self.state, "total"))
+
+    @handler
+    async def on_state(self, msg: Empty) -> Struct:
+        """Answer the persisted state."""
+        return self.state
+
+    @handler
+    async def on_verb(self, msg: StringValue) -> Message | None:
+        """``<verb>:<argument>`` commands (see the module docstring)."""
+        verb, _, rest = msg.value.partition(":")
+        if verb == "seq":
+            tag, _, n = rest.partition(":")
+            expected = self.last.get(tag, -1) + 1
+            if int(n) != expected:
+                self.violations += 1
+            self.last[tag] = int(n)
+            return None
+        if verb == "remind":
+            await self.ctx.set_reminder("r", float(rest))
+            return None
+        if verb == "notify":  # tell an endpoint (e.g. in a gateway) our total
+            await self.ctx.system.ref(ActorAddress(ENDPOINT_KIND, rest)).tell(
+                Int64Value(value=_num(self.state, "total")))
+            return None
+        if verb == "fail":  # a handler's FabricError answers the ask
+            raise NotFound("probe refuses", error_id=rest or "probe-refused")
+        if verb == "crash":  # anything else is an Internal error and a restart
+            raise RuntimeError("probe crashed")
+        if verb == "sleep":
+            await asyncio.sleep(float(rest))
+            return None
+        if verb == "violations":
+            return Int64Value(value=self.violations)
+        if verb == "seen":
+            return Int64Value(value=sum(n + 1 for n in self.last.values()))
         return self.state
 
     async def on_reminder(self, name: str) -> None:
@@ -95,14 +104,25 @@ class Probe(VirtualActor):
         await self.ctx.save_state(self.state)
 
 
-class Echo(VirtualActor):
-    """Answers what it gets."""
+class Echo(VirtualActor[str]):
+    """Answers what it gets (``Empty``, ``Int64Value`` or ``StringValue``)."""
 
     kind = "echo"
 
-    async def handle(self, message: Message, sender: ActorAddress | None) -> Message | None:
+    @handler
+    async def on_empty(self, msg: Empty) -> Empty:
         """Echo."""
-        return message
+        return msg
+
+    @handler
+    async def on_int(self, msg: Int64Value) -> Int64Value:
+        """Echo."""
+        return msg
+
+    @handler
+    async def on_string(self, msg: StringValue) -> StringValue:
+        """Echo."""
+        return msg
 
 
 # -- functions run inside a host with RayActorSystem.run_on_host ---------------------------

@@ -28,38 +28,10 @@ from actors.tenant import tenant_address
 from fabric.actor import ActorSystem
 from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.api.v1 import calls_pb2_grpc
-from fabric.api.v1 import common_pb2 as api_common
 from fabric.errors import FabricError, InvalidArgument, NotFound
 
 REFRESH_S = 30.0
 MAX_LISTED = 200
-MAX_KEY = 64
-MAX_SUITE = 64
-
-
-def check_destination(to: api_common.Destination) -> None:
-    """INVALID_ARGUMENT unless ``to`` is a well-formed extension or number."""
-    which = to.WhichOneof("target")
-    if which == "extension":
-        validate.extension(to.extension, "to.extension")
-    elif which == "number":
-        validate.e164(to.number, "to.number")
-    else:
-        raise InvalidArgument("to needs an extension or a number", error_id="missing-destination")
-
-
-def check_media(offer: api_common.MediaOffer) -> None:
-    """INVALID_ARGUMENT unless the offer names a suite and carries a key of sane size."""
-    if not offer.suite or len(offer.suite) > MAX_SUITE or not offer.suite.isprintable():
-        raise InvalidArgument(
-            "media.suite must name an SRTP suite, e.g. 'AES_CM_128_HMAC_SHA1_80'",
-            error_id="invalid-media-offer",
-        )
-    if not 16 <= len(offer.key) <= MAX_KEY:
-        raise InvalidArgument(
-            f"media.key must be the SRTP master key and salt (16 to {MAX_KEY} bytes)",
-            error_id="invalid-media-offer",
-        )
 
 
 class CallsServicer(calls_pb2_grpc.CallsServicer):
@@ -158,20 +130,16 @@ class CallsServicer(calls_pb2_grpc.CallsServicer):
 
     async def _call(self, call_id: str, **op: Any) -> api_calls.CallInfo:
         validate.call_id(call_id)
-        reply = await self.system.ref(call_address(call_id)).ask(
-            msg_call.CallOp(principal=caller(), **op)
+        return await self.system.ref(call_address(call_id)).ask(
+            msg_call.CallOp(principal=caller(), **op), reply=api_calls.CallInfo
         )
-        assert isinstance(reply, api_calls.CallInfo)
-        return reply
 
     async def Dial(  # noqa: N802
         self, request: api_calls.DialRequest, context: grpc.aio.ServicerContext
     ) -> api_calls.CallInfo:
         """Place a call from one of your extensions."""
-        validate.extension(request.from_extension, "from_extension")
-        check_destination(request.to)
         if request.HasField("media"):
-            check_media(request.media)
+            validate.media_offer(request.media)
         call_id = uuid.uuid4().hex
         start = msg_call.StartCall(
             call_id=call_id,
@@ -181,24 +149,20 @@ class CallsServicer(calls_pb2_grpc.CallsServicer):
         )
         if request.HasField("media"):
             start.media.CopyFrom(request.media)
-        reply = await self.system.ref(call_address(call_id)).ask(start)
-        assert isinstance(reply, api_calls.CallInfo)
-        return reply
+        return await self.system.ref(call_address(call_id)).ask(start, reply=api_calls.CallInfo)
 
     async def Answer(  # noqa: N802
         self, request: api_calls.AnswerRequest, context: grpc.aio.ServicerContext
     ) -> api_calls.CallInfo:
         """Answer a call ringing on one of your extensions."""
-        validate.extension(request.extension)
         if request.HasField("media"):
-            check_media(request.media)
+            validate.media_offer(request.media)
         return await self._call(request.call_id, answer=request)
 
     async def Reject(  # noqa: N802
         self, request: api_calls.RejectRequest, context: grpc.aio.ServicerContext
     ) -> api_calls.CallInfo:
         """Stop a call ringing on one of your extensions."""
-        validate.extension(request.extension)
         return await self._call(request.call_id, reject=request)
 
     async def Hangup(  # noqa: N802
@@ -223,7 +187,6 @@ class CallsServicer(calls_pb2_grpc.CallsServicer):
         self, request: api_calls.TransferRequest, context: grpc.aio.ServicerContext
     ) -> api_calls.CallInfo:
         """Blind transfer: you leave, the other party rings the new destination."""
-        check_destination(request.to)
         return await self._call(request.call_id, transfer=request)
 
     async def GetCall(  # noqa: N802
@@ -238,18 +201,17 @@ class CallsServicer(calls_pb2_grpc.CallsServicer):
         """The tenant's calls that have not ended (at most 200)."""
         who = caller()
         ids = await self.system.ref(tenant_address(who.tenant_id)).ask(
-            msg_tenant.ListActiveCallIds()
+            msg_tenant.ListActiveCallIds(), reply=msg_tenant.ActiveCallIds
         )
-        assert isinstance(ids, msg_tenant.ActiveCallIds)
 
         async def one(call_id: str) -> api_calls.CallInfo | None:
             try:
                 reply = await self.system.ref(call_address(call_id)).ask(
-                    msg_call.CallOp(principal=who, get=api_calls.CallRef(call_id=call_id))
+                    msg_call.CallOp(principal=who, get=api_calls.CallRef(call_id=call_id)),
+                    reply=api_calls.CallInfo,
                 )
             except (NotFound, FabricError):
                 return None
-            assert isinstance(reply, api_calls.CallInfo)
             return reply if reply.state != api_calls.CALL_STATE_ENDED else None
 
         infos = await asyncio.gather(*(one(c) for c in ids.call_ids[:MAX_LISTED]))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import secrets
-import time
 
 import grpc
+from google.protobuf.message import Message
 
 from actors import validate
 from actors.messages.v1 import numbers_pb2 as msg_numbers
@@ -25,11 +25,11 @@ class CarrierServicer(carrier_pb2_grpc.CarrierAdminServicer):
     def __init__(self, system: ActorSystem) -> None:
         self.system = system
 
-    async def _tenant(self, tenant_id: str, message: object) -> api_carrier.Tenant:
+    async def _tenant(self, tenant_id: str, message: Message) -> api_carrier.Tenant:
         validate.object_id(tenant_id, "tenant_id")
-        reply = await self.system.ref(tenant_address(tenant_id)).ask(message)  # type: ignore[arg-type]
-        assert isinstance(reply, api_carrier.Tenant)
-        return reply
+        return await self.system.ref(tenant_address(tenant_id)).ask(
+            message, reply=api_carrier.Tenant
+        )
 
     async def CreateTenant(  # noqa: N802
         self, request: api_carrier.CreateTenantRequest, context: grpc.aio.ServicerContext
@@ -57,7 +57,6 @@ class CarrierServicer(carrier_pb2_grpc.CarrierAdminServicer):
                 owner_user_id=owner_id,
                 owner_key_id=key_id,
                 owner_secret_hash=digest,
-                created_at_ms=int(time.time() * 1000),
             ),
         )
         return api_carrier.CreateTenantResponse(
@@ -123,9 +122,9 @@ class CarrierServicer(carrier_pb2_grpc.CarrierAdminServicer):
         got = await self.system.ref(DIRECTORY).ask(
             msg_numbers.AllocateNumbers(
                 tenant_id=request.tenant_id, count=request.count, numbers=request.numbers
-            )
+            ),
+            reply=msg_numbers.AllocatedNumbers,
         )
-        assert isinstance(got, msg_numbers.AllocatedNumbers)
         try:
             await self._tenant(request.tenant_id, msg_tenant.AddNumbers(numbers=got.numbers))
         except FabricError:

@@ -37,11 +37,11 @@ class KeyVerifier:
         """The key's principal; UNAUTHENTICATED / PERMISSION_DENIED (suspended tenant)."""
         try:
             verdict = await self.system.ref(tenant_address(parts.tenant_id)).ask(
-                msg_tenant.VerifyKey(key_id=parts.key_id, secret_hash=parts.secret_hash)
+                msg_tenant.VerifyKey(key_id=parts.key_id, secret_hash=parts.secret_hash),
+                reply=msg_tenant.KeyVerdict,
             )
         except NotFound:
             raise Unauthenticated("the API key is not valid", error_id="bad-credentials") from None
-        assert isinstance(verdict, msg_tenant.KeyVerdict)
         if verdict.status == api_carrier.TENANT_STATUS_SUSPENDED:
             raise KeyRejected("the tenant is suspended; ask the carrier")
         if verdict.status != api_carrier.TENANT_STATUS_ACTIVE or verdict.role not in _FROM_PB:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import grpc
@@ -13,6 +12,7 @@ from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.api.v1 import records_pb2 as api_records
 from fabric.api.v1 import records_pb2_grpc
 from fabric.cdr import Cdr, Disposition
+from fabric.clock import Clock, SystemClock
 from fabric.errors import InvalidArgument
 from fabric.storage.base import CdrStore
 
@@ -68,14 +68,15 @@ def _utc(ms: int) -> datetime:
 class RecordsServicer(records_pb2_grpc.RecordsServicer):
     """CDR queries, always within the caller's tenant."""
 
-    def __init__(self, store: CdrStore) -> None:
+    def __init__(self, store: CdrStore, clock: Clock | None = None) -> None:
         self.store = store
+        self.clock: Clock = clock or SystemClock()
 
     async def QueryCdrs(  # noqa: N802
         self, request: api_records.QueryCdrsRequest, context: grpc.aio.ServicerContext
     ) -> api_records.QueryCdrsResponse:
         """CDRs with start_ms <= start < end_ms, newest first, optionally for one number."""
-        end_ms = request.end_ms or int(time.time() * 1000) + 1
+        end_ms = request.end_ms or int(self.clock.now() * 1000) + 1
         if request.start_ms < 0 or end_ms <= request.start_ms:
             raise InvalidArgument(
                 "need 0 <= start_ms < end_ms (unix milliseconds; end_ms 0 = now)",

@@ -31,9 +31,7 @@ class TenantAdminServicer(tenant_pb2_grpc.TenantAdminServicer):
         who = caller()
         op = msg_tenant.AdminOp(principal=who)
         getattr(op, field).CopyFrom(request)
-        reply = await self.system.ref(tenant_address(who.tenant_id)).ask(op)
-        assert isinstance(reply, reply_type)
-        return reply
+        return await self.system.ref(tenant_address(who.tenant_id)).ask(op, reply=reply_type)
 
     async def GetConfig(  # noqa: N802
         self, request: api_tenant.TenantConfigRequest, context: grpc.aio.ServicerContext

@@ -1,7 +1,7 @@
 """The actor runtime's machinery; the public surface is :mod:`fabric.actor`.
 
-Modules, from the bottom up: ``clock`` (injectable time), ``placement`` (rendezvous
-hashing), ``supervision`` (bounded restarts), ``mailbox`` (bounded per-actor queue),
+Time comes from the public :mod:`fabric.clock`. Modules, from the bottom up: ``placement``
+(rendezvous hashing), ``supervision`` (bounded restarts), ``mailbox`` (bounded per-actor queue),
 ``metrics`` (per-host Prometheus registry), ``wire`` (envelope encoding), ``loader`` (actor
 types and services named by "module:attr"), ``stores`` (the stores a process owns),
 ``endpoint`` (in-process inboxes), ``host`` (``ActorHost``: the activation table, turn

@@ -38,7 +38,6 @@ from typing import Any, TypeVar
 from google.protobuf.empty_pb2 import Empty
 from google.protobuf.message import DecodeError, Message
 
-from fabric._runtime.clock import Clock
 from fabric._runtime.mailbox import Item, Mailbox
 from fabric._runtime.metrics import HostMetrics
 from fabric._runtime.supervision import RestartBudget, bounded
@@ -49,6 +48,7 @@ from fabric.actor import (
     Directive,
     VirtualActor,
 )
+from fabric.clock import Clock
 from fabric.config import RuntimeSettings
 from fabric.errors import (
     DeadlineExceeded,
@@ -95,6 +95,11 @@ class _Context:
     def system(self) -> ActorSystem:
         """The system of the host."""
         return self._host.system
+
+    @property
+    def clock(self) -> Clock:
+        """The host's clock."""
+        return self._host.clock
 
     async def load_state(self, message_type: type[M]) -> M | None:
         """Load and parse the state; remember its version."""

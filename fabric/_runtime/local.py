@@ -19,13 +19,13 @@ from typing import Self
 
 from google.protobuf.message import Message
 
-from fabric._runtime.clock import Clock, SystemClock
 from fabric._runtime.endpoint import EndpointTable, LocalEndpoint
 from fabric._runtime.host import ActorHost, current_actor
 from fabric._runtime.loader import actor_type_table
 from fabric._runtime.mailbox import Item
 from fabric._runtime.metrics import HostMetrics
 from fabric.actor import ENDPOINT_KIND, ActorAddress, ActorRef, VirtualActor
+from fabric.clock import Clock, SystemClock
 from fabric.config import RuntimeSettings
 from fabric.errors import DeadlineExceeded, FabricError, InvalidArgument
 from fabric.storage.base import ReminderStore, StateStore

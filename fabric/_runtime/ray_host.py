@@ -28,13 +28,13 @@ from typing import Any
 
 import ray
 
-from fabric._runtime.clock import SystemClock
 from fabric._runtime.host import ActorHost
 from fabric._runtime.loader import actor_type_table, load_symbol
 from fabric._runtime.metrics import HostMetrics
 from fabric._runtime.process import ProcessRouter
 from fabric._runtime.registry import View, follow_membership
 from fabric._runtime.stores import RuntimeStores, open_runtime_stores
+from fabric.clock import SystemClock
 from fabric.config import FabricSettings
 from fabric.errors import FabricError
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from fabric._runtime.clock import Clock
 from fabric.actor import Directive
+from fabric.clock import Clock
 
 
 class RestartBudget:

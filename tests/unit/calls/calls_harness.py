@@ -169,7 +169,6 @@ class Fabric:
                 owner_user_id="u-owner",
                 owner_key_id=key_id,
                 owner_secret_hash=digest,
-                created_at_ms=1,
             )
         )
         owner = msg_common.Principal(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from calls_harness import Fabric
 
@@ -41,6 +43,7 @@ async def test_call_answer_hold_resume_hangup_writes_one_cdr(fabric: Fabric) -> 
     with pytest.raises(FailedPrecondition):
         await fabric.op(alice, info.call_id, hold=api_calls.CallRef(call_id=info.call_id))
     await fabric.op(bob, info.call_id, resume=api_calls.CallRef(call_id=info.call_id))
+    await fabric.clock.advance(42)  # talk time on the actors' clock
     ended = await fabric.op(alice, info.call_id, hangup=api_calls.CallRef(call_id=info.call_id))
     assert (
         ended.state == api_calls.CALL_STATE_ENDED
@@ -55,6 +58,7 @@ async def test_call_answer_hold_resume_hangup_writes_one_cdr(fabric: Fabric) -> 
     assert cdr.disposition is Disposition.ANSWERED and cdr.direction is Direction.INTERNAL
     assert (cdr.from_number, cdr.to_number, cdr.tenant_id) == ("101", "102", t.tenant_id)
     assert cdr.answer_time is not None and cdr.start_time <= cdr.answer_time <= cdr.end_time
+    assert cdr.duration_s == 42
     # the call is gone once its CDR is written
     with pytest.raises(NotFound):
         await fabric.op(alice, info.call_id, get=api_calls.CallRef(call_id=info.call_id))
@@ -205,19 +209,28 @@ async def test_after_hours_routing(fabric: Fabric) -> None:
             route=api_tenant.NumberRoute(number=number, extension="200")
         )
     )
-    # open only one minute a week: practically always after hours
+    # open one minute a week: the minute the manual clock starts in
+    now = datetime.fromtimestamp(fabric.clock.now(), tz=UTC)
+    minute = now.hour * 60 + now.minute
     await t.admin(
         set_business_hours=api_tenant.SetBusinessHoursRequest(
             hours=api_tenant.BusinessHours(
                 enabled=True,
                 timezone="UTC",
                 after_hours_extension="300",
-                open=[api_tenant.OpenInterval(weekday=0, start_minute=0, end_minute=1)],
+                open=[
+                    api_tenant.OpenInterval(
+                        weekday=now.weekday(), start_minute=minute, end_minute=minute + 1
+                    )
+                ],
             )
         )
     )
     info = await fabric.dial(caller, "100", number=number)
-    assert list(info.ringing) in (["300"], ["200"])  # ["200"] only on Monday 00:00 UTC
+    assert list(info.ringing) == ["200"]  # open
+    await fabric.clock.advance(60)
+    info = await fabric.dial(caller, "100", number=number)
+    assert list(info.ringing) == ["300"]  # after hours
     # dialling the extension directly ignores business hours
     direct = await fabric.dial(caller, "100", ext="200")
     assert list(direct.ringing) == ["200"]

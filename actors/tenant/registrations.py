@@ -1,0 +1,61 @@
+"""The TenantActor's softphone registrations (in memory, refreshed by Register streams).
+
+Registrations name endpoints in gateway processes that die with those processes, so they
+are never persisted: each Register stream refreshes its registration before
+``REGISTRATION_TTL_S`` of the actor's clock runs out, and a re-activated tenant learns its
+live softphones again within one refresh.
+"""
+
+from __future__ import annotations
+
+from actors.messages.v1 import common_pb2 as msg_common
+from actors.messages.v1 import tenant_pb2 as msg_tenant
+from actors.tenant.base import REGISTRATION_TTL_S, TenantParts
+from fabric.actor import handler
+from fabric.api.v1 import carrier_pb2 as api_carrier
+from fabric.errors import FailedPrecondition
+
+
+class TenantRegistrations(TenantParts):
+    """Register / unregister softphone endpoints; the live endpoints of an extension."""
+
+    @handler
+    async def on_register(self, msg: msg_tenant.RegisterEndpoint) -> msg_tenant.RegistrationAck:
+        """Record (or refresh) a softphone's endpoint for one of the principal's extensions."""
+        state = self._live()
+        if state.status != api_carrier.TENANT_STATUS_ACTIVE:
+            raise FailedPrecondition("the tenant is not active", error_id="tenant-inactive")
+        self._own_extension(state, msg.principal, msg.extension)
+        regs = self.registrations.setdefault(msg.extension, {})
+        expiry = self.ctx.clock.now() + REGISTRATION_TTL_S
+        regs[msg.registration_id] = (msg.endpoint, expiry)
+        return msg_tenant.RegistrationAck(
+            extension=msg.extension, registration_id=msg.registration_id
+        )
+
+    @handler
+    async def on_unregister(
+        self, msg: msg_tenant.UnregisterEndpoint
+    ) -> msg_tenant.RegistrationAck:
+        """Forget a registration (its stream closed)."""
+        self._live()
+        regs = self.registrations.get(msg.extension)
+        if regs is not None:
+            regs.pop(msg.registration_id, None)
+            if not regs:
+                del self.registrations[msg.extension]
+        return msg_tenant.RegistrationAck(
+            extension=msg.extension, registration_id=msg.registration_id
+        )
+
+    def _endpoints(self, extension: str) -> list[msg_common.Address]:
+        """The unexpired endpoints of ``extension`` (expired ones are dropped)."""
+        regs = self.registrations.get(extension)
+        if not regs:
+            return []
+        now = self.ctx.clock.now()
+        live = [addr for addr, expiry in regs.values() if expiry > now]
+        if len(live) != len(regs):
+            for reg_id in [r for r, (_, e) in regs.items() if e <= now]:
+                del regs[reg_id]
+        return live
