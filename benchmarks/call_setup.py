@@ -91,6 +91,18 @@ def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
     return out
 
 
+async def lifecycle(c: FabricClient, caller: Softphone, callee: Softphone) -> tuple[float, float]:
+    """Dial, wait for RINGING and INCOMING, answer, hang up; perf_counter at ringing, answer."""
+    call = await c.dial(caller.extension, extension=callee.extension)
+    await caller.expect(api_calls.CALL_EVENT_RINGING, call.call_id)
+    t_ring = time.perf_counter()
+    await callee.expect(api_calls.CALL_EVENT_INCOMING, call.call_id)
+    await c.answer(call.call_id, callee.extension)
+    t_answer = time.perf_counter()
+    await c.hangup(call.call_id)
+    return t_ring, t_answer
+
+
 async def drive(clients: list[FabricClient], exts: list[tuple[str, str]], seconds: float,
                 warmup_s: float, cpu_probe: Any = None) -> dict[str, Any]:
     """Run one lifecycle loop per extension pair; measure after the warm-up."""
@@ -108,13 +120,7 @@ async def drive(clients: list[FabricClient], exts: list[tuple[str, str]], second
             while not stop.is_set():
                 t0 = time.perf_counter()
                 try:
-                    call = await c.dial(caller_ext, extension=callee_ext)
-                    await caller.expect(api_calls.CALL_EVENT_RINGING, call.call_id)
-                    t_ring = time.perf_counter()
-                    await callee.expect(api_calls.CALL_EVENT_INCOMING, call.call_id)
-                    await c.answer(call.call_id, callee_ext)
-                    t_answer = time.perf_counter()
-                    await c.hangup(call.call_id)
+                    t_ring, t_answer = await lifecycle(c, caller, callee)
                 except Exception as exc:  # noqa: BLE001 - counted, reported
                     name = getattr(exc, "error_id", type(exc).__name__)
                     errors[name] = errors.get(name, 0) + 1
@@ -148,38 +154,55 @@ async def drive(clients: list[FabricClient], exts: list[tuple[str, str]], second
     }
 
 
-async def bench_fabric(args: argparse.Namespace, run: Path) -> dict[str, Any]:
+def fabric_settings(run: Path, hosts: int, cassandra: str = "") -> FabricSettings:
+    """Settings of a benchmark fabric under ``run`` (a free API port, no metrics port)."""
+    storage: dict[str, Any] = {"data_dir": run / "data", "spool_dir": run / "spool"}
+    if cassandra:
+        host, _, cport = cassandra.rpartition(":")
+        storage.update(backend="cassandra", cassandra_hosts=[host], cassandra_port=int(cport),
+                       keyspace=f"bench_{os.getpid()}", consistency="ONE")
+    return FabricSettings(
+        storage=storage,  # type: ignore[arg-type]
+        api={"port": free_port(), "tls_dir": run / "tls", "operator_token_file": run / "op.token"},  # type: ignore[arg-type]
+        runtime={"hosts_per_node": hosts},  # type: ignore[arg-type]
+        metrics={"port": 0},  # type: ignore[arg-type]
+    )
+
+
+async def start_system(settings: FabricSettings) -> Any:
+    """The fabric's actor system (hosts and gateway) on the connected Ray cluster."""
     from actors.wiring import ACTOR_TYPES, GATEWAY_SERVICES, SERVICES
     from fabric.systems import RayActorSystem
 
-    port = free_port()
-    storage: dict[str, Any] = {"data_dir": run / "data", "spool_dir": run / "spool"}
-    if args.cassandra:
-        host, _, cport = args.cassandra.rpartition(":")
-        storage.update(backend="cassandra", cassandra_hosts=[host], cassandra_port=int(cport),
-                       keyspace=f"bench_{os.getpid()}", consistency="ONE")
-    settings = FabricSettings(
-        storage=storage,  # type: ignore[arg-type]
-        api={"port": port, "tls_dir": run / "tls", "operator_token_file": run / "op.token"},  # type: ignore[arg-type]
-        runtime={"hosts_per_node": args.hosts},  # type: ignore[arg-type]
-        metrics={"port": 0},  # type: ignore[arg-type]
-    )
     system = await RayActorSystem.start(settings, actor_types=ACTOR_TYPES, services=SERVICES,
                                         gateway_services=GATEWAY_SERVICES)
+    await asyncio.sleep(1.0)
+    return system
+
+
+async def process_groups(system: Any) -> dict[str, list[int]]:
+    """Pids of the driver (clients), the gateway, the actor hosts and the registry."""
+    groups: dict[str, list[int]] = {"clients (bench driver)": [os.getpid()]}
+    for info in await system.host_info():
+        role = "gateway" if info["role"] == "gateway" else "actor hosts"
+        groups.setdefault(role, []).append(int(info["pid"]))
     try:
-        await asyncio.sleep(1.0)
+        groups["registry"] = [int(await system._registry.pid.remote())]
+    except AttributeError:  # a runtime without Registry.pid (comparisons with old code)
+        pass
+    return groups
+
+
+async def bench_fabric(args: argparse.Namespace, run: Path) -> dict[str, Any]:
+    settings = fabric_settings(run, args.hosts, args.cassandra)
+    port = settings.api.port
+    system = await start_system(settings)
+    try:
         target = f"localhost:{port}"
         clients, exts = await setup_tenant(target, run / "tls" / "ca.pem",
                                            (run / "op.token").read_text().strip(),
                                            args.concurrency, args.channels)
-        groups: dict[str, list[int]] = {"clients (bench driver)": [os.getpid()]}
-        for info in await system.host_info():
-            role = "gateway" if info["role"] == "gateway" else "actor hosts"
-            groups.setdefault(role, []).append(int(info["pid"]))
-        try:
-            groups["registry"] = [int(await system._registry.pid.remote())]
-        except AttributeError:  # a runtime without Registry.pid (comparisons with old code)
-            pass
+        groups = await process_groups(system)
         if args.profile_hosts:
             for host_id in system.hosts:
                 await system.run_on_host(host_id, "benchmarks.call_setup:host_profile_start")
