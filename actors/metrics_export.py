@@ -26,13 +26,22 @@ from actors.call_metrics import CallMetrics
 from fabric.storage.metrics import cdr_metrics_text
 
 
+_HOST_UP = (
+    "# HELP fabric_hosts_up Host processes that answered the last metrics gather, by role\n"
+    "# TYPE fabric_hosts_up gauge\n"
+    'fabric_hosts_up{{role="{role}"}} 1.0\n'
+)
+
+
 async def host_metrics_text(runtime: Any) -> str:
-    """Inside a host: its CDR write and spool metrics, call metrics (actor hosts) and gRPC
-    metrics (gateways); one host per Ray process, so process-wide counters count once."""
+    """Inside a host: its CDR write and spool metrics, call metrics (actor hosts), gRPC
+    metrics (gateways) and ``fabric_hosts_up{role}`` (1; the merge sums them into a count of
+    live hosts). One host per Ray process, so process-wide counters count once."""
     from actors.api.server import RUNNING
 
     parts: list[str] = [cdr_metrics_text()]  # this process's CDR writes (0 where none)
     host = getattr(runtime, "host", None)
+    parts.append(_HOST_UP.format(role="actor" if host is not None else "gateway"))
     if host is not None:
         metrics = host.services.get(CallMetrics)
         if isinstance(metrics, CallMetrics):

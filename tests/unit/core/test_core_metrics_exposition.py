@@ -69,3 +69,18 @@ async def test_metered_store_counts_written_and_failed(make_cdr: Any) -> None:
         await store.write(bad)
     assert _failed(cdr_metrics_text()) == _failed(after_ok) + 1
     assert _written(cdr_metrics_text()) == _written(after_ok)
+
+
+class _Host:
+    services: dict[type, object] = {}
+
+
+class _ActorRuntime:
+    host = _Host()
+
+
+async def test_hosts_up_counts_live_hosts_by_role() -> None:
+    texts = [await host_metrics_text(_ActorRuntime()), await host_metrics_text(_ActorRuntime()),
+             await host_metrics_text(object())]
+    up = {m.name: m for m in merge(texts)}["fabric_hosts_up"]
+    assert {s.labels["role"]: s.value for s in up.samples} == {"actor": 2.0, "gateway": 1.0}
