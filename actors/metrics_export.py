@@ -25,7 +25,6 @@ from prometheus_client.registry import Collector
 from actors.call_metrics import CallMetrics
 from fabric.storage.metrics import cdr_metrics_text
 
-
 _HOST_UP = (
     "# HELP fabric_hosts_up Host processes that answered the last metrics gather, by role\n"
     "# TYPE fabric_hosts_up gauge\n"
