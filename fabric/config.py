@@ -114,19 +114,6 @@ class MediaSettings(BaseModel):
     media_timeout_s: float = Field(30.0, gt=0, description="a silent leg ends the call")
 
 
-class FabricSettings(BaseSettings):
-    """All settings of one fabric process."""
-
-    model_config = SettingsConfigDict(env_prefix="FABRIC_", env_nested_delimiter="__")
-
-    storage: StorageSettings = Field(default_factory=StorageSettings)
-    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
-    api: ApiSettings = Field(default_factory=ApiSettings)
-    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
-    media: MediaSettings = Field(default_factory=MediaSettings)
-
-    @classmethod
-    def settings_customise_sources(
 class VaultSettings(BaseModel):
     """Encryption at rest: where the root key lives and how long deleted content stays
     recoverable (``fabric/vault``)."""
@@ -147,6 +134,20 @@ class VaultSettings(BaseModel):
     )
 
 
+class FabricSettings(BaseSettings):
+    """All settings of one fabric process."""
+
+    model_config = SettingsConfigDict(env_prefix="FABRIC_", env_nested_delimiter="__")
+
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
+    vault: VaultSettings = Field(default_factory=VaultSettings)
+
+    @classmethod
+    def settings_customise_sources(
         cls,
         settings_cls: type[BaseSettings],
         init_settings: PydanticBaseSettingsSource,
@@ -157,7 +158,6 @@ class VaultSettings(BaseModel):
         """Highest first: constructor arguments, ``FABRIC_*`` variables, the TOML file.
 
         The file is ``model_config["toml_file"]`` (none on this class; :func:`load_settings`
-    vault: VaultSettings = Field(default_factory=VaultSettings)
         names it), read by pydantic-settings' own TOML source.
         """
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,19 @@ CHECKPOINT_EVERY = 500  # loop-connection commits between passive checkpoints on
 log = logging.getLogger(__name__)
 
 
+def make_private(path: Path) -> None:
+    """Make ``path``'s folder 0700 and the file (and its -wal/-shm) 0600 before SQLite opens
+    it; SQLite gives the -wal and -shm files the mode of the database file."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path.parent, 0o700)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.chmod(f"{path}{suffix}", 0o600)
+        except FileNotFoundError:
+            pass
+
+
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
@@ -47,8 +61,16 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 class SqliteDb:
     """A SQLite file opened in WAL mode, used through :meth:`run` from async code."""
 
-    def __init__(self, path: Path, schema: str, *, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self,
+        path: Path,
+        schema: str,
+        *,
+        synchronous: str = "NORMAL",
+        pragmas: tuple[str, ...] = (),
+    ) -> None:
         self.path = path
+        self._pragmas = pragmas
         self._schema = schema
         self._synchronous = synchronous
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sqlite-{path.stem}")
@@ -61,8 +83,10 @@ class SqliteDb:
         self.thread_calls = 0  # calls served on the thread (busy fallbacks included)
 
     def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(self.path)
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        for pragma in self._pragmas:
+            conn.execute(f"PRAGMA {pragma}")
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
@@ -73,6 +97,8 @@ class SqliteDb:
         conn = sqlite3.connect(self.path, timeout=0, isolation_level=None,
                                check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 0")
+        for pragma in self._pragmas:
+            conn.execute(f"PRAGMA {pragma}")
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         conn.execute("PRAGMA wal_autocheckpoint = 0")
         self._loop_conn = conn
@@ -145,6 +171,15 @@ class SqliteDb:
         self.thread_calls += 1
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._call, fn)
+
+    async def checkpoint(self) -> None:
+        """Fold the WAL into the file and truncate it (on the thread)."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(
+            self._executor,
+            self._call,
+            lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall(),
+        )
 
     def run_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(connection)`` from synchronous code (start-up, tests)."""

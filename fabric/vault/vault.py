@@ -1,0 +1,411 @@
+"""The vault: the key hierarchy and sealing of records, used by every store of the fabric.
+
+Hierarchy: a root key version (from a :class:`~fabric.vault.provider.KeyProvider`) wraps
+each *tenant key* version; a tenant key version wraps *data keys*. Data keys are of two kinds:
+
+- per-object keys (:meth:`Vault.new_data_key`): one per voicemail, recording, transcript or
+  SMS body in the content store; deleting the object schedules its key's destruction;
+- per-tenant, per-class *record keys* (:meth:`Vault.record_sealer`) for small records such as
+  the numbers of a CDR or an actor's state, and one *blind-index key* per tenant
+  (:meth:`Vault.indexer`) for searching sealed numbers by an HMAC.
+
+Every wrap binds its context as AES-GCM associated data: a tenant key its tenant and
+version, a data key its tenant, class, object id, key id and tenant key version, a record
+its tenant, class, object id and key generation. Rotation adds a root or tenant version; old
+versions keep unwrapping until :meth:`Vault.rewrap` moves every key to the current ones.
+
+Unwrapped tenant and record keys are cached for ``key_cache_s`` seconds, so sealing a record
+costs one AES-GCM call. Destroying a tenant's keys clears this process's cache at once;
+another process stops using its cached copy within ``key_cache_s`` (the content store checks
+the object's state on every read, so a deleted object is unreadable at once everywhere).
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from fabric.vault import crypto
+from fabric.vault.clock import Clock, SystemClock
+from fabric.vault.errors import (
+    VaultContextMismatch,
+    VaultKeyDestroyed,
+    VaultKeyVersionMissing,
+)
+from fabric.vault.keystore import DataKeyRecord, KeyStore, TenantKeyRecord
+from fabric.vault.metrics import (
+    VAULT_CURRENT_VERSION,
+    VAULT_KEY_UNWRAPS,
+    VAULT_KEYS_DESTROYED,
+    VAULT_OPS,
+)
+from fabric.vault.provider import KeyProvider, WrappedKey
+
+SYSTEM_TENANT = "_system"  # owner of data with no tenant (actor state); not a valid tenant id
+RECORD_GENERATION = 1
+INDEX_KEY_ID = "index.1"
+
+
+def tenant_key_aad(tenant_id: str, version: int) -> bytes:
+    """Associated data of a wrapped tenant key."""
+    return crypto.context_aad("tenant-key", tenant_id, version)
+
+
+def data_key_aad(record: DataKeyRecord, tenant_version: int) -> bytes:
+    """Associated data of a wrapped data key."""
+    r = record
+    return crypto.context_aad(
+        "data-key", r.tenant_id, r.data_class, r.object_id, r.key_id, tenant_version
+    )
+
+
+_bound: dict[tuple[str, str, str], object] = {}
+
+
+def count(op: str, data_class: str, outcome: str = "ok", n: int = 1) -> None:
+    """Count vault operations (bound metric children cached)."""
+    key = (op, data_class, outcome)
+    child = _bound.get(key)
+    if child is None:
+        child = _bound[key] = VAULT_OPS.labels(op=op, data_class=data_class, outcome=outcome)
+    child.inc(n)  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)
+class _TenantKeys:
+    versions: dict[int, AESGCM]
+    current: int
+    expires: float
+
+
+@dataclass(frozen=True, slots=True)
+class DataKey:
+    """An unwrapped per-object data key (never stored unwrapped)."""
+
+    key_id: str
+    aead: AESGCM
+
+
+@dataclass(slots=True)
+class RecordSealer:
+    """Seals small records of one tenant and data class under its record key."""
+
+    tenant_id: str
+    data_class: str
+    aead: AESGCM
+    generation: int = RECORD_GENERATION
+
+    def seal(self, object_id: str, data: bytes) -> bytes:
+        """Seal ``data`` bound to ``object_id``."""
+        blob = crypto.seal_record(
+            self.aead, self.generation, self.tenant_id, self.data_class, object_id, data
+        )
+        count("seal", self.data_class)
+        return blob
+
+    def open(self, object_id: str, blob: bytes) -> bytes:
+        """Open a record sealed for ``object_id``; raise on any mismatch or damage."""
+        try:
+            data = crypto.open_record(self.aead, self.tenant_id, self.data_class, object_id, blob)
+        except Exception as exc:
+            count("unseal", self.data_class, getattr(exc, "error_id", "error"))
+            raise
+        count("unseal", self.data_class)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class BlindIndexer:
+    """Keyed blind index of one tenant: HMAC-SHA256 under the tenant's index key."""
+
+    key: bytes = field(repr=False)
+
+    def index(self, value: str) -> str:
+        """32 hex chars naming ``value`` for equality search, without revealing it."""
+        return hmac.digest(self.key, value.encode(), "sha256")[:16].hex()
+
+
+@dataclass(frozen=True, slots=True)
+class RewrapReport:
+    """What :meth:`Vault.rewrap` changed."""
+
+    tenant_keys_rewrapped: int
+    data_keys_rewrapped: int
+    root_versions_retired: list[int]
+    tenant_versions_retired: int
+
+
+class Vault:
+    """Keys and sealing for one process; share one instance."""
+
+    def __init__(
+        self,
+        provider: KeyProvider,
+        keys: KeyStore,
+        *,
+        backup_window_s: float = 30 * 86400.0,
+        key_cache_s: float = 60.0,
+        clock: Clock | None = None,
+    ) -> None:
+        self.provider = provider
+        self.keys = keys
+        self.backup_window_s = backup_window_s
+        self.clock: Clock = clock or SystemClock()
+        self._cache_s = key_cache_s
+        self._tenants: dict[str, _TenantKeys] = {}
+        self._sealers: dict[tuple[str, str], tuple[RecordSealer, float]] = {}
+        self._indexers: dict[str, tuple[BlindIndexer, float]] = {}
+
+    # --- tenant keys -----------------------------------------------------------------------
+
+    async def _tenant(self, tenant_id: str) -> _TenantKeys:
+        cached = self._tenants.get(tenant_id)
+        if cached is not None and cached.expires > time.monotonic():
+            return cached
+        records = await self.keys.tenant_keys(tenant_id)
+        if not records:
+            await self._add_tenant_version(tenant_id, 1)
+            records = await self.keys.tenant_keys(tenant_id)
+        if any(r.destroyed for r in records):
+            self._forget(tenant_id)
+            raise VaultKeyDestroyed(
+                "this tenant's keys were destroyed (account closed); its sealed data is gone",
+                error_id="vault-tenant-destroyed",
+            )
+        versions: dict[int, AESGCM] = {}
+        for r in records:
+            raw = await self.provider.unwrap(
+                WrappedKey(r.root_version, r.wrapped), tenant_key_aad(tenant_id, r.version)
+            )
+            VAULT_KEY_UNWRAPS.labels(level="root", version=str(r.root_version)).inc()
+            versions[r.version] = AESGCM(raw)
+        keys = _TenantKeys(versions, max(versions), time.monotonic() + self._cache_s)
+        self._tenants[tenant_id] = keys
+        return keys
+
+    async def _add_tenant_version(self, tenant_id: str, version: int) -> bool:
+        wrapped = await self.provider.wrap(crypto.new_key(), tenant_key_aad(tenant_id, version))
+        VAULT_CURRENT_VERSION.labels(level="root").set(wrapped.version)
+        return await self.keys.add_tenant_key(
+            TenantKeyRecord(tenant_id, version, wrapped.version, wrapped.blob)
+        )
+
+    def _forget(self, tenant_id: str) -> None:
+        self._tenants.pop(tenant_id, None)
+        self._indexers.pop(tenant_id, None)
+        for key in [k for k in self._sealers if k[0] == tenant_id]:
+            del self._sealers[key]
+
+    async def rotate_tenant(self, tenant_id: str) -> int:
+        """Add a new tenant key version (new data keys use it); return it."""
+        current = (await self._tenant(tenant_id)).current
+        version = current + 1
+        while not await self._add_tenant_version(tenant_id, version):
+            version += 1
+        self._forget(tenant_id)
+        return version
+
+    async def rotate_root(self) -> int:
+        """Make a new root version (new and re-wrapped tenant keys use it); return it."""
+        version = await self.provider.rotate()
+        VAULT_CURRENT_VERSION.labels(level="root").set(version)
+        return version
+
+    async def destroy_tenant(self, tenant_id: str) -> None:
+        """Destroy every version of the tenant's key: all its sealed data becomes unreadable
+        (content, sealed CDR numbers, records), in every copy. For account closure."""
+        await self.keys.destroy_tenant(tenant_id)
+        self._forget(tenant_id)
+        VAULT_KEYS_DESTROYED.labels(level="tenant").inc()
+
+    # --- data keys -------------------------------------------------------------------------
+
+    async def _wrap_data_key(self, record: DataKeyRecord, raw: bytes) -> DataKeyRecord:
+        tk = await self._tenant(record.tenant_id)
+        v = tk.current
+        wrapped = crypto.encrypt(tk.versions[v], raw, data_key_aad(record, v))
+        return DataKeyRecord(
+            record.tenant_id, record.key_id, record.data_class, record.object_id, v, wrapped
+        )
+
+    async def _unwrap_data_key(self, record: DataKeyRecord) -> bytes:
+        tk = await self._tenant(record.tenant_id)
+        aead = tk.versions.get(record.tenant_version)
+        if aead is None:
+            self._forget(record.tenant_id)  # maybe rotated elsewhere: reload once
+            tk = await self._tenant(record.tenant_id)
+            aead = tk.versions.get(record.tenant_version)
+        if aead is None:
+            raise VaultKeyVersionMissing(
+                f"tenant key version {record.tenant_version} is gone; it was retired before "
+                "this data key was re-wrapped",
+                details={"version": record.tenant_version},
+            )
+        VAULT_KEY_UNWRAPS.labels(level="tenant", version=str(record.tenant_version)).inc()
+        return crypto.decrypt(
+            aead, record.wrapped, data_key_aad(record, record.tenant_version), "wrapped data key"
+        )
+
+    async def new_data_key(self, tenant_id: str, data_class: str, object_id: str) -> DataKey:
+        """A fresh data key for one object, stored wrapped under the current tenant key."""
+        raw = crypto.new_key()
+        key_id = uuid.uuid4().hex
+        record = await self._wrap_data_key(
+            DataKeyRecord(tenant_id, key_id, data_class, object_id, 0, b""), raw
+        )
+        await self.keys.add_data_key(record)
+        return DataKey(key_id, AESGCM(raw))
+
+    async def open_data_key(
+        self, tenant_id: str, data_class: str, object_id: str, key_id: str
+    ) -> DataKey:
+        """Unwrap the data key of an object; raise if it is not this object's, deleted,
+        destroyed or damaged."""
+        record = await self.keys.data_key(tenant_id, key_id)
+        if record is None or (record.data_class, record.object_id) != (data_class, object_id):
+            count("unwrap", data_class, "vault-context-mismatch")
+            raise VaultContextMismatch(
+                f"the {data_class} object names a data key of another tenant or object",
+                details={"data_class": data_class},
+            )
+        if not record.wrapped:
+            count("unwrap", data_class, "vault-key-destroyed")
+            raise VaultKeyDestroyed(
+                f"the data key of this {data_class} object was destroyed (deleted and past the "
+                "backup window): it cannot be read from any copy",
+                details={"data_class": data_class},
+            )
+        if record.deleted:
+            count("unwrap", data_class, "vault-object-deleted")
+            raise VaultKeyDestroyed(
+                f"this {data_class} object was deleted; it can no longer be read",
+                error_id="vault-object-deleted",
+                details={"data_class": data_class},
+            )
+        return DataKey(key_id, AESGCM(await self._unwrap_data_key(record)))
+
+    async def delete_data_key(self, tenant_id: str, key_id: str) -> float:
+        """Make the key unusable now and schedule its destruction at the end of the backup
+        window; return the due time (unix seconds)."""
+        due = self.clock.now() + self.backup_window_s
+        await self.keys.schedule_destruction(tenant_id, key_id, due)
+        return due
+
+    # --- records and the blind index -------------------------------------------------------
+
+    async def _named_key(self, tenant_id: str, data_class: str, key_id: str) -> bytes:
+        record = await self.keys.data_key(tenant_id, key_id)
+        if record is None:
+            raw = crypto.new_key()
+            fresh = await self._wrap_data_key(
+                DataKeyRecord(tenant_id, key_id, data_class, "", 0, b""), raw
+            )
+            if await self.keys.add_data_key(fresh):
+                return raw
+            record = await self.keys.data_key(tenant_id, key_id)  # another process won
+            assert record is not None
+        if not record.wrapped:
+            raise VaultKeyDestroyed(
+                f"the {data_class} key of this tenant was destroyed",
+                details={"data_class": data_class},
+            )
+        return await self._unwrap_data_key(record)
+
+    async def record_sealer(self, tenant_id: str, data_class: str) -> RecordSealer:
+        """The sealer of a tenant's small records of one class (cached)."""
+        cached = self._sealers.get((tenant_id, data_class))
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        key_id = f"record.{data_class}.{RECORD_GENERATION}"
+        raw = await self._named_key(tenant_id, data_class, key_id)
+        sealer = RecordSealer(tenant_id, data_class, AESGCM(raw))
+        self._sealers[(tenant_id, data_class)] = (sealer, time.monotonic() + self._cache_s)
+        return sealer
+
+    async def indexer(self, tenant_id: str) -> BlindIndexer:
+        """The tenant's blind indexer (cached); stable across key rotations."""
+        cached = self._indexers.get(tenant_id)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        indexer = BlindIndexer(await self._named_key(tenant_id, "blind-index", INDEX_KEY_ID))
+        self._indexers[tenant_id] = (indexer, time.monotonic() + self._cache_s)
+        return indexer
+
+    async def seal(self, tenant_id: str, data_class: str, object_id: str, data: bytes) -> bytes:
+        """Seal a small record (see :meth:`record_sealer`)."""
+        return (await self.record_sealer(tenant_id, data_class)).seal(object_id, data)
+
+    async def open(self, tenant_id: str, data_class: str, object_id: str, blob: bytes) -> bytes:
+        """Open a small record sealed by :meth:`seal` in the same context."""
+        try:
+            crypto.record_generation(blob)
+            sealer = await self.record_sealer(tenant_id, data_class)
+        except Exception as exc:
+            count("unseal", data_class, getattr(exc, "error_id", "error"))
+            raise
+        return sealer.open(object_id, blob)
+
+    # --- rotation --------------------------------------------------------------------------
+
+    async def rewrap(self, *, retire: bool = False) -> RewrapReport:
+        """Re-wrap every tenant key under the current root version and every data key under
+        its tenant's current version; with ``retire``, then remove root and tenant key
+        versions nothing uses any more."""
+        root = await self.provider.current_version()
+        tenant_rewrapped = 0
+        for r in await self.keys.all_tenant_keys():
+            if r.destroyed or r.root_version == root:
+                continue
+            aad = tenant_key_aad(r.tenant_id, r.version)
+            raw = await self.provider.unwrap(WrappedKey(r.root_version, r.wrapped), aad)
+            wrapped = await self.provider.wrap(raw, aad)
+            await self.keys.rewrap_tenant_key(r.tenant_id, r.version, wrapped.version, wrapped.blob)
+            tenant_rewrapped += 1
+        self._tenants.clear()
+        data_rewrapped = 0
+        for d in await self.keys.all_data_keys():
+            try:
+                tk = await self._tenant(d.tenant_id)
+            except VaultKeyDestroyed:
+                continue
+            if d.tenant_version != tk.current:
+                raw = await self._unwrap_data_key(d)
+                new = await self._wrap_data_key(d, raw)
+                await self.keys.rewrap_data_key(d.tenant_id, d.key_id, new.tenant_version,
+                                                new.wrapped)
+                data_rewrapped += 1
+        retired_roots: list[int] = []
+        retired_tenant = 0
+        if retire:
+            retired_tenant = await self._retire_tenant_versions()
+            used = {r.root_version for r in await self.keys.all_tenant_keys() if not r.destroyed}
+            for v in await self.provider.versions():
+                if v != root and v not in used:
+                    await self.provider.retire(v)
+                    retired_roots.append(v)
+        self._tenants.clear()
+        return RewrapReport(tenant_rewrapped, data_rewrapped, retired_roots, retired_tenant)
+
+    async def _retire_tenant_versions(self) -> int:
+        used = {(d.tenant_id, d.tenant_version) for d in await self.keys.all_data_keys()}
+        by_tenant: dict[str, list[TenantKeyRecord]] = {}
+        for r in await self.keys.all_tenant_keys():
+            by_tenant.setdefault(r.tenant_id, []).append(r)
+        retired = 0
+        for tenant_id, records in by_tenant.items():
+            if any(r.destroyed for r in records):
+                continue
+            current = max(r.version for r in records)
+            for r in records:
+                if r.version != current and (tenant_id, r.version) not in used:
+                    await self.keys.retire_tenant_key(tenant_id, r.version)
+                    retired += 1
+        return retired
+
+    async def close(self) -> None:
+        """Close the key store."""
+        await self.keys.close()
