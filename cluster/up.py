@@ -35,11 +35,13 @@ ROOT = Path(__file__).resolve().parent.parent
 METRICS_REFRESH_S = 5.0
 
 
-async def _wait_serving(settings: FabricSettings, timeout_s: float = 60.0) -> None:
+async def _wait_serving(
+    settings: FabricSettings, target: str = "", timeout_s: float = 60.0
+) -> None:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    target = f"localhost:{settings.api.port}"
+    target = target or f"localhost:{settings.api.port}"
     if settings.api.tls:
         creds = grpc.ssl_channel_credentials((settings.api.tls_dir / "ca.pem").read_bytes())
         channel = grpc.aio.secure_channel(target, creds)
@@ -99,8 +101,12 @@ def _banner(settings: FabricSettings, metrics_port: int) -> str:
     return "\n".join(lines)
 
 
-async def run(settings: FabricSettings, stop: asyncio.Event) -> None:
-    """Start everything, wait for ``stop``, stop everything."""
+async def run(settings: FabricSettings, stop: asyncio.Event, *, api_target: str = "") -> None:
+    """Start everything, wait for ``stop``, stop everything.
+
+    ``api_target`` is where to wait for the API to serve (default ``localhost:<api.port>``;
+    in Kubernetes the gateways run on the Ray nodes, behind the gateway Service).
+    """
     from fabric.systems import RayActorSystem
 
     os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -118,7 +124,7 @@ async def run(settings: FabricSettings, stop: asyncio.Event) -> None:
             gateway_services=GATEWAY_SERVICES,
         )
         try:
-            await _wait_serving(settings)
+            await _wait_serving(settings, api_target)
             merged = MergedMetrics()
             metrics_port = settings.metrics.port
             if metrics_port:
@@ -145,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m cluster.up``."""
     parser = argparse.ArgumentParser(prog="python -m cluster.up", description=__doc__)
     parser.add_argument("--config", type=Path, help="settings TOML (see config.sample.toml)")
+    parser.add_argument(
+        "--api-target", default="",
+        help="host:port to wait on until the API serves (default localhost:<api.port>)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     settings = load_settings(args.config)
@@ -154,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run(settings, stop)
+        await run(settings, stop, api_target=args.api_target)
 
     asyncio.run(main_async())
     return 0
