@@ -114,6 +114,37 @@ class MediaSettings(BaseModel):
     media_timeout_s: float = Field(30.0, gt=0, description="a silent leg ends the call")
 
 
+class CallSettings(BaseModel):
+    """Calls whose parties vanish, and how long a call may last."""
+
+    party_grace_s: float = Field(
+        15.0,
+        gt=0,
+        description="a party whose registrations are all gone may register again within this "
+        "time and keep its calls; after it, its calls end (party-lost)",
+    )
+    refresh_interval_s: float = Field(
+        30.0,
+        gt=0,
+        description="how often an answered call checks that its parties are still registered "
+        "(the session refresh: a registered party's pings refresh its calls)",
+    )
+    session_expires_s: float = Field(
+        300.0,
+        gt=0,
+        description="a call that no party refreshed for this long ends (session-expired)",
+    )
+    max_duration_s: float = Field(
+        43200.0, gt=0, description="the longest a call may last (max-duration); 12 hours"
+    )
+    registration_timeout_s: float = Field(
+        45.0,
+        gt=0,
+        description="the gateway drops a Register stream that sent no ping for this long "
+        "(softphones ping every 15 s)",
+    )
+
+
 class VaultSettings(BaseModel):
     """Encryption at rest: where the root key lives and how long deleted content stays
     recoverable (``fabric/vault``)."""
@@ -144,6 +175,7 @@ class FabricSettings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
+    calls: CallSettings = Field(default_factory=CallSettings)
     vault: VaultSettings = Field(default_factory=VaultSettings)
 
     @classmethod
