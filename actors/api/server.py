@@ -35,6 +35,7 @@ from fabric.edge.credentials import load_or_create_operator_token
 from fabric.edge.interceptor import EdgeInterceptor
 from fabric.edge.metrics import EdgeMetrics
 from fabric.edge.server import EdgeServer, start_server
+from fabric.edge.tls import SERVER_CERT
 from fabric.storage.base import CdrStore
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,8 @@ async def start_api(
         settings.api, EdgeInterceptor(authorizer, metrics), registrars, SERVICE_NAMES
     )
     log.info("gRPC API on %s:%d (tls=%s)", settings.api.host, server.port, settings.api.tls)
+    if settings.api.tls:
+        metrics.observe_certificate((settings.api.tls_dir / SERVER_CERT).read_bytes())
     gateway = ApiGateway(server, store, metrics)
     RUNNING.append(gateway)
     return gateway

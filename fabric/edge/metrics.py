@@ -1,12 +1,15 @@
 """gRPC request metrics: requests by method and status code, and their latency.
 
 The method label is the RPC's full name (a fixed set, from the protos); no peer address,
-tenant or number is ever a label.
+tenant or number is ever a label. The TLS certificate's expiry is a gauge per gateway node.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import socket
+
+from cryptography import x509
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from fabric.metrics_text import exposition
 
@@ -31,6 +34,23 @@ class EdgeMetrics:
             buckets=_BUCKETS,
             registry=self.registry,
         )
+
+        self.certificate_expiry = Gauge(
+            "fabric_tls_certificate_expiry_timestamp_seconds",
+            "When the API's TLS server certificate expires (Unix time), by gateway pod",
+            ["node"],
+            registry=self.registry,
+        )
+
+    def observe_certificate(self, pem: bytes) -> None:
+        """Record the expiry of the server certificate this gateway serves.
+
+        Labelled by the host name (a pod or machine name, never personal), so the merged
+        /metrics keeps one series per gateway node instead of adding timestamps up.
+        """
+        cert = x509.load_pem_x509_certificate(pem)
+        expiry = cert.not_valid_after_utc.timestamp()
+        self.certificate_expiry.labels(node=socket.gethostname()).set(expiry)
 
     def observe(self, method: str, code: str, seconds: float) -> None:
         """Count one finished request."""
