@@ -164,3 +164,19 @@ async def test_a_spooled_record_refused_later_is_set_aside_not_lost(tmp_path, ma
     conn = sqlite3.connect(tmp_path / "cdr-spool.sqlite3")
     assert conn.execute("SELECT count(*) FROM spool_rejected").fetchone()[0] == 1
     conn.close()
+
+
+async def test_a_spooled_record_is_found_by_its_own_tenant_only(spool, make_cdr):
+    spool.inner.down = True
+    mine = make_cdr(tenant_id="tenant-a")
+    await spool.write(mine)
+    assert spool.depth == 1
+    assert await spool.get("tenant-a", mine.call_id) == mine
+    # another tenant asking for the same call id while the store is down: not from the spool
+    with pytest.raises(Unavailable):
+        await spool.get("tenant-b", mine.call_id)
+    spool.inner.down = False
+    await spool.flush(timeout=10)
+    with pytest.raises(NotFound):
+        await spool.get("tenant-b", mine.call_id)
+    assert await spool.get("tenant-a", mine.call_id) == mine
