@@ -9,17 +9,18 @@ Every RPC (except health and reflection) goes through :class:`Authorizer.authori
    method missing from the table is refused: a new RPC is closed until someone lists it.
 
 Verified keys are cached for ``cache_ttl_s`` (a revoked key or a suspended tenant stops
-working within that time) so that the hot path (dial, answer, hang up) costs no extra ask.
+working within that time) so that the hot path (dial, answer, hang up) costs no extra ask;
+at most ``cache_size`` keys are held (the cache is emptied when it is full).
 """
 
 from __future__ import annotations
 
 import contextvars
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from fabric.clock import Clock, SystemClock
 from fabric.edge.credentials import ApiKeyParts, is_operator_token, parse_api_key
 from fabric.errors import FabricError, PermissionDenied, Unauthenticated
 
@@ -71,13 +72,20 @@ class Authorizer:
         *,
         cache_ttl_s: float = 5.0,
         cache_size: int = 10_000,
+        clock: Clock | None = None,
     ) -> None:
         self._operator_token = operator_token
         self._verify_key = verify_key
         self._roles = roles
         self._ttl = cache_ttl_s
         self._size = cache_size
+        self._clock = clock or SystemClock()
         self._cache: dict[str, tuple[float, Principal]] = {}
+
+    @property
+    def cached_keys(self) -> int:
+        """How many verified keys the cache holds now (never more than ``cache_size``)."""
+        return len(self._cache)
 
     async def authenticate(self, metadata: Mapping[str, str]) -> Principal:
         """The principal named by the ``authorization`` metadata."""
@@ -91,7 +99,7 @@ class Authorizer:
         token = token.strip()
         if is_operator_token(token, self._operator_token):
             return Principal(Role.OPERATOR)
-        now = time.monotonic()
+        now = self._clock.now()
         hit = self._cache.get(token)
         if hit is not None and hit[0] > now:
             return hit[1]
