@@ -14,6 +14,7 @@ from fabric.client.phone_media import SoftphoneMedia
 from fabric.media import g711
 from fabric.media.engine import RelayConfig, RelayEngine
 from fabric.media.suites import SrtpSuite
+from fabric.testing import eventually
 
 PORTS = (22000, 22099)
 
@@ -51,10 +52,8 @@ async def connect(
     for name, phone in zip("ab", phones, strict=True):
         await phone.start(await relay.add_leg(call_id, name, phone.offer()))
         phone.latch()
-    for _ in range(200):
-        if all(leg.latched for leg in relay.session_status(call_id).legs):
-            break
-        await asyncio.sleep(0.005)
+    await eventually(lambda: all(leg.latched for leg in relay.session_status(call_id).legs),
+                     what=f"both legs of {call_id} latched")
     return phones
 
 
@@ -98,9 +97,8 @@ async def test_media_attacks_are_dropped_and_counted_audio_unaffected(relay: Rel
     target = ("127.0.0.1", leg_a_port)
 
     async def attack() -> None:
-        while len(a.sent) < 10:
-            await asyncio.sleep(0.01)
-        for _ in range(5):
+        await eventually(lambda: len(a.sent) >= 10, what="A sent 10 packets")
+        for round_ in range(5):
             captured = a.sent[3:8]
             for packet in captured:
                 a.send_raw(packet)  # replay from the legitimate address
@@ -113,7 +111,9 @@ async def test_media_attacks_are_dropped_and_counted_audio_unaffected(relay: Rel
             for size in (3, 12, 40, 172, 600):
                 a.send_raw(os.urandom(size))  # garbage from the legitimate address
                 third.sendto(os.urandom(size), target)
-            await asyncio.sleep(0.05)
+            # spread the rounds over the call: the next one once B heard 5 more of A's frames
+            await eventually(lambda r=round_: b.packets_received >= 5 * (r + 2),
+                             what="B heard more of A")
 
     await asyncio.gather(a.send_ulaw(audio_a), b.send_ulaw(audio_b), attack())
     assert await a.wait_received(50, 5.0) and await b.wait_received(50, 5.0)
@@ -133,15 +133,38 @@ async def test_media_attacks_are_dropped_and_counted_audio_unaffected(relay: Rel
     await b.close()
 
 
+async def test_media_fresh_packet_from_a_third_address_is_dropped_and_counted(
+    relay: RelayEngine,
+) -> None:
+    """A valid SRTP packet, A's key and A's next sequence number, sent from elsewhere after
+    the leg latched: not a replay (libsrtp would accept it), so only the source check stops it."""
+    a, b = await connect(relay, "call-third", (SrtpSuite.AES_CM_128_HMAC_SHA1_80,) * 2)
+    leg_a_port = relay.sessions["call-third"].legs["a"].port  # type: ignore[attr-defined]
+    spoofed, genuine = bytes([0x55]) * 160, bytes([0x11]) * 160
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as third:
+        third.bind(("127.0.0.1", 0))
+        third.sendto(a.protect_frame(spoofed), ("127.0.0.1", leg_a_port))
+    a.send_raw(a.protect_frame(genuine))  # after it, from the latched address
+    await eventually(lambda: genuine in b.recording(), what="B heard A's genuine frame")
+    assert b.recording() == genuine and b.packets_received == 1  # the spoofed one never came
+    leg_a = relay.session_status("call-third").stats.legs[0]
+    assert leg_a.drops["unexpected-source"] == 1
+    assert leg_a.packets_in == 1
+    await relay.release_session("call-third")
+    await a.close()
+    await b.close()
+
+
 async def test_media_silent_leg_times_out(relay: RelayEngine) -> None:
     a, b = await connect(relay, "call-quiet", (SrtpSuite.AEAD_AES_256_GCM,) * 2)
     await asyncio.gather(a.send_ulaw(g711.sweep_ulaw(0.1)), b.send_ulaw(g711.sweep_ulaw(0.1)))
     timed_out: list[str] = []
-    for _ in range(200):
-        timed_out += relay.drain_timeouts()
-        if timed_out:
-            break
-        await asyncio.sleep(0.02)
+
+    def drained() -> list[str]:
+        timed_out.extend(relay.drain_timeouts())
+        return timed_out
+
+    await eventually(drained, what="the silent call reported")
     assert timed_out == ["call-quiet"]
     status = relay.session_status("call-quiet")
     assert status.timed_out and status.reason == "media-timeout"
@@ -163,8 +186,8 @@ async def test_media_ports_return_after_many_sessions(relay: RelayEngine) -> Non
         assert relay.ports.in_use == 80
         for i in range(40):
             await relay.release_session(f"c{round_}-{i}")
-        await asyncio.sleep(0.01)
-        assert relay.ports.in_use == 0 and relay.sessions == {}
+        await eventually(lambda: relay.ports.in_use == 0 and relay.sessions == {},
+                         what="every port given back")
     # every port the relay used can be bound again: no socket is left open
     assert len(used) > 80
     for port in sorted(used):
