@@ -4,6 +4,8 @@
   and advance by hand, so no test sleeps to let time pass.
 - :func:`eventually` (and :func:`eventually_sync`): wait until a condition holds, with a
   timeout that fails loudly; tests use it instead of fixed sleeps and polling loops.
+- :func:`number_shaped_labels`: metric label values that look like a phone number or an
+  extension (privacy: none may appear in labels).
 
 They live in the package (like Orleans' test cluster kit) because host processes import
 actor types by "module:attr" and cannot import test files. Messages are protobuf
@@ -12,7 +14,8 @@ well-known types, so no generated code is needed:
 - ``Probe`` (kind ``probe``): ``Int64Value(n)`` adds n to a persisted total and answers it;
   ``Empty`` answers the state; ``StringValue("seq:<tag>:<n>")`` checks per-sender order;
   ``StringValue("remind:<seconds>")`` sets a durable reminder; reminders count in state;
-  ``StringValue("sleep:<seconds>")`` holds the turn (an ask in flight during a failure);
+  ``StringValue("sleep:<seconds>")`` holds the turn (an ask in flight during a failure;
+  :func:`sleeping_turns` counts such turns in a host);
   ``StringValue("notify:<endpoint key>")`` tells the endpoint the total;
   ``StringValue("fail:<error id>")`` raises ``NotFound``; ``"crash:"`` raises RuntimeError.
 - ``Echo`` (kind ``echo``): answers the message (``Empty``, ``Int64Value``, ``StringValue``);
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
@@ -35,6 +39,8 @@ from google.protobuf.wrappers_pb2 import Int64Value, StringValue
 from fabric.actor import ENDPOINT_KIND, ActorAddress, VirtualActor, handler
 from fabric.clock import ManualClock as ManualClock
 from fabric.errors import FabricError, NotFound
+
+_sleeping = 0  # Probe turns held by "sleep:" in this process (see sleeping_turns)
 
 
 def _num(state: Struct, name: str) -> int:
@@ -90,7 +96,12 @@ class Probe(VirtualActor[str]):
         if verb == "crash":  # anything else is an Internal error and a restart
             raise RuntimeError("probe crashed")
         if verb == "sleep":
-            await asyncio.sleep(float(rest))
+            global _sleeping
+            _sleeping += 1
+            try:
+                await asyncio.sleep(float(rest))
+            finally:
+                _sleeping -= 1
             return None
         if verb == "violations":
             return Int64Value(value=self.violations)
@@ -180,6 +191,11 @@ async def send_sequence(runtime: Any, kind: str, keys: list[str], tag: str, coun
     for n in range(count):  # a round's tells are in flight together, rounds in order
         await asyncio.gather(*(one(key, n) for key in keys))
     return refused
+
+
+async def sleeping_turns(runtime: Any) -> int:
+    """Probe turns held by ``sleep:`` in this host right now (asks in flight, for a test)."""
+    return _sleeping
 
 
 async def resident_count(runtime: Any) -> int:
@@ -329,3 +345,34 @@ def eventually_sync(
             raise AssertionError(f"after {timeout:g} s, {_describe(what, last)}") from (
                 last if isinstance(last, BaseException) else None)
         time.sleep(interval)
+
+
+# -- privacy of metrics --------------------------------------------------------------------
+
+_E164_OR_LONG = re.compile(r"\+\d{8,15}|\d{7,}")  # a phone number, anywhere in the value
+_EXTENSION = re.compile(r"\d{2,8}")  # the whole value
+# numbers by definition (bucket bounds, key versions) or the fabric's own generated ids
+# (host ids hold 8 random hex digits, which may all be decimal): never personal
+_EXEMPT_LABELS = frozenset({"le", "quantile", "version", "host", "node"})
+
+
+def number_shaped_labels(exposition_text: str) -> list[tuple[str, str, str]]:
+    """Label values of a Prometheus text exposition that look like a phone number or an
+    extension: ``(sample, label, value)`` for each, ``[]`` when there is none.
+
+    A phone number is ``+`` and 8-15 digits, or any run of 7 or more digits, anywhere in the
+    value; an extension is a value of 2-8 digits only. Sample values (counts, ``_created``
+    timestamps) are never looked at, nor labels whose values are numbers by definition or
+    the fabric's own ids (``le``, ``quantile``, ``version``, ``host``, ``node``).
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found = []
+    for family in text_string_to_metric_families(exposition_text):
+        for sample in family.samples:
+            for label, value in sample.labels.items():
+                if label in _EXEMPT_LABELS:
+                    continue
+                if _E164_OR_LONG.search(value) or _EXTENSION.fullmatch(value):
+                    found.append((sample.name, label, value))
+    return found
