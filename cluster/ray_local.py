@@ -14,6 +14,14 @@ Usage (tests, benchmarks)::
 
 From a shell (foreground; Ctrl-C stops it): ``python -m cluster.ray_local up --nodes 2``.
 Only this process's driver connects (by address); nothing uses ``address="auto"``.
+
+Start-up on a loaded machine: Ray 2.60 gives a new node's raylet a fixed 30 s to register
+with the GCS (``raylet_start_wait_time_s = 30``, a local constant in
+``ray/_private/node.py``: no setting or environment variable changes it) and then fails
+with "The current node timed out during startup". A node start that fails so is retried
+(:data:`NODE_START_ATTEMPTS`) after killing what the failed attempt left running; every wait
+of our own (the node in the node table, its CPUs in the scheduler) is
+:data:`STARTUP_TIMEOUT_S`, overridable with ``FABRIC_RAY_STARTUP_TIMEOUT_S``.
 """
 
 from __future__ import annotations
@@ -49,6 +57,10 @@ def pin_ray_to_loopback() -> None:
     from ray._private import ray_constants
 
     ray_constants.ENABLE_RAY_CLUSTER = False
+
+STARTUP_TIMEOUT_S = float(os.environ.get("FABRIC_RAY_STARTUP_TIMEOUT_S", "180"))
+NODE_START_ATTEMPTS = 3
+_RAYLET_TIMEOUT = "timed out during startup"
 
 FAST_FAILURE_DETECTION = {
     "health_check_period_ms": 500,
@@ -99,29 +111,21 @@ class LocalRayCluster:
         paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
         if repo not in paths:
             os.environ["PYTHONPATH"] = os.pathsep.join([repo, *paths])
-        self._cluster = Cluster(
-            initialize_head=True,
-            head_node_args={
-                "num_cpus": self.cpus_per_node,
-                "object_store_memory": self.object_store_bytes,
-                "node_ip_address": NODE_IP,
-                "include_dashboard": False,
-                "_system_config": FAST_FAILURE_DETECTION,
-            },
-        )
+        self._cluster = Cluster(initialize_head=False)
         try:
+            self._start_node(
+                num_cpus=self.cpus_per_node,
+                object_store_memory=self.object_store_bytes,
+                node_ip_address=NODE_IP,
+                include_dashboard=False,
+                _system_config=FAST_FAILURE_DETECTION,
+            )
             for _ in range(self.nodes - 1):
-                node = self._cluster.add_node(
-                    num_cpus=self.cpus_per_node,
-                    object_store_memory=self.object_store_bytes,
-                    node_ip_address=NODE_IP,
-                )
-                self._workers[node.node_id] = node
+                self.add_node()
             self.head_node_id = self._cluster.head_node.node_id
             if self.connect:
-                ray.init(address=self.address, namespace=self.namespace,
-                         log_to_driver=False, _node_ip_address=NODE_IP)
-            self._cluster.wait_for_nodes()
+                self.connect_driver(self.namespace)
+            self._cluster.wait_for_nodes(timeout=STARTUP_TIMEOUT_S)
             if self.connect:
                 self._wait_for_resources(ray)
         except BaseException:
@@ -131,10 +135,47 @@ class LocalRayCluster:
                  time.monotonic() - started)
         return self
 
-    def _wait_for_resources(self, ray: Any, timeout: float = 30.0) -> None:
+    def _start_node(self, **node_args: Any) -> Any:
+        """Start the head (first call) or a worker node; retry a raylet start time-out."""
+        import psutil
+
+        me = psutil.Process()
+        for attempt in range(1, NODE_START_ATTEMPTS + 1):
+            before = {p.pid for p in me.children(recursive=True)}
+            try:
+                node = self._cluster.add_node(wait=False, **node_args)
+            except Exception as exc:
+                if _RAYLET_TIMEOUT not in str(exc) or attempt == NODE_START_ATTEMPTS:
+                    raise
+                log.warning("Ray node start attempt %d timed out (loaded machine?); "
+                            "retrying", attempt)
+                # the failed attempt's processes (raylet, GCS, agents) are ours to end
+                for proc in me.children(recursive=True):
+                    if proc.pid not in before:
+                        proc.kill()
+                continue
+            self._cluster._wait_for_node(node, timeout=STARTUP_TIMEOUT_S)
+            log.info("Ray node %s started (attempt %d)", node.node_id, attempt)
+            return node
+        raise AssertionError("unreachable")
+
+    def connect_driver(self, namespace: str | None = None) -> None:
+        """(Re)connect this process's driver to the cluster, in ``namespace``.
+
+        A reconnect ends the previous driver's job, and with it every actor that job
+        created (tests give each module a fresh job and namespace this way).
+        """
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+        ray.init(address=self.address, namespace=namespace, log_to_driver=False,
+                 _node_ip_address=NODE_IP)
+
+    def _wait_for_resources(self, ray: Any, timeout: float = STARTUP_TIMEOUT_S) -> None:
         # a node is schedulable only once its resources reached the scheduler; placing
         # actors before that makes a soft node affinity fall back to another node
-        want = float(self.nodes * self.cpus_per_node)
+        want = float((1 + len(self._workers)) * self.cpus_per_node)
         deadline = time.monotonic() + timeout
         while ray.available_resources().get("CPU", 0.0) < want:
             if time.monotonic() > deadline:
@@ -151,14 +192,24 @@ class LocalRayCluster:
         self._cluster.remove_node(node, allow_graceful=False)
 
     def add_node(self) -> str:
-        """Start one more worker node; return its id."""
-        node = self._cluster.add_node(
+        """Start one more worker node; return its id once the driver can place on it."""
+        import ray
+
+        node = self._start_node(
             num_cpus=self.cpus_per_node,
             object_store_memory=self.object_store_bytes,
             node_ip_address=NODE_IP,
         )
         self._workers[node.node_id] = node
+        if ray.is_initialized():
+            self._wait_for_resources(ray)
         return str(node.node_id)
+
+    def ensure_workers(self, count: int) -> list[str]:
+        """Start worker nodes until ``count`` are alive; return the ids of the live ones."""
+        while len(self._workers) < count:
+            self.add_node()
+        return self.worker_node_ids()
 
     def stop(self) -> None:
         """Disconnect the driver and stop every node's processes."""

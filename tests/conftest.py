@@ -1,4 +1,12 @@
-"""Shared test fixtures: a fresh Cassandra keyspace per test session, and CDR builders.
+"""Shared test fixtures: a fresh Cassandra keyspace per test session, the session's one
+local Ray cluster, and CDR builders.
+
+Tests that need Ray ask for ``ray_driver``: a fresh driver job (its own namespace) on the
+session's one local Ray cluster (``ray_cluster``, a head node started on first use and
+stopped after the last test that uses it). Ending the job at the end of the module ends every
+actor the module started, so modules share the cluster without sharing actors or names. A
+module that needs more nodes calls ``ray_driver.ensure_workers(n)``; a test that kills a node
+kills one of those workers, never the head.
 
 Tests that need Cassandra ask for ``cassandra_settings`` (or ``cassandra_session``). The node
 is the one ``python -m cluster.cassandra up`` starts (``make test`` does it); its address is
@@ -9,6 +17,7 @@ unreachable node fails the test with the command to run: it is never skipped.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,13 +37,24 @@ def _cassandra_address() -> tuple[str, int]:
     return (host or value), int(port or 9042)
 
 
+def cassandra_security() -> dict[str, Any]:
+    """``storage.*`` settings that log in to the test node (role, password file, CA), read
+    from the launcher's folder ``FABRIC_TEST_CASSANDRA_DIR`` (default ``.run/cassandra``);
+    {} for a node started without security."""
+    from cluster.cassandra import DEFAULT_DIR
+    from cluster.cassandra_security import client_settings
+
+    return client_settings(Path(os.environ.get("FABRIC_TEST_CASSANDRA_DIR", DEFAULT_DIR)))
+
+
 @pytest.fixture(scope="session")
 def cassandra_address() -> tuple[str, int]:
     """(host, port) of the test Cassandra node; fails clearly when it does not answer."""
     from cluster.cassandra import cql_ready
 
     host, port = _cassandra_address()
-    if not cql_ready(host, port, timeout=5.0):
+    ca_file = cassandra_security().get("cassandra_ca_file")
+    if not cql_ready(host, port, timeout=5.0, ca_file=Path(ca_file) if ca_file else None):
         pytest.fail(
             f"Cassandra does not answer CQL at {host}:{port} (FABRIC_TEST_CASSANDRA). Start it "
             "with `python -m cluster.cassandra up` (or run `make test`, which does).",
@@ -62,6 +82,7 @@ def cassandra_settings(
         consistency="LOCAL_QUORUM",
         data_dir=tmp_path_factory.mktemp("storage-data"),
         spool_dir=tmp_path_factory.mktemp("storage-spool"),
+        **cassandra_security(),
     )
     conn = connect_sync(settings, use_keyspace=False)
     try:
@@ -92,6 +113,55 @@ def embedded_settings(tmp_path: Path) -> StorageSettings:
     return StorageSettings(
         backend="embedded", data_dir=tmp_path / "data", spool_dir=tmp_path / "spool"
     )
+
+
+log = logging.getLogger(__name__)
+_RAY: list[Any] = []  # the session's LocalRayCluster, once started
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Any]:
+    """The session's one local Ray cluster (a head node; modules add the workers they need)."""
+    from cluster.ray_local import LocalRayCluster
+
+    cluster = LocalRayCluster(nodes=1, cpus_per_node=1)
+    log.info("starting the test session's local Ray cluster")
+    cluster.start()
+    _RAY.append(cluster)
+    try:
+        yield cluster
+    finally:
+        _stop_ray()
+
+
+@pytest.fixture(scope="module")
+def ray_driver(ray_cluster: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh Ray job and namespace for the module on the shared cluster; ended after it."""
+    import ray
+
+    module = request.module.__name__.rpartition(".")[2]
+    ray_cluster.connect_driver(f"{module}-{uuid.uuid4().hex[:6]}")
+    try:
+        yield ray_cluster
+    finally:
+        ray.shutdown()  # ends the job: every actor the module left behind goes with it
+
+
+def _stop_ray() -> None:
+    while _RAY:
+        _RAY.pop().stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Stop the shared Ray cluster after the last test that uses it (not at session end)."""
+    yield
+    if not _RAY or (nextitem is not None and nextitem.path == item.path):
+        return
+    items = item.session.items
+    later = items[items.index(item) + 1:]
+    if not any("ray_cluster" in getattr(i, "fixturenames", ()) for i in later):
+        _stop_ray()
 
 
 CdrFactory = Callable[..., Cdr]
@@ -170,6 +240,12 @@ class PrivateCassandra:
         node = self.layout.nodes[index - 1]
         start_node(node, ensure_jars(), len(self.layout.nodes))
         return wait_ready(node)
+
+    def client_settings(self) -> dict[str, Any]:
+        """The ``storage.*`` settings that log in to this cluster (role, password, CA)."""
+        from cluster.cassandra_security import client_settings
+
+        return client_settings(self.base_dir)
 
     def down(self) -> None:
         """Stop every node."""

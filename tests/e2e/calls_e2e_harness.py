@@ -1,13 +1,12 @@
-"""Harness of the call-control e2e tests: start a fabric (local Ray cluster, media relays,
-actor hosts, gateway with the gRPC API over TLS and the media-timeout watch, the CDR store)
-and reach it with the SDK.
+"""Harness of the call-control e2e tests: start a fabric (media relays, actor hosts, gateway
+with the gRPC API over TLS and the media-timeout watch, the CDR store) on the session's local
+Ray cluster (``ray_driver``, tests/conftest.py) and reach it with the SDK.
 
 The relays get a UDP range of their own (clear of other suites' relays) and a short media
 timeout, so a test can watch a silent phone's call end in seconds."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,8 @@ from fabric.config import (
 )
 from fabric.media.relay_actor import MediaControl, start_media, stop_media
 from fabric.storage.base import CdrStore
+from fabric.storage.factory import Stores, open_stores
+from fabric.testing import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 MEDIA_PORTS = (21000, 21999)  # below the ephemeral range Ray draws from
@@ -51,34 +52,33 @@ class E2EFabric:
     operator_token: str
     cdrs: CdrStore
     media: MediaControl
+    stores: Stores  # the driver's own set (cdrs is its CDR store), closed by stop_fabric
 
     def client(self, token: str | None = None) -> FabricClient:
         """An SDK client (TLS, the development CA) with ``token`` (default operator)."""
         return FabricClient(self.target, token or self.operator_token, ca_file=self.ca_file)
 
 
-async def wait_serving(target: str, ca_file: Path, timeout_s: float = 60.0) -> None:
+async def wait_serving(target: str, ca_file: Path, timeout_s: float = 120.0) -> None:
     """Poll the standard health service until it answers SERVING."""
     creds = grpc.ssl_channel_credentials(ca_file.read_bytes())
-    deadline = asyncio.get_running_loop().time() + timeout_s
     async with grpc.aio.secure_channel(target, creds) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
-        while True:
-            try:
-                reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.aio.AioRpcError:
-                pass
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"the API at {target} never became SERVING")
-            await asyncio.sleep(0.2)
+
+        async def serving() -> bool:
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+            return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+        await eventually(serving, timeout_s, 0.2, what=f"the API at {target} SERVING",
+                         retry_on=(grpc.aio.AioRpcError,))
 
 
 async def start_fabric(
-    storage: object, run_dir: Path, *, nodes: int = 1, hosts_per_node: int = 1
+    storage: object, run_dir: Path, cluster: LocalRayCluster, *, nodes: int = 1,
+    hosts_per_node: int = 1
 ) -> tuple[E2EFabric, LocalRayCluster]:
-    """Start Ray (``nodes`` nodes), the actor hosts and the gateways; wait for the API."""
+    """Start the relays, actor hosts and gateways on ``cluster`` (its driver connected),
+    with at least ``nodes`` nodes; wait for the API."""
     from fabric.systems import RayActorSystem
 
     os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -96,23 +96,17 @@ async def start_fabric(
             port_min=MEDIA_PORTS[0], port_max=MEDIA_PORTS[1], media_timeout_s=MEDIA_TIMEOUT_S
         ),
     )
-    cluster = LocalRayCluster(nodes=nodes, cpus_per_node=1).start()
-    try:
-        media = await start_media(settings.media)  # before the hosts: they look relays up
-        system = await RayActorSystem.start(
-            settings,
-            actor_types=ACTOR_TYPES,
-            services=SERVICES,
-            gateway_services=GATEWAY_SERVICES,
-        )
-    except BaseException:
-        cluster.stop()
-        raise
+    cluster.ensure_workers(nodes - 1)
+    media = await start_media(settings.media)  # before the hosts: they look relays up
+    system = await RayActorSystem.start(
+        settings,
+        actor_types=ACTOR_TYPES,
+        services=SERVICES,
+        gateway_services=GATEWAY_SERVICES,
+    )
     target = f"localhost:{port}"
     ca = run_dir / "tls" / "ca.pem"
-    from actors.wiring import make_cdr_store
-
-    cdrs = await make_cdr_store(settings)
+    stores = await open_stores(settings.storage)
     fabric = E2EFabric(
         settings=settings,
         system=system,
@@ -120,8 +114,9 @@ async def start_fabric(
         target=target,
         ca_file=ca,
         operator_token=(run_dir / "operator.token").read_text().strip(),
-        cdrs=cdrs,
+        cdrs=stores.cdr,
         media=media,
+        stores=stores,
     )
     await wait_serving(target, ca)
     return fabric, cluster
@@ -142,12 +137,11 @@ async def restart_system(fabric: E2EFabric) -> None:
 
 
 async def stop_fabric(fabric: E2EFabric) -> None:
-    """Stop the actor system, the CDR store and the Ray cluster."""
+    """Stop the actor system, the CDR store and the relays (the Ray cluster stays up)."""
     try:
         await fabric.system.stop()  # type: ignore[attr-defined]
-        await fabric.cdrs.close()
-        await stop_media(fabric.media)
     finally:
-        fabric.cluster.stop()
+        await fabric.stores.close()
+        await stop_media(fabric.media)
 
 

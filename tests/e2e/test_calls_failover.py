@@ -3,12 +3,10 @@ answered call keeps its state) or ends with its CDR: never zero and never two CD
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
@@ -19,6 +17,7 @@ from fabric._runtime.placement import owner
 from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.cdr import Disposition
 from fabric.errors import DeadlineExceeded, FailedPrecondition, NotFound, Unavailable
+from fabric.testing import eventually
 
 pytestmark = [pytest.mark.ray, pytest.mark.cassandra,
               pytest.mark.asyncio(loop_scope="module")]
@@ -29,10 +28,11 @@ RING_S = 8
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def two_nodes(
-    cassandra_settings: object, tmp_path_factory: pytest.TempPathFactory
+    cassandra_settings: object, tmp_path_factory: pytest.TempPathFactory, ray_driver: Any
 ) -> AsyncIterator[E2EFabric]:
+    # the session's cluster gains a worker node; the test kills it (the head stays)
     fabric, _ = await start_fabric(cassandra_settings, tmp_path_factory.mktemp("failover"),
-                                   nodes=2, hosts_per_node=1)
+                                   ray_driver, nodes=2, hosts_per_node=1)
     try:
         # Ray's soft node affinity now and then puts both actor hosts on the head node;
         # this test needs one on the node it kills, so start the system again until so
@@ -49,14 +49,13 @@ async def two_nodes(
 
 async def retrying(fn: Callable[[], Awaitable[T]], timeout_s: float = 60.0) -> T:
     """Retry through the failover window (retryable errors only)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return await fn()
-        except (Unavailable, DeadlineExceeded):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.3)
+
+    async def once() -> tuple[T]:
+        return (await fn(),)
+
+    [result] = await eventually(once, timeout_s, 0.3, what="a call through the failover",
+                                retry_on=(Unavailable, DeadlineExceeded))
+    return result
 
 
 async def test_kill_the_node_hosting_active_calls(two_nodes: E2EFabric) -> None:
@@ -102,17 +101,19 @@ async def test_kill_the_node_hosting_active_calls(two_nodes: E2EFabric) -> None:
         except (NotFound, FailedPrecondition):
             pass  # a retried hang-up whose first try went through
     # ringing calls ring out (their reminders survive the node) and end with their CDR
-    deadline = time.monotonic() + RING_S + 45
     pending = set(ringing)
-    while pending and time.monotonic() < deadline:
+
+    async def rung_out() -> bool:
         for call_id in list(pending):
             try:
                 await e2e.cdrs.get(tenant, call_id)
                 pending.discard(call_id)
             except (NotFound, Unavailable):
                 pass
-        await asyncio.sleep(0.5)
-    assert not pending, f"{len(pending)} ringing calls never ended"
+        assert not pending, f"{len(pending)} ringing calls have no CDR yet"
+        return True
+
+    await eventually(rung_out, RING_S + 45, 0.5, what="every ringing call ended")
 
     seen: Counter[str] = Counter()
     dispositions = {}

@@ -404,3 +404,32 @@ async def test_hostile_requests_get_proper_status_and_change_nothing(
     call = await owner.dial("201", extension="202")
     assert (await owner.hangup(call.call_id)).end_reason == api_calls.END_REASON_CANCELLED
     await op.close()
+
+
+async def test_a_revoked_key_is_refused_through_the_edge(world: World, e2e: E2EFabric) -> None:
+    """Revoke a key, then use it: refused once the edge's cache entry expires (api.key_cache_s)."""
+    from fabric.errors import NotFound, Unauthenticated
+    from fabric.testing import eventually
+
+    owner = world.a_owner_client
+    user = await owner.create_user("Short Lived")
+    made = await owner.create_api_key(user.user_id)
+    member = owner.with_token(made.secret)
+    with pytest.raises(NotFound):  # the key works: the edge let the call through
+        await member.get_call(uuid.uuid4().hex)
+    await owner.call(owner.admin.RevokeApiKey, api_tenant.ApiKeyRef(key_id=made.key.key_id))
+
+    async def refused() -> Unauthenticated | None:
+        try:
+            await member.get_call(uuid.uuid4().hex)
+        except NotFound:
+            return None  # still trusted from the edge's cache
+        except Unauthenticated as exc:
+            return exc
+        raise AssertionError("a call with an unknown id answered")
+
+    await eventually(refused, e2e.settings.api.key_cache_s + 30, 0.5,
+                     what="the revoked key refused at the edge")
+    for _ in range(3):  # and it stays refused
+        with pytest.raises(Unauthenticated):
+            await member.get_call(uuid.uuid4().hex)

@@ -20,32 +20,28 @@ from fabric.media import g711
 from fabric.media.protoconv import answer_from_proto, offer_to_proto
 from fabric.media.relay_actor import MediaControl, RelayCallMedia, start_media_relays
 from fabric.media.suites import SrtpSuite
+from fabric.testing import eventually
 
 pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope="module")
-def control() -> Iterator[MediaControl]:
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             _node_ip_address="127.0.0.1")
-    try:
-        handles: list[Any] = start_media_relays(
-            MediaSettings(port_min=22400, port_max=22499), relays=1
-        )
-        ray.get([h.counts.remote() for h in handles])
-        yield MediaControl(handles)
-        ray.get([h.shutdown.remote() for h in handles])
-    finally:
-        ray.shutdown()
+def control(ray_driver: Any) -> Iterator[MediaControl]:
+    """One relay on the session's Ray cluster (in this module's own job)."""
+    handles: list[Any] = start_media_relays(
+        MediaSettings(port_min=22400, port_max=22499), relays=1
+    )
+    ray.get([h.counts.remote() for h in handles])
+    yield MediaControl(handles)
+    ray.get([h.shutdown.remote() for h in handles])
 
 
 async def wait_latched(control: MediaControl, call: str) -> None:
-    for _ in range(400):
+    async def latched() -> bool:
         status = await control.session_status(call)
-        if status.legs and all(leg.latched for leg in status.legs):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("legs never latched")
+        return bool(status.legs) and all(leg.latched for leg in status.legs)
+
+    await eventually(latched, what="every leg latched")
 
 
 async def test_media_two_softphones_exchange_a_wav(control: MediaControl, tmp_path: Path) -> None:

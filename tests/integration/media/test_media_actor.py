@@ -16,6 +16,7 @@ from fabric.errors import InvalidArgument, NotFound, Unavailable
 from fabric.media import g711
 from fabric.media.relay_actor import MediaControl, start_media_relays_on_every_node
 from fabric.media.types import MediaOffer
+from fabric.testing import eventually
 
 pytestmark = pytest.mark.ray
 
@@ -23,21 +24,18 @@ SETTINGS = MediaSettings(port_min=22200, port_max=22399, media_timeout_s=0.5, re
 
 
 @pytest.fixture(scope="module")
-def relays() -> Iterator[list[Any]]:
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             _node_ip_address="127.0.0.1")
-    try:
-        handles = start_media_relays_on_every_node(SETTINGS)
-        assert len(handles) == 2
-        ray.get([h.counts.remote() for h in handles])
-        yield handles
-        for handle in handles:
-            try:
-                ray.get(handle.shutdown.remote(), timeout=30)
-            except ray.exceptions.RayError:
-                pass  # a relay a test killed may still be restarting
-    finally:
-        ray.shutdown()
+def relays(ray_driver: Any) -> Iterator[list[Any]]:
+    """The relays of every node of the session's Ray cluster (in this module's own job)."""
+    handles = start_media_relays_on_every_node(SETTINGS)
+    alive = sum(1 for n in ray.nodes() if n["Alive"])
+    assert len(handles) == SETTINGS.relays_per_node * alive
+    ray.get([h.counts.remote() for h in handles])
+    yield handles
+    for handle in handles:
+        try:
+            ray.get(handle.shutdown.remote(), timeout=30)
+        except ray.exceptions.RayError:
+            pass  # a relay a test killed may still be restarting
 
 
 async def one_call(control: MediaControl, i: int, used: set[int]) -> str:
@@ -102,16 +100,15 @@ async def test_media_relay_crash_frees_ports_and_comes_back(relays: list[Any]) -
         used.add((await control.add_leg(call, "a", SoftphoneMedia().offer())).relay_port)
     assert (await relays[0].counts.remote())["ports_in_use"] == 5
     ray.kill(relays[0], no_restart=False)
-    counts: dict[str, int] = {"sessions": -1}
-    for _ in range(600):  # wait until the restarted relay answers (kill is asynchronous)
-        try:
-            counts = await relays[0].counts.remote()
-        except ray.exceptions.RayActorError:
-            pass
-        if counts["sessions"] == 0:
-            break
-        await asyncio.sleep(0.05)
-    assert counts["sessions"] == 0 and counts["ports_in_use"] == 0
+
+    async def restarted_empty() -> dict[str, int]:  # the kill is asynchronous
+        counts: dict[str, int] = await relays[0].counts.remote()
+        assert counts["sessions"] == 0, counts
+        return counts
+
+    counts = await eventually(restarted_empty, 30, 0.05, what="the relay restarted empty",
+                              retry_on=(ray.exceptions.RayActorError,))
+    assert counts["ports_in_use"] == 0
     for port in sorted(used):  # the dead process's sockets are gone
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.bind(("127.0.0.1", port))
@@ -137,10 +134,7 @@ async def test_media_timeout_reaches_the_control_client(relays: list[Any]) -> No
         seen.append(call_id)
 
     watcher = asyncio.create_task(control.watch_timeouts(on_timeout, interval_s=0.05))
-    for _ in range(200):
-        if seen:
-            break
-        await asyncio.sleep(0.02)
+    await eventually(lambda: seen, what="the media time-out reported")
     watcher.cancel()
     assert seen == [call]
     status = await control.session_status(call)

@@ -1,7 +1,8 @@
-"""The runtime on a real local Ray cluster (head + 1 worker node, one host per node)."""
+"""The runtime on a real local Ray cluster (head + 1 worker node, one host per node): the
+session's cluster (``ray_driver``), which this module gives a worker node."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,14 +23,14 @@ TYPES = ["fabric.testing:Probe", "fabric.testing:Echo"]
 
 
 @pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[LocalRayCluster]:
-    with LocalRayCluster(nodes=2) as cluster:
-        yield cluster
+def two_node_cluster(ray_driver: LocalRayCluster) -> LocalRayCluster:
+    ray_driver.ensure_workers(1)
+    return ray_driver
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def system(
-    ray_cluster: LocalRayCluster, tmp_path_factory: pytest.TempPathFactory
+    two_node_cluster: LocalRayCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[RayActorSystem]:
     data: Path = tmp_path_factory.mktemp("runtime-data")
     settings = FabricSettings(
