@@ -21,6 +21,7 @@ from fabric.errors import InvalidArgument
 
 MAX_PAGE_SIZE = 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TOKEN_MILLIS = (datetime(9999, 1, 1, tzinfo=UTC) - EPOCH) // timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,14 +128,20 @@ def build_query(
 
 
 def _decode(token: str, query: CdrQuery) -> tuple[datetime, str]:
+    # a token comes from the client: every shape it can take is checked, nothing raises
+    # anything but InvalidArgument (JSON that is not an object, a float or huge time, ...)
     try:
         padded = token + "=" * (-len(token) % 4)
         body = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if body.get("v") != 1:
-            raise ValueError("version")
-        fingerprint, millis, call_id = str(body["q"]), int(body["t"]), str(body["id"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise _bad_token("is not a token this store issued") from exc
+    if not isinstance(body, dict) or body.get("v") != 1:
+        raise _bad_token("is not a token this store issued")
+    fingerprint, millis, call_id = body.get("q"), body.get("t"), body.get("id")
+    if (not isinstance(fingerprint, str) or not isinstance(call_id, str)
+            or not isinstance(millis, int) or isinstance(millis, bool)
+            or not 0 <= millis <= MAX_TOKEN_MILLIS):
+        raise _bad_token("is not a token this store issued")
     if fingerprint != query.fingerprint:
         raise _bad_token("belongs to a query with other arguments; repeat the same query")
     return EPOCH + timedelta(milliseconds=millis), call_id
