@@ -73,8 +73,12 @@ class MediaWatch:
             self._task = None
 
 
-async def start_media_watch(system: ActorSystem, settings: FabricSettings) -> MediaWatch:
-    """Gateway service: watch the relays' media timeouts (idle if no relays are running)."""
+async def start_media_watch(
+    system: ActorSystem, settings: FabricSettings, stores: object
+) -> MediaWatch:
+    """Gateway service: watch the relays' media timeouts (idle if no relays are running).
+
+    ``stores`` (the process's) is not used."""
     control = MediaControl.discover()
     if control is None:
         log.info("no media relays: calls are signalling-only, no media timeout watch")

@@ -334,7 +334,6 @@ async def profile_in_process(args: argparse.Namespace, run: Path) -> dict[str, A
     from actors.call_metrics import CallMetrics
     from actors.number import NumberDirectory
     from actors.tenant import TenantActor
-    from actors.wiring import make_cdr_store
     from fabric.storage.base import CdrStore
     from fabric.storage.factory import open_stores
     from fabric.systems import LocalActorSystem
@@ -344,13 +343,12 @@ async def profile_in_process(args: argparse.Namespace, run: Path) -> dict[str, A
         storage={"data_dir": run / "pdata", "spool_dir": run / "pspool"},  # type: ignore[arg-type]
         api={"port": port, "tls_dir": run / "tls", "operator_token_file": run / "op.token"},  # type: ignore[arg-type]
     )
-    stores = await open_stores(settings.storage)
-    cdrs = await make_cdr_store(settings)
+    stores = await open_stores(settings.storage)  # one set, as a host process has
     system = LocalActorSystem([TenantActor, CallActor, NumberDirectory],
                               state_store=stores.state, reminder_store=stores.reminders,
-                              services={CdrStore: cdrs, CallMetrics: CallMetrics()})
+                              services={CdrStore: stores.cdr, CallMetrics: CallMetrics()})
     await system.start()
-    gateway = await start_api(system, settings, cdr_store=cdrs)
+    gateway = await start_api(system, settings, stores)
     try:
         clients, exts = await setup_tenant(f"localhost:{port}", run / "tls" / "ca.pem",
                                            (run / "op.token").read_text().strip(),

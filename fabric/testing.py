@@ -267,8 +267,9 @@ class NullGatewayService:
         NullGatewayService.stopped = True
 
 
-async def start_null_gateway(system: Any, settings: Any) -> NullGatewayService:
-    """Gateway service factory: (in-host system, settings) -> object with ``stop``."""
+async def start_null_gateway(system: Any, settings: Any, stores: Any) -> NullGatewayService:
+    """Gateway service factory: (in-host system, settings, process stores) -> object with
+    ``stop``."""
     return NullGatewayService()
 
 

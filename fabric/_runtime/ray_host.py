@@ -2,12 +2,18 @@
 
 A host is created by the driver (``RayActorSystem.start``) with a :class:`HostSpec`; actor
 types, service factories and gateway services are "module:attr" strings imported here, in
-the host process, so ``fabric`` never imports ``actors``. Two roles:
+the host process, so ``fabric`` never imports ``actors``. Each host process opens one set
+of stores (:class:`fabric.storage.factory.Stores`: one Cassandra session, or one set of
+embedded files) at start, hands it to what it runs and closes it at shutdown. Two roles:
 
-- ``actor``: places virtual actors (an :class:`~fabric._runtime.host.ActorHost`), scans
-  reminders of the keys it owns, passivates idle actors;
-- ``gateway``: runs the gateway services (e.g. the gRPC API server) and their endpoints,
-  places no virtual actors, so an API process never competes with call actors for its loop.
+- ``actor``: places virtual actors (an :class:`~fabric._runtime.host.ActorHost` on the
+  set's state and reminder stores), makes the actors' services (each factory is
+  ``(settings, stores) -> {type: service}``), scans reminders of the keys it owns,
+  passivates idle actors;
+- ``gateway``: runs the gateway services (each ``(system, settings, stores) -> object with
+  async stop()``, e.g. the gRPC API server) and their endpoints; places no virtual actors
+  and makes no actor services, so an API process never competes with call actors for its
+  loop.
 
 Start-up is lazy and idempotent (:meth:`RayHostWorker.start`): the driver calls it once, and
 when Ray restarts a dead host on another node (``max_restarts``), the registry's next ping
@@ -33,10 +39,10 @@ from fabric._runtime.loader import actor_type_table, load_symbol
 from fabric._runtime.metrics import HostMetrics
 from fabric._runtime.process import ProcessRouter
 from fabric._runtime.registry import View, follow_membership
-from fabric._runtime.stores import RuntimeStores, open_runtime_stores
 from fabric.clock import SystemClock
 from fabric.config import FabricSettings
 from fabric.errors import FabricError
+from fabric.storage.factory import Stores, open_stores
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +61,11 @@ class HostSpec:
     actor_types: list[str] = field(default_factory=list)
     services: list[str] = field(default_factory=list)
     gateway_services: list[str] = field(default_factory=list)
-    stores: str = ""  # "module:attr" async factory (settings) -> RuntimeStores
+    stores: str = ""  # "module:attr" async factory (settings) -> Stores; default open_stores
+
+
+async def _open_configured(settings: FabricSettings) -> Stores:
+    return await open_stores(settings.storage)
 
 
 class RayHostWorker:
@@ -69,7 +79,7 @@ class RayHostWorker:
         self._loops: list[asyncio.Task[None]] = []
         self._gateway_services: list[Any] = []
         self._registry: Any = None
-        self._stores: RuntimeStores | None = None
+        self._stores: Stores | None = None
 
     # -- start / stop ----------------------------------------------------------------------
 
@@ -92,19 +102,19 @@ class RayHostWorker:
         spec = self.spec
         settings = spec.settings
         self._registry = ray.get_actor(spec.registry_name)
-        services: dict[type, object] = {}
-        for factory_spec in spec.services:
-            made = load_symbol(factory_spec)(settings)
-            if asyncio.iscoroutine(made):
-                made = await made
-            services.update(made)
+        opener: Callable[[FabricSettings], Awaitable[Stores]] = (
+            load_symbol(spec.stores) if spec.stores else _open_configured
+        )
+        stores = await self._open_stores(opener, settings)
+        self._stores = stores
         host: ActorHost | None = None
         if spec.role == ACTOR_ROLE:
-            opener: Callable[[FabricSettings], Awaitable[RuntimeStores]] = (
-                load_symbol(spec.stores) if spec.stores else open_runtime_stores
-            )
-            stores = await self._open_stores(opener, settings)
-            self._stores = stores
+            services: dict[type, object] = {}
+            for factory_spec in spec.services:
+                made = load_symbol(factory_spec)(settings, stores)
+                if asyncio.iscoroutine(made):
+                    made = await made
+                services.update(made)
             host = ActorHost(
                 spec.host_id,
                 actor_type_table(spec.actor_types),
@@ -135,15 +145,15 @@ class RayHostWorker:
                                                             host.passivate_idle)))
         if spec.role == GATEWAY_ROLE:
             for service_spec in spec.gateway_services:
-                svc = load_symbol(service_spec)(self.runtime, settings)
+                svc = load_symbol(service_spec)(self.runtime, settings, stores)
                 if asyncio.iscoroutine(svc):
                     svc = await svc
                 self._gateway_services.append(svc)
 
     async def _open_stores(
-        self, opener: Callable[[FabricSettings], Awaitable[RuntimeStores]],
+        self, opener: Callable[[FabricSettings], Awaitable[Stores]],
         settings: FabricSettings,
-    ) -> RuntimeStores:
+    ) -> Stores:
         # hosts start together and may race on creating a shared embedded file (SQLite
         # answers "database is locked" to a concurrent first open): retry a few times
         for attempt in range(5):
@@ -152,7 +162,7 @@ class RayHostWorker:
             except Exception as exc:  # noqa: BLE001 - retried, then raised
                 if attempt == 4:
                     raise
-                log.warning("opening the actor stores failed (%s); retrying",
+                log.warning("opening the stores failed (%s); retrying",
                             type(exc).__name__)
                 await asyncio.sleep(0.2 * 2**attempt)
         raise AssertionError("unreachable")

@@ -7,7 +7,8 @@ From a driver::
         actor_types=["actors.call:CallActor", ...],
         services=["actors.wiring:make_services"],
         gateway_services=["actors.api.server:start_api"],
-    )
+    )  # services: (settings, stores) -> {type: service}; gateway services:
+       # (system, settings, stores) -> object with async stop(); one set of stores per host
     reply = await system.ref(ActorAddress("call", call_id)).ask(msg)
     await system.stop()
 
