@@ -29,6 +29,12 @@ Why it is shaped this way:
   transfer loses its leg at once. ``MediaTimedOut`` (from ``actors.media_watch``) ends the
   call with ``END_REASON_MEDIA_TIMEOUT``. Ending releases the session and puts its packet
   statistics into the CDR.
+- Parties that vanish (``actors.call_liveness``): an answered call checks its parties on a
+  durable ``session`` reminder every ``calls.refresh_interval_s`` and ends
+  ``party-lost`` (talk time stopping at the loss), ``session-expired`` or
+  ``max-duration``. Any operation of a party on the call refreshes its session.
+- The tenant's list of active calls is the ``ActiveCallIndex`` (``actors.call_index``), told
+  when the call starts, at each session check and when it ends.
 """
 
 from __future__ import annotations
@@ -40,18 +46,20 @@ from typing import NewType
 
 from google.protobuf.message import Message
 
+from actors import call_liveness as liveness
 from actors import validate
 from actors.call_cdr import REASON_LABEL, build_cdr
+from actors.call_index import index_address
 from actors.call_media import NO_MEDIA, CallMedia
 from actors.call_metrics import CallMetrics
 from actors.call_routing import number_owner, route_dial, route_in
 from actors.messages.v1 import call_pb2 as msg_call
 from actors.messages.v1 import common_pb2 as msg_common
 from actors.messages.v1 import tenant_pb2 as msg_tenant
-from actors.tenant import tenant_address
 from fabric.actor import ActorAddress, DeactivationReason, VirtualActor, handler
 from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.api.v1 import common_pb2 as api_common
+from fabric.config import CallSettings
 from fabric.errors import (
     AlreadyExists,
     FabricError,
@@ -69,6 +77,7 @@ CallId = NewType("CallId", str)
 KIND = "call"
 CDR_RETRY_S = 5.0
 MAX_TRANSFERS = 5
+_TALKING = (api_calls.CALL_STATE_ANSWERED, api_calls.CALL_STATE_HELD)
 
 __all__ = ["KIND", "CallActor", "CallId", "build_cdr", "call_address"]
 
@@ -94,6 +103,9 @@ class CallActor(VirtualActor[CallId]):
             self.metrics = self.ctx.service(CallMetrics)
         with contextlib.suppress(FabricError):
             self.media = self.ctx.service(CallMedia)  # type: ignore[type-abstract]
+        self.timers = CallSettings()
+        with contextlib.suppress(FabricError):
+            self.timers = self.ctx.service(CallSettings)
         self._counted_active = False
         if self.state is not None and self.state.state != api_calls.CALL_STATE_ENDED:
             self._count_active(True)
@@ -114,12 +126,15 @@ class CallActor(VirtualActor[CallId]):
         self.metrics.active.inc() if on else self.metrics.active.dec()
 
     async def on_reminder(self, name: str) -> None:
-        """A ring step timed out, or a CDR write is to be retried."""
+        """A ring step timed out, a session check is due, or a CDR write is to be retried."""
         s = self.state
         if s is None:
             return
         if name == "cdr":
             await self._finish_cdr(retrying=True)
+            return
+        if name == liveness.SESSION_REMINDER and s.state in _TALKING:
+            await self._session_check(s)
             return
         if name.startswith("ring-") and s.state == api_calls.CALL_STATE_RINGING:
             if name == f"ring-{s.step_index}":
@@ -232,6 +247,8 @@ class CallActor(VirtualActor[CallId]):
             raise NotFound("no such call", error_id="call-not-found")
         p = msg.principal
         side = self._side(s, p)
+        if s.state in _TALKING:
+            s.refreshed_at_ms = self._now_ms()  # a party acting on the call refreshes it
         which = msg.WhichOneof("op")
         if which == "get":
             return self._info(s, p)
@@ -295,7 +312,9 @@ class CallActor(VirtualActor[CallId]):
         if answer is not None:
             s.answered.media.CopyFrom(answer)
             s.answered.media_leg_id = leg_id
+        liveness.start_session(s, now)
         await self.ctx.cancel_reminder(f"ring-{s.step_index}")
+        await self.ctx.set_reminder(liveness.SESSION_REMINDER, self.timers.refresh_interval_s)
         await self.ctx.save_state(s)
         if self.metrics is not None:
             self.metrics.answered.inc()
@@ -372,7 +391,10 @@ class CallActor(VirtualActor[CallId]):
         else:
             display = to.number
             owner = await number_owner(self.ctx.system, to.number)
-        reply = await route_in(self.ctx.system, owner, to, inbound=which == "number")
+        exclude = staying.extension if owner == staying.tenant_id else ""
+        reply = await route_in(
+            self.ctx.system, owner, to, inbound=which == "number", exclude_extension=exclude
+        )
         if not reply.steps:
             raise FailedPrecondition(
                 "the transfer target has nothing to ring", error_id="transfer-target-empty"
@@ -435,14 +457,35 @@ class CallActor(VirtualActor[CallId]):
         await self._emit(s, previous, api_calls.CALL_EVENT_ENDED, api_calls.END_REASON_NO_ANSWER)
         await self._emit(s, s.ringing, api_calls.CALL_EVENT_INCOMING)
 
-    async def _end(self, s: msg_call.LiveCallState, reason: api_calls.EndReason.ValueType) -> None:
-        """ENDED is saved, the CDR written, the state cleared, then the parties told."""
+    async def _session_check(self, s: msg_call.LiveCallState) -> None:
+        """Are the parties still there? End the call, or save what was seen and check again."""
+        status = await liveness.party_status(self.ctx.system, s)
+        verdict = liveness.check(s, status, self._now_ms(), self.timers)
+        if verdict.reason:
+            await self._end(s, verdict.reason, verdict.ended_at_ms)
+            return
+        await self.ctx.save_state(s)
+        await self.ctx.set_reminder(liveness.SESSION_REMINDER, verdict.next_check_s)
+        await self._announce(s, msg_tenant.CallStarted(call_id=s.call_id))  # (listed again)
+
+    async def _end(
+        self,
+        s: msg_call.LiveCallState,
+        reason: api_calls.EndReason.ValueType,
+        ended_at_ms: int = 0,
+    ) -> None:
+        """ENDED is saved, the CDR written, the state cleared, then the parties told.
+
+        ``ended_at_ms`` (default now) is when the talk time stops, e.g. at a party's loss.
+        """
         ringing = list(s.ringing)
         if s.state == api_calls.CALL_STATE_RINGING:
             await self.ctx.cancel_reminder(f"ring-{s.step_index}")
+        elif s.state in _TALKING:
+            await self.ctx.cancel_reminder(liveness.SESSION_REMINDER)
         s.state = api_calls.CALL_STATE_ENDED
         s.end_reason = reason
-        s.ended_at_ms = max(self._now_ms(), s.started_at_ms)
+        s.ended_at_ms = max(ended_at_ms or self._now_ms(), s.started_at_ms)
         del s.ringing[:]
         await self.ctx.save_state(s)
         self._count_active(False)
@@ -486,10 +529,11 @@ class CallActor(VirtualActor[CallId]):
     # ---- events -----------------------------------------------------------------------
 
     async def _announce(self, s: msg_call.LiveCallState, message: Message) -> None:
+        """Tell the active-call index of each tenant of the call (start or end)."""
         tenants = {s.tenant_id, s.callee_tenant_id} - {""}
         for tenant_id in tenants:
             with contextlib.suppress(FabricError):
-                await self.ctx.system.ref(tenant_address(tenant_id)).tell(message)
+                await self.ctx.system.ref(index_address(tenant_id)).tell(message)
 
     async def _emit(
         self,

@@ -16,6 +16,9 @@ DISPOSITION = {
     api_calls.END_REASON_CANCELLED: (Disposition.NO_ANSWER, "caller-cancelled"),
     api_calls.END_REASON_FAILED: (Disposition.FAILED, "error"),
     api_calls.END_REASON_MEDIA_TIMEOUT: (Disposition.ANSWERED, "media-timeout"),
+    api_calls.END_REASON_PARTY_LOST: (Disposition.ANSWERED, "party-lost"),
+    api_calls.END_REASON_SESSION_EXPIRED: (Disposition.ANSWERED, "session-expired"),
+    api_calls.END_REASON_MAX_DURATION: (Disposition.ANSWERED, "max-duration"),
 }
 """End reason -> (CDR disposition, hangup cause)."""
 
@@ -27,6 +30,9 @@ REASON_LABEL = {
     api_calls.END_REASON_CANCELLED: "cancelled",
     api_calls.END_REASON_FAILED: "failed",
     api_calls.END_REASON_MEDIA_TIMEOUT: "media-timeout",
+    api_calls.END_REASON_PARTY_LOST: "party-lost",
+    api_calls.END_REASON_SESSION_EXPIRED: "session-expired",
+    api_calls.END_REASON_MAX_DURATION: "max-duration",
 }
 """End reason -> the ``reason`` label of the calls-ended metric."""
 

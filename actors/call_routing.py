@@ -37,11 +37,18 @@ async def number_owner(system: ActorSystem, number: str) -> str:
 
 
 async def route_in(
-    system: ActorSystem, owner: str, to: api_common.Destination, *, inbound: bool
+    system: ActorSystem,
+    owner: str,
+    to: api_common.Destination,
+    *,
+    inbound: bool,
+    exclude_extension: str = "",
 ) -> msg_tenant.RouteDecision:
-    """Where a call to ``to`` rings in tenant ``owner``."""
+    """Where a call to ``to`` rings in tenant ``owner`` (never ``exclude_extension``)."""
     return await system.ref(tenant_address(owner)).ask(
-        msg_tenant.RouteCall(destination=to, inbound=inbound),
+        msg_tenant.RouteCall(
+            destination=to, inbound=inbound, exclude_extension=exclude_extension
+        ),
         ROUTE_TIMEOUT_S,
         reply=msg_tenant.RouteDecision,
     )

@@ -5,7 +5,8 @@ extension in the TenantActor; CallActors ``tell`` call events to that endpoint a
 handler writes them to the stream. The registration is refreshed every
 ``REFRESH_S`` (the TenantActor forgets registrations after ``REGISTRATION_TTL_S``), so a
 tenant actor re-activated elsewhere learns the live softphones again, and a softphone whose
-gateway died stops being rung.
+gateway died stops being rung. A stream that sends nothing (no ping) for
+``calls.registration_timeout_s`` is closed, which unregisters it: its phone is gone.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import grpc
 from actors import validate
 from actors.api.principals import caller
 from actors.call import call_address
+from actors.call_index import index_address
 from actors.messages.v1 import call_pb2 as msg_call
 from actors.messages.v1 import common_pb2 as msg_common
 from actors.messages.v1 import tenant_pb2 as msg_tenant
@@ -28,6 +30,7 @@ from actors.tenant import tenant_address
 from fabric.actor import ActorSystem
 from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.api.v1 import calls_pb2_grpc
+from fabric.config import CallSettings
 from fabric.errors import FabricError, InvalidArgument, NotFound
 
 REFRESH_S = 30.0
@@ -37,8 +40,9 @@ MAX_LISTED = 200
 class CallsServicer(calls_pb2_grpc.CallsServicer):
     """Softphone registration and call control."""
 
-    def __init__(self, system: ActorSystem) -> None:
+    def __init__(self, system: ActorSystem, settings: CallSettings | None = None) -> None:
         self.system = system
+        self.silence_s = (settings or CallSettings()).registration_timeout_s
 
     # ---- registration -----------------------------------------------------------------
 
@@ -75,7 +79,7 @@ class CallsServicer(calls_pb2_grpc.CallsServicer):
                 )
             )
             tasks = [
-                asyncio.create_task(self._read(request_iterator, out)),
+                asyncio.create_task(self._read(request_iterator, out, self.silence_s)),
                 asyncio.create_task(self._forward(endpoint, out)),
                 asyncio.create_task(self._refresh(tenant, register)),
             ]
@@ -99,9 +103,15 @@ class CallsServicer(calls_pb2_grpc.CallsServicer):
     async def _read(
         requests: AsyncIterator[api_calls.RegisterRequest],
         out: asyncio.Queue[api_calls.RegisterResponse | None],
+        silence_s: float,
     ) -> None:
+        it = aiter(requests)
         try:
-            async for req in requests:
+            while True:
+                try:
+                    req = await asyncio.wait_for(anext(it), silence_s)
+                except (StopAsyncIteration, TimeoutError):
+                    return  # closed by the client, or no ping for silence_s: the phone is gone
                 if req.WhichOneof("msg") == "ping":
                     await out.put(
                         api_calls.RegisterResponse(pong=api_calls.Pong(nonce=req.ping.nonce))
@@ -198,11 +208,11 @@ class CallsServicer(calls_pb2_grpc.CallsServicer):
     async def ListActiveCalls(  # noqa: N802
         self, request: api_calls.ListActiveCallsRequest, context: grpc.aio.ServicerContext
     ) -> api_calls.ListActiveCallsResponse:
-        """The tenant's calls that have not ended (at most 200)."""
+        """The tenant's calls that have not ended (at most 200), from the persisted index
+        and each call's own state, so the list and GetCall agree after a restart."""
         who = caller()
-        ids = await self.system.ref(tenant_address(who.tenant_id)).ask(
-            msg_tenant.ListActiveCallIds(), reply=msg_tenant.ActiveCallIds
-        )
+        index = self.system.ref(index_address(who.tenant_id))
+        ids = await index.ask(msg_tenant.ListActiveCallIds(), reply=msg_tenant.ActiveCallIds)
 
         async def one(call_id: str) -> api_calls.CallInfo | None:
             try:
@@ -210,7 +220,11 @@ class CallsServicer(calls_pb2_grpc.CallsServicer):
                     msg_call.CallOp(principal=who, get=api_calls.CallRef(call_id=call_id)),
                     reply=api_calls.CallInfo,
                 )
-            except (NotFound, FabricError):
+            except NotFound:  # listed, but its end was lost with a host: drop it
+                with contextlib.suppress(FabricError):
+                    await index.tell(msg_tenant.CallEnded(call_id=call_id))
+                return None
+            except FabricError:
                 return None
             return reply if reply.state != api_calls.CALL_STATE_ENDED else None
 

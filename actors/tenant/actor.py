@@ -8,8 +8,8 @@ state is touched.
 The actor is assembled from its parts, one module each: :mod:`actors.tenant.admin`
 (TenantAdmin ops), :mod:`actors.tenant.routing` (callers and ring steps) and
 :mod:`actors.tenant.registrations` (softphone endpoints, in memory only); this module
-holds the carrier's operations, key verification and the set of active calls (in memory:
-CallActors announce start and end).
+holds the carrier's operations and key verification. The list of active calls is not here:
+it is persisted by the tenant's ``ActiveCallIndex`` (``actors.call_index``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class TenantActor(TenantAdmin, TenantRouting, VirtualActor[TenantId]):
         """Load the configuration (None until the carrier creates the tenant)."""
         self.state = await self.ctx.load_state(msg_tenant.TenantState)
         self.registrations = {}
-        self.active_calls = set()
+        self.gone_at = {}
 
     # ---- carrier ----------------------------------------------------------------------
 
@@ -151,23 +151,3 @@ class TenantActor(TenantAdmin, TenantRouting, VirtualActor[TenantId]):
         if user is None:
             raise Unauthenticated("the API key is not valid", error_id="bad-credentials")
         return msg_tenant.KeyVerdict(user_id=user.user_id, role=user.role, status=state.status)
-
-    # ---- active calls -----------------------------------------------------------------
-
-    @handler
-    async def on_call_started(self, msg: msg_tenant.CallStarted) -> None:
-        """A CallActor of this tenant started a call."""
-        self._live()
-        self.active_calls.add(msg.call_id)
-
-    @handler
-    async def on_call_ended(self, msg: msg_tenant.CallEnded) -> None:
-        """A CallActor of this tenant ended a call."""
-        self._live()
-        self.active_calls.discard(msg.call_id)
-
-    @handler
-    async def on_list_calls(self, msg: msg_tenant.ListActiveCallIds) -> msg_tenant.ActiveCallIds:
-        """The ids of the tenant's calls that have not ended."""
-        self._live()
-        return msg_tenant.ActiveCallIds(call_ids=sorted(self.active_calls))

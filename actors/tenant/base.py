@@ -35,6 +35,9 @@ TENANT_ROLES = (api_common.ROLE_OWNER, api_common.ROLE_ADMIN, api_common.ROLE_ME
 Registrations = dict[str, dict[str, tuple[msg_common.Address, float]]]
 """extension -> registration id -> (endpoint, expiry in the actor clock's unix seconds)."""
 
+GoneAt = dict[str, float]
+"""extension -> when its last registration went away (the actor clock's unix seconds)."""
+
 
 def tenant_address(tenant_id: str) -> ActorAddress:
     """The address of a tenant's actor."""
@@ -52,7 +55,7 @@ class TenantParts:
     ctx: ActorContext
     state: msg_tenant.TenantState | None
     registrations: Registrations
-    active_calls: set[str]
+    gone_at: GoneAt
 
     def _live(self) -> msg_tenant.TenantState:
         """The configuration; ``NotFound`` (and passivation) until the tenant exists."""

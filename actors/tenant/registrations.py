@@ -4,6 +4,10 @@ Registrations name endpoints in gateway processes that die with those processes,
 are never persisted: each Register stream refreshes its registration before
 ``REGISTRATION_TTL_S`` of the actor's clock runs out, and a re-activated tenant learns its
 live softphones again within one refresh.
+
+When an extension's last registration goes (its stream closed, or it expired) the time is
+kept (``gone_at``, one entry per extension at most), so a call that finds its party lost
+(``CheckParties``, from ``actors.call_liveness``) stops its talk time at the loss.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ class TenantRegistrations(TenantParts):
             raise FailedPrecondition("the tenant is not active", error_id="tenant-inactive")
         self._own_extension(state, msg.principal, msg.extension)
         regs = self.registrations.setdefault(msg.extension, {})
+        self.gone_at.pop(msg.extension, None)
         expiry = self.ctx.clock.now() + REGISTRATION_TTL_S
         regs[msg.registration_id] = (msg.endpoint, expiry)
         return msg_tenant.RegistrationAck(
@@ -44,6 +49,7 @@ class TenantRegistrations(TenantParts):
             regs.pop(msg.registration_id, None)
             if not regs:
                 del self.registrations[msg.extension]
+                self.gone_at[msg.extension] = self.ctx.clock.now()
         return msg_tenant.RegistrationAck(
             extension=msg.extension, registration_id=msg.registration_id
         )
@@ -56,6 +62,25 @@ class TenantRegistrations(TenantParts):
         now = self.ctx.clock.now()
         live = [addr for addr, expiry in regs.values() if expiry > now]
         if len(live) != len(regs):
-            for reg_id in [r for r, (_, e) in regs.items() if e <= now]:
+            expired = [(r, e) for r, (_, e) in regs.items() if e <= now]
+            for reg_id, _ in expired:
                 del regs[reg_id]
+            if not regs:
+                del self.registrations[extension]
+                self.gone_at[extension] = max(e for _, e in expired)
         return live
+
+    @handler
+    async def on_check_parties(self, msg: msg_tenant.CheckParties) -> msg_tenant.PartiesStatus:
+        """The live endpoints of each extension, and when the last one went if none is."""
+        self._live()
+        out = msg_tenant.PartiesStatus()
+        for extension in msg.extensions:
+            endpoints = self._endpoints(extension)
+            gone = self.gone_at.get(extension) if not endpoints else None
+            out.parties.add(
+                extension=extension,
+                endpoints=endpoints,
+                gone_at_ms=int(gone * 1000) if gone is not None else 0,
+            )
+        return out

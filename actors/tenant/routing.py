@@ -5,6 +5,9 @@ extension with forwarding-on-no-answer becomes two steps, a ring group in order 
 member, all at once one step with every member. The CallActor walks the steps with a
 reminder per step. Business hours are checked against the actor's clock (``ctx.clock``).
 Destinations arrive checked (``actors.validate.destination``, by the CallActor).
+Only targets with a live registration ring (ringing nobody would only delay the next step:
+voicemail, the next member, no-answer), and never the extension placing or transferring
+the call (``RouteCall.exclude_extension``; a ring group never rings its caller).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ def is_open(hours: api_tenant.BusinessHours, now_s: float) -> bool:
 class TenantRouting(TenantRegistrations):
     """ResolveCaller, RouteCall and RouteInternal (the caller and the route in one ask)."""
 
+    _exclude: str = ""  # the extension the route being made must not ring (set per route)
+
     @handler
     async def on_resolve_caller(self, msg: msg_tenant.ResolveCaller) -> msg_tenant.CallerInfo:
         """The calling extension (the principal's own, for members) and its endpoints."""
@@ -54,7 +59,10 @@ class TenantRouting(TenantRegistrations):
         """A call within this tenant: its caller and its route."""
         state = self._live()
         caller = self._caller(state, msg.caller)
-        return msg_tenant.InternalRoute(caller=caller, decision=self._route(state, msg.route))
+        route = msg_tenant.RouteCall()
+        route.CopyFrom(msg.route)
+        route.exclude_extension = caller.extension  # a ring group never rings its caller
+        return msg_tenant.InternalRoute(caller=caller, decision=self._route(state, route))
 
     def _caller(
         self, state: msg_tenant.TenantState, msg: msg_tenant.ResolveCaller
@@ -73,6 +81,7 @@ class TenantRouting(TenantRegistrations):
             raise NotFound("the number is not in service", error_id="number-not-in-service")
         dest = msg.destination
         decision = msg_tenant.RouteDecision(tenant_id=state.tenant_id)
+        self._exclude = msg.exclude_extension
         if dest.WhichOneof("target") == "number":
             route = state.numbers.get(dest.number)
             target = route.WhichOneof("target") if route is not None else None
@@ -95,9 +104,16 @@ class TenantRouting(TenantRegistrations):
             self._ring_extension(state, dest.extension, decision, 0)
         return decision
 
-    def _target(self, ext: api_tenant.Extension) -> msg_tenant.RingTarget:
+    def _target(self, ext: api_tenant.Extension) -> msg_tenant.RingTarget | None:
+        """The extension as a ring target; None when it has no registration (or is the
+        excluded caller): nothing would ring."""
+        if ext.extension == self._exclude:
+            return None
+        endpoints = self._endpoints(ext.extension)
+        if not endpoints:
+            return None
         return msg_tenant.RingTarget(
-            extension=ext.extension, user_id=ext.user_id, endpoints=self._endpoints(ext.extension)
+            extension=ext.extension, user_id=ext.user_id, endpoints=endpoints
         )
 
     def _ring_extension(
@@ -116,12 +132,13 @@ class TenantRouting(TenantRegistrations):
         if fw.mode == api_tenant.FORWARD_ALWAYS and can_forward:
             self._ring_extension(state, fw.to_extension, decision, hops + 1)
             return
-        decision.steps.append(
-            msg_tenant.RingStep(
-                targets=[self._target(ext)],
-                timeout_s=ext.ring_timeout_s or validate.DEFAULT_RING_S,
+        target = self._target(ext)
+        if target is not None:
+            decision.steps.append(
+                msg_tenant.RingStep(
+                    targets=[target], timeout_s=ext.ring_timeout_s or validate.DEFAULT_RING_S
+                )
             )
-        )
         if fw.mode == api_tenant.FORWARD_NO_ANSWER and can_forward:
             self._ring_extension(state, fw.to_extension, decision, hops + 1)
             return
@@ -135,13 +152,10 @@ class TenantRouting(TenantRegistrations):
         if group is None:
             return
         members = [state.extensions[e] for e in group.extensions if e in state.extensions]
+        targets = [t for t in map(self._target, members) if t is not None]
         timeout = group.ring_timeout_s or validate.DEFAULT_RING_S
         if group.strategy == api_tenant.RING_IN_ORDER:
-            for ext in members:
-                decision.steps.append(
-                    msg_tenant.RingStep(targets=[self._target(ext)], timeout_s=timeout)
-                )
-        elif members:
-            decision.steps.append(
-                msg_tenant.RingStep(targets=[self._target(e) for e in members], timeout_s=timeout)
-            )
+            for target in targets:
+                decision.steps.append(msg_tenant.RingStep(targets=[target], timeout_s=timeout))
+        elif targets:
+            decision.steps.append(msg_tenant.RingStep(targets=targets, timeout_s=timeout))

@@ -8,6 +8,7 @@ import pytest
 from calls_harness import Fabric, FakeCdrStore
 
 from actors.call import CallActor
+from actors.call_index import ActiveCallIndex
 from actors.call_metrics import CallMetrics
 from actors.number import NumberDirectory
 from actors.tenant import TenantActor
@@ -22,7 +23,7 @@ async def fabric() -> AsyncIterator[Fabric]:
     cdrs = FakeCdrStore()
     metrics = CallMetrics()
     system = LocalActorSystem(
-        [TenantActor, CallActor, NumberDirectory],
+        [TenantActor, CallActor, NumberDirectory, ActiveCallIndex],
         services={CdrStore: cdrs, CallMetrics: metrics},
         clock=clock,
         background=False,

@@ -72,6 +72,7 @@ async def test_unanswered_call_to_voicemail_extension(fabric: Fabric) -> None:
     await t.extension("101", alice)
     await t.extension("102", bob, voicemail=True, ring_timeout_s=15)
     pa = await t.phone(alice, "101")
+    await t.phone(bob, "102")  # registered: it rings for its timeout, then voicemail
     info = await fabric.dial(alice, "101", ext="102")
     await pa.expect(api_calls.CALL_EVENT_RINGING)
     await fabric.ring_out(14)
@@ -204,6 +205,8 @@ async def test_after_hours_routing(fabric: Fabric) -> None:
     await t.extension("100", caller)
     await t.extension("200", desk)
     await t.extension("300", night)
+    await t.phone(desk, "200")
+    await t.phone(night, "300")
     [number] = await t.numbers(1)
     await t.admin(
         route_number=api_tenant.RouteNumberRequest(
@@ -248,6 +251,8 @@ async def test_forwarding_always_and_no_answer(fabric: Fabric) -> None:
         ring_timeout_s=5,
         forwarding=api_tenant.ForwardingRule(mode=api_tenant.FORWARD_NO_ANSWER, to_extension="300"),
     )
+    await t.phone(a, "200")
+    await t.phone(b, "300")
     info = await fabric.dial(c, "100", ext="200")
     assert list(info.ringing) == ["200"]
     await fabric.ring_out(6)

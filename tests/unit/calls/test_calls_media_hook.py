@@ -8,6 +8,7 @@ import pytest
 from calls_harness import Fabric, FakeCdrStore
 
 from actors.call import CallActor, call_address
+from actors.call_index import ActiveCallIndex
 from actors.call_media import CallMedia
 from actors.call_metrics import CallMetrics
 from actors.messages.v1 import call_pb2 as msg_call
@@ -50,7 +51,7 @@ async def test_media_legs_follow_the_call() -> None:
     media, cdrs, clock = FakeMedia(), FakeCdrStore(), ManualClock()
     assert isinstance(media, CallMedia)
     system = LocalActorSystem(
-        [TenantActor, CallActor, NumberDirectory],
+        [TenantActor, CallActor, NumberDirectory, ActiveCallIndex],
         services={CdrStore: cdrs, CallMetrics: CallMetrics(), CallMedia: media},
         clock=clock, background=False)
     await system.start()
@@ -101,7 +102,7 @@ OFFER = api_common.MediaOffer(suite="AES_CM_128_HMAC_SHA1_80", key=b"x" * 30)
 async def media_fabric(media: FakeMedia) -> tuple[LocalActorSystem, Fabric, FakeCdrStore]:
     cdrs, clock = FakeCdrStore(), ManualClock()
     system = LocalActorSystem(
-        [TenantActor, CallActor, NumberDirectory],
+        [TenantActor, CallActor, NumberDirectory, ActiveCallIndex],
         services={CdrStore: cdrs, CallMetrics: CallMetrics(), CallMedia: media},
         clock=clock, background=False)
     await system.start()
@@ -114,6 +115,7 @@ async def answered_call(system: LocalActorSystem, fabric: Fabric, call_id: str) 
     a, b, c = await t.user("A"), await t.user("B"), await t.user("C")
     for ext, user in (("101", a), ("102", b), ("103", c)):
         await t.extension(ext, user)
+        await t.phone(user, ext)  # (only registered extensions ring)
     await system.ref(call_address(call_id)).ask(msg_call.StartCall(
         call_id=call_id, principal=a, from_extension="101",
         to=api_common.Destination(extension="102"), media=OFFER))

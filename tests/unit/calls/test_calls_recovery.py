@@ -8,6 +8,7 @@ from __future__ import annotations
 from calls_harness import Fabric, FakeCdrStore
 
 from actors.call import CallActor
+from actors.call_index import ActiveCallIndex
 from actors.call_metrics import CallMetrics
 from actors.number import NumberDirectory
 from actors.tenant import TenantActor
@@ -21,7 +22,7 @@ from fabric.testing import ManualClock
 async def _successor(fabric: Fabric, cdrs: FakeCdrStore, clock: ManualClock) -> Fabric:
     await fabric.system.stop()
     system = LocalActorSystem(
-        [TenantActor, CallActor, NumberDirectory],
+        [TenantActor, CallActor, NumberDirectory, ActiveCallIndex],
         state_store=fabric.system.state_store,
         reminder_store=fabric.system.reminder_store,
         services={CdrStore: cdrs, CallMetrics: CallMetrics()},
@@ -37,6 +38,7 @@ async def test_calls_survive_the_loss_of_their_host(fabric: Fabric) -> None:
     alice, bob = await t.user("A"), await t.user("B")
     await t.extension("101", alice)
     await t.extension("102", bob, ring_timeout_s=10)
+    await t.phone(bob, "102")
     answered = await fabric.dial(alice, "101", ext="102")
     await fabric.op(
         bob,

@@ -1,0 +1,64 @@
+"""The ActiveCallIndex: the persisted list of a tenant's calls that have not ended.
+
+Kind ``callindex``, key = tenant id. ``ListActiveCalls`` (and ``fabric call list``) reads
+this list, then each call's own state, so the list and ``GetCall`` agree after a restart
+of the fabric or the loss of a node: both come from the store, never from one actor's
+memory (the TenantActor, which holds memory-only registrations, kept the list before).
+
+CallActors ``tell`` ``CallStarted`` when a call starts ringing and ``CallEnded`` after its
+CDR is written; an answered call says ``CallStarted`` again at each session check (a no-op
+when listed), so a start that was lost with a host is listed again within one refresh
+interval. A call listed but gone (its ``CallEnded`` lost with a host) is dropped by the
+reader that finds it ended. Each change is saved before the next message is taken.
+
+It is an actor of its own, not a field of the tenant's state: a busy tenant starts and
+ends calls many times a second, and each change rewrites only this small list, not the
+whole configuration.
+"""
+
+from __future__ import annotations
+
+from actors.messages.v1 import tenant_pb2 as msg_tenant
+from actors.tenant.base import TenantId
+from fabric.actor import ActorAddress, VirtualActor, handler
+
+KIND = "callindex"
+MAX_LISTED = 10_000
+
+
+def index_address(tenant_id: str) -> ActorAddress:
+    """The address of a tenant's active-call index."""
+    return ActorAddress(KIND, tenant_id)
+
+
+class ActiveCallIndex(VirtualActor[TenantId]):
+    """The ids of a tenant's active calls, saved on every change."""
+
+    kind = KIND
+
+    async def on_activate(self) -> None:
+        """Load the saved list (empty for a tenant with no call yet)."""
+        state = await self.ctx.load_state(msg_tenant.ActiveCallIds)
+        self.calls: set[str] = set(state.call_ids) if state is not None else set()
+
+    async def _save(self) -> None:
+        await self.ctx.save_state(msg_tenant.ActiveCallIds(call_ids=sorted(self.calls)))
+
+    @handler
+    async def on_started(self, msg: msg_tenant.CallStarted) -> None:
+        """A call of this tenant started (or says again that it goes on)."""
+        if msg.call_id not in self.calls and len(self.calls) < MAX_LISTED:
+            self.calls.add(msg.call_id)
+            await self._save()
+
+    @handler
+    async def on_ended(self, msg: msg_tenant.CallEnded) -> None:
+        """A call of this tenant ended (or was found ended by a reader)."""
+        if msg.call_id in self.calls:
+            self.calls.discard(msg.call_id)
+            await self._save()
+
+    @handler
+    async def on_list(self, msg: msg_tenant.ListActiveCallIds) -> msg_tenant.ActiveCallIds:
+        """The ids of the tenant's calls that have not ended (sorted)."""
+        return msg_tenant.ActiveCallIds(call_ids=sorted(self.calls))
