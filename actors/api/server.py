@@ -1,6 +1,7 @@
 """``start_api``: the gRPC API as a gateway service inside the fabric.
 
-The runtime calls ``start_api(system, settings)`` in each gateway host process; it serves
+The runtime calls ``start_api(system, settings, stores)`` in each gateway host process
+(``stores``: the process's one set, owned and closed by the process); it serves
 the four public services (CarrierAdmin, TenantAdmin, Calls, Records) plus health and
 reflection, with TLS on by default, on ``api.host:api.port`` (gateways of one machine share
 the port through SO_REUSEPORT).
@@ -17,7 +18,6 @@ from actors.api.principals import KeyVerifier
 from actors.api.records import RecordsServicer
 from actors.api.roles import ROLES
 from actors.api.tenant_admin import TenantAdminServicer
-from actors.wiring import make_cdr_store
 from fabric.actor import ActorSystem
 from fabric.api.v1 import (
     calls_pb2,
@@ -37,6 +37,7 @@ from fabric.edge.metrics import EdgeMetrics
 from fabric.edge.server import EdgeServer, start_server
 from fabric.edge.tls import SERVER_CERT
 from fabric.storage.base import CdrStore
+from fabric.storage.factory import Stores
 
 log = logging.getLogger(__name__)
 
@@ -70,22 +71,21 @@ class ApiGateway:
         return self.metrics.text()
 
     async def stop(self) -> None:
-        """Drain and stop the server, close the CDR store."""
+        """Drain and stop the server (the CDR store is the process's: it closes it)."""
         if self in RUNNING:
             RUNNING.remove(self)
         await self.server.stop()
-        await self.store.close()
 
 
 async def start_api(
     system: ActorSystem,
     settings: FabricSettings,
+    stores: Stores,
     *,
-    cdr_store: CdrStore | None = None,
     metrics: EdgeMetrics | None = None,
 ) -> ApiGateway:
-    """Start the gRPC API in this process."""
-    store = cdr_store if cdr_store is not None else await make_cdr_store(settings)
+    """Start the gRPC API in this process, reading CDRs from ``stores.cdr``."""
+    store = stores.cdr
     metrics = metrics or EdgeMetrics()
     authorizer = Authorizer(
         load_or_create_operator_token(settings.api.operator_token_file),
