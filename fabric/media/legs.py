@@ -13,6 +13,14 @@ Symmetric RTP latching: a leg has no remote address until its first *authenticat
 packet (RTP or RTCP); from then on only that address is accepted and used as destination.
 Plain RTP cannot authenticate, so it is refused (counted as ``auth-failed``).
 
+Re-latching (a client whose NAT mapping or network changed): a packet from another address
+is dropped unchecked (``unexpected-source``, no crypto spent) while the latched address is
+alive. Only once it has been silent for :data:`RELATCH_QUIET_S` are another address's
+packets authenticated, and the leg moves there only after :data:`RELATCH_PACKETS`
+authenticated packets in a row from that one address (one captured-and-spoofed packet moves
+nothing; the replay window stops a resent copy), at most once per
+:data:`RELATCH_INTERVAL_S`. Packets counted towards a move are not forwarded.
+
 Any authenticated packet, RTCP included, counts as activity for the media timeout, so a
 call on hold that still sends RTCP is not cut.
 """
@@ -39,6 +47,9 @@ from fabric.media.types import DropReason, LegStats
 _monotonic = time.monotonic
 _SEQ_TS = struct.Struct("!HI").unpack_from
 _CLOCK = 8000.0  # RTP clock of G.711; used for jitter in timestamp units
+RELATCH_QUIET_S = 1.0  # the latched address must be silent this long before another is tried
+RELATCH_PACKETS = 5  # authenticated packets in a row from the new address (100 ms of audio)
+RELATCH_INTERVAL_S = 10.0  # at most one move per leg in this time
 
 
 def srtp_session(suite: SrtpSuite, key: bytes, salt: bytes, inbound: bool) -> pylibsrtp.Session:
@@ -180,7 +191,8 @@ class Leg:
 class SdesLeg(Leg, asyncio.DatagramProtocol):
     """A leg keyed by SDES: one UDP port of the relay, SRTP in and out, latched remote."""
 
-    __slots__ = ("port", "suite", "_rx", "_tx", "transport", "_on_closed")
+    __slots__ = ("port", "suite", "_rx", "_tx", "transport", "_on_closed", "relatches",
+                 "_candidate", "_candidate_packets", "_relatched_at")
 
     def __init__(
         self,
@@ -198,6 +210,10 @@ class SdesLeg(Leg, asyncio.DatagramProtocol):
         self._tx = SrtpContext(srtp_session(suite, relay_key[0], relay_key[1], inbound=False))
         self.transport: asyncio.DatagramTransport | None = None
         self._on_closed = on_closed
+        self.relatches = 0
+        self._candidate: Any = None
+        self._candidate_packets = 0
+        self._relatched_at = -RELATCH_INTERVAL_S
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Keep the datagram transport."""
@@ -219,7 +235,7 @@ class SdesLeg(Leg, asyncio.DatagramProtocol):
         try:
             remote = self.remote
             if remote is not None and addr != remote:
-                self.drop_source += 1
+                self._relatch(data, addr)
                 return
             if len(data) < 12 or (data[0] & 0xC0) != 0x80:
                 self.drop_malformed += 1
@@ -268,6 +284,31 @@ class SdesLeg(Leg, asyncio.DatagramProtocol):
                 self.drop_no_peer += 1
         except Exception:  # noqa: BLE001 - the receive loop must survive anything
             self.drop_malformed += 1
+
+    def _relatch(self, data: bytes, addr: Any) -> None:
+        """A packet from another address than the latched one: counted as a drop (never
+        forwarded); the leg moves there after enough authenticated ones (module docstring)."""
+        now = _monotonic()
+        if now - self.last_rx < RELATCH_QUIET_S or now - self._relatched_at < RELATCH_INTERVAL_S:
+            self.drop_source += 1  # the latched address is alive, or a move was just made
+            return
+        if len(data) < 12 or (data[0] & 0xC0) != 0x80:
+            self.drop_malformed += 1
+            return
+        rx = self._rx
+        plain = rx.unprotect_rtcp(data) if 192 <= data[1] <= 223 else rx.unprotect(data)
+        if plain is None:
+            self._count_failure(rx.status)
+            self._candidate = None
+            return
+        self.drop_source += 1
+        if addr != self._candidate:
+            self._candidate, self._candidate_packets = addr, 0
+        self._candidate_packets += 1
+        if self._candidate_packets >= RELATCH_PACKETS:
+            self.remote, self._candidate, self._relatched_at = addr, None, now
+            self.last_rx = now
+            self.relatches += 1
 
     def _count_failure(self, status: int) -> None:
         if status == STATUS_AUTH_FAIL:
