@@ -83,7 +83,8 @@ class CassandraKeyStore:
             self._ps[name] = ps
 
     async def _rows(self, name: str, params: list[Any]) -> list[Any]:
-        return list(await run(self._conn.session, self._ps[name], params))
+        rows = await run(self._conn.session, self._ps[name], params)
+        return [] if rows is None else list(rows)
 
     async def _all(self, name: str) -> list[Any]:
         def _fetch() -> list[Any]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from fabric.clock import Clock
 from fabric.config import StorageSettings, VaultSettings
-from fabric.vault.clock import Clock
 from fabric.vault.keystore import KeyStore
 from fabric.vault.provider import KeyProvider, LocalFileKeyProvider
 from fabric.vault.vault import Vault

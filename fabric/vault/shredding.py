@@ -8,15 +8,14 @@ because no copy of the content holds the key. The schedule is durable: a sweeper
 down when a row fell due destroys the key on its next pass. Several sweepers may run (one per
 host); a destruction is idempotent.
 
-The clock is injected so tests move time by hand (:class:`fabric.vault.clock.ManualClock`).
+The clock is injected so tests move time by hand (:class:`fabric.clock.ManualClock`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from fabric.vault.clock import Clock
+from fabric.clock import Clock
 from fabric.vault.keystore import KeyStore
 from fabric.vault.metrics import VAULT_KEYS_DESTROYED
 
@@ -56,4 +55,4 @@ class KeySweeper:
                 await self.sweep_once()
             except Exception:  # noqa: BLE001 - the next pass retries; rows stay due
                 log.exception("key sweep failed; retrying in %.0fs", interval_s)
-            await asyncio.sleep(interval_s)
+            await self._clock.sleep(interval_s)

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from fabric.clock import Clock, SystemClock
 from fabric.vault import crypto
-from fabric.vault.clock import Clock, SystemClock
 from fabric.vault.errors import (
     VaultContextMismatch,
     VaultKeyDestroyed,
