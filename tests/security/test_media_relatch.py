@@ -65,8 +65,11 @@ class Phone:
         return self.checked
 
 
+Call = tuple[Phone, Phone, Clock]
+
+
 @pytest.fixture()
-def call(monkeypatch: pytest.MonkeyPatch) -> tuple[Phone, Phone, Clock]:
+def call(monkeypatch: pytest.MonkeyPatch) -> Call:
     clock = Clock()
     monkeypatch.setattr(legs, "_monotonic", clock)
     a, b = Phone("a", 40000), Phone("b", 40001)
@@ -79,7 +82,7 @@ def call(monkeypatch: pytest.MonkeyPatch) -> tuple[Phone, Phone, Clock]:
     return a, b, clock
 
 
-def test_one_spoofed_authenticated_packet_does_not_move_the_leg(call) -> None:
+def test_one_spoofed_authenticated_packet_does_not_move_the_leg(call: Call) -> None:
     a, b, clock = call
     clock.now += 5.0  # even after the client went quiet
     a.leg.datagram_received(a.rtp(), SPOOFER)  # a captured packet sent from elsewhere
@@ -88,7 +91,7 @@ def test_one_spoofed_authenticated_packet_does_not_move_the_leg(call) -> None:
     assert a.leg.remote == CLIENT_A and a.leg.relatches == 0
 
 
-def test_a_new_source_never_takes_a_live_leg(call) -> None:
+def test_a_new_source_never_takes_a_live_leg(call: Call) -> None:
     a, b, clock = call
     for _ in range(50):  # the real client keeps talking; authentic packets race from elsewhere
         clock.now += 0.02
@@ -99,7 +102,7 @@ def test_a_new_source_never_takes_a_live_leg(call) -> None:
     assert a.leg.stats().drops["unexpected-source"] == 50
 
 
-def test_a_client_that_moved_and_keeps_sending_is_followed_once_per_interval(call) -> None:
+def test_a_client_that_moved_and_keeps_sending_is_followed_once_per_interval(call: Call) -> None:
     a, b, clock = call
     clock.now += legs.RELATCH_QUIET_S + 0.5  # the client's NAT mapping changed
     for _ in range(legs.RELATCH_PACKETS):
