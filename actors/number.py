@@ -88,8 +88,9 @@ class NumberDirectory(VirtualActor[str]):
                     f"numbers must be 1 to {MAX_ALLOCATE} distinct E.164 numbers",
                     error_id="invalid-allocation",
                 )
-            for number in msg.numbers:
+            for number in msg.numbers:  # the whole request is checked before any lookup
                 validate.e164(number, "numbers")
+            for number in msg.numbers:
                 if not self._in_pool(number):
                     raise NotFound(
                         "a requested number is not in the carrier's pool",

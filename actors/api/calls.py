@@ -59,7 +59,7 @@ class CallsServicer(calls_pb2_grpc.CallsServicer):
                 "the first message must be a Register with your extension",
                 error_id="register-first",
             )
-        extension = validate.extension(first.register.extension)
+        extension = first.register.extension  # checked by the TenantActor (on_register)
         endpoint = await self.system.open_endpoint()
         registration_id = uuid.uuid4().hex
         register = msg_tenant.RegisterEndpoint(

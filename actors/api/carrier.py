@@ -101,21 +101,14 @@ class CarrierServicer(carrier_pb2_grpc.CarrierAdminServicer):
     async def SetPlan(  # noqa: N802
         self, request: api_carrier.SetPlanRequest, context: grpc.aio.ServicerContext
     ) -> api_carrier.Tenant:
-        """Standard or Pro."""
-        if request.plan not in (api_carrier.PLAN_STANDARD, api_carrier.PLAN_PRO):
-            raise InvalidArgument("plan must be PLAN_STANDARD or PLAN_PRO", error_id="invalid-plan")
+        """Standard or Pro (checked by the TenantActor)."""
         return await self._tenant(request.tenant_id, msg_tenant.SetTenantPlan(plan=request.plan))
 
     async def AllocateNumbers(  # noqa: N802
         self, request: api_carrier.AllocateNumbersRequest, context: grpc.aio.ServicerContext
     ) -> api_carrier.AllocateNumbersResponse:
-        """Give pool numbers to an active tenant (a count, or exact numbers)."""
-        for number in request.numbers:
-            validate.e164(number, "numbers")
-        if bool(request.count) == bool(request.numbers):
-            raise InvalidArgument(
-                "give either count (1-100) or numbers", error_id="invalid-allocation"
-            )
+        """Give pool numbers to an active tenant (a count, or exact numbers; the number
+        directory checks the request)."""
         tenant = await self._tenant(request.tenant_id, msg_tenant.GetTenant())
         if tenant.status != api_carrier.TENANT_STATUS_ACTIVE:
             raise FailedPrecondition("the tenant is not active", error_id="tenant-inactive")
