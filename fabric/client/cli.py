@@ -1,7 +1,9 @@
 """``fabric``: the command-line tool for carriers, tenant admins and test softphones.
 
-Credentials come from ``--token``, else ``$FABRIC_TOKEN``, else the operator token file
-that ``make up`` made (``.run/operator.token``). The server is ``--target`` (default
+Credentials come from ``$FABRIC_TOKEN``, else the file named by ``--token-file`` or
+``$FABRIC_TOKEN_FILE``, else the operator token file that ``make up`` made
+(``.run/operator.token``); never from the command line, which every local user can read in
+the process list. The server is ``--target`` (default
 ``localhost:<api.port>``), trusted through the development CA in ``api.tls_dir``.
 
 Examples::
@@ -465,13 +467,19 @@ async def cmd_cdr(c: FabricClient, a: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
-    p = argparse.ArgumentParser(prog="fabric", description="Drive the call fabric's gRPC API.")
+    p = argparse.ArgumentParser(
+        prog="fabric", description="Drive the call fabric's gRPC API.",
+        allow_abbrev=False,  # `--token KEY` must not pass as an abbreviated --token-file
+    )
     p.add_argument("--target", help="host:port of the API (default localhost:<api.port>)")
     p.add_argument("--ca", type=Path, help="CA certificate (default <api.tls_dir>/ca.pem)")
     p.add_argument("--insecure", action="store_true", help="plaintext (a server with tls off)")
     p.add_argument(
-        "--token",
-        help="API key or operator token (default $FABRIC_TOKEN, then the operator token file)",
+        "--token-file",
+        type=Path,
+        help="file holding the API key or operator token (default $FABRIC_TOKEN, then "
+        "$FABRIC_TOKEN_FILE, then the operator token file); there is no --token: a key on "
+        "the command line is visible to every local user",
     )
     p.add_argument("--config", type=Path, help="settings TOML file")
     sub = p.add_subparsers(dest="command", required=True)
@@ -612,13 +620,31 @@ def _audio_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _token(token_file: Path | None, operator_token_file: Path) -> str:
+    """The key from $FABRIC_TOKEN, else --token-file / $FABRIC_TOKEN_FILE, else the
+    operator token file ('' if none)."""
+    token = os.environ.get("FABRIC_TOKEN", "")
+    if token:
+        return token.strip()
+    named = token_file or (Path(os.environ["FABRIC_TOKEN_FILE"])
+                           if os.environ.get("FABRIC_TOKEN_FILE") else None)
+    if named is not None:
+        if not named.is_file():
+            raise SystemExit(f"no token file at {named}")
+        return named.read_text().strip()
+    if operator_token_file.exists():
+        return operator_token_file.read_text().strip()
+    return ""
+
+
 def _client(a: argparse.Namespace) -> FabricClient:
     settings = load_settings(a.config)
-    token = a.token or os.environ.get("FABRIC_TOKEN", "")
-    if not token and settings.api.operator_token_file.exists():
-        token = settings.api.operator_token_file.read_text().strip()
+    token = _token(a.token_file, settings.api.operator_token_file)
     if not token:
-        raise SystemExit("no credentials: pass --token, set FABRIC_TOKEN, or run `make up` first")
+        raise SystemExit(
+            "no credentials: set FABRIC_TOKEN, pass --token-file (or FABRIC_TOKEN_FILE), or "
+            "run `make up` first"
+        )
     target = a.target or f"localhost:{settings.api.port}"
     ca = None if a.insecure or not settings.api.tls else (a.ca or settings.api.tls_dir / "ca.pem")
     if ca is not None and not ca.exists():

@@ -24,6 +24,7 @@ from fabric.client import CallAudio, FabricClient, Softphone
 from fabric.errors import InvalidArgument, NotFound
 from fabric.media import g711
 from fabric.media.suites import SrtpSuite
+from fabric.testing import eventually
 
 pytestmark = [pytest.mark.ray, pytest.mark.cassandra,
               pytest.mark.asyncio(loop_scope="module")]
@@ -65,11 +66,11 @@ async def wait_released(e2e: E2EFabric, call_id: str, ports: int) -> None:
     """The call's relay session is gone and the relays hold ``ports`` ports again."""
     with pytest.raises(NotFound):
         await e2e.media.session_status(call_id)
-    for _ in range(100):  # a closed socket returns its port on the next loop turn
-        if await ports_in_use(e2e) == ports:
-            return
-        await asyncio.sleep(0.02)
-    assert await ports_in_use(e2e) == ports
+
+    async def given_back() -> bool:  # a closed socket returns its port on the next loop turn
+        return await ports_in_use(e2e) == ports
+
+    await eventually(given_back, what=f"the relays back to {ports} ports in use")
 
 
 async def connected_call(
@@ -214,8 +215,11 @@ async def test_a_cli_call_between_two_cli_softphones_carries_audio(
     env.pop("FABRIC_TOKEN", None)
 
     def cli(ext: str, *args: str) -> list[str]:
+        key_file = tmp_path / f"{ext}.key"  # the CLI takes no key on its command line
+        key_file.write_text(o.keys[ext])
+        key_file.chmod(0o600)
         return [sys.executable, "-m", "fabric.client.cli", "--target", e2e.target,
-                "--ca", str(e2e.ca_file), "--token", o.keys[ext], *args]
+                "--ca", str(e2e.ca_file), "--token-file", str(key_file), *args]
 
     phone = await asyncio.create_subprocess_exec(
         *cli("102", "phone", "102", "--auto-answer", "--answer-after", "0.2",
