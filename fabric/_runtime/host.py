@@ -3,7 +3,7 @@
 One ``ActorHost`` lives in each host process (a Ray actor) and in a ``LocalActorSystem``.
 It knows nothing about Ray: the process around it decides which addresses this host owns
 (rendezvous hashing over live hosts, see ``placement``) and only hands it messages for
-actors it owns. Within the host:
+actors it owns. Within the host (each activation's ``ActorContext`` is in ``context``):
 
 - **Directory**: ``_table`` maps an address to its one activation. Activation is
   synchronous (an entry is created before any ``await``), so two concurrent first messages
@@ -33,11 +33,11 @@ import contextvars
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 from google.protobuf.empty_pb2 import Empty
-from google.protobuf.message import DecodeError, Message
 
+from fabric._runtime.context import ActivationContext
 from fabric._runtime.mailbox import Item, Mailbox
 from fabric._runtime.metrics import HostMetrics
 from fabric._runtime.supervision import RestartBudget, bounded
@@ -53,7 +53,6 @@ from fabric.config import RuntimeSettings
 from fabric.errors import (
     DeadlineExceeded,
     FabricError,
-    FailedPrecondition,
     Internal,
     InvalidArgument,
     Unavailable,
@@ -61,9 +60,6 @@ from fabric.errors import (
 from fabric.storage.base import Reminder, ReminderStore, StateStore
 
 log = logging.getLogger(__name__)
-
-M = TypeVar("M", bound=Message)
-T = TypeVar("T")
 
 current_actor: contextvars.ContextVar[ActorAddress | None] = contextvars.ContextVar(
     "fabric_current_actor", default=None
@@ -74,111 +70,15 @@ _EMPTY = Empty()
 _REMINDER_RETRY_S = 5.0
 
 
-class _Context:
-    """The :class:`~fabric.actor.ActorContext` of one activation."""
-
-    __slots__ = ("_address", "_host", "version", "deactivate_requested", "reminders_set")
-
-    def __init__(self, address: ActorAddress, host: ActorHost) -> None:
-        self._address = address
-        self._host = host
-        self.version: int | None = None
-        self.deactivate_requested = False
-        self.reminders_set: set[str] | None = None
-
-    @property
-    def address(self) -> ActorAddress:
-        """The actor's address."""
-        return self._address
-
-    @property
-    def system(self) -> ActorSystem:
-        """The system of the host."""
-        return self._host.system
-
-    @property
-    def clock(self) -> Clock:
-        """The host's clock."""
-        return self._host.clock
-
-    async def load_state(self, message_type: type[M]) -> M | None:
-        """Load and parse the state; remember its version."""
-        stored = await self._host.state_store.load(self._address.kind, self._address.key)
-        if stored is None:
-            self.version = 0
-            return None
-        self.version = stored.version
-        state = message_type()
-        try:
-            state.ParseFromString(stored.data)
-        except DecodeError as exc:
-            raise Internal(
-                f"stored state of {self._address.kind} actor does not parse as "
-                f"{message_type.DESCRIPTOR.full_name}",
-                error_id="actor-state-corrupt",
-            ) from exc
-        return state
-
-    async def save_state(self, state: Message) -> None:
-        """CAS-write the state; a conflict deactivates this (stale) activation."""
-        store = self._host.state_store
-        if self.version is None:
-            stored = await store.load(self._address.kind, self._address.key)
-            self.version = stored.version if stored else 0
-        try:
-            self.version = await store.save(
-                self._address.kind, self._address.key, state.SerializeToString(), self.version
-            )
-        except FailedPrecondition:
-            self.deactivate_requested = True
-            raise
-
-    async def clear_state(self) -> None:
-        """Delete the state."""
-        await self._host.state_store.delete(self._address.kind, self._address.key)
-        self.version = 0
-
-    async def set_reminder(self, name: str, delay_s: float) -> None:
-        """Upsert a durable reminder due in ``delay_s`` seconds."""
-        if not name:
-            raise InvalidArgument("reminder name must not be empty", error_id="reminder-no-name")
-        due = self._host.clock.now() + max(0.0, delay_s)
-        await self._host.reminder_store.upsert(
-            Reminder(self._address.kind, self._address.key, name, due)
-        )
-        if self.reminders_set is not None:
-            self.reminders_set.add(name)
-
-    async def cancel_reminder(self, name: str) -> None:
-        """Remove a reminder."""
-        await self._host.reminder_store.cancel(self._address.kind, self._address.key, name)
-        if self.reminders_set is not None:
-            self.reminders_set.discard(name)
-
-    def deactivate_after_turn(self) -> None:
-        """Passivate after the current turn."""
-        self.deactivate_requested = True
-
-    def service(self, service_type: type[T]) -> T:
-        """A host-level service by type."""
-        try:
-            svc = self._host.services[service_type]
-        except KeyError:
-            raise Internal(
-                f"no service {service_type.__name__} on this host; add a factory that makes "
-                "it to the system's services",
-                error_id="actor-service-missing",
-            ) from None
-        return svc  # type: ignore[return-value]
-
-
 class Activation:
     """One resident virtual actor: instance, context, mailbox, bookkeeping."""
 
     __slots__ = ("address", "actor", "ctx", "mailbox", "running", "last_active", "closed",
                  "budget")
 
-    def __init__(self, address: ActorAddress, ctx: _Context, capacity: int, now: float) -> None:
+    def __init__(
+        self, address: ActorAddress, ctx: ActivationContext, capacity: int, now: float
+    ) -> None:
         self.address = address
         self.actor: VirtualActor | None = None
         self.ctx = ctx
@@ -258,7 +158,7 @@ class ActorHost:
         if act is None:
             self.check_kind(address.kind)
             act = Activation(
-                address, _Context(address, self), self.settings.mailbox_capacity,
+                address, ActivationContext(address, self), self.settings.mailbox_capacity,
                 self.clock.now(),
             )
             self._table[address] = act
@@ -376,7 +276,7 @@ class ActorHost:
 
     async def _activate(self, act: Activation, item: Item) -> bool:
         cls = self.actor_types[act.address.kind]
-        act.ctx = _Context(act.address, self)
+        act.ctx = ActivationContext(act.address, self)
         try:
             actor = cls(act.ctx)
             token = current_actor.set(act.address)
