@@ -37,6 +37,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from cluster.ray_security import secure_ray
+from fabric.config import FabricSettings, RuntimeSettings
+
 log = logging.getLogger(__name__)
 
 # Every node and the driver use loopback: this fabric's local cluster never talks over the
@@ -57,6 +60,17 @@ def pin_ray_to_loopback() -> None:
     from ray._private import ray_constants
 
     ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+def _repo_runtime_settings() -> RuntimeSettings:
+    # FABRIC_RUNTIME__* settings; relative token and TLS paths under the repository root
+    root = Path(__file__).resolve().parent.parent
+    runtime = FabricSettings().runtime
+    return runtime.model_copy(update={
+        "ray_auth_token_file": root / runtime.ray_auth_token_file,
+        "ray_tls_dir": root / runtime.ray_tls_dir,
+    })
+
 
 STARTUP_TIMEOUT_S = float(os.environ.get("FABRIC_RAY_STARTUP_TIMEOUT_S", "180"))
 NODE_START_ATTEMPTS = 3
@@ -79,6 +93,7 @@ class LocalRayCluster:
         object_store_mb: int = 100,
         namespace: str | None = None,
         connect: bool = True,
+        runtime: RuntimeSettings | None = None,
     ) -> None:
         if nodes < 1:
             raise ValueError("nodes must be >= 1 (the head counts as one)")
@@ -87,6 +102,7 @@ class LocalRayCluster:
         self.object_store_bytes = object_store_mb * 1024 * 1024
         self.namespace = namespace
         self.connect = connect
+        self.runtime = runtime or _repo_runtime_settings()
         self._cluster: Any = None
         self._workers: dict[str, Any] = {}
         self.head_node_id = ""
@@ -105,6 +121,7 @@ class LocalRayCluster:
 
         started = time.monotonic()
         pin_ray_to_loopback()
+        secure_ray(self.runtime, [NODE_IP])  # token auth (and TLS) for every node + driver
         # nodes are children of this process and inherit its environment: make the repo
         # importable in every Ray worker (actor types are imported there by name)
         repo = str(Path(__file__).resolve().parent.parent)
@@ -242,13 +259,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["up"])
     parser.add_argument("--nodes", type=int, default=2)
     parser.add_argument("--cpus-per-node", type=int, default=1)
+    parser.add_argument("--tls", action="store_true", help="TLS between the Ray processes")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    runtime = _repo_runtime_settings().model_copy(update={"ray_tls": args.tls})
     with LocalRayCluster(nodes=args.nodes, cpus_per_node=args.cpus_per_node,
-                         connect=False) as cluster:
+                         connect=False, runtime=runtime) as cluster:
         print(f"ray cluster up: address={cluster.address} nodes={args.nodes} "
               f"pid={os.getpid()}", flush=True)
         stop.wait()

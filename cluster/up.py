@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from actors.metrics_export import MergedMetrics, gather_texts
 from actors.wiring import ACTOR_TYPES, GATEWAY_SERVICES, SERVICES
 from cluster.ray_local import LocalRayCluster
+from cluster.ray_security import secure_ray
 from fabric.config import FabricSettings, load_settings
 from fabric.media.relay_actor import start_media, stop_media
 
@@ -114,7 +115,10 @@ async def run(settings: FabricSettings, stop: asyncio.Event, *, api_target: str 
     )
     cluster = None
     if not settings.runtime.ray_address:
-        cluster = LocalRayCluster(nodes=1, cpus_per_node=os.cpu_count() or 2).start()
+        cluster = LocalRayCluster(nodes=1, cpus_per_node=os.cpu_count() or 2,
+                                  runtime=settings.runtime).start()
+    else:
+        secure_ray(settings.runtime)  # the driver presents the cluster's token (and TLS)
     try:
         media = await start_media(settings.media)
         system = await RayActorSystem.start(

@@ -37,6 +37,11 @@ class StorageSettings(BaseModel):
     cassandra_password_file: str = Field(
         "", description="file holding the role's password (a mounted Secret); never logged"
     )
+    cassandra_ca_file: str = Field(
+        "",
+        description="'' = plaintext CQL; else TLS to every node, verified (chain and "
+        "address) against this CA file",
+    )
     keyspace: str = Field("callfabric", description="keyspace holding every table")
     replication_factor: int = Field(1, ge=1, description="1 locally, 3 in production")
     datacenter: str = Field("datacenter1", description="local DC for NetworkTopologyStrategy")
@@ -70,6 +75,19 @@ class RuntimeSettings(BaseModel):
     )
     membership_check_s: float = Field(
         1.0, gt=0, description="how often the registry pings hosts to detect dead ones"
+    )
+    ray_auth_token_file: Path = Field(
+        Path(".run/ray/auth_token"),
+        description="Ray's cluster token (RAY_AUTH_MODE=token): every Ray process and driver "
+        "must present it; made on first run (mode 0600), or mount the secret here",
+    )
+    ray_tls: bool = Field(
+        False,
+        description="mutual TLS between Ray processes, certificates from ray_tls_dir's CA "
+        "(on in production values; off by default: a local cluster stays on loopback)",
+    )
+    ray_tls_dir: Path = Field(
+        Path(".run/tls"), description="CA (ca.pem) and the Ray node certificate (ray.pem/.key)"
     )
 
 

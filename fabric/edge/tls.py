@@ -128,3 +128,68 @@ def ensure_dev_pki(folder: Path, hosts: list[str] | None = None) -> TlsFiles:
         server_key=(folder / SERVER_KEY).read_bytes(),
         ca_path=folder / CA_CERT,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class NodeCert:
+    """Paths of a certificate (server and client use) signed by the CA, its key and the CA."""
+
+    cert_path: Path
+    key_path: Path
+    ca_path: Path
+
+
+def _issue_node_cert(folder: Path, name: str, hosts: list[str]) -> None:
+    ca_key = serialization.load_pem_private_key((folder / CA_KEY).read_bytes(), None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{folder / CA_KEY} is not an EC key")
+    ca_cert = x509.load_pem_x509_certificate((folder / CA_CERT).read_bytes())
+    now = dt.datetime.now(dt.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = []
+    for host in dict.fromkeys(["localhost", "127.0.0.1", *hosts]):
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=VALID_DAYS))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    _write(folder / f"{name}.key", _key_pem(key), 0o600)
+    _write(folder / f"{name}.pem", cert.public_bytes(serialization.Encoding.PEM), 0o644)
+
+
+def ensure_node_cert(folder: Path, name: str, hosts: list[str] | None = None) -> NodeCert:
+    """A certificate ``<name>.pem`` / ``<name>.key`` in ``folder`` for mutual TLS between
+    cluster processes (Ray, Cassandra), signed by the development CA; made on first use.
+
+    Production deployments put their own ``<name>.pem``, ``<name>.key`` and ``ca.pem`` in
+    the folder (no CA key needed then) and nothing is generated.
+    """
+    ensure_dev_pki(folder, hosts)
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / f"{name}.pem").exists() or not (folder / f"{name}.key").exists():
+            if not (folder / CA_KEY).exists():
+                raise FileNotFoundError(
+                    f"{folder / name}.pem/.key are missing and there is no CA key to make "
+                    f"them: put the certificate and key signed by {folder / CA_CERT} there"
+                )
+            wanted = [h for h in (hosts or []) if h not in ("0.0.0.0", "::", "")]
+            _issue_node_cert(folder, name, wanted)
+    return NodeCert(folder / f"{name}.pem", folder / f"{name}.key", folder / CA_CERT)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 import weakref
 from collections import deque
@@ -75,6 +76,15 @@ def auth_provider(settings: StorageSettings) -> PlainTextAuthProvider | None:
     return PlainTextAuthProvider(username=settings.cassandra_username, password=password)
 
 
+def tls_context(settings: StorageSettings) -> ssl.SSLContext | None:
+    """Client TLS verifying each node against ``cassandra_ca_file`` ('' = no TLS)."""
+    if not settings.cassandra_ca_file:
+        return None
+    context = ssl.create_default_context(cafile=settings.cassandra_ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
 def connect_sync(settings: StorageSettings, *, use_keyspace: bool = True) -> CassandraConnection:
     """Connect (blocking), on the settings' keyspace unless ``use_keyspace`` is False."""
     profile = ExecutionProfile(
@@ -88,6 +98,7 @@ def connect_sync(settings: StorageSettings, *, use_keyspace: bool = True) -> Cas
         contact_points=list(settings.cassandra_hosts),
         port=settings.cassandra_port,
         auth_provider=auth_provider(settings),
+        ssl_context=tls_context(settings),
         protocol_version=4,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=CONNECT_TIMEOUT_S,
