@@ -40,8 +40,7 @@ VALUES = {
     "all-options": [ROOT / "tests" / "deploy" / "values-all.yaml"],
 }
 EXPECTED_KINDS = {
-    "default": {"RayCluster", "Deployment", "Service", "Secret", "ConfigMap", "NetworkPolicy",
-                "Pod"},
+    "default": {"RayCluster", "Service", "Secret", "ConfigMap", "NetworkPolicy", "Pod"},
     "production": {"RayCluster", "Certificate", "StatefulSet", "PodDisruptionBudget",
                    "ServiceMonitor", "PrometheusRule", "NetworkPolicy"},
     "all-options": {"Certificate", "PodMonitor", "PrometheusRule", "ConfigMap"},
@@ -140,7 +139,7 @@ def test_rendered_manifests_pass_kubeconform_strict(
 
 @pytest.mark.parametrize(
     ("kind", "path"),
-    [("Deployment", ["spec", "template", "spec"]), ("RayCluster", ["spec", "headGroupSpec"]),
+    [("StatefulSet", ["spec", "template", "spec"]), ("RayCluster", ["spec", "headGroupSpec"]),
      ("PrometheusRule", ["spec"]), ("Certificate", ["spec"])],
 )
 def test_kubeconform_refuses_a_misspelled_field(
@@ -165,6 +164,26 @@ def test_helm_test_hook_calls_grpc_health(tmp_path: Path) -> None:
     command = hook["spec"]["containers"][0]["command"]
     assert command[:3] == ["python", "-m", "cluster.health"]
     assert "fabric-callfabric-gateway:50051" in command
+
+
+def test_control_runs_beside_the_ray_head(tmp_path: Path) -> None:
+    docs = [d for d in yaml.safe_load_all(_render("production", tmp_path).read_text()) if d]
+    [cluster] = [d for d in docs if d["kind"] == "RayCluster"]
+    head, control = cluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"]
+    assert head["name"] == "ray-head"  # KubeRay's Ray container is the first one
+    assert control["command"][:3] == ["python", "-m", "cluster.up"]
+    env = {e["name"]: e.get("value") for e in control["env"]}
+    assert env["FABRIC_RUNTIME__RAY_ADDRESS"] == "$(FABRIC_POD_IP):6379"  # a driver on its node
+    mounts = {m["name"]: m["mountPath"] for m in control["volumeMounts"]}
+    assert mounts["ray-tmp"] == "/tmp"  # shares /tmp/ray (the raylet's sockets) with ray-head
+    workers = cluster["spec"]["workerGroupSpecs"][0]
+    assert (workers["minReplicas"], workers["replicas"], workers["maxReplicas"]) == (2, 2, 5)
+    for pod in (cluster["spec"]["headGroupSpec"], workers):
+        spec = pod["template"]["spec"]
+        assert spec["hostNetwork"] is True
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        for container in spec["containers"]:
+            assert container["resources"]["requests"] and container["resources"]["limits"]
 
 
 def test_promtool_check_rules() -> None:
