@@ -36,6 +36,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- else -}}{{ include "callfabric.fullname" . }}-operator{{- end -}}
 {{- end -}}
 
+{{- define "callfabric.rayTokenSecret" -}}
+{{- if .Values.ray.authTokenSecret -}}{{ .Values.ray.authTokenSecret }}
+{{- else -}}{{ include "callfabric.fullname" . }}-ray-token{{- end -}}
+{{- end -}}
+
 {{- define "callfabric.vaultSecret" -}}
 {{- if .Values.vault.rootKeySecret -}}{{ .Values.vault.rootKeySecret }}
 {{- else -}}{{ include "callfabric.fullname" . }}-vault-root{{- end -}}
@@ -57,6 +62,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- else -}}
 {{- toJson .Values.cassandra.external.contactPoints -}}
 {{- end -}}
+{{- end -}}
+
+{{- define "callfabric.cassandraTls" -}}
+{{- if and (eq .Values.cassandra.mode "external") .Values.cassandra.external.caSecret -}}true{{- end -}}
 {{- end -}}
 
 {{- define "callfabric.cassandraAuth" -}}
@@ -82,13 +91,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
     name: {{ include "callfabric.fullname" . }}-settings
 {{- end -}}
 
-{{/* The vault key is copied from its Secret into memory with mode 0600 (the key provider
-     refuses group-readable files, and a Secret volume with fsGroup is group-readable). */}}
+{{/* The vault key and Ray's token are copied from their Secrets into memory with mode 0600
+     (the key provider refuses group-readable files, a Secret volume with fsGroup is
+     group-readable, and the token's folder must be writable for its lock file). */}}
 {{- define "callfabric.initContainers" -}}
-- name: vault-key
+- name: secrets
   image: {{ include "callfabric.image" . }}
   imagePullPolicy: {{ .Values.image.pullPolicy }}
-  command: ["sh", "-c", "install -m 0600 /var/run/fabric/vault-secret/{{ .Values.vault.key }} /var/run/fabric/vault/root.key"]
+  command: ["sh", "-c", "install -m 0600 /var/run/fabric/vault-secret/{{ .Values.vault.key }} /var/run/fabric/vault/root.key && install -m 0600 /var/run/fabric/ray-secret/auth_token /var/run/fabric/ray/auth_token"]
   securityContext:
     {{- toYaml .Values.securityContext | nindent 4 }}
   resources:
@@ -97,6 +107,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   volumeMounts:
     - {name: vault-secret, mountPath: /var/run/fabric/vault-secret, readOnly: true}
     - {name: vault, mountPath: /var/run/fabric/vault}
+    - {name: ray-token-secret, mountPath: /var/run/fabric/ray-secret, readOnly: true}
+    - {name: ray-auth, mountPath: /var/run/fabric/ray}
 {{- end -}}
 
 {{- define "callfabric.volumeMounts" -}}
@@ -105,8 +117,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - {name: vault, mountPath: /var/run/fabric/vault, readOnly: true}
 - {name: spool, mountPath: /var/lib/fabric/spool}
 - {name: ray-tmp, mountPath: /tmp}
+- {name: ray-auth, mountPath: /var/run/fabric/ray}
 {{- if include "callfabric.cassandraAuth" . }}
 - {name: cassandra-credentials, mountPath: /var/run/fabric/cassandra, readOnly: true}
+{{- end }}
+{{- if include "callfabric.cassandraTls" . }}
+- {name: cassandra-ca, mountPath: /var/run/fabric/cassandra-ca, readOnly: true}
 {{- end }}
 {{- end -}}
 
@@ -132,6 +148,20 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   emptyDir: {sizeLimit: {{ .Values.spool.sizeLimit }}}
 - name: ray-tmp
   emptyDir: {}
+- name: ray-token-secret
+  secret:
+    secretName: {{ include "callfabric.rayTokenSecret" . }}
+    items:
+      - {key: auth_token, path: auth_token}
+- name: ray-auth
+  emptyDir: {medium: Memory, sizeLimit: 1Mi}
+{{- if include "callfabric.cassandraTls" . }}
+- name: cassandra-ca
+  secret:
+    secretName: {{ .Values.cassandra.external.caSecret }}
+    items:
+      - {key: ca.crt, path: ca.pem}
+{{- end }}
 {{- if include "callfabric.cassandraAuth" . }}
 - name: cassandra-credentials
   secret:

@@ -176,6 +176,12 @@ def test_control_runs_beside_the_ray_head(tmp_path: Path) -> None:
     assert env["FABRIC_RUNTIME__RAY_ADDRESS"] == "$(FABRIC_POD_IP):6379"  # a driver on its node
     mounts = {m["name"]: m["mountPath"] for m in control["volumeMounts"]}
     assert mounts["ray-tmp"] == "/tmp"  # shares /tmp/ray (the raylet's sockets) with ray-head
+    assert cluster["spec"]["authOptions"] == {"mode": "token",
+                                              "secretName": "fabric-callfabric-ray-token"}
+    [settings] = [d for d in docs if d["kind"] == "ConfigMap"
+                  and d["metadata"]["name"].endswith("-settings")]
+    token_file = settings["data"]["FABRIC_RUNTIME__RAY_AUTH_TOKEN_FILE"]
+    assert token_file.startswith(mounts["ray-auth"] + "/")  # the driver presents the token
     workers = cluster["spec"]["workerGroupSpecs"][0]
     assert (workers["minReplicas"], workers["replicas"], workers["maxReplicas"]) == (2, 2, 5)
     for pod in (cluster["spec"]["headGroupSpec"], workers):
