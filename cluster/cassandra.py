@@ -31,9 +31,19 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cluster.cassandra_config import NodeSpec, java_command, node_specs, write_node_files
 from cluster.cassandra_jars import REPO_ROOT, JarResolutionError, ensure_jars, jar_cache_bytes
+from cluster.cassandra_security import (
+    CassandraSecurity,
+    admin_session,
+    ensure_material,
+    ensure_role,
+    security_yaml,
+    ssl_context,
+    write_marker,
+)
 
 DEFAULT_DIR = REPO_ROOT / ".run" / "cassandra"
 START_TIMEOUT_S = 180.0
@@ -150,12 +160,17 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def cql_ready(address: str, port: int, timeout: float = 2.0) -> bool:
-    """True when a CQL server at ``address:port`` answers an OPTIONS request with SUPPORTED."""
+def cql_ready(
+    address: str, port: int, timeout: float = 2.0, ca_file: Path | None = None
+) -> bool:
+    """True when a CQL server at ``address:port`` answers an OPTIONS request with SUPPORTED
+    (over TLS, verifying the node against ``ca_file``, when it is given)."""
     # v4 frame header: version, flags, stream id, opcode (0x05 OPTIONS), body length 0.
     request = struct.pack(">BBhBI", 0x04, 0, 1, 0x05, 0)
     try:
-        with socket.create_connection((address, port), timeout=timeout) as sock:
+        with socket.create_connection((address, port), timeout=timeout) as raw:
+            sock = (ssl_context(ca_file).wrap_socket(raw, server_hostname=address)
+                    if ca_file is not None else raw)
             sock.settimeout(timeout)
             sock.sendall(request)
             header = b""
@@ -217,7 +232,9 @@ def start_node(node: NodeSpec, lib: Path, cluster_size: int) -> int:
             f"start (folder {node.node_dir}); stop it or choose another --address/--native-port"
         )
     java = find_java()
-    write_node_files(node)
+    sec = ensure_material(node.node_dir.parent, [node.address])
+    write_node_files(node, security_yaml(sec, cluster_size))
+    write_marker(node.node_dir, sec)
     with node.stdout_path.open("ab") as out:
         proc = subprocess.Popen(
             java_command(node, lib, cluster_size, java=java),
@@ -231,11 +248,18 @@ def start_node(node: NodeSpec, lib: Path, cluster_size: int) -> int:
     return proc.pid
 
 
+def _ca_of(node: NodeSpec) -> Path | None:
+    # the CA a client verifies this node against, if it was started with TLS
+    return CassandraSecurity(node.node_dir.parent).ca_file if (
+        node.node_dir / "security.json").exists() else None
+
+
 def wait_ready(node: NodeSpec, timeout: float = START_TIMEOUT_S) -> float:
     """Poll until the node answers CQL; return seconds waited. Raise if the JVM dies."""
     began = time.monotonic()
+    ca_file = _ca_of(node)
     while True:
-        if cql_ready(node.address, node.native_port):
+        if cql_ready(node.address, node.native_port, ca_file=ca_file):
             return time.monotonic() - began
         if node_pid(node) is None:
             raise LauncherError(f"node{node.index} exited during startup:\n{_log_tail(node)}")
@@ -325,6 +349,7 @@ def up(layout: ClusterLayout, timeout: float = START_TIMEOUT_S) -> dict[str, flo
     except JarResolutionError as exc:
         raise LauncherError(str(exc)) from exc
     layout.save()
+    sec = ensure_material(layout.base_dir, list(layout.addresses))
     nodes = layout.nodes
     timings: dict[str, float] = {}
     began = time.monotonic()
@@ -348,7 +373,27 @@ def up(layout: ClusterLayout, timeout: float = START_TIMEOUT_S) -> dict[str, flo
     if others:
         wait_ring_up(nodes, timeout)
         timings["ring"] = round(time.monotonic() - began, 1)
+    if _ca_of(seed) is not None:  # roles are replicated: made once the ring is up
+        ensure_role(seed.address, seed.native_port, sec, timeout)
     return timings
+
+
+def _ring_probe_session(node: NodeSpec, profile: Any, began: float,
+                        timeout: float) -> tuple[Any, Any]:
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster
+
+    options = {"execution_profiles": {EXEC_PROFILE_DEFAULT: profile}}
+    if _ca_of(node) is None:
+        cluster = Cluster([node.address], port=node.native_port, protocol_version=4, **options)
+        return cluster, cluster.connect()
+    while True:  # the default role appears once a quorum of the ring is up
+        try:
+            return admin_session(node.address, node.native_port,
+                                 CassandraSecurity(node.node_dir.parent), **options)
+        except Exception as exc:
+            if time.monotonic() - began > timeout:
+                raise LauncherError(f"cannot log in to node{node.index}: {exc}") from exc
+            time.sleep(1.0)
 
 
 def wait_ring_up(nodes: list[NodeSpec], timeout: float = START_TIMEOUT_S) -> float:
@@ -360,7 +405,7 @@ def wait_ring_up(nodes: list[NodeSpec], timeout: float = START_TIMEOUT_S) -> flo
     table (replicated to min(3, N) nodes), sent to each node in turn.
     """
     from cassandra import ConsistencyLevel
-    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+    from cassandra.cluster import ExecutionProfile
     from cassandra.policies import WhiteListRoundRobinPolicy
     from cassandra.query import SimpleStatement
 
@@ -373,14 +418,8 @@ def wait_ring_up(nodes: list[NodeSpec], timeout: float = START_TIMEOUT_S) -> flo
         profile = ExecutionProfile(
             load_balancing_policy=WhiteListRoundRobinPolicy([node.address]), request_timeout=10
         )
-        cluster = Cluster(
-            [node.address],
-            port=node.native_port,
-            protocol_version=4,
-            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-        )
+        cluster, session = _ring_probe_session(node, profile, began, timeout)
         try:
-            session = cluster.connect()
             while True:
                 try:
                     session.execute(probe)
@@ -438,7 +477,8 @@ def status(base_dir: Path) -> list[NodeStatus]:
                 address=node.address,
                 native_port=node.native_port,
                 pid=pid,
-                cql_ready=pid is not None and cql_ready(node.address, node.native_port),
+                cql_ready=pid is not None
+                and cql_ready(node.address, node.native_port, ca_file=_ca_of(node)),
                 rss_mb=_rss_mb(pid) if pid else 0.0,
             )
         )

@@ -250,16 +250,17 @@ def java_command(node: NodeSpec, lib: Path, cluster_size: int, java: str = "java
         "-Dcassandra.available_processors=2",
         f"-Dcassandra.system_distributed.default_rf={system_rf}",
         f"-Dcassandra.system_traces.default_rf={min(cluster_size, 2)}",
-        "-Dcassandra.system_auth.default_rf=1",
+        f"-Dcassandra.system_auth.default_rf={system_rf}",  # roles survive one node down
         "-cp",
         f"{lib}/*",
         "org.apache.cassandra.service.CassandraDaemon",
     ]
 
 
-def write_node_files(node: NodeSpec) -> None:
-    """Create the node's folders and write its yaml and logback.xml."""
+def write_node_files(node: NodeSpec, security_yaml: str = "") -> None:
+    """Create the node's folders and write its yaml (plus ``security_yaml``, see
+    :mod:`cluster.cassandra_security`) and logback.xml."""
     for sub in ("conf", "data", "commitlog", "saved_caches", "hints", "cdc_raw", "logs"):
         (node.node_dir / sub).mkdir(parents=True, exist_ok=True)
-    node.yaml_path.write_text(render_yaml(node))
+    node.yaml_path.write_text(render_yaml(node) + security_yaml)
     node.logback_path.write_text(render_logback(node))

@@ -45,6 +45,7 @@ async def test_quorum_writes_continue_with_one_node_of_three_stopped(
         replication_factor=3,
         consistency="QUORUM",
         spool_dir=tmp_path / "spool",
+        **private_cassandra.client_settings(),
     )
     stores = await open_stores(settings)
     try:

@@ -32,6 +32,7 @@ async def test_no_cdr_lost_when_the_node_stops_mid_run(private_cassandra, make_c
         keyspace="spool_outage",
         spool_dir=tmp_path / "spool",
         consistency="LOCAL_QUORUM",
+        **private_cassandra.client_settings(),
     )
     stores = await open_stores(settings)
     assert isinstance(stores.cdr, SpoolingCdrStore)
