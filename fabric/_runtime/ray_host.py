@@ -65,7 +65,7 @@ class HostSpec:
 
 
 async def _open_configured(settings: FabricSettings) -> Stores:
-    return await open_stores(settings.storage)
+    return await open_stores(settings.storage, vault_settings=settings.vault)
 
 
 class RayHostWorker:

@@ -22,6 +22,11 @@ Reads: ``get`` is one partition read of ``cdr_by_call`` (another tenant's call i
 partitions newest first with a position seek
 (``(start_time, call_id) < (?, ?)``) until the page is full; a number filter is applied to
 the rows read (there is no secondary index: a tenant-day partition is small enough to scan).
+
+Sealed numbers (with a vault, as ``open_stores`` always gives; :mod:`fabric.storage.cdr_seal`):
+``from_number``/``to_number`` hold the blind indexes, ``sealed_numbers`` (migration 004) the
+sealed pair; the number filter compares blind indexes. Rows without ``sealed_numbers``
+(written before, or by a store without a vault) read back as plain.
 """
 
 from __future__ import annotations
@@ -32,11 +37,11 @@ from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
-from cassandra.query import BatchStatement, BatchType, PreparedStatement
+from cassandra.query import UNSET_VALUE, BatchStatement, BatchType, PreparedStatement
 
 from fabric.cdr import Cdr
 from fabric.config import StorageSettings
-from fabric.errors import FabricError, NotFound
+from fabric.errors import FabricError, FailedPrecondition, NotFound
 from fabric.storage.base import CdrPage
 from fabric.storage.cassandra_session import (
     CassandraConnection,
@@ -46,11 +51,13 @@ from fabric.storage.cassandra_session import (
     unavailable,
 )
 from fabric.storage.cdr_query import CdrQuery, build_query, check_call_id, check_tenant
+from fabric.storage.cdr_seal import CdrSealer, SealedNumbers
+from fabric.vault.vault import Vault
 
 COLUMNS = (
     "from_number, to_number, direction, answer_time, end_time, duration_s, billable_s, "
     "disposition, hangup_cause, recorded, recording_consent, packets_sent, packets_received, "
-    "packets_lost, jitter_ms, node_ids"
+    "packets_lost, jitter_ms, node_ids, sealed_numbers"
 )
 _N_COLUMNS = len(COLUMNS.split(","))
 _MAX_SEEN_DAYS = 100_000
@@ -67,11 +74,12 @@ def _aware(value: datetime | None) -> datetime | None:
     return None if value is None else value.replace(tzinfo=UTC)
 
 
-def record_values(cdr: Cdr) -> list[Any]:
-    """The values of ``COLUMNS`` for a CDR, in order."""
+def record_values(cdr: Cdr, sealed: SealedNumbers | None = None) -> list[Any]:
+    """The values of ``COLUMNS`` for a CDR, in order (numbers sealed when ``sealed`` is
+    given, else plain with ``sealed_numbers`` left unset)."""
     return [
-        cdr.from_number,
-        cdr.to_number,
+        cdr.from_number if sealed is None else sealed.from_index,
+        cdr.to_number if sealed is None else sealed.to_index,
         cdr.direction.value,
         _naive_utc(cdr.answer_time),
         _naive_utc(cdr.end_time),
@@ -86,6 +94,7 @@ def record_values(cdr: Cdr) -> list[Any]:
         cdr.packets_lost,
         float(cdr.jitter_ms),
         list(cdr.node_ids),
+        UNSET_VALUE if sealed is None else sealed.sealed,
     ]
 
 
@@ -126,19 +135,21 @@ class CassandraCdrStore:
         *,
         owns_connection: bool = True,
         max_group: int = DEFAULT_MAX_GROUP,
+        vault: Vault | None = None,
     ) -> None:
         self._conn = conn
+        self._sealer = CdrSealer(vault) if vault is not None else None
         self._owns = owns_connection
         self._max_group = max_group
-        self._pending: deque[tuple[Cdr, asyncio.Future[None]]] = deque()
+        self._pending: deque[tuple[Cdr, SealedNumbers | None, asyncio.Future[None]]] = deque()
         self._flush_scheduled = False
         self._seen_days: set[tuple[str, date]] = set()
         self._ps: dict[str, PreparedStatement] = {}
 
     @classmethod
-    async def open(cls, settings: StorageSettings) -> CassandraCdrStore:
+    async def open(cls, settings: StorageSettings, vault: Vault | None = None) -> CassandraCdrStore:
         """Connect and prepare every statement."""
-        store = cls(await connect(settings))
+        store = cls(await connect(settings), vault=vault)
         await store.prepare()
         return store
 
@@ -176,13 +187,14 @@ class CassandraCdrStore:
     async def write(self, cdr: Cdr) -> None:
         """Validate, then write both rows (idempotent by call id); see the module doc."""
         cdr.validate()
+        sealed = await self._sealer.seal(cdr) if self._sealer is not None else None
         if self._max_group <= 1:
-            await run(self._conn.session, self.write_batch([cdr]))
+            await run(self._conn.session, self.write_batch([cdr], [sealed]))
             self._remember_day(cdr.tenant_id, cdr.start_time.date())
             return
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._pending.append((cdr, future))
+        self._pending.append((cdr, sealed, future))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
@@ -194,11 +206,11 @@ class CassandraCdrStore:
         pending = self._pending
         while pending:
             group = [pending.popleft() for _ in range(min(self._max_group, len(pending)))]
-            group = [(cdr, f) for cdr, f in group if not f.done()]  # drop timed-out waiters
+            group = [g for g in group if not g[2].done()]  # drop timed-out waiters
             if not group:
                 continue
             try:
-                batch = self.write_batch([cdr for cdr, _ in group])
+                batch = self.write_batch([g[0] for g in group], [g[1] for g in group])
             except Exception as exc:  # a value the driver cannot encode: fail these writes
                 failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
                 failed.set_exception(exc)
@@ -208,14 +220,16 @@ class CassandraCdrStore:
             sent.add_done_callback(partial(self._group_done, group))
 
     def _group_done(
-        self, group: list[tuple[Cdr, asyncio.Future[None]]], sent: asyncio.Future[Any]
+        self,
+        group: list[tuple[Cdr, SealedNumbers | None, asyncio.Future[None]]],
+        sent: asyncio.Future[Any],
     ) -> None:
         error: BaseException | None = None
         if sent.cancelled():
             error = unavailable(asyncio.CancelledError())
         elif (cause := sent.exception()) is not None:
             error = cause if isinstance(cause, FabricError) else unavailable(cause)
-        for cdr, future in group:
+        for cdr, _, future in group:
             if future.done():
                 continue
             if error is None:
@@ -224,17 +238,20 @@ class CassandraCdrStore:
             else:
                 future.set_exception(error)
 
-    def write_batch(self, cdrs: list[Cdr]) -> BatchStatement:
-        """One UNLOGGED batch writing both rows of each CDR (and new tenant-day markers)."""
+    def write_batch(
+        self, cdrs: list[Cdr], sealed: list[SealedNumbers | None] | None = None
+    ) -> BatchStatement:
+        """One UNLOGGED batch writing both rows of each CDR (and new tenant-day markers);
+        ``sealed[i]`` is the sealed numbers of ``cdrs[i]`` (None: plain)."""
         batch = BatchStatement(
             batch_type=BatchType.UNLOGGED, consistency_level=self._conn.consistency
         )
         batch.is_idempotent = True
         markers: set[tuple[str, date]] = set()
-        for cdr in cdrs:
+        for i, cdr in enumerate(cdrs):
             day = cdr.start_time.date()
             start = _naive_utc(cdr.start_time)
-            values = record_values(cdr)
+            values = record_values(cdr, sealed[i] if sealed is not None else None)
             batch.add(self._ps["ins_day"], [cdr.tenant_id, day, start, cdr.call_id, *values])
             batch.add(self._ps["ins_call"], [cdr.call_id, cdr.tenant_id, day, start, *values])
             key = (cdr.tenant_id, day)
@@ -256,7 +273,19 @@ class CassandraCdrStore:
         row = rows[0] if rows else None
         if row is None or row.tenant_id != tenant_id:
             raise NotFound("no CDR with this call_id for this tenant", error_id="cdr-not-found")
-        return _from_row(row)
+        return await self._decode(row)
+
+    async def _decode(self, row: Any) -> Cdr:
+        cdr = _from_row(row)
+        sealed = getattr(row, "sealed_numbers", None)
+        if sealed is None:
+            return cdr
+        if self._sealer is None:
+            raise FailedPrecondition(
+                "this CDR store has sealed records but was opened without the vault",
+                error_id="cdr-store-needs-vault",
+            )
+        return await self._sealer.open(cdr, bytes(sealed))
 
     async def query(
         self,
@@ -270,6 +299,9 @@ class CassandraCdrStore:
     ) -> CdrPage:
         """A tenant's CDRs with ``start <= start_time < end``, newest first, paged."""
         q = build_query(tenant_id, start, end, number, page_size, page_token)
+        key = number
+        if number is not None and self._sealer is not None:
+            key = await self._sealer.index(tenant_id, number)
         wanted = q.page_size + 1  # one more than a page tells whether a next page exists
         days = q.days_newest_first()
         if len(days) <= _DIRECT_DAYS:  # reading a day or two directly beats a lookup first
@@ -283,7 +315,7 @@ class CassandraCdrStore:
         for day in days:
             if day not in present:
                 continue
-            await self._read_day(q, day, wanted, found)
+            await self._read_day(q, key, day, wanted, found)
             if len(found) >= wanted:
                 break
         records = found[: q.page_size]
@@ -292,7 +324,9 @@ class CassandraCdrStore:
             token = q.token_after(records[-1].start_time, records[-1].call_id)
         return CdrPage(records=records, next_page_token=token)
 
-    async def _read_day(self, q: CdrQuery, day: date, wanted: int, found: list[Cdr]) -> None:
+    async def _read_day(
+        self, q: CdrQuery, key: str | None, day: date, wanted: int, found: list[Cdr]
+    ) -> None:
         after = q.after
         lo, hi = _naive_utc(q.start), _naive_utc(q.end)
         chunk = wanted if q.number is None else max(wanted, 500)
@@ -305,8 +339,8 @@ class CassandraCdrStore:
                 rows = await run(self._conn.session, self._ps["page_after"], params)
             rows = list(rows)
             for row in rows:
-                if q.matches_number(row.from_number, row.to_number):
-                    found.append(_from_row(row))
+                if key is None or key in (row.from_number, row.to_number):
+                    found.append(await self._decode(row))
                     if len(found) >= wanted:
                         return
             if len(rows) < chunk:

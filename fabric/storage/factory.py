@@ -6,6 +6,11 @@
 ``backend = "cassandra"``: one driver connection shared by the three stores, the schema
 migrations applied first (idempotent, so every process may do it at start-up), and the CDR
 store wrapped by the durable spool so no CDR is lost while Cassandra is down.
+
+Both: the vault (``fabric.vault``) is opened first, and every store seals through it: CDR
+numbers (blind-indexed), spooled CDRs, actor state (``SealedStateStore``), and the sealed
+content store (``Stores.content``). A background sweeper destroys the data keys of deleted
+content once the backup window has passed (every ``vault.sweep_interval_s``).
 """
 
 from __future__ import annotations
@@ -13,37 +18,74 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from fabric.config import StorageSettings
+from fabric.clock import Clock
+from fabric.config import StorageSettings, VaultSettings
 from fabric.storage.base import CdrStore, ReminderStore, StateStore
 from fabric.storage.cassandra_session import CassandraConnection
+from fabric.storage.sealed_state import SealedStateStore
+from fabric.vault.content import ContentStore
+from fabric.vault.factory import open_vault
+from fabric.vault.shredding import KeySweeper
+from fabric.vault.vault import Vault
 
 
 @dataclass(slots=True)
 class Stores:
-    """The three stores of a process; close them together with :meth:`close`."""
+    """The stores of a process and their vault; close them together with :meth:`close`."""
 
     cdr: CdrStore
     state: StateStore
     reminders: ReminderStore
+    vault: Vault | None = None
+    content: ContentStore | None = None
     _connection: CassandraConnection | None = field(default=None, repr=False)
+    _sweeper: asyncio.Task[None] | None = field(default=None, repr=False)
 
     async def close(self) -> None:
         """Close every store and the shared connection."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            try:
+                await self._sweeper
+            except asyncio.CancelledError:
+                pass
         await self.cdr.close()
         await self.state.close()
         await self.reminders.close()
+        if self.content is not None:
+            await self.content.close()
+        if self.vault is not None:
+            await self.vault.close()
         if self._connection is not None:
             self._connection.shutdown()
 
 
-async def open_stores(settings: StorageSettings, *, apply_schema: bool = True) -> Stores:
-    """Open the configured backend's CDR, state and reminder stores."""
+async def open_stores(
+    settings: StorageSettings,
+    *,
+    apply_schema: bool = True,
+    vault_settings: VaultSettings | None = None,
+    sweep: bool = True,
+    clock: Clock | None = None,
+) -> Stores:
+    """Open the configured backend's CDR, state, reminder and content stores and the vault
+    (``vault_settings`` default: ``VaultSettings()``); ``sweep`` runs the key sweeper."""
+    vs = vault_settings or VaultSettings()
     if settings.backend == "cassandra":
-        return await _open_cassandra(settings, apply_schema=apply_schema)
-    return await _open_embedded(settings)
+        stores = await _open_cassandra(settings, vs, clock, apply_schema=apply_schema)
+    else:
+        stores = await _open_embedded(settings, vs, clock)
+    if sweep and stores.vault is not None:
+        sweeper = KeySweeper(stores.vault.keys, stores.vault.clock)
+        stores._sweeper = asyncio.get_running_loop().create_task(
+            sweeper.run(vs.sweep_interval_s), name="vault-key-sweeper"
+        )
+    return stores
 
 
-async def _open_embedded(settings: StorageSettings) -> Stores:
+async def _open_embedded(
+    settings: StorageSettings, vault_settings: VaultSettings, clock: Clock | None
+) -> Stores:
     from fabric.storage.metered import MeteredCdrStore
     from fabric.storage.sqlite_actor import (
         SqliteReminderStore,
@@ -51,17 +93,29 @@ async def _open_embedded(settings: StorageSettings) -> Stores:
         open_actor_db,
     )
     from fabric.storage.sqlite_cdr import SqliteCdrStore
+    from fabric.storage.sqlite_content import SqliteContentBackend
 
-    cdr = MeteredCdrStore(await SqliteCdrStore(settings.data_dir / "cdr.sqlite3").open())
+    vault = await open_vault(settings, vault_settings, clock=clock)
+    cdr = MeteredCdrStore(
+        await SqliteCdrStore(settings.data_dir / "cdr.sqlite3", vault=vault).open()
+    )
     actor_db = open_actor_db(settings.data_dir / "actors.sqlite3")
-    state = SqliteStateStore(actor_db, owns_db=True)
+    state = SealedStateStore(SqliteStateStore(actor_db, owns_db=True), vault)
     reminders = SqliteReminderStore(actor_db, owns_db=False)
-    return Stores(cdr=cdr, state=state, reminders=reminders)
+    content = ContentStore(vault, SqliteContentBackend(settings.data_dir))
+    return Stores(cdr=cdr, state=state, reminders=reminders, vault=vault, content=content)
 
 
-async def _open_cassandra(settings: StorageSettings, *, apply_schema: bool) -> Stores:
+async def _open_cassandra(
+    settings: StorageSettings,
+    vault_settings: VaultSettings,
+    clock: Clock | None,
+    *,
+    apply_schema: bool,
+) -> Stores:
     from fabric.storage.cassandra_actor import CassandraReminderStore, CassandraStateStore
     from fabric.storage.cassandra_cdr import CassandraCdrStore
+    from fabric.storage.cassandra_content import CassandraContentBackend
     from fabric.storage.cassandra_session import connect_sync
     from fabric.storage.schema import apply_schema as apply_migrations
     from fabric.storage.spool import SpoolingCdrStore
@@ -84,12 +138,23 @@ async def _open_cassandra(settings: StorageSettings, *, apply_schema: bool) -> S
 
     conn = await asyncio.to_thread(_connect)
     try:
-        cdr = CassandraCdrStore(conn, owns_connection=False)
+        vault = await open_vault(settings, vault_settings, connection=conn, clock=clock)
+        cdr = CassandraCdrStore(conn, owns_connection=False, vault=vault)
         state = CassandraStateStore(conn, owns_connection=False)
         reminders = CassandraReminderStore(conn, owns_connection=False)
-        await asyncio.gather(cdr.prepare(), state.prepare(), reminders.prepare())
-        spooled = await SpoolingCdrStore(cdr, settings.spool_dir).open()
+        backend = CassandraContentBackend(conn)
+        await asyncio.gather(
+            cdr.prepare(), state.prepare(), reminders.prepare(), backend.prepare()
+        )
+        spooled = await SpoolingCdrStore(cdr, settings.spool_dir, vault=vault).open()
     except BaseException:
         conn.shutdown()
         raise
-    return Stores(cdr=spooled, state=state, reminders=reminders, _connection=conn)
+    return Stores(
+        cdr=spooled,
+        state=SealedStateStore(state, vault),
+        reminders=reminders,
+        vault=vault,
+        content=ContentStore(vault, backend),
+        _connection=conn,
+    )

@@ -18,6 +18,10 @@ store refuses later (rules changed between versions, a damaged row) is moved to 
 
 While a CDR waits in the spool, ``get`` finds it there; ``query`` shows only stored CDRs.
 ``delete_tenant`` also erases the tenant's spooled records.
+
+With a vault (``open_stores`` always gives one) each spooled record is sealed whole (class
+``cdr-spool``, bound to tenant and call id) before it touches the file; the file is 0600 in
+a 0700 folder. Records spooled as plain JSON by an older version are still delivered.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from fabric.storage.metrics import (
     CDR_WRITTEN,
 )
 from fabric.storage.sqlite_db import SqliteDb
+from fabric.vault.errors import VaultContextMismatch, VaultKeyDestroyed, VaultTampered
+from fabric.vault.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +67,7 @@ CREATE TABLE IF NOT EXISTS spool_rejected (
 );
 """
 DELIVERY_BATCH = 64
+SPOOL_CLASS = "cdr-spool"
 
 
 class SpoolingCdrStore:
@@ -74,8 +81,10 @@ class SpoolingCdrStore:
         write_timeout_s: float = 2.0,
         retry_min_s: float = 0.2,
         retry_max_s: float = 5.0,
+        vault: Vault | None = None,
     ) -> None:
         self.inner = inner
+        self._vault = vault
         self._db = SqliteDb(spool_dir / "cdr-spool.sqlite3", _SCHEMA, synchronous="FULL")
         self._write_timeout_s = write_timeout_s
         self._retry_min_s = retry_min_s
@@ -138,7 +147,12 @@ class SpoolingCdrStore:
             raise
 
     async def _spool(self, cdr: Cdr) -> None:
-        record = json.dumps(cdr.to_dict(), separators=(",", ":"))
+        record: str | bytes = json.dumps(cdr.to_dict(), separators=(",", ":"))
+        if self._vault is not None:
+            assert isinstance(record, str)
+            record = await self._vault.seal(
+                cdr.tenant_id, SPOOL_CLASS, cdr.call_id, record.encode()
+            )
 
         def _insert(c: sqlite3.Connection) -> int:
             c.execute(
@@ -173,7 +187,8 @@ class SpoolingCdrStore:
                 async with self._delivery_lock:
                     batch = await self._db.run(
                         lambda c: c.execute(
-                            "SELECT seq, record FROM spool ORDER BY seq LIMIT ?",
+                            "SELECT seq, tenant_id, call_id, record FROM spool ORDER BY seq "
+                            "LIMIT ?",
                             (DELIVERY_BATCH,),
                         ).fetchall()
                     )
@@ -193,23 +208,35 @@ class SpoolingCdrStore:
                 pass
             delay = min(delay * 2, self._retry_max_s)
 
-    async def _deliver(self, batch: list[tuple[int, str]]) -> int:
+    async def _record(self, tenant_id: str, call_id: str, record: str | bytes) -> Cdr:
+        """A spooled record back as a CDR (opened when sealed)."""
+        if isinstance(record, bytes):
+            if self._vault is None:
+                raise Unavailable(
+                    "the CDR spool holds sealed records; open it with the vault",
+                    error_id="cdr-spool-needs-vault",
+                )
+            record = await self._vault.open(tenant_id, SPOOL_CLASS, call_id, record)
+        return Cdr.from_dict(json.loads(record))
+
+    async def _deliver(self, batch: list[tuple[int, str, str, str | bytes]]) -> int:
         """Write a batch of spooled CDRs; remove those stored, set aside those refused."""
         rejected: list[tuple[int]] = []
 
-        async def _one(seq: int, record: str) -> int | None:
+        async def _one(seq: int, tenant_id: str, call_id: str, record: str | bytes) -> int | None:
             try:
-                cdr = Cdr.from_dict(json.loads(record))
+                cdr = await self._record(tenant_id, call_id, record)
                 async with asyncio.timeout(self._write_timeout_s * 5):
                     await self.inner.write(cdr)
-            except (InvalidArgument, ValueError, TypeError, KeyError):
+            except (InvalidArgument, ValueError, TypeError, KeyError, VaultTampered,
+                    VaultContextMismatch, VaultKeyDestroyed):
                 rejected.append((seq,))  # kept in spool_rejected for an operator, not lost
                 return None
             except (FabricError, TimeoutError):
                 return None
             return seq
 
-        results = await asyncio.gather(*(_one(seq, rec) for seq, rec in batch))
+        results = await asyncio.gather(*(_one(*row) for row in batch))
         done = [(seq,) for seq in results if seq is not None]
         if not done and not rejected:
             return 0
@@ -258,7 +285,7 @@ class SpoolingCdrStore:
             )
             if row is None:
                 raise
-            return Cdr.from_dict(json.loads(row[0]))
+            return await self._record(tenant_id, call_id, row[0])
 
     async def query(
         self,

@@ -14,13 +14,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fabric.cdr import Disposition
-from fabric.config import StorageSettings
+from fabric.config import StorageSettings, VaultSettings
 from fabric.errors import FailedPrecondition, InvalidArgument, NotFound
 from fabric.storage.base import CdrStore, Reminder, ReminderStore, StateStore
 from fabric.storage.cassandra_actor import CassandraReminderStore, CassandraStateStore
 from fabric.storage.cassandra_cdr import CassandraCdrStore
+from fabric.storage.cassandra_session import connect_sync
 from fabric.storage.sqlite_actor import SqliteReminderStore, SqliteStateStore, open_actor_db
 from fabric.storage.sqlite_cdr import SqliteCdrStore
+from fabric.vault.factory import open_vault
+from fabric.vault.vault import Vault
 
 BACKENDS = ["embedded", pytest.param("cassandra", marks=pytest.mark.cassandra)]
 DAY = datetime(2026, 5, 1, tzinfo=UTC)
@@ -38,11 +41,27 @@ def backend_settings(request: pytest.FixtureRequest, tmp_path) -> StorageSetting
 
 
 @pytest.fixture()
-async def cdr_store(backend_settings: StorageSettings) -> AsyncIterator[CdrStore]:
+async def vault(backend_settings: StorageSettings, tmp_path) -> AsyncIterator[Vault]:
+    """The vault CDR numbers are sealed with (as ``open_stores`` always sets up)."""
+    conn = connect_sync(backend_settings) if backend_settings.backend == "cassandra" else None
+    v = await open_vault(
+        backend_settings, VaultSettings(root_key_file=tmp_path / "keys" / "root.key"),
+        connection=conn,
+    )
+    yield v
+    await v.close()
+    if conn is not None:
+        conn.shutdown()
+
+
+@pytest.fixture()
+async def cdr_store(backend_settings: StorageSettings, vault: Vault) -> AsyncIterator[CdrStore]:
     if backend_settings.backend == "cassandra":
-        store: CdrStore = await CassandraCdrStore.open(backend_settings)
+        store: CdrStore = await CassandraCdrStore.open(backend_settings, vault=vault)
     else:
-        store = await SqliteCdrStore(backend_settings.data_dir / "cdr.sqlite3").open()
+        store = await SqliteCdrStore(
+            backend_settings.data_dir / "cdr.sqlite3", vault=vault
+        ).open()
     yield store
     await store.close()
 
@@ -156,7 +175,7 @@ async def test_cdr_query_is_half_open_newest_first_and_per_tenant(cdr_store, mak
 
 
 async def test_cdr_pages_cover_every_record_once_across_days_and_instances(
-    cdr_store, make_cdr, backend_settings
+    cdr_store, make_cdr, backend_settings, vault
 ):
     tenant = _tenant()
     cdrs = [make_cdr(tenant_id=tenant, start_time=DAY + timedelta(hours=7 * i)) for i in range(23)]
@@ -178,9 +197,9 @@ async def test_cdr_pages_cover_every_record_once_across_days_and_instances(
     # a token is a position, not a driver cursor: a fresh store instance continues the query
     first = await cdr_store.query(tenant, start, end, page_size=4)
     if backend_settings.backend == "cassandra":
-        fresh: CdrStore = await CassandraCdrStore.open(backend_settings)
+        fresh: CdrStore = await CassandraCdrStore.open(backend_settings, vault=vault)
     else:
-        fresh = await SqliteCdrStore(backend_settings.data_dir / "cdr.sqlite3").open()
+        fresh = await SqliteCdrStore(backend_settings.data_dir / "cdr.sqlite3", vault=vault).open()
     try:
         second = await fresh.query(
             tenant, start, end, page_size=4, page_token=first.next_page_token

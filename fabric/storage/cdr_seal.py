@@ -1,0 +1,57 @@
+"""Sealed numbers in CDRs: what every CDR store writes instead of the plain numbers.
+
+A CDR's two numbers are sealed together with the tenant's ``cdr`` record key
+(:meth:`fabric.vault.vault.Vault.record_sealer`, AES-256-GCM, bound to tenant and call id),
+and each number is also stored as a keyed blind index: HMAC-SHA256 under the tenant's index
+key, truncated to 128 bits (:class:`fabric.vault.vault.BlindIndexer`). The store filters
+``QueryCdrs(number=...)`` by comparing the blind index of the asked number with the stored
+ones, so the number filter works and no number is on disk in plaintext. The index is
+deterministic per tenant (equal numbers give equal indexes, which is what makes the filter
+work) and differs between tenants; without the tenant's key it cannot be reversed by
+hashing every possible number.
+
+Everything else in a CDR (times, durations, disposition, media statistics, node ids) is not
+personal and stays in the clear, so billing and paging work on it directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from fabric.cdr import Cdr
+from fabric.vault.vault import Vault
+
+DATA_CLASS = "cdr"
+
+
+@dataclass(frozen=True, slots=True)
+class SealedNumbers:
+    """What a store keeps of a CDR's numbers."""
+
+    from_index: str
+    to_index: str
+    sealed: bytes
+
+
+class CdrSealer:
+    """Seals and opens the numbers of CDRs through the vault."""
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+
+    async def seal(self, cdr: Cdr) -> SealedNumbers:
+        """Blind indexes and the sealed pair of numbers of a (validated) CDR."""
+        indexer = await self.vault.indexer(cdr.tenant_id)
+        sealer = await self.vault.record_sealer(cdr.tenant_id, DATA_CLASS)
+        blob = sealer.seal(cdr.call_id, f"{cdr.from_number}\n{cdr.to_number}".encode())
+        return SealedNumbers(indexer.index(cdr.from_number), indexer.index(cdr.to_number), blob)
+
+    async def index(self, tenant_id: str, number: str) -> str:
+        """The blind index of a number for a tenant (the query filter)."""
+        return (await self.vault.indexer(tenant_id)).index(number)
+
+    async def open(self, cdr: Cdr, sealed: bytes) -> Cdr:
+        """The CDR with its numbers restored from ``sealed``."""
+        sealer = await self.vault.record_sealer(cdr.tenant_id, DATA_CLASS)
+        from_number, _, to_number = sealer.open(cdr.call_id, sealed).decode().partition("\n")
+        return replace(cdr, from_number=from_number, to_number=to_number)

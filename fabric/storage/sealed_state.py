@@ -1,0 +1,47 @@
+"""Actor state sealed at rest: a :class:`StateStore` wrapper that seals every blob.
+
+Every state blob is sealed with AES-256-GCM under the vault's record key of the platform
+owner (``SYSTEM_TENANT``, class ``actor-state``), with the actor's address ``kind/key`` as
+associated data: a state blob copied to another actor fails to open. This covers whatever
+actors persist (tenant settings and users, call state with its media offers and SRTP
+keys, number directories) without touching the actors; the stores below never see
+plaintext. State written before sealing existed (no vault header) is read as is and sealed
+by the next save. The compare-and-set on ``version`` is the inner store's, unchanged.
+"""
+
+from __future__ import annotations
+
+from fabric.storage.base import StateStore, StoredState
+from fabric.vault.crypto import MAGIC
+from fabric.vault.vault import SYSTEM_TENANT, Vault
+
+DATA_CLASS = "actor-state"
+
+
+class SealedStateStore:
+    """Seals on save, opens on load; otherwise the inner store."""
+
+    def __init__(self, inner: StateStore, vault: Vault) -> None:
+        self.inner = inner
+        self._vault = vault
+
+    async def load(self, kind: str, key: str) -> StoredState | None:
+        """The opened state, or None."""
+        stored = await self.inner.load(kind, key)
+        if stored is None or not stored.data.startswith(MAGIC):
+            return stored  # none, or written before sealing (sealed again on next save)
+        data = await self._vault.open(SYSTEM_TENANT, DATA_CLASS, f"{kind}/{key}", stored.data)
+        return StoredState(data, stored.version)
+
+    async def save(self, kind: str, key: str, data: bytes, expected_version: int) -> int:
+        """Seal, then compare-and-set in the inner store."""
+        sealed = await self._vault.seal(SYSTEM_TENANT, DATA_CLASS, f"{kind}/{key}", bytes(data))
+        return await self.inner.save(kind, key, sealed, expected_version)
+
+    async def delete(self, kind: str, key: str) -> None:
+        """Forget the actor's state."""
+        await self.inner.delete(kind, key)
+
+    async def close(self) -> None:
+        """Close the inner store."""
+        await self.inner.close()
