@@ -136,10 +136,11 @@ class CallSettings(BaseModel):
     """Calls whose parties vanish, and how long a call may last."""
 
     party_grace_s: float = Field(
-        15.0,
+        20.0,
         gt=0,
         description="a party whose registrations are all gone may register again within this "
-        "time and keep its calls; after it, its calls end (party-lost)",
+        "time and keep its calls; after it, its calls end (party-lost); longer than the "
+        "gateway's 10 s registration refresh, which a tenant re-activated elsewhere awaits",
     )
     refresh_interval_s: float = Field(
         30.0,

@@ -4,8 +4,9 @@ The Register stream opens an endpoint in this gateway process and records it wit
 extension in the TenantActor; CallActors ``tell`` call events to that endpoint and this
 handler writes them to the stream. The registration is refreshed every
 ``REFRESH_S`` (the TenantActor forgets registrations after ``REGISTRATION_TTL_S``), so a
-tenant actor re-activated elsewhere learns the live softphones again, and a softphone whose
-gateway died stops being rung. A stream that sends nothing (no ping) for
+tenant actor re-activated elsewhere (after the loss of a node) learns the live softphones
+again before their calls' grace runs out, and a softphone whose gateway died stops being
+rung. A stream that sends nothing (no ping) for
 ``calls.registration_timeout_s`` is closed, which unregisters it: its phone is gone.
 """
 
@@ -33,7 +34,7 @@ from fabric.api.v1 import calls_pb2_grpc
 from fabric.config import CallSettings
 from fabric.errors import FabricError, InvalidArgument, NotFound
 
-REFRESH_S = 30.0
+REFRESH_S = 10.0  # well inside calls.party_grace_s (see the module docstring)
 MAX_LISTED = 200
 
 
