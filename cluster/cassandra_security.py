@@ -108,6 +108,7 @@ def security_yaml(sec: CassandraSecurity, cluster_size: int) -> str:
         "authenticator: PasswordAuthenticator\n"
         "authorizer: CassandraAuthorizer\n"
         "role_manager: CassandraRoleManager\n"
+        "credentials_validity: 0ms\n"  # a changed password takes effect at the next login
         "client_encryption_options:\n"
         "        enabled: true\n"
         "        optional: false\n"

@@ -105,6 +105,31 @@ class ApiSettings(BaseModel):
     key_cache_s: float = Field(
         5.0, ge=0, description="how long a verified API key is trusted before re-checking"
     )
+    max_concurrent_streams: int = Field(
+        100, ge=1, description="RPCs one client connection may have open at once (HTTP/2)"
+    )
+    stream_recheck_s: float = Field(
+        2.0,
+        gt=0,
+        description="how often a Register stream's credentials are checked again; a revoked "
+        "key, deleted user or suspended tenant ends it within key_cache_s + this",
+    )
+    dials_per_s_per_key: float = Field(
+        5.0, gt=0, description="Dial calls per second one API key may make (sustained)"
+    )
+    dial_burst: int = Field(10, ge=1, description="Dial calls one API key may make at once")
+    failed_key_cache_s: float = Field(
+        30.0, ge=0, description="how long a key refused as invalid is refused from memory"
+    )
+    auth_failures_free: int = Field(
+        5, ge=0, description="failed credentials an address may present before backoff"
+    )
+    auth_backoff_max_s: float = Field(
+        60.0,
+        gt=0,
+        description="longest backoff of an address presenting bad credentials (it starts at "
+        "0.5 s and doubles per failure)",
+    )
 
 
 class MetricsSettings(BaseModel):

@@ -70,7 +70,9 @@ class CallsServicer(calls_pb2_grpc.CallsServicer):
             endpoint=msg_common.Address(kind=endpoint.address.kind, key=endpoint.address.key),
         )
         tenant = self.system.ref(tenant_address(who.tenant_id))
-        out: asyncio.Queue[api_calls.RegisterResponse | None] = asyncio.Queue(maxsize=1000)
+        out: asyncio.Queue[api_calls.RegisterResponse | FabricError | None] = asyncio.Queue(
+            maxsize=1000
+        )
         tasks: list[asyncio.Task[None]] = []
         try:
             await tenant.ask(register)
@@ -88,6 +90,8 @@ class CallsServicer(calls_pb2_grpc.CallsServicer):
                 item = await out.get()
                 if item is None:
                     return
+                if isinstance(item, FabricError):
+                    raise item  # the edge ends the stream with its status
                 yield item
         finally:
             for task in tasks:
@@ -103,7 +107,7 @@ class CallsServicer(calls_pb2_grpc.CallsServicer):
     @staticmethod
     async def _read(
         requests: AsyncIterator[api_calls.RegisterRequest],
-        out: asyncio.Queue[api_calls.RegisterResponse | None],
+        out: asyncio.Queue[api_calls.RegisterResponse | FabricError | None],
         silence_s: float,
     ) -> None:
         it = aiter(requests)
@@ -117,14 +121,14 @@ class CallsServicer(calls_pb2_grpc.CallsServicer):
                     await out.put(
                         api_calls.RegisterResponse(pong=api_calls.Pong(nonce=req.ping.nonce))
                     )
-        except FabricError:
-            pass  # a malformed message mid-stream ends the stream (counted by the edge)
+        except FabricError as exc:
+            await out.put(exc)  # a malformed message mid-stream: the stream ends with its error
         finally:
             await out.put(None)  # the client closed its side: end the stream
 
     @staticmethod
     async def _forward(
-        endpoint: Any, out: asyncio.Queue[api_calls.RegisterResponse | None]
+        endpoint: Any, out: asyncio.Queue[api_calls.RegisterResponse | FabricError | None]
     ) -> None:
         async for message in endpoint:
             if isinstance(message, api_calls.CallEvent):

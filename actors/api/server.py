@@ -29,10 +29,12 @@ from fabric.api.v1 import (
     tenant_pb2,
     tenant_pb2_grpc,
 )
+from fabric.clock import SystemClock
 from fabric.config import FabricSettings
 from fabric.edge.auth import Authorizer
 from fabric.edge.credentials import load_or_create_operator_token
 from fabric.edge.interceptor import EdgeInterceptor
+from fabric.edge.limits import FailedCredentials, RateLimiter
 from fabric.edge.metrics import EdgeMetrics
 from fabric.edge.server import EdgeServer, start_server
 from fabric.edge.tls import SERVER_CERT
@@ -48,6 +50,8 @@ SERVICE_NAMES = [
     records_pb2.DESCRIPTOR.services_by_name["Records"].full_name,
 ]
 
+
+DIAL = f"/{SERVICE_NAMES[2]}/Dial"
 
 RUNNING: list[ApiGateway] = []
 """The gateways running in this process (for the metrics gatherer)."""
@@ -87,11 +91,26 @@ async def start_api(
     """Start the gRPC API in this process, reading CDRs from ``stores.cdr``."""
     store = stores.cdr
     metrics = metrics or EdgeMetrics()
+    api = settings.api
+    clock = SystemClock()
     authorizer = Authorizer(
-        load_or_create_operator_token(settings.api.operator_token_file),
+        load_or_create_operator_token(api.operator_token_file),
         KeyVerifier(system),
         ROLES,
-        cache_ttl_s=settings.api.key_cache_s,
+        cache_ttl_s=api.key_cache_s,
+        clock=clock,
+        failed=FailedCredentials(
+            clock,
+            ttl_s=api.failed_key_cache_s,
+            free_failures=api.auth_failures_free,
+            max_backoff_s=api.auth_backoff_max_s,
+        ),
+    )
+    interceptor = EdgeInterceptor(
+        authorizer,
+        metrics,
+        rates={DIAL: RateLimiter(api.dials_per_s_per_key, api.dial_burst, clock)},
+        recheck_s=api.stream_recheck_s,
     )
     registrars: list[Any] = [
         lambda s: carrier_pb2_grpc.add_CarrierAdminServicer_to_server(CarrierServicer(system), s),
@@ -101,9 +120,7 @@ async def start_api(
         ),
         lambda s: records_pb2_grpc.add_RecordsServicer_to_server(RecordsServicer(store), s),
     ]
-    server = await start_server(
-        settings.api, EdgeInterceptor(authorizer, metrics), registrars, SERVICE_NAMES
-    )
+    server = await start_server(settings.api, interceptor, registrars, SERVICE_NAMES)
     log.info("gRPC API on %s:%d (tls=%s)", settings.api.host, server.port, settings.api.tls)
     if settings.api.tls:
         metrics.observe_certificate((settings.api.tls_dir / SERVER_CERT).read_bytes())

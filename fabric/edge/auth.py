@@ -11,6 +11,12 @@ Every RPC (except health and reflection) goes through :class:`Authorizer.authori
 Verified keys are cached for ``cache_ttl_s`` (a revoked key or a suspended tenant stops
 working within that time) so that the hot path (dial, answer, hang up) costs no extra ask;
 at most ``cache_size`` keys are held (the cache is emptied when it is full).
+
+Failed credentials are remembered too (:class:`fabric.edge.limits.FailedCredentials`): a
+key refused as invalid is refused again from memory for a while, and an address that keeps
+presenting bad credentials is refused (``RESOURCE_EXHAUSTED auth-backoff``) before any
+verification, for a time that doubles with each failure. Well-formed fake keys therefore
+cannot make the fabric activate tenant actors and read storage at the client's pace.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from enum import StrEnum
 
 from fabric.clock import Clock, SystemClock
 from fabric.edge.credentials import ApiKeyParts, is_operator_token, parse_api_key
+from fabric.edge.limits import FailedCredentials
 from fabric.errors import FabricError, PermissionDenied, Unauthenticated
 
 
@@ -73,6 +80,7 @@ class Authorizer:
         cache_ttl_s: float = 5.0,
         cache_size: int = 10_000,
         clock: Clock | None = None,
+        failed: FailedCredentials | None = None,
     ) -> None:
         self._operator_token = operator_token
         self._verify_key = verify_key
@@ -81,17 +89,22 @@ class Authorizer:
         self._size = cache_size
         self._clock = clock or SystemClock()
         self._cache: dict[str, tuple[float, Principal]] = {}
+        self.failed = failed or FailedCredentials(self._clock)
 
     @property
     def cached_keys(self) -> int:
         """How many verified keys the cache holds now (never more than ``cache_size``)."""
         return len(self._cache)
 
-    async def authenticate(self, metadata: Mapping[str, str]) -> Principal:
-        """The principal named by the ``authorization`` metadata."""
+    async def authenticate(self, metadata: Mapping[str, str], peer: str = "") -> Principal:
+        """The principal named by the ``authorization`` metadata of a request from
+        ``peer`` (an address; '' = not counted against any address)."""
+        if peer:
+            self.failed.check_peer(peer)
         header = metadata.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
+            self.failed.failed(peer, "", None)
             raise Unauthenticated(
                 "send metadata 'authorization: Bearer <api key or operator token>'",
                 error_id="missing-credentials",
@@ -103,7 +116,16 @@ class Authorizer:
         hit = self._cache.get(token)
         if hit is not None and hit[0] > now:
             return hit[1]
-        found = await self._verify_key(parse_api_key(token))
+        known = self.failed.known_bad(token)
+        if known is not None:
+            self.failed.failed(peer, token, known)
+            raise known
+        try:
+            found = await self._verify_key(parse_api_key(token))
+        except Unauthenticated as exc:
+            self.failed.failed(peer, token, exc)
+            raise
+        self.failed.succeeded(peer)
         if len(self._cache) >= self._size:
             self._cache.clear()
         self._cache[token] = (now + self._ttl, found)
@@ -118,8 +140,10 @@ class Authorizer:
                 error_id="role-not-allowed",
             )
 
-    async def authorize(self, method: str, metadata: Mapping[str, str]) -> Principal:
+    async def authorize(
+        self, method: str, metadata: Mapping[str, str], peer: str = ""
+    ) -> Principal:
         """Authenticate, then check the role table."""
-        who = await self.authenticate(metadata)
+        who = await self.authenticate(metadata, peer)
         self.check(method, who)
         return who

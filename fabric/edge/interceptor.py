@@ -6,27 +6,40 @@ inside the RPC's task, the principal is visible to the servicer through
 error id in the details and in the ``fabric-error-id`` trailer), any other exception becomes
 INTERNAL with a log reference, and every request is counted by method and code.
 Health and reflection are public.
+
+Limits applied here: the caller's address is checked against the failed-credentials
+backoff before anything else; a method with a rate (``rates``, e.g. Dial) takes a token from
+the caller's key's bucket; a refusal is ``RESOURCE_EXHAUSTED`` with a ``retry-after``
+trailer (seconds) and is counted by reason. A stream re-checks its credentials every
+``recheck_s`` (through the key cache, so a revoked key, deleted user or suspended tenant is
+seen within ``api.key_cache_s`` + ``recheck_s``) and ends with ``UNAUTHENTICATED
+credentials-revoked`` as soon as they fail.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
 
 from fabric.edge.auth import Authorizer, current_principal
+from fabric.edge.limits import RateLimiter, exhausted, peer_host, token_digest
 from fabric.edge.metrics import EdgeMetrics
 from fabric.edge.status import ERROR_ID_KEY
-from fabric.errors import FabricError, InvalidArgument
+from fabric.errors import FabricError, InvalidArgument, Unauthenticated
+
+RETRY_AFTER_KEY = "retry-after"
 
 log = logging.getLogger(__name__)
 
 PUBLIC_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+REVOKED = "credentials-revoked"
 
 
 class _Malformed:
@@ -75,7 +88,11 @@ def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
 
 async def abort_with(context: grpc.aio.ServicerContext, exc: FabricError) -> None:
     """End the RPC with the error's status; raises (as ``context.abort`` does)."""
-    context.set_trailing_metadata(((ERROR_ID_KEY, exc.error_id),))
+    trailers: tuple[tuple[str, str], ...] = ((ERROR_ID_KEY, exc.error_id),)
+    retry_after = exc.details.get("retry_after_s")
+    if isinstance(retry_after, int | float):
+        trailers += ((RETRY_AFTER_KEY, f"{retry_after:g}"),)
+    context.set_trailing_metadata(trailers)
     await context.abort(exc.code, f"{exc.error_id}: {exc.message}")
 
 
@@ -89,9 +106,78 @@ async def _internal(context: grpc.aio.ServicerContext, method: str) -> None:
 class EdgeInterceptor(grpc.aio.ServerInterceptor):
     """Authorization, error mapping and metrics around every method."""
 
-    def __init__(self, authorizer: Authorizer, metrics: EdgeMetrics) -> None:
+    def __init__(
+        self,
+        authorizer: Authorizer,
+        metrics: EdgeMetrics,
+        *,
+        rates: Mapping[str, RateLimiter] | None = None,
+        recheck_s: float = 2.0,
+    ) -> None:
         self.authorizer = authorizer
         self.metrics = metrics
+        self.rates = dict(rates or {})
+        self.recheck_s = recheck_s
+
+    async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> Any:
+        """Authorize the caller and apply the method's rate; the principal."""
+        metadata = _metadata(context)
+        who = await self.authorizer.authorize(method, metadata, peer_host(context.peer() or ""))
+        bucket = self.rates.get(method)
+        if bucket is not None:
+            wait = bucket.wait_s(token_digest(metadata.get("authorization", "")))
+            if wait > 0:
+                name = method.rpartition("/")[2]
+                raise exhausted(f"rate-limited-{name.lower()}",
+                                f"this key called {name} faster than {bucket.rate:g}/s", wait)
+        return who
+
+    def _refused(self, exc: FabricError) -> None:
+        if exc.code == grpc.StatusCode.RESOURCE_EXHAUSTED or exc.error_id == REVOKED:
+            self.metrics.refused(exc.error_id)
+
+    async def _watch(self, method: str, metadata: Mapping[str, str]) -> FabricError:
+        """Re-check a stream's credentials every ``recheck_s``; the error once they fail."""
+        while True:
+            await asyncio.sleep(self.recheck_s)
+            try:
+                await self.authorizer.authorize(method, metadata)
+            except FabricError as exc:
+                if exc.retryable:
+                    continue  # a dependency's hiccup is no revocation: check again later
+                return Unauthenticated(
+                    f"your credentials are no longer valid ({exc.error_id}); the stream ends",
+                    error_id=REVOKED,
+                )
+
+    async def _guarded(
+        self, responses: AsyncIterator[Any], method: str, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Any]:
+        """The responses of a stream until it ends or its credentials fail."""
+        watchdog = asyncio.ensure_future(self._watch(method, _metadata(context)))
+        it = aiter(responses)
+        step: asyncio.Future[Any] | None = None
+        try:
+            while True:
+                step = asyncio.ensure_future(anext(it))
+                await asyncio.wait((step, watchdog), return_when=asyncio.FIRST_COMPLETED)
+                if not step.done():
+                    raise watchdog.result()
+                try:
+                    response = step.result()
+                except StopAsyncIteration:
+                    return
+                yield response
+        finally:
+            watchdog.cancel()
+            if step is not None and not step.done():
+                step.cancel()  # ends the servicer's stream (its finally blocks run)
+                with contextlib.suppress(BaseException):
+                    await step
+            aclose = getattr(it, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(BaseException):
+                    await aclose()
 
     async def intercept_service(
         self,
@@ -128,7 +214,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
             t0 = time.perf_counter()
             code = "OK"
             try:
-                who = await self.authorizer.authorize(method, _metadata(context))
+                who = await self._admit(method, context)
                 if request is MALFORMED:
                     raise _malformed_error()
                 token = current_principal.set(who)
@@ -138,6 +224,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
                     current_principal.reset(token)
             except FabricError as exc:
                 code = exc.code.name
+                self._refused(exc)
                 await abort_with(context, exc)
             except (asyncio.CancelledError, grpc.aio.AbortError):
                 code = "CANCELLED" if context.cancelled() else _code_name(context)
@@ -155,19 +242,20 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
             t0 = time.perf_counter()
             code = "OK"
             try:
-                who = await self.authorizer.authorize(method, _metadata(context))
+                who = await self._admit(method, context)
                 if request is MALFORMED:
                     raise _malformed_error()
                 if hasattr(request, "__aiter__"):
                     request = _checked(request)
                 token = current_principal.set(who)
                 try:
-                    async for response in inner(request, context):
+                    async for response in self._guarded(inner(request, context), method, context):
                         yield response
                 finally:
                     current_principal.reset(token)
             except FabricError as exc:
                 code = exc.code.name
+                self._refused(exc)
                 await abort_with(context, exc)
             except (asyncio.CancelledError, grpc.aio.AbortError, GeneratorExit):
                 code = "CANCELLED"

@@ -34,6 +34,13 @@ class EdgeMetrics:
             buckets=_BUCKETS,
             registry=self.registry,
         )
+        self.refusals = Counter(
+            "fabric_limit_refusals",
+            "Requests refused over a limit (RESOURCE_EXHAUSTED) or streams ended because "
+            "their credentials stopped being valid, by reason (the error id)",
+            ["reason"],
+            registry=self.registry,
+        )
 
         self.certificate_expiry = Gauge(
             "fabric_tls_certificate_expiry_timestamp_seconds",
@@ -56,6 +63,10 @@ class EdgeMetrics:
         """Count one finished request."""
         self.requests.labels(method=method, code=code).inc()
         self.latency.labels(method=method).observe(seconds)
+
+    def refused(self, reason: str) -> None:
+        """Count one refusal; ``reason`` is an error id (a fixed set of slugs)."""
+        self.refusals.labels(reason=reason).inc()
 
     def text(self) -> str:
         """The Prometheus text exposition."""

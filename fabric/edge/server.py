@@ -50,7 +50,8 @@ async def start_server(
     service_names: Sequence[str],
 ) -> EdgeServer:
     """Build, bind and start the server; ``service_names`` are the full names served."""
-    server = grpc.aio.server(interceptors=[interceptor], options=SERVER_OPTIONS)
+    options = [*SERVER_OPTIONS, ("grpc.max_concurrent_streams", settings.max_concurrent_streams)]
+    server = grpc.aio.server(interceptors=[interceptor], options=options)
     for register in registrars:
         register(server)
     health = HealthServicer()

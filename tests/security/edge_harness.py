@@ -1,0 +1,104 @@
+"""Harness of tests/security: a gRPC API of the fabric in this process on the in-process
+actor system (no Ray, no Cassandra): the real edge (interceptor, credentials, limits) and
+servicers, a real server on a loopback port, plaintext."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from actors.api.server import ApiGateway, start_api
+from actors.call import CallActor
+from actors.call_index import ActiveCallIndex
+from actors.call_metrics import CallMetrics
+from actors.number import NumberDirectory
+from actors.tenant import TenantActor
+from cluster.ports import free_tcp_port
+from fabric.cdr import Cdr
+from fabric.client import FabricClient
+from fabric.config import CallSettings, FabricSettings
+from fabric.errors import NotFound
+from fabric.storage.base import CdrPage, CdrStore
+from fabric.systems import LocalActorSystem
+
+
+class DictCdrStore:
+    """CDRs in a dict (what the Records API and the call actors need of a store)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Cdr] = {}
+
+    async def write(self, cdr: Cdr) -> None:
+        self.rows[cdr.call_id] = cdr
+
+    async def get(self, tenant_id: str, call_id: str) -> Cdr:
+        cdr = self.rows.get(call_id)
+        if cdr is None or cdr.tenant_id != tenant_id:
+            raise NotFound("no such CDR")
+        return cdr
+
+    async def query(self, tenant_id: str, *args: Any, **kwargs: Any) -> CdrPage:
+        return CdrPage(records=[c for c in self.rows.values() if c.tenant_id == tenant_id],
+                       next_page_token="")
+
+    async def delete_tenant(self, tenant_id: str) -> int:
+        return 0
+
+    async def close(self) -> None:
+        pass
+
+
+@dataclass
+class EdgeApi:
+    """The running API and an operator client on it."""
+
+    target: str
+    gateway: ApiGateway
+    operator: FabricClient
+    system: LocalActorSystem
+
+    def client(self, token: str) -> FabricClient:
+        """A client on its own channel with ``token``."""
+        return FabricClient(self.target, token)
+
+
+EdgeApiFactory = Callable[..., Awaitable[EdgeApi]]
+
+
+@contextlib.asynccontextmanager
+async def edge_apis(tmp_path: Path) -> AsyncIterator[EdgeApiFactory]:
+    """Start APIs with ``api.*`` overrides (``api = await start(key_cache_s=0.2)``); all are
+    stopped at the end."""
+    started: list[EdgeApi] = []
+
+    async def start(**api: Any) -> EdgeApi:
+        port = free_tcp_port()
+        settings = FabricSettings(
+            api={"host": "127.0.0.1", "port": port, "tls": False,
+                 "operator_token_file": tmp_path / "operator.token", **api},
+            metrics={"port": 0},
+        )
+        cdrs = DictCdrStore()
+        system = LocalActorSystem(
+            [TenantActor, CallActor, NumberDirectory, ActiveCallIndex],
+            services={CdrStore: cdrs, CallMetrics: CallMetrics(), CallSettings: settings.calls},
+        )
+        await system.start()
+        gateway = await start_api(system, settings, SimpleNamespace(cdr=cdrs))  # type: ignore[arg-type]
+        token = (tmp_path / "operator.token").read_text().strip()
+        target = f"127.0.0.1:{gateway.port}"
+        api_ = EdgeApi(target, gateway, FabricClient(target, token), system)
+        started.append(api_)
+        return api_
+
+    try:
+        yield start
+    finally:
+        for api_ in started:
+            await api_.operator.close()
+            await api_.gateway.stop()
+            await api_.system.stop()
