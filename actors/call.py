@@ -26,9 +26,11 @@ Why it is shaped this way:
   session is opened, and the caller's leg added, before anything is saved, so a refused
   offer fails the dial and leaves nothing; an answer's leg is added before the state
   changes, so a refused answer leaves the call ringing. A party that leaves by blind
-  transfer loses its leg at once. ``MediaTimedOut`` (from ``actors.media_watch``) ends the
-  call with ``END_REASON_MEDIA_TIMEOUT``. Ending releases the session and puts its packet
-  statistics into the CDR.
+  transfer loses its leg at once. A leg's relay key is only in the reply to the Dial or
+  Answer that made the leg (events, which every softphone registered on the extension
+  gets, carry the relay's address without the key). ``MediaTimedOut`` (from
+  ``actors.media_watch``) ends the call with ``END_REASON_MEDIA_TIMEOUT``. Ending releases
+  the session and puts its packet statistics into the CDR.
 - Parties that vanish (``actors.call_liveness``): an answered call checks its parties on a
   durable ``session`` reminder every ``calls.refresh_interval_s`` and ends
   ``party-lost`` (talk time stopping at the loss), ``session-expired`` or
@@ -556,6 +558,9 @@ class CallActor(VirtualActor[CallId]):
             setattr(event, "from", getattr(s, "from"))
             if media is not None and media.relay_port:
                 event.media.CopyFrom(media)
+                # the leg's SRTP key goes only in the Dial / Answer reply, to the one
+                # registration that dialled or answered; events reach every registration
+                event.media.ClearField("key")
             for endpoint in leg.endpoints:
                 try:
                     await self.ctx.system.ref(ActorAddress(endpoint.kind, endpoint.key)).tell(event)

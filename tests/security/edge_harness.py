@@ -14,10 +14,12 @@ from typing import Any
 from actors.api.server import ApiGateway, start_api
 from actors.call import CallActor
 from actors.call_index import ActiveCallIndex
+from actors.call_media import CallMedia
 from actors.call_metrics import CallMetrics
 from actors.number import NumberDirectory
 from actors.tenant import TenantActor
 from cluster.ports import free_tcp_port
+from fabric.api.v1 import common_pb2 as api_common
 from fabric.cdr import Cdr
 from fabric.client import FabricClient
 from fabric.config import CallSettings, FabricSettings
@@ -75,7 +77,7 @@ async def edge_apis(tmp_path: Path) -> AsyncIterator[EdgeApiFactory]:
     stopped at the end."""
     started: list[EdgeApi] = []
 
-    async def start(**api: Any) -> EdgeApi:
+    async def start(media: object | None = None, **api: Any) -> EdgeApi:
         port = free_tcp_port()
         settings = FabricSettings(
             api={"host": "127.0.0.1", "port": port, "tls": False,
@@ -85,7 +87,8 @@ async def edge_apis(tmp_path: Path) -> AsyncIterator[EdgeApiFactory]:
         cdrs = DictCdrStore()
         system = LocalActorSystem(
             [TenantActor, CallActor, NumberDirectory, ActiveCallIndex],
-            services={CdrStore: cdrs, CallMetrics: CallMetrics(), CallSettings: settings.calls},
+            services={CdrStore: cdrs, CallMetrics: CallMetrics(), CallSettings: settings.calls,
+                      **({CallMedia: media} if media is not None else {})},
         )
         await system.start()
         gateway = await start_api(system, settings, SimpleNamespace(cdr=cdrs))  # type: ignore[arg-type]
@@ -102,3 +105,27 @@ async def edge_apis(tmp_path: Path) -> AsyncIterator[EdgeApiFactory]:
             await api_.operator.close()
             await api_.gateway.stop()
             await api_.system.stop()
+
+
+class FakeMedia:
+    """A CallMedia that hands out relay legs with a recognisable key (no relay runs)."""
+
+    KEY = b"relay-key-" + b"k" * 20
+
+    def __init__(self) -> None:
+        self.port = 30000
+
+    async def open(self, call_id: str) -> None:
+        pass
+
+    async def add_leg(self, call_id: str, leg_id: str,
+                      offer: api_common.MediaOffer) -> api_common.MediaAnswer | None:
+        self.port += 2
+        return api_common.MediaAnswer(relay_host="127.0.0.1", relay_port=self.port,
+                                      suite=offer.suite, key=self.KEY)
+
+    async def remove_leg(self, call_id: str, leg_id: str) -> None:
+        pass
+
+    async def close(self, call_id: str) -> dict[str, float]:
+        return {}
