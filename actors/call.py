@@ -14,7 +14,8 @@ Why it is shaped this way:
   re-activation (after passivation or the loss of the host) resumes from the last saved
   state: an answered call keeps going, a ringing call's ring reminder still fires.
 - The ring timeout of each ring step is a durable reminder named ``ring-<step>``; a late
-  reminder of an earlier step is ignored by its name.
+  reminder of an earlier step is ignored by its name. All steps together ring at most
+  ``calls.max_ring_s`` (a long in-order ring group is cut short, then rings out).
 - Ending is two-phase: the ENDED state (with ``cdr_written = false``) is saved first, then
   the CDR is written (idempotent by call id), then the state is cleared. A crash between
   the two re-writes the same CDR on re-activation (the ``cdr`` reminder guarantees one),
@@ -200,7 +201,7 @@ class CallActor(VirtualActor[CallId]):
                 s.caller.media.CopyFrom(answer)
                 s.caller.media_leg_id = "caller"
         if s.steps:
-            await self.ctx.set_reminder("ring-0", s.steps[0].timeout_s)
+            await self.ctx.set_reminder("ring-0", self._ring_for(s, 0))
         await self.ctx.save_state(s)
         self.state = s
         self._count_active(True)
@@ -418,7 +419,7 @@ class CallActor(VirtualActor[CallId]):
         s.voicemail_extension = reply.voicemail_extension
         s.transferred_to = display
         s.transfers += 1
-        await self.ctx.set_reminder("ring-0", s.steps[0].timeout_s)
+        await self.ctx.set_reminder("ring-0", self._ring_for(s, 0))
         await self.ctx.save_state(s)
         if s.media and left.media_leg_id:
             try:  # the leaving party's relay port is freed now, not when the call ends
@@ -445,7 +446,7 @@ class CallActor(VirtualActor[CallId]):
     async def _advance(self, s: msg_call.LiveCallState) -> None:
         """The current ring step is over: ring the next one, or ring out."""
         previous = list(s.ringing)
-        if s.step_index + 1 >= len(s.steps):
+        if s.step_index + 1 >= len(s.steps) or self._ring_for(s, s.step_index + 1) <= 0:
             await self._end(
                 s, api_calls.END_REASON_VOICEMAIL if s.voicemail else api_calls.END_REASON_NO_ANSWER
             )
@@ -454,10 +455,17 @@ class CallActor(VirtualActor[CallId]):
         step = s.steps[s.step_index]
         del s.ringing[:]
         s.ringing.extend(step.targets)
-        await self.ctx.set_reminder(f"ring-{s.step_index}", step.timeout_s)
+        await self.ctx.set_reminder(f"ring-{s.step_index}", self._ring_for(s, s.step_index))
         await self.ctx.save_state(s)
         await self._emit(s, previous, api_calls.CALL_EVENT_ENDED, api_calls.END_REASON_NO_ANSWER)
         await self._emit(s, s.ringing, api_calls.CALL_EVENT_INCOMING)
+
+    def _ring_for(self, s: msg_call.LiveCallState, index: int) -> float:
+        """How long ring step ``index`` rings: its timeout, cut so that the steps together
+        ring at most ``calls.max_ring_s`` (earlier steps counted at their full timeout);
+        0 = the budget is spent, ring out."""
+        spent = sum(step.timeout_s for step in s.steps[:index])
+        return max(0.0, min(s.steps[index].timeout_s, self.timers.max_ring_s - spent))
 
     async def _session_check(self, s: msg_call.LiveCallState) -> None:
         """Are the parties still there? End the call, or save what was seen and check again."""

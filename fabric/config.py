@@ -181,6 +181,12 @@ class CallSettings(BaseModel):
     max_duration_s: float = Field(
         43200.0, gt=0, description="the longest a call may last (max-duration); 12 hours"
     )
+    max_ring_s: float = Field(
+        300.0,
+        gt=0,
+        description="the longest a call may ring, over all its ring steps (a ring group's "
+        "later steps are cut short); then it rings out (no-answer or voicemail)",
+    )
     registration_timeout_s: float = Field(
         45.0,
         gt=0,
