@@ -2,7 +2,8 @@
 
 The container image's ``HEALTHCHECK`` and the Helm chart's ``helm test`` hooks run it, so
 it needs nothing but the image (no grpcurl). It asks the standard ``grpc.health.v1.Health``
-service over TLS (the CA from ``--ca``, by default ``api.tls_dir/ca.pem``) or plaintext
+service over TLS (the CA from ``--ca``, by default ``api.tls_dir/ca.pem``; an empty CA file
+means the system's trusted roots, as for a certificate from a public CA) or plaintext
 (``--plaintext``, or ``api.tls = false``). Exit status: 0 serving, 1 anything else; one
 line on stderr says why, never a credential.
 """
@@ -32,7 +33,8 @@ def probe(
         channel = grpc.insecure_channel(target)
     else:
         options = [("grpc.ssl_target_name_override", server_name)] if server_name else []
-        creds = grpc.ssl_channel_credentials(ca.read_bytes())
+        roots = ca.read_bytes()
+        creds = grpc.ssl_channel_credentials(roots if roots.strip() else None)
         channel = grpc.secure_channel(target, creds, options=options)
     with channel:
         stub = health_pb2_grpc.HealthStub(channel)

@@ -37,15 +37,17 @@ METRICS_REFRESH_S = 5.0
 
 
 async def _wait_serving(
-    settings: FabricSettings, target: str = "", timeout_s: float = 60.0
+    settings: FabricSettings, target: str = "", server_name: str = "", timeout_s: float = 60.0
 ) -> None:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     target = target or f"localhost:{settings.api.port}"
     if settings.api.tls:
-        creds = grpc.ssl_channel_credentials((settings.api.tls_dir / "ca.pem").read_bytes())
-        channel = grpc.aio.secure_channel(target, creds)
+        roots = (settings.api.tls_dir / "ca.pem").read_bytes()  # empty: a public CA
+        creds = grpc.ssl_channel_credentials(roots if roots.strip() else None)
+        options = [("grpc.ssl_target_name_override", server_name)] if server_name else []
+        channel = grpc.aio.secure_channel(target, creds, options=options)
     else:
         channel = grpc.aio.insecure_channel(target)
     deadline = time.monotonic() + timeout_s
@@ -102,7 +104,13 @@ def _banner(settings: FabricSettings, metrics_port: int) -> str:
     return "\n".join(lines)
 
 
-async def run(settings: FabricSettings, stop: asyncio.Event, *, api_target: str = "") -> None:
+async def run(
+    settings: FabricSettings,
+    stop: asyncio.Event,
+    *,
+    api_target: str = "",
+    api_server_name: str = "",
+) -> None:
     """Start everything, wait for ``stop``, stop everything.
 
     ``api_target`` is where to wait for the API to serve (default ``localhost:<api.port>``;
@@ -128,7 +136,7 @@ async def run(settings: FabricSettings, stop: asyncio.Event, *, api_target: str 
             gateway_services=GATEWAY_SERVICES,
         )
         try:
-            await _wait_serving(settings, api_target)
+            await _wait_serving(settings, api_target, api_server_name)
             merged = MergedMetrics()
             metrics_port = settings.metrics.port
             if metrics_port:
@@ -159,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         "--api-target", default="",
         help="host:port to wait on until the API serves (default localhost:<api.port>)",
     )
+    parser.add_argument(
+        "--api-server-name", default="",
+        help="name to check in the API's certificate, if not the --api-target host",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     settings = load_settings(args.config)
@@ -168,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run(settings, stop, api_target=args.api_target)
+        await run(settings, stop, api_target=args.api_target,
+                  api_server_name=args.api_server_name)
 
     asyncio.run(main_async())
     return 0

@@ -46,6 +46,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- else -}}{{ include "callfabric.fullname" . }}-vault-root{{- end -}}
 {{- end -}}
 
+{{/* The host name the probes check in the API's certificate. */}}
+{{- define "callfabric.tlsServerName" -}}
+{{- $tls := .Values.gateway.tls -}}
+{{- if $tls.serverName -}}{{ $tls.serverName }}
+{{- else if and $tls.certManager.enabled (not $tls.certManager.includeServiceNames) -}}{{ first $tls.certManager.dnsNames }}
+{{- else -}}{{ include "callfabric.gatewayService" . }}{{- end -}}
+{{- end -}}
+
 {{- define "callfabric.gatewayService" -}}{{ include "callfabric.fullname" . }}-gateway{{- end -}}
 
 {{- define "callfabric.cassandraService" -}}{{ include "callfabric.fullname" . }}-cassandra{{- end -}}

@@ -15,6 +15,9 @@
 {{- if and (eq .Values.cassandra.mode "internal") (gt (int .Values.cassandra.replicationFactor) (int .Values.cassandra.internal.replicas)) -}}
 {{- fail "cassandra.replicationFactor exceeds cassandra.internal.replicas" -}}
 {{- end -}}
+{{- if and .Values.gateway.tls.certManager.enabled (not .Values.gateway.tls.certManager.includeServiceNames) (not .Values.gateway.tls.certManager.dnsNames) -}}
+{{- fail "gateway.tls.certManager: without includeServiceNames, give at least one dnsName" -}}
+{{- end -}}
 {{- if and .Values.monitoring.podMonitor.enabled .Values.monitoring.serviceMonitor.enabled -}}
 {{- fail "monitoring: enable podMonitor or serviceMonitor, not both (each scrape would count twice)" -}}
 {{- end -}}
