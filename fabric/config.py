@@ -155,6 +155,12 @@ class MediaSettings(BaseModel):
     port_max: int = Field(29999, ge=1024, le=65535, description="last UDP port")
     relays_per_node: int = Field(1, ge=1, description="media relay actors per Ray node")
     media_timeout_s: float = Field(30.0, gt=0, description="a silent leg ends the call")
+    latch_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="a leg that sent no authenticated packet this long after it was added "
+        "ends the call (media-timeout) and frees its port",
+    )
 
 
 class CallSettings(BaseModel):

@@ -12,8 +12,9 @@ and was not released within ``orphan_grace_s``, or one where no leg sent anythin
 ``idle_session_s``. Their final report is kept (bounded) so a late release still gets it.
 
 Media timeout: the sweeper marks a session timed out when a latched leg sent nothing for
-``media_timeout_s`` and queues its call id; :meth:`drain_timeouts` hands the queued ids out
-once (the call actor side polls it in batches, see ``fabric.media.relay_actor.MediaControl``), and
+``media_timeout_s`` (or a leg never latched within ``latch_timeout_s`` of being added) and
+queues its call id; :meth:`drain_timeouts` hands the queued ids out once (the call actor
+side polls it in batches, see ``fabric.media.relay_actor.MediaControl``), and
 :meth:`session_status` shows the flag and ``reason == "media-timeout"`` at any time.
 """
 
@@ -57,6 +58,7 @@ class RelayConfig:
     port_min: int = 20000
     port_max: int = 29999
     media_timeout_s: float = 30.0
+    latch_timeout_s: float = 30.0  # a leg that never sent authenticated media ends the call
     orphan_grace_s: float = 120.0
     idle_session_s: float = 3600.0
     sweep_interval_s: float = 1.0
@@ -335,7 +337,7 @@ class RelayEngine:
         cfg = self.config
         reap: list[str] = []
         for call_id, session in self.sessions.items():
-            if session.check_timeout(now, cfg.media_timeout_s):
+            if session.check_timeout(now, cfg.media_timeout_s, cfg.latch_timeout_s):
                 self.timeouts_total += 1
                 self._timeouts.append(call_id)
             timed_out_at = session.timed_out_at

@@ -172,6 +172,7 @@ def relay_configs(settings: MediaSettings, relays: int) -> list[RelayConfig]:
             port_min=settings.port_min + i * span,
             port_max=settings.port_min + (i + 1) * span - 1,
             media_timeout_s=settings.media_timeout_s,
+            latch_timeout_s=settings.latch_timeout_s,
             orphan_grace_s=max(60.0, 4 * settings.media_timeout_s),
             sweep_interval_s=min(1.0, settings.media_timeout_s / 4),
         )

@@ -57,12 +57,20 @@ class RelaySession:
         for leg in legs:
             leg.peers = tuple(other for other in legs if other is not leg)
 
-    def check_timeout(self, now: float, timeout_s: float) -> bool:
-        """Mark the session timed out if a latched leg is silent too long; True if newly so."""
+    def check_timeout(
+        self, now: float, timeout_s: float, latch_timeout_s: float | None = None
+    ) -> bool:
+        """Mark the session timed out if a latched leg is silent for ``timeout_s``, or (with
+        ``latch_timeout_s``) a leg never sent an authenticated packet that long after it was
+        added (its port held for nothing); True if newly so."""
         if self.timed_out_leg is not None:
             return False
         for leg in self.legs.values():
-            if leg.latched and leg.last_rx and now - leg.last_rx > timeout_s:
+            if leg.latched:
+                silent = bool(leg.last_rx) and now - leg.last_rx > timeout_s
+            else:
+                silent = latch_timeout_s is not None and now - leg.created > latch_timeout_s
+            if silent:
                 self.timed_out_leg = leg.leg_id
                 self.timed_out_at = now
                 return True
