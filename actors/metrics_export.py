@@ -22,8 +22,9 @@ from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
+import fabric.storage.metrics  # noqa: F401  (every host exports the CDR series, 0 if idle)
 from actors.call_metrics import CallMetrics
-from fabric.storage.metrics import cdr_metrics_text
+from fabric.metrics_text import default_registry_text
 
 _HOST_UP = (
     "# HELP fabric_hosts_up Host processes that answered the last metrics gather, by role\n"
@@ -33,12 +34,13 @@ _HOST_UP = (
 
 
 async def host_metrics_text(runtime: Any) -> str:
-    """Inside a host: its CDR write and spool metrics, call metrics (actor hosts), gRPC
-    metrics (gateways) and ``fabric_hosts_up{role}`` (1; the merge sums them into a count of
-    live hosts). One host per Ray process, so process-wide counters count once."""
+    """Inside a host: its module-level metrics (CDR writes and spool, vault), call metrics
+    (actor hosts), gRPC metrics (gateways) and ``fabric_hosts_up{role}`` (1; the merge sums
+    them into a count of live hosts). One host per Ray process, so process-wide counters
+    count once."""
     from actors.api.server import RUNNING
 
-    parts: list[str] = [cdr_metrics_text()]  # this process's CDR writes (0 where none)
+    parts: list[str] = [default_registry_text()]  # module-level: CDR writes, vault
     host = getattr(runtime, "host", None)
     parts.append(_HOST_UP.format(role="actor" if host is not None else "gateway"))
     if host is not None:

@@ -32,13 +32,17 @@ def test_counters_and_histograms_carry_no_created_series() -> None:
     assert "_created" not in text
 
 
-async def test_host_exposition_has_cdr_write_and_spool_families() -> None:
+async def test_host_exposition_has_module_level_families() -> None:
+    import fabric.vault.metrics  # noqa: F401  (registered where the vault is used)
+
     text = await host_metrics_text(object())  # a host without call metrics or gateway
     families = _families(text)
     for name in ("fabric_cdr_writes", "fabric_cdr_write_latency_seconds",
-                 "fabric_cdr_spool_depth", "fabric_cdr_spool_delivered"):
+                 "fabric_cdr_spool_depth", "fabric_cdr_spool_delivered",
+                 "fabric_vault_operations", "fabric_vault_keys_destroyed"):
         assert name in families, name
     assert not [n for n in families if n.endswith("_created")]
+    assert all(n.startswith("fabric_") for n in families)  # not the process collectors
     merged = merge([text, text])  # two host processes
     depth = {m.name: m for m in merged}["fabric_cdr_spool_depth"]
     assert [s.value for s in depth.samples] == [2 * families["fabric_cdr_spool_depth"][0][2]]
