@@ -37,7 +37,12 @@ Why it is shaped this way:
   ``party-lost`` (talk time stopping at the loss), ``session-expired`` or
   ``max-duration``. Any operation of a party on the call refreshes its session.
 - The tenant's list of active calls is the ``ActiveCallIndex`` (``actors.call_index``), told
-  when the call starts, at each session check and when it ends.
+  when the call starts, at each session check and when it ends. A new call is first admitted
+  there (``AdmitCall``) against its tenant's plan limits (``limits.*``: concurrent calls,
+  calls with media), before anything is saved; refused, it leaves nothing.
+- Across tenants only public numbers show: a party in another tenant sees the caller's
+  tenant's public number as caller id, and the caller sees the number it dialled, never
+  the callee's ringing or answering extensions.
 """
 
 from __future__ import annotations
@@ -61,8 +66,9 @@ from actors.messages.v1 import common_pb2 as msg_common
 from actors.messages.v1 import tenant_pb2 as msg_tenant
 from fabric.actor import ActorAddress, DeactivationReason, VirtualActor, handler
 from fabric.api.v1 import calls_pb2 as api_calls
+from fabric.api.v1 import carrier_pb2 as api_carrier
 from fabric.api.v1 import common_pb2 as api_common
-from fabric.config import CallSettings
+from fabric.config import CallSettings, LimitsSettings
 from fabric.errors import (
     AlreadyExists,
     FabricError,
@@ -109,6 +115,9 @@ class CallActor(VirtualActor[CallId]):
         self.timers = CallSettings()
         with contextlib.suppress(FabricError):
             self.timers = self.ctx.service(CallSettings)
+        self.limits = LimitsSettings()
+        with contextlib.suppress(FabricError):
+            self.limits = self.ctx.service(LimitsSettings)
         self._counted_active = False
         if self.state is not None and self.state.state != api_calls.CALL_STATE_ENDED:
             self._count_active(True)
@@ -158,6 +167,7 @@ class CallActor(VirtualActor[CallId]):
             to = msg.to.extension if which == "extension" else msg.to.number
             caller, decision = await route_dial(self.ctx.system, p.tenant_id, caller_ref, msg.to)
             direction = "internal" if decision.tenant_id == p.tenant_id else "outbound"
+            await self._admit(msg, caller)
         except FabricError as exc:
             if self.metrics is not None:
                 self.metrics.failed.labels(reason=exc.error_id).inc()
@@ -182,6 +192,7 @@ class CallActor(VirtualActor[CallId]):
             voicemail=decision.voicemail,
             voicemail_extension=decision.voicemail_extension,
             caller_offer=msg.media,
+            from_public=caller.public_number,
         )
         setattr(s, "from", caller.extension)
         s.steps.extend(decision.steps)
@@ -194,6 +205,9 @@ class CallActor(VirtualActor[CallId]):
             except FabricError:
                 with contextlib.suppress(FabricError):
                     await self.media.close(s.call_id)  # no session outlives a failed dial
+                with contextlib.suppress(FabricError):  # nor its place in the limits
+                    await self.ctx.system.ref(index_address(p.tenant_id)).tell(
+                        msg_tenant.CallEnded(call_id=s.call_id))
                 self.ctx.deactivate_after_turn()
                 raise
             s.media = True
@@ -217,6 +231,19 @@ class CallActor(VirtualActor[CallId]):
         await self._emit(s, [s.caller], api_calls.CALL_EVENT_RINGING)
         await self._emit(s, s.ringing, api_calls.CALL_EVENT_INCOMING)
         return self._info(s, p, s.caller)
+
+    async def _admit(self, msg: msg_call.StartCall, caller: msg_tenant.CallerInfo) -> None:
+        """Count the call against its tenant's plan limits (RESOURCE_EXHAUSTED over them)."""
+        limits = self.limits.for_plan(caller.plan == api_carrier.PLAN_PRO)
+        admit = msg_tenant.AdmitCall(
+            call_id=msg.call_id,
+            media=msg.HasField("media"),
+            max_calls=limits.concurrent_calls,
+            max_media=limits.media_sessions,
+        )
+        await self.ctx.system.ref(index_address(msg.principal.tenant_id)).ask(
+            admit, reply=msg_tenant.CallAdmitted
+        )
 
     # ---- operations -------------------------------------------------------------------
 
@@ -563,7 +590,8 @@ class CallActor(VirtualActor[CallId]):
                 end_reason=reason,
                 at_ms=at,
             )
-            setattr(event, "from", getattr(s, "from"))
+            leg_tenant = leg.tenant_id if isinstance(leg, msg_call.Leg) else s.callee_tenant_id
+            setattr(event, "from", self._from_for(s, leg_tenant))
             if media is not None and media.relay_port:
                 event.media.CopyFrom(media)
                 # the leg's SRTP key goes only in the Dial / Answer reply, to the one
@@ -574,6 +602,14 @@ class CallActor(VirtualActor[CallId]):
                     await self.ctx.system.ref(ActorAddress(endpoint.kind, endpoint.key)).tell(event)
                 except FabricError:
                     pass  # the softphone's stream is gone; it re-registers
+
+    @staticmethod
+    def _from_for(s: msg_call.LiveCallState, tenant_id: str) -> str:
+        """The caller id shown in ``tenant_id``: the caller's extension in its own tenant,
+        its tenant's public number in another."""
+        if tenant_id == s.tenant_id:
+            return getattr(s, "from")  # type: ignore[no-any-return]
+        return s.from_public
 
     def _info(
         self, s: msg_call.LiveCallState, p: msg_common.Principal, leg: msg_call.Leg | None = None
@@ -590,7 +626,11 @@ class CallActor(VirtualActor[CallId]):
             end_reason=s.end_reason,
             ringing=[t.extension for t in s.ringing],
         )
-        setattr(info, "from", getattr(s, "from"))
+        setattr(info, "from", self._from_for(s, p.tenant_id))
+        if s.callee_tenant_id and p.tenant_id != s.callee_tenant_id:
+            # across tenants only public numbers show: the number dialled, not who rings
+            del info.ringing[:]
+            info.answered_by = s.to if s.answered.extension else ""
         if leg is not None and leg.media.relay_port:
             info.media.CopyFrom(leg.media)
         return info

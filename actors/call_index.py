@@ -11,6 +11,10 @@ when listed), so a start that was lost with a host is listed again within one re
 interval. A call listed but gone (its ``CallEnded`` lost with a host) is dropped by the
 reader that finds it ended. Each change is saved before the next message is taken.
 
+New calls are admitted here (``AdmitCall``) against the plan's concurrent-call and
+media-session limits: the index is the one place that sees all of a tenant's calls, one
+message at a time.
+
 It is an actor of its own, not a field of the tenant's state: a busy tenant starts and
 ends calls many times a second, and each change rewrites only this small list, not the
 whole configuration.
@@ -21,9 +25,11 @@ from __future__ import annotations
 from actors.messages.v1 import tenant_pb2 as msg_tenant
 from actors.tenant.base import TenantId
 from fabric.actor import ActorAddress, VirtualActor, handler
+from fabric.edge.limits import exhausted
 
 KIND = "callindex"
 MAX_LISTED = 10_000
+ADMIT_RETRY_S = 5.0
 
 
 def index_address(tenant_id: str) -> ActorAddress:
@@ -40,9 +46,28 @@ class ActiveCallIndex(VirtualActor[TenantId]):
         """Load the saved list (empty for a tenant with no call yet)."""
         state = await self.ctx.load_state(msg_tenant.ActiveCallIds)
         self.calls: set[str] = set(state.call_ids) if state is not None else set()
+        self.media: set[str] = set(state.media_call_ids) if state is not None else set()
 
     async def _save(self) -> None:
-        await self.ctx.save_state(msg_tenant.ActiveCallIds(call_ids=sorted(self.calls)))
+        await self.ctx.save_state(msg_tenant.ActiveCallIds(
+            call_ids=sorted(self.calls), media_call_ids=sorted(self.media & self.calls)))
+
+    @handler
+    async def on_admit(self, msg: msg_tenant.AdmitCall) -> msg_tenant.CallAdmitted:
+        """Count a new call if the plan's limits allow it (one message at a time, so a burst
+        of dials cannot pass the check together)."""
+        if msg.call_id not in self.calls:
+            if len(self.calls) >= msg.max_calls:
+                raise exhausted("concurrent-calls", "your tenant has as many calls going as "
+                                "its plan allows", ADMIT_RETRY_S)
+            if msg.media and len(self.media & self.calls) >= msg.max_media:
+                raise exhausted("media-sessions", "your tenant has as many calls with media "
+                                "as its plan allows", ADMIT_RETRY_S)
+            self.calls.add(msg.call_id)
+            if msg.media:
+                self.media.add(msg.call_id)
+            await self._save()
+        return msg_tenant.CallAdmitted(active=len(self.calls))
 
     @handler
     async def on_started(self, msg: msg_tenant.CallStarted) -> None:
@@ -56,6 +81,7 @@ class ActiveCallIndex(VirtualActor[TenantId]):
         """A call of this tenant ended (or was found ended by a reader)."""
         if msg.call_id in self.calls:
             self.calls.discard(msg.call_id)
+            self.media.discard(msg.call_id)
             await self._save()
 
     @handler

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from actors.call_media import CallMedia
 from actors.call_metrics import CallMetrics
-from fabric.config import CallSettings, FabricSettings
+from fabric.config import CallSettings, FabricSettings, LimitsSettings
 from fabric.storage.base import CdrStore
 from fabric.storage.factory import Stores
 
@@ -52,6 +52,7 @@ def make_services(settings: FabricSettings, stores: Stores) -> dict[type, object
         CdrStore: stores.cdr,
         CallMetrics: CallMetrics(),
         CallSettings: settings.calls,
+        LimitsSettings: settings.limits,
     }
     media = make_call_media()
     if media is not None:

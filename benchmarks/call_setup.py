@@ -37,6 +37,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cluster.cassandra import DEFAULT_DIR  # noqa: E402
+from cluster.cassandra_security import client_settings  # noqa: E402
 from cluster.ports import free_tcp_port  # noqa: E402
 from fabric.api.v1 import calls_pb2 as api_calls  # noqa: E402
 from fabric.client import FabricClient, Softphone  # noqa: E402
@@ -160,10 +162,13 @@ def fabric_settings(run: Path, hosts: int, cassandra: str = "") -> FabricSetting
     if cassandra:
         host, _, cport = cassandra.rpartition(":")
         storage.update(backend="cassandra", cassandra_hosts=[host], cassandra_port=int(cport),
-                       keyspace=f"bench_{os.getpid()}", consistency="ONE")
+                       keyspace=f"bench_{os.getpid()}", consistency="ONE",
+                       **client_settings(DEFAULT_DIR))  # the launcher's role, password, CA
     return FabricSettings(
         storage=storage,  # type: ignore[arg-type]
-        api={"port": free_port(), "tls_dir": run / "tls", "operator_token_file": run / "op.token"},  # type: ignore[arg-type]
+        # one owner key drives every call: this measures throughput, not the per-key limit
+        api={"port": free_port(), "tls_dir": run / "tls", "operator_token_file": run / "op.token",  # type: ignore[arg-type]
+             "dials_per_s_per_key": 1e6, "dial_burst": 1_000_000},
         runtime={"hosts_per_node": hosts},  # type: ignore[arg-type]
         metrics={"port": 0},  # type: ignore[arg-type]
     )
@@ -222,16 +227,14 @@ async def bench_fabric(args: argparse.Namespace, run: Path) -> dict[str, Any]:
 
 
 def _drop_keyspace(settings: FabricSettings) -> None:
-    from cassandra.cluster import Cluster
-
+    from fabric.storage.cassandra_session import connect_sync
     from fabric.storage.schema import drop_keyspace
 
-    st = settings.storage
-    cluster = Cluster(st.cassandra_hosts, port=st.cassandra_port)
+    conn = connect_sync(settings.storage, use_keyspace=False)
     try:
-        drop_keyspace(cluster.connect(), st.keyspace)
+        drop_keyspace(conn.session, settings.storage.keyspace)
     finally:
-        cluster.shutdown()
+        conn.shutdown()
 
 
 # ---- profiling inside the Ray host processes (run with RayActorSystem.run_on_host) --------

@@ -32,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cassandra.concurrent import execute_concurrent  # noqa: E402
 from cassandra.query import BatchStatement, BatchType  # noqa: E402
 
+from cluster.cassandra import DEFAULT_DIR  # noqa: E402
+from cluster.cassandra_security import client_settings  # noqa: E402
 from fabric.cdr import Cdr, Direction, Disposition  # noqa: E402
 from fabric.config import StorageSettings  # noqa: E402
 from fabric.storage.cassandra_cdr import COLUMNS, record_values  # noqa: E402
@@ -141,6 +143,7 @@ async def main() -> None:
         keyspace=keyspace,
         consistency="LOCAL_QUORUM",
         spool_dir=Path(tmp.name),
+        **client_settings(DEFAULT_DIR),  # the launcher's role, password and CA
     )
     admin = connect_sync(settings, use_keyspace=False)
     apply_schema(admin.session, keyspace)

@@ -10,6 +10,7 @@ names the setting.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -221,6 +222,47 @@ class VaultSettings(BaseModel):
     )
 
 
+@dataclass(frozen=True, slots=True)
+class PlanLimits:
+    """The limits of one plan (see :class:`LimitsSettings`)."""
+
+    concurrent_calls: int
+    media_sessions: int
+    registrations_per_extension: int
+
+
+class LimitsSettings(BaseModel):
+    """Per-tenant limits by plan; over a limit a request is refused RESOURCE_EXHAUSTED
+    (error id = the limit's name, with a retry-after)."""
+
+    standard_concurrent_calls: int = Field(
+        50, ge=1, description="STANDARD plan: calls a tenant may have going at once"
+    )
+    standard_media_sessions: int = Field(
+        50, ge=1, description="STANDARD plan: calls with media (relay sessions) at once"
+    )
+    standard_registrations_per_extension: int = Field(
+        5, ge=1, description="STANDARD plan: softphones registered on one extension at once"
+    )
+    pro_concurrent_calls: int = Field(
+        500, ge=1, description="PRO plan: calls a tenant may have going at once"
+    )
+    pro_media_sessions: int = Field(
+        500, ge=1, description="PRO plan: calls with media (relay sessions) at once"
+    )
+    pro_registrations_per_extension: int = Field(
+        10, ge=1, description="PRO plan: softphones registered on one extension at once"
+    )
+
+    def for_plan(self, pro: bool) -> PlanLimits:
+        """The limits of the PRO plan (``pro``) or of the STANDARD one."""
+        if pro:
+            return PlanLimits(self.pro_concurrent_calls, self.pro_media_sessions,
+                              self.pro_registrations_per_extension)
+        return PlanLimits(self.standard_concurrent_calls, self.standard_media_sessions,
+                          self.standard_registrations_per_extension)
+
+
 class FabricSettings(BaseSettings):
     """All settings of one fabric process."""
 
@@ -233,6 +275,7 @@ class FabricSettings(BaseSettings):
     media: MediaSettings = Field(default_factory=MediaSettings)
     calls: CallSettings = Field(default_factory=CallSettings)
     vault: VaultSettings = Field(default_factory=VaultSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
 
     @classmethod
     def settings_customise_sources(

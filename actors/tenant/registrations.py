@@ -8,16 +8,26 @@ live softphones again within one refresh.
 When an extension's last registration goes (its stream closed, or it expired) the time is
 kept (``gone_at``, one entry per extension at most), so a call that finds its party lost
 (``CheckParties``, from ``actors.call_liveness``) stops its talk time at the loss.
+
+An extension takes at most the plan's ``registrations_per_extension`` live registrations
+(``limits.*``); one more is refused RESOURCE_EXHAUSTED ``registrations-per-extension`` (a
+refresh of a registration already held always passes).
 """
 
 from __future__ import annotations
+
+import contextlib
 
 from actors.messages.v1 import common_pb2 as msg_common
 from actors.messages.v1 import tenant_pb2 as msg_tenant
 from actors.tenant.base import REGISTRATION_TTL_S, TenantParts
 from fabric.actor import handler
 from fabric.api.v1 import carrier_pb2 as api_carrier
-from fabric.errors import FailedPrecondition
+from fabric.config import LimitsSettings
+from fabric.edge.limits import exhausted
+from fabric.errors import FabricError, FailedPrecondition
+
+REGISTER_RETRY_S = 30.0
 
 
 class TenantRegistrations(TenantParts):
@@ -30,6 +40,15 @@ class TenantRegistrations(TenantParts):
         if state.status != api_carrier.TENANT_STATUS_ACTIVE:
             raise FailedPrecondition("the tenant is not active", error_id="tenant-inactive")
         self._own_extension(state, msg.principal, msg.extension)
+        if msg.registration_id not in self.registrations.get(msg.extension, {}):
+            allowed = self._limits().for_plan(state.plan == api_carrier.PLAN_PRO)
+            if len(self._endpoints(msg.extension)) >= allowed.registrations_per_extension:
+                raise exhausted(
+                    "registrations-per-extension",
+                    "this extension has as many softphones registered as the plan allows; "
+                    "close one",
+                    REGISTER_RETRY_S,
+                )
         regs = self.registrations.setdefault(msg.extension, {})
         self.gone_at.pop(msg.extension, None)
         expiry = self.ctx.clock.now() + REGISTRATION_TTL_S
@@ -37,6 +56,11 @@ class TenantRegistrations(TenantParts):
         return msg_tenant.RegistrationAck(
             extension=msg.extension, registration_id=msg.registration_id
         )
+
+    def _limits(self) -> LimitsSettings:
+        with contextlib.suppress(FabricError):
+            return self.ctx.service(LimitsSettings)
+        return LimitsSettings()
 
     @handler
     async def on_unregister(

@@ -71,7 +71,11 @@ class TenantRouting(TenantRegistrations):
             raise FailedPrecondition("the tenant is not active", error_id="tenant-inactive")
         ext = self._own_extension(state, msg.principal, msg.from_extension)
         return msg_tenant.CallerInfo(
-            extension=ext.extension, user_id=ext.user_id, endpoints=self._endpoints(ext.extension)
+            extension=ext.extension,
+            user_id=ext.user_id,
+            endpoints=self._endpoints(ext.extension),
+            plan=state.plan,
+            public_number=min(state.numbers) if state.numbers else "",
         )
 
     def _route(

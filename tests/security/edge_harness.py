@@ -4,12 +4,15 @@ servicers, a real server on a loopback port, plaintext."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+import grpc
 
 from actors.api.server import ApiGateway, start_api
 from actors.call import CallActor
@@ -19,10 +22,12 @@ from actors.call_metrics import CallMetrics
 from actors.number import NumberDirectory
 from actors.tenant import TenantActor
 from cluster.ports import free_tcp_port
+from fabric.api.v1 import calls_pb2 as api_calls
+from fabric.api.v1 import calls_pb2_grpc
 from fabric.api.v1 import common_pb2 as api_common
 from fabric.cdr import Cdr
 from fabric.client import FabricClient
-from fabric.config import CallSettings, FabricSettings
+from fabric.config import CallSettings, FabricSettings, LimitsSettings
 from fabric.errors import NotFound
 from fabric.storage.base import CdrPage, CdrStore
 from fabric.systems import LocalActorSystem
@@ -77,17 +82,20 @@ async def edge_apis(tmp_path: Path) -> AsyncIterator[EdgeApiFactory]:
     stopped at the end."""
     started: list[EdgeApi] = []
 
-    async def start(media: object | None = None, **api: Any) -> EdgeApi:
+    async def start(media: object | None = None, limits: dict[str, int] | None = None,
+                    **api: Any) -> EdgeApi:
         port = free_tcp_port()
         settings = FabricSettings(
             api={"host": "127.0.0.1", "port": port, "tls": False,
                  "operator_token_file": tmp_path / "operator.token", **api},
             metrics={"port": 0},
+            limits=limits or {},
         )
         cdrs = DictCdrStore()
         system = LocalActorSystem(
             [TenantActor, CallActor, NumberDirectory, ActiveCallIndex],
             services={CdrStore: cdrs, CallMetrics: CallMetrics(), CallSettings: settings.calls,
+                      LimitsSettings: settings.limits,
                       **({CallMedia: media} if media is not None else {})},
         )
         await system.start()
@@ -129,3 +137,44 @@ class FakeMedia:
 
     async def close(self, call_id: str) -> dict[str, float]:
         return {}
+
+
+class Registration:
+    """One softphone's Register stream (raw gRPC) and the events it received."""
+
+    def __init__(self, api: EdgeApi, key: str, extension: str) -> None:
+        self.channel = grpc.aio.insecure_channel(api.target)
+        self.done = asyncio.Event()
+        self.extension = extension
+        self.call = calls_pb2_grpc.CallsStub(self.channel).Register(
+            self._requests(), metadata=(("authorization", f"Bearer {key}"),))
+
+    async def _requests(self) -> AsyncIterator[api_calls.RegisterRequest]:
+        yield api_calls.RegisterRequest(register=api_calls.Register(extension=self.extension))
+        await self.done.wait()
+
+    async def registered(self) -> None:
+        """Wait for the Registered answer (raises the stream's error)."""
+        msg = await asyncio.wait_for(self.call.read(), 10)
+        assert msg is not grpc.aio.EOF and msg.WhichOneof("msg") == "registered", msg
+
+    async def next_event(self, kind: int) -> api_calls.CallEvent:
+        """The next event of type ``kind`` (others are skipped)."""
+        while True:
+            msg = await asyncio.wait_for(self.call.read(), 10)
+            assert msg is not grpc.aio.EOF
+            if msg.WhichOneof("msg") == "event" and msg.event.type == kind:
+                return msg.event
+
+    async def close(self) -> None:
+        """Close the stream and its channel."""
+        self.done.set()
+        self.call.cancel()
+        await self.channel.close()
+
+
+def refusals(api: EdgeApi, reason: str) -> float:
+    """How many requests the API refused for ``reason`` (fabric_limit_refusals_total)."""
+    registry = api.gateway.metrics.registry
+    value = registry.get_sample_value("fabric_limit_refusals_total", {"reason": reason})
+    return value or 0.0

@@ -4,43 +4,12 @@ actors, a fake relay)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-
-import grpc
-from edge_harness import EdgeApi, EdgeApiFactory, FakeMedia
+from edge_harness import EdgeApiFactory, FakeMedia, Registration
 
 from fabric.api.v1 import calls_pb2 as api_calls
-from fabric.api.v1 import calls_pb2_grpc
 from fabric.api.v1 import common_pb2 as api_common
 
 OFFER = api_common.MediaOffer(suite="AES_CM_128_HMAC_SHA1_80", key=b"o" * 30)
-
-
-class Registration:
-    """One softphone's Register stream and the events it received."""
-
-    def __init__(self, api: EdgeApi, key: str, extension: str) -> None:
-        self.channel = grpc.aio.insecure_channel(api.target)
-        self.done = asyncio.Event()
-        self.extension = extension
-        self.call = calls_pb2_grpc.CallsStub(self.channel).Register(
-            self._requests(), metadata=(("authorization", f"Bearer {key}"),))
-
-    async def _requests(self) -> AsyncIterator[api_calls.RegisterRequest]:
-        yield api_calls.RegisterRequest(register=api_calls.Register(extension=self.extension))
-        await self.done.wait()
-
-    async def next_event(self, kind: int) -> api_calls.CallEvent:
-        while True:
-            msg = await asyncio.wait_for(self.call.read(), 10)
-            if msg.WhichOneof("msg") == "event" and msg.event.type == kind:
-                return msg.event
-
-    async def close(self) -> None:
-        self.done.set()
-        self.call.cancel()
-        await self.channel.close()
 
 
 async def test_only_the_answering_registration_gets_the_relay_key(
@@ -61,7 +30,7 @@ async def test_only_the_answering_registration_gets_the_relay_key(
         desk, mobile = Registration(api, bob_key, "102"), Registration(api, bob_key, "102")
         regs = [caller, desk, mobile]
         for reg in regs:
-            assert (await asyncio.wait_for(reg.call.read(), 10)).WhichOneof("msg") == "registered"
+            await reg.registered()
 
         a, b = api.client(alice_key), api.client(bob_key)
         try:
