@@ -125,6 +125,25 @@ def test_values_outside_the_schema_are_refused() -> None:
     assert "portMin" in result.stdout and "cassandra/mode" in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (["media.portMax=21500"], "need media.hostNetwork=true"),
+        (["gateway.tls.secretName=x", "gateway.tls.certManager.enabled=true"], "not both"),
+        (["cassandra.mode=internal", "cassandra.replicationFactor=5"], "exceeds"),
+        (["monitoring.podMonitor.enabled=true", "monitoring.serviceMonitor.enabled=true"],
+         "each scrape would count twice"),
+    ],
+)
+def test_inconsistent_values_fail_with_a_reason(settings: list[str], message: str) -> None:
+    args: list[str | Path] = [_tool("helm"), "template", "fabric", CHART, "--kube-version",
+                              KUBE_VERSION]
+    for setting in settings:
+        args += ["--set", setting]
+    result = _run(*args)
+    assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
 @pytest.mark.parametrize("case", sorted(VALUES))
 def test_rendered_manifests_pass_kubeconform_strict(
     case: str, k8s_schemas: Path, tmp_path: Path
