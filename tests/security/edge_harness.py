@@ -142,8 +142,10 @@ class FakeMedia:
 class Registration:
     """One softphone's Register stream (raw gRPC) and the events it received."""
 
-    def __init__(self, api: EdgeApi, key: str, extension: str) -> None:
-        self.channel = grpc.aio.insecure_channel(api.target)
+    def __init__(self, api: EdgeApi, key: str, extension: str,
+                 channel: grpc.aio.Channel | None = None) -> None:
+        self.own_channel = channel is None
+        self.channel = channel or grpc.aio.insecure_channel(api.target)
         self.done = asyncio.Event()
         self.extension = extension
         self.call = calls_pb2_grpc.CallsStub(self.channel).Register(
@@ -170,7 +172,8 @@ class Registration:
         """Close the stream and its channel."""
         self.done.set()
         self.call.cancel()
-        await self.channel.close()
+        if self.own_channel:
+            await self.channel.close()
 
 
 def refusals(api: EdgeApi, reason: str) -> float:

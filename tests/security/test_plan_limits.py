@@ -5,6 +5,8 @@ a place admits again. Across tenants only public numbers show."""
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 from edge_harness import EdgeApi, EdgeApiFactory, FakeMedia, Registration, refusals
@@ -120,3 +122,29 @@ async def test_across_tenants_only_public_numbers_show(edge_api: EdgeApiFactory)
         await phone.close()
         for client in (alice, globex, dave_client):
             await client.close()
+
+
+async def test_one_connection_has_at_most_max_concurrent_streams(
+    edge_api: EdgeApiFactory,
+) -> None:
+    api = await edge_api(max_concurrent_streams=2,
+                         limits={"standard_registrations_per_extension": 10})
+    _, alice, bob = await _office(api)
+    channel = grpc.aio.insecure_channel(api.target)
+    regs = [Registration(api, _key(alice), "101", channel) for _ in range(2)]
+    try:
+        for reg in regs:
+            await reg.registered()
+        third = Registration(api, _key(alice), "101", channel)
+        regs.append(third)
+        waiting = asyncio.ensure_future(third.registered())
+        done, _ = await asyncio.wait({waiting}, timeout=1.0)
+        assert not done  # the connection's third stream waits for a free one ...
+        await regs[0].close()
+        await asyncio.wait_for(waiting, 10)  # ... and goes on once one closes
+    finally:
+        for reg in regs:
+            await reg.close()
+        await channel.close()
+        await alice.close()
+        await bob.close()
