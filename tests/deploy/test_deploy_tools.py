@@ -176,6 +176,36 @@ def test_kubeconform_refuses_a_misspelled_field(
     assert result.returncode != 0 and "Invalid: 1" in result.stdout, result.stdout
 
 
+def _pod_specs(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    kind, spec = doc["kind"], doc.get("spec", {})
+    if kind == "Pod":
+        return [spec]
+    if kind in ("Deployment", "StatefulSet"):
+        return [spec["template"]["spec"]]
+    if kind == "RayCluster":
+        groups = [spec["headGroupSpec"], *spec["workerGroupSpecs"]]
+        return [g["template"]["spec"] for g in groups]
+    return []
+
+
+@pytest.mark.parametrize("case", sorted(VALUES))
+def test_every_container_has_requests_limits_and_runs_unprivileged(
+    case: str, tmp_path: Path
+) -> None:
+    docs = [d for d in yaml.safe_load_all(_render(case, tmp_path).read_text()) if d]
+    pods = [spec for doc in docs for spec in _pod_specs(doc)]
+    assert pods
+    for spec in pods:
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["automountServiceAccountToken"] is False
+        for container in spec["containers"] + spec.get("initContainers", []):
+            resources = container["resources"]
+            assert {"cpu", "memory"} <= set(resources["requests"]), container["name"]
+            assert {"cpu", "memory"} <= set(resources["limits"]), container["name"]
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False
+            assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+
+
 def test_helm_test_hook_calls_grpc_health(tmp_path: Path) -> None:
     docs = [d for d in yaml.safe_load_all(_render("default", tmp_path).read_text()) if d]
     [hook] = [d for d in docs if d["metadata"].get("annotations", {}).get("helm.sh/hook")]
