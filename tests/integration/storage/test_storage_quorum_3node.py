@@ -7,7 +7,6 @@ once: everything is checked in one test.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -19,19 +18,21 @@ from fabric.config import StorageSettings
 from fabric.storage.cassandra_session import aexecute
 from fabric.storage.factory import open_stores
 from fabric.storage.spool import SpoolingCdrStore
+from fabric.testing import eventually
 
 pytestmark = pytest.mark.cassandra
 
 
 async def _wait_all_up(stores, expected: int, timeout: float = 90.0) -> None:
     cluster = stores._connection.cluster
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def all_up() -> bool:
         hosts = cluster.metadata.all_hosts()
-        if len(hosts) == expected and all(h.is_up for h in hosts):
-            return
-        assert time.monotonic() < deadline, f"driver sees {[(h, h.is_up) for h in hosts]}"
-        await asyncio.sleep(0.2)
+        assert len(hosts) == expected and all(h.is_up for h in hosts), (
+            f"driver sees {[(h, h.is_up) for h in hosts]}")
+        return True
+
+    await eventually(all_up, timeout, 0.2, what=f"the driver sees {expected} nodes up")
 
 
 async def test_quorum_writes_continue_with_one_node_of_three_stopped(
