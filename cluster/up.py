@@ -125,8 +125,13 @@ async def run(
     if not settings.runtime.ray_address:
         cluster = LocalRayCluster(nodes=1, cpus_per_node=os.cpu_count() or 2,
                                   runtime=settings.runtime).start()
-    else:
+    else:  # an existing cluster (Kubernetes: this container runs beside the Ray head)
         secure_ray(settings.runtime)  # the driver presents the cluster's token (and TLS)
+        import ray
+
+        # One job: the relays and hosts live as long as this driver and die with it, so a
+        # restart re-creates them (also on nodes that joined since).
+        ray.init(address=settings.runtime.ray_address, log_to_driver=False)
     try:
         media = await start_media(settings.media)
         system = await RayActorSystem.start(
