@@ -161,9 +161,10 @@ async def test_after_hours_routing(e2e: E2EFabric) -> None:
             open=[api_tenant.OpenInterval(weekday=today, start_minute=0, end_minute=1440)],
         )
     )
-    call = await o.members["401"].dial("401", number=number)
-    assert list(call.ringing) == ["410"]
-    await o.members["401"].hangup(call.call_id)
+    async with Softphone(o.members["410"], "410"):  # only registered extensions ring
+        call = await o.members["401"].dial("401", number=number)
+        assert list(call.ringing) == ["410"]
+        await o.members["401"].hangup(call.call_id)
 
 
 async def test_blind_transfer(e2e: E2EFabric) -> None:
@@ -245,12 +246,13 @@ async def test_cross_tenant_number_and_external_number(e2e: E2EFabric) -> None:
 
 async def test_active_calls_and_metrics_labels(e2e: E2EFabric) -> None:
     o = await make_office(e2e, "901", "902")
-    call = await o.members["901"].dial("901", extension="902")
-    active = await o.owner.active_calls()
-    assert call.call_id in [c.call_id for c in active]
-    with pytest.raises(FabricError):
-        await o.members["901"].active_calls()  # members may not list the tenant's calls
-    await o.members["901"].hangup(call.call_id)
+    async with Softphone(o.members["902"], "902"):  # only registered extensions ring
+        call = await o.members["901"].dial("901", extension="902")
+        active = await o.owner.active_calls()
+        assert call.call_id in [c.call_id for c in active]
+        with pytest.raises(FabricError):
+            await o.members["901"].active_calls()  # members may not list the tenant's calls
+        await o.members["901"].hangup(call.call_id)
     from prometheus_client import CollectorRegistry, generate_latest
 
     from actors.metrics_export import gather_texts, merge
@@ -311,7 +313,8 @@ async def test_carrier_suspends_resumes_and_closes_a_tenant(e2e: E2EFabric) -> N
     call = await eventually(lambda: o.members["111"].dial("111", extension="112"),
                             key_cache_s + 30, 0.5, what="a resumed tenant's call",
                             retry_on=(PermissionDenied,))
-    await o.members["111"].hangup(call.call_id)
+    if call.state != api_calls.CALL_STATE_ENDED:  # (112 has no phone: it ends at once)
+        await o.members["111"].hangup(call.call_id)
     closed = await op.close_tenant(o.tenant_id)
     assert closed.status == api_carrier.TENANT_STATUS_CLOSED and not closed.numbers
     await refused_at_the_edge(Unauthenticated, "bad-credentials")

@@ -1,5 +1,6 @@
 """Failover: kill the Ray node hosting active calls. Every call either continues (an
-answered call keeps its state) or ends with its CDR: never zero and never two CDRs."""
+answered call keeps its state, and ListActiveCalls still lists it) or ends with its CDR:
+never zero and never two CDRs."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from actors.call import call_address
 from fabric._runtime.placement import owner
 from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.cdr import Disposition
+from fabric.client import Softphone
 from fabric.errors import DeadlineExceeded, FailedPrecondition, NotFound, Unavailable
 from fabric.testing import eventually
 
@@ -74,6 +76,7 @@ async def test_kill_the_node_hosting_active_calls(two_nodes: E2EFabric) -> None:
     await admin.put_extension("100", user.user_id)
     await admin.put_extension("200", user.user_id, ring_timeout_s=RING_S)
 
+    phone = await Softphone(admin, "200").register()  # only registered extensions ring
     answered: list[str] = []
     ringing: list[str] = []
     on_worker = {"answered": 0, "ringing": 0}
@@ -91,6 +94,18 @@ async def test_kill_the_node_hosting_active_calls(two_nodes: E2EFabric) -> None:
     assert min(on_worker.values()) >= 3, on_worker
 
     e2e.cluster.kill_node(worker)
+
+    # the list of active calls is persisted: it still holds every answered call, and each
+    # listed call's state is what GetCall says
+    async def all_listed() -> dict[str, api_calls.CallInfo]:
+        listed = {c.call_id: c for c in await admin.active_calls()}
+        assert set(answered) <= set(listed), len(set(answered) - set(listed))
+        return listed
+
+    listed = await eventually(all_listed, 60, 0.3, what="the answered calls listed",
+                              retry_on=(Unavailable, DeadlineExceeded))
+    for call_id in answered:
+        assert listed[call_id].state == api_calls.CALL_STATE_ANSWERED
 
     # answered calls continue: their state survived the node; then they hang up normally
     for call_id in answered:
@@ -132,4 +147,10 @@ async def test_kill_the_node_hosting_active_calls(two_nodes: E2EFabric) -> None:
     assert all(dispositions[c] is Disposition.ANSWERED for c in answered)
     assert all(dispositions[c] is Disposition.NO_ANSWER for c in ringing)
     assert set(seen) == set(answered + ringing)
+    async def none_listed() -> bool:
+        return await admin.active_calls() == []
+
+    await eventually(none_listed, 30, 0.3, what="no call listed",
+                     retry_on=(Unavailable, DeadlineExceeded))
+    await phone.close()
     await op.close()
