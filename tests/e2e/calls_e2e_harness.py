@@ -88,7 +88,9 @@ async def start_fabric(
     settings = FabricSettings(
         storage=storage,  # type: ignore[arg-type]
         api=ApiSettings(
-            port=port, tls_dir=run_dir / "tls", operator_token_file=run_dir / "operator.token"
+            port=port, tls_dir=run_dir / "tls", operator_token_file=run_dir / "operator.token",
+            # scenarios dial in bursts from one key; the per-key rate has its own test
+            dials_per_s_per_key=1000.0, dial_burst=1000,
         ),
         runtime=RuntimeSettings(hosts_per_node=hosts_per_node, reminder_poll_s=0.25),
         metrics=MetricsSettings(port=0),
