@@ -99,12 +99,9 @@ class Authorizer:
     async def authenticate(self, metadata: Mapping[str, str], peer: str = "") -> Principal:
         """The principal named by the ``authorization`` metadata of a request from
         ``peer`` (an address; '' = not counted against any address)."""
-        if peer:
-            self.failed.check_peer(peer)
         header = metadata.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
-            self.failed.failed(peer, "", None)
             raise Unauthenticated(
                 "send metadata 'authorization: Bearer <api key or operator token>'",
                 error_id="missing-credentials",
@@ -116,16 +113,19 @@ class Authorizer:
         hit = self._cache.get(token)
         if hit is not None and hit[0] > now:
             return hit[1]
+        parts = parse_api_key(token)  # garbage costs nothing: refused, not counted
+        if peer and not self.failed.known_good(token):
+            self.failed.check_peer(peer)
         known = self.failed.known_bad(token)
         if known is not None:
             self.failed.failed(peer, token, known)
             raise known
         try:
-            found = await self._verify_key(parse_api_key(token))
+            found = await self._verify_key(parts)
         except Unauthenticated as exc:
             self.failed.failed(peer, token, exc)
             raise
-        self.failed.succeeded(peer)
+        self.failed.succeeded(peer, token)
         if len(self._cache) >= self._size:
             self._cache.clear()
         self._cache[token] = (now + self._ttl, found)

@@ -6,7 +6,9 @@
   (answered from memory, no tenant actor activated and no storage read for them) and a
   per-peer backoff: after ``free_failures`` failures a peer (its IP address, any port) is
   refused for a time that doubles with each further failure, up to ``max_backoff_s``, and
-  forgiven after a success or a quiet ``max_backoff_s``.
+  forgiven after a quiet ``max_backoff_s``. Only credentials that cost a
+  verification count (well-formed keys); a key that verified recently is still verified
+  from an address in backoff, so a noisy neighbour behind the same NAT locks no one out.
 
 Both are bounded in memory (the least recently touched entries go first) and read time from
 a :class:`fabric.clock.Clock`. A refusal is :func:`exhausted`: ``RESOURCE_EXHAUSTED`` with an
@@ -84,6 +86,7 @@ class FailedCredentials:
         free_failures: int = 5,
         base_backoff_s: float = 0.5,
         max_backoff_s: float = 60.0,
+        good_ttl_s: float = 600.0,
         max_entries: int = MAX_ENTRIES,
     ) -> None:
         self._clock = clock
@@ -92,8 +95,17 @@ class FailedCredentials:
         self.base_backoff_s = base_backoff_s
         self.max_backoff_s = max_backoff_s
         self._max = max_entries
+        self.good_ttl_s = good_ttl_s
         self._bad: OrderedDict[str, tuple[float, Unauthenticated]] = OrderedDict()
         self._peers: OrderedDict[str, _Peer] = OrderedDict()
+        self._good: OrderedDict[str, float] = OrderedDict()
+
+    def known_good(self, token: str) -> bool:
+        """True for a credential that verified within ``good_ttl_s``: it is verified again
+        even from an address in backoff (a real key is never locked out by its neighbours
+        behind the same address)."""
+        until = self._good.get(token_digest(token))
+        return until is not None and until > self._clock.now()
 
     def check_peer(self, peer: str) -> None:
         """Refuse a peer in backoff (``auth-backoff``) before anything is verified."""
@@ -138,13 +150,20 @@ class FailedCredentials:
             while len(table) > self._max:
                 table.popitem(last=False)
 
-    def succeeded(self, peer: str) -> None:
-        """A peer that presented valid credentials starts afresh."""
-        self._peers.pop(peer, None)
+    def succeeded(self, peer: str, token: str = "") -> None:
+        """``token`` verified: it is known good for ``good_ttl_s``. The peer's failures stay
+        counted (a valid key of a neighbour behind the same address forgives no one)."""
+        if token:
+            key = token_digest(token)
+            self._good.pop(key, None)
+            self._good[key] = self._clock.now() + self.good_ttl_s
+            while len(self._good) > self._max:
+                self._good.popitem(last=False)
 
     def forget(self, token: str) -> None:
-        """Drop a credential from the negative cache (e.g. a key made valid again)."""
+        """Drop a credential from both caches."""
         self._bad.pop(token_digest(token), None)
+        self._good.pop(token_digest(token), None)
 
 
 def peer_host(peer: str) -> str:

@@ -89,8 +89,9 @@ async def start_fabric(
         storage=storage,  # type: ignore[arg-type]
         api=ApiSettings(
             port=port, tls_dir=run_dir / "tls", operator_token_file=run_dir / "operator.token",
-            # scenarios dial in bursts from one key; the per-key rate has its own test
-            dials_per_s_per_key=1000.0, dial_burst=1000,
+            # scenarios dial in bursts from one key and try many bad keys from one address;
+            # the per-key rate and the backoff have their own tests (tests/security)
+            dials_per_s_per_key=1000.0, dial_burst=1000, auth_failures_free=1_000_000,
         ),
         runtime=RuntimeSettings(hosts_per_node=hosts_per_node, reminder_poll_s=0.25),
         metrics=MetricsSettings(port=0),

@@ -41,11 +41,13 @@ async def _status(coro: object) -> grpc.aio.AioRpcError:
 async def test_fake_keys_are_refused_from_memory_then_the_address_is_backed_off(
     edge_api: EdgeApiFactory,
 ) -> None:
-    api = await edge_api(auth_failures_free=3, auth_backoff_max_s=30)
+    api = await edge_api(auth_failures_free=3, auth_backoff_max_s=30, key_cache_s=0)
     made = await api.operator.create_tenant("Acme")
     tenant_id = made.tenant.tenant_id
     _, fake, _ = new_api_key(tenant_id)  # well formed, names a real tenant, never issued
     client = api.client(fake)
+    known = api.client(made.owner_api_key)  # a real key used before the attack ...
+    await known.get_config()
     try:
         for _ in range(3):
             err = await _status(client.calls.ListActiveCalls(
@@ -58,14 +60,23 @@ async def test_fake_keys_are_refused_from_memory_then_the_address_is_backed_off(
         assert trailers["fabric-error-id"] == "auth-backoff"
         assert 0 < float(trailers["retry-after"]) <= 30
         assert _refusals(api, "auth-backoff") == 1
-        # the real owner's key from the same address is refused too while backing off ...
-        owner = api.client(made.owner_api_key)
-        err = await _status(owner.calls.ListActiveCalls(
-            api_calls.ListActiveCallsRequest(), metadata=owner.metadata))
+        # ... still works from the same address; an unknown one waits for the backoff
+        assert (await known.get_config()).tenant_id == tenant_id
+        _, other_fake, _ = new_api_key(tenant_id)
+        stranger = api.client(other_fake)
+        err = await _status(stranger.calls.ListActiveCalls(
+            api_calls.ListActiveCallsRequest(), metadata=stranger.metadata))
         assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        await owner.close()
+        await stranger.close()
+        # garbage that is not a key at all costs nothing and is not counted
+        garbage = api.client("not-a-key")
+        err = await _status(garbage.calls.ListActiveCalls(
+            api_calls.ListActiveCallsRequest(), metadata=garbage.metadata))
+        assert err.code() == grpc.StatusCode.UNAUTHENTICATED
+        await garbage.close()
     finally:
         await client.close()
+        await known.close()
 
 
 async def test_a_refused_key_is_answered_from_memory() -> None:
