@@ -14,6 +14,8 @@ Why it works this way:
   group, wait for Cassandra's shutdown hook, and SIGKILL after a timeout: no orphan JVM.
 - The cluster layout is saved in ``<dir>/cluster.json`` so ``down`` and ``status`` need
   only ``--dir``.
+- No node takes anonymous clients: password roles and TLS (:mod:`cluster.cassandra_security`);
+  ``up`` prints the ``storage.*`` settings that log in.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from cluster.cassandra_jars import REPO_ROOT, JarResolutionError, ensure_jars, j
 from cluster.cassandra_security import (
     CassandraSecurity,
     admin_session,
+    client_settings,
     ensure_material,
     ensure_role,
     security_yaml,
@@ -523,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{', '.join(f'{a}:{args.native_port}' for a in layout.addresses)} "
                 f"({total:.1f}s; heap {heap} MB/node; data in {base_dir})"
             )
+            for name, value in client_settings(base_dir).items():  # never the password
+                print(f"  FABRIC_STORAGE__{name.upper()}={value}")
             return 0
         if args.command == "down":
             stopped = down(base_dir)
