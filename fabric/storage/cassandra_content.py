@@ -44,14 +44,14 @@ class _ChunkWriter:
         self._key_id = key_id
         self._inflight: set[asyncio.Task[Any]] = set()
 
-    async def write(self, chunk_no: int, blob: bytes) -> None:
+    async def write(self, chunk_no: int, nonce: bytes, ciphertext: bytes) -> None:
         while len(self._inflight) >= WRITE_WINDOW:
             done, self._inflight = await asyncio.wait(
                 self._inflight, return_when=asyncio.FIRST_COMPLETED
             )
             for task in done:
                 task.result()
-        params = [self._key_id, chunk_no, blob]
+        params = [self._key_id, chunk_no, nonce + ciphertext]
         self._inflight.add(asyncio.ensure_future(self._backend.execute("put_chunk", params)))
 
     async def commit(self) -> None:

@@ -16,10 +16,11 @@ personal and stays in the clear, so billing and paging work on it directly.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 from fabric.cdr import Cdr
-from fabric.vault.vault import Vault
+from fabric.vault.vault import BlindIndexer, RecordSealer, Vault
 
 DATA_CLASS = "cdr"
 
@@ -38,20 +39,36 @@ class CdrSealer:
 
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
+        self._keys: dict[str, tuple[BlindIndexer, RecordSealer, float]] = {}
+        self._generation = vault.generation
+
+    async def _tenant(self, tenant_id: str) -> tuple[BlindIndexer, RecordSealer]:
+        """The tenant's indexer and sealer, held as long as the vault caches keys."""
+        if self._generation != self.vault.generation:  # keys dropped (a tenant destroyed)
+            self._keys.clear()
+            self._generation = self.vault.generation
+        held = self._keys.get(tenant_id)
+        if held is not None and held[2] > time.monotonic():
+            return held[0], held[1]
+        indexer = await self.vault.indexer(tenant_id)
+        sealer = await self.vault.record_sealer(tenant_id, DATA_CLASS)
+        if len(self._keys) > 10_000:
+            self._keys.clear()
+        self._keys[tenant_id] = (indexer, sealer, time.monotonic() + self.vault.key_cache_s)
+        return indexer, sealer
 
     async def seal(self, cdr: Cdr) -> SealedNumbers:
         """Blind indexes and the sealed pair of numbers of a (validated) CDR."""
-        indexer = await self.vault.indexer(cdr.tenant_id)
-        sealer = await self.vault.record_sealer(cdr.tenant_id, DATA_CLASS)
+        indexer, sealer = await self._tenant(cdr.tenant_id)
         blob = sealer.seal(cdr.call_id, f"{cdr.from_number}\n{cdr.to_number}".encode())
         return SealedNumbers(indexer.index(cdr.from_number), indexer.index(cdr.to_number), blob)
 
     async def index(self, tenant_id: str, number: str) -> str:
         """The blind index of a number for a tenant (the query filter)."""
-        return (await self.vault.indexer(tenant_id)).index(number)
+        return (await self._tenant(tenant_id))[0].index(number)
 
     async def open(self, cdr: Cdr, sealed: bytes) -> Cdr:
         """The CDR with its numbers restored from ``sealed``."""
-        sealer = await self.vault.record_sealer(cdr.tenant_id, DATA_CLASS)
+        _, sealer = await self._tenant(cdr.tenant_id)
         from_number, _, to_number = sealer.open(cdr.call_id, sealed).decode().partition("\n")
         return replace(cdr, from_number=from_number, to_number=to_number)

@@ -3,9 +3,13 @@
 Each object's sealed chunks go to one file, ``<data_dir>/content/<key id[:2]>/<key id>``,
 as length-prefixed records (``>I`` length, then nonce, ciphertext and tag). The file name is
 the object's random data key id, so no tenant, object id or other name reaches the file
-system. A file is written aside (``.tmp``), fsynced and renamed into place on commit, then
-the object row is inserted: a crash leaves at worst an orphan temp file, never a row without
-its chunks. Files are 0600 in 0700 folders. Why files and not BLOB rows: a 64 KB BLOB insert
+system. A file is written aside (``.tmp``) and renamed into place on commit, then the object
+row is inserted: a process crash leaves at worst an orphan temp file, never a row without
+its chunks. By default the file is not fsynced, the durability of the rest of the embedded
+store (SQLite ``synchronous = NORMAL``) and of Cassandra's periodic commit log: an OS crash
+may lose the last seconds (a lost file then reads as ``vault-tampered``, never as garbage);
+``durable=True`` fsyncs each object. Reads memory-map the file. Files are 0600 in 0700
+folders. Why files and not BLOB rows: a 64 KB BLOB insert
 costs SQLite far more than the AES-GCM of the same bytes, so rows would cap content
 throughput (benchmarks/vault.py) well below the cipher.
 """
@@ -13,6 +17,7 @@ throughput (benchmarks/vault.py) well below the cipher.
 from __future__ import annotations
 
 import asyncio
+import mmap
 import os
 import sqlite3
 import struct
@@ -25,6 +30,7 @@ from fabric.vault.content import ObjectRow
 
 DEFAULT_CHUNK_SIZE = 256 * 1024
 _LEN = struct.Struct(">I")
+_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS content_object (
     tenant_id TEXT NOT NULL, data_class TEXT NOT NULL, object_id TEXT NOT NULL,
@@ -53,31 +59,34 @@ class _FileWriter:
         _private_dir(final.parent)
         self._final = final
         self._tmp = final.with_suffix(".tmp")
-        fd = os.open(self._tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-        self._file = os.fdopen(fd, "wb")
+        self._fd = os.open(self._tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
         self._durable = durable
         self._expected = 0
 
-    async def write(self, chunk_no: int, blob: bytes) -> None:
+    async def write(self, chunk_no: int, nonce: bytes, ciphertext: bytes) -> None:
         if chunk_no != self._expected:
             raise ValueError("chunks must be written in order")
         self._expected += 1
-        self._file.write(_LEN.pack(len(blob)))
-        self._file.write(blob)
+        parts = [_LEN.pack(len(nonce) + len(ciphertext)), nonce, ciphertext]
+        want = sum(len(p) for p in parts)
+        done = os.writev(self._fd, parts)
+        if done != want:  # a short write (rare, e.g. a signal): finish it plainly
+            os.write(self._fd, b"".join(parts)[done:])
 
     async def commit(self) -> None:
         def _finish() -> None:
-            self._file.flush()
             if self._durable:
-                os.fsync(self._file.fileno())
-            self._file.close()
+                os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
             os.replace(self._tmp, self._final)
 
         await asyncio.to_thread(_finish)
 
     async def abort(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
         for path in (self._tmp, self._final):
             try:
                 path.unlink()
@@ -89,7 +98,7 @@ class SqliteContentBackend:
     """Object rows in SQLite, sealed chunks in one file per object."""
 
     def __init__(
-        self, data_dir: Path, *, chunk_size: int = DEFAULT_CHUNK_SIZE, durable: bool = True
+        self, data_dir: Path, *, chunk_size: int = DEFAULT_CHUNK_SIZE, durable: bool = False
     ) -> None:
         self.chunk_size = chunk_size
         self._dir = data_dir / "content"
@@ -136,21 +145,37 @@ class SqliteContentBackend:
 
         return await self._db.run(_put)
 
-    async def read_chunks(self, key_id: str, chunk_count: int) -> AsyncIterator[bytes]:
-        """The sealed chunks in order; stops early at a missing file or a short record."""
+    async def read_chunks(self, key_id: str, chunk_count: int) -> AsyncIterator[memoryview]:
+        """The sealed chunks in order, as views of the memory-mapped file (no copy: the
+        cipher reads straight from the page cache); stops early at a missing file or a
+        short record."""
         try:
-            f = open(self.path_of(key_id), "rb")  # noqa: SIM115 - closed in finally
+            with open(self.path_of(key_id), "rb") as f:
+                if os.fstat(f.fileno()).st_size == 0:
+                    return
+                mapped = mmap.mmap(  # populated: one fault-in, not one per page
+                    f.fileno(), 0, flags=mmap.MAP_SHARED | _POPULATE, prot=mmap.PROT_READ
+                )
         except FileNotFoundError:
             return
+        view = memoryview(mapped)
         try:
+            pos, end = 0, len(view)
             for _ in range(chunk_count):
-                head = f.read(_LEN.size)
-                if len(head) < _LEN.size:
+                if pos + _LEN.size > end:
                     return
-                blob = f.read(_LEN.unpack(head)[0])
-                yield blob
+                length = _LEN.unpack_from(view, pos)[0]
+                pos += _LEN.size
+                if pos + length > end:
+                    return
+                yield view[pos : pos + length]
+                pos += length
         finally:
-            f.close()
+            try:
+                view.release()
+                mapped.close()
+            except BufferError:  # a caller still holds a chunk view: the map goes with it
+                pass
 
     async def mark_deleted(self, tenant_id: str, data_class: str, object_id: str) -> None:
         """Mark the row deleted and drop its sealed metadata."""

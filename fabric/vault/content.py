@@ -77,8 +77,9 @@ class ContentInfo:
 class ChunkWriter(Protocol):
     """Receives the sealed chunks of one object being written."""
 
-    async def write(self, chunk_no: int, blob: bytes) -> None:
-        """Store one sealed chunk."""
+    async def write(self, chunk_no: int, nonce: bytes, ciphertext: bytes) -> None:
+        """Store one sealed chunk: its nonce, then its ciphertext and tag (kept apart so a
+        file backend writes them without concatenating 256 KB)."""
         ...
 
     async def commit(self) -> None:
@@ -108,7 +109,7 @@ class ContentBackend(Protocol):
         """Insert the row unless a live object has the name; False if one has."""
         ...
 
-    def read_chunks(self, key_id: str, chunk_count: int) -> AsyncIterator[bytes]:
+    def read_chunks(self, key_id: str, chunk_count: int) -> AsyncIterator[bytes | memoryview]:
         """The sealed chunks in order (fewer than ``chunk_count`` if some are missing)."""
         ...
 
@@ -157,11 +158,13 @@ def _check(tenant_id: str, data_class: str, object_id: str) -> None:
             )
 
 
-async def _rechunk(data: bytes | AsyncIterable[bytes], size: int) -> AsyncIterator[bytes]:
+async def _rechunk(
+    data: bytes | AsyncIterable[bytes], size: int
+) -> AsyncIterator[bytes | memoryview]:
     if isinstance(data, bytes | bytearray | memoryview):
-        view = memoryview(data)
+        view = memoryview(data)  # slices are views: the cipher reads the caller's buffer
         for i in range(0, len(view), size):
-            yield bytes(view[i : i + size])
+            yield view[i : i + size]
         return
     buf = bytearray()
     async for piece in data:
@@ -245,16 +248,16 @@ class ContentStore:
         size = 0
         n = 0
         try:
-            pending: bytes | None = None
+            pending: bytes | memoryview | None = None
             async for piece in _rechunk(data, self.backend.chunk_size):
                 if pending is not None:
                     aad = _chunk_aad(names, n, False)
-                    await writer.write(n, crypto.encrypt(key.aead, pending, aad))
+                    await writer.write(n, *crypto.encrypt_parts(key.aead, pending, aad))
                     n += 1
                 pending = piece
                 size += len(piece)
             aad = _chunk_aad(names, n, True)
-            await writer.write(n, crypto.encrypt(key.aead, pending or b"", aad))
+            await writer.write(n, *crypto.encrypt_parts(key.aead, pending or b"", aad))
             n += 1
             await writer.commit()
             row = ObjectRow(

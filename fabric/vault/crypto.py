@@ -1,20 +1,21 @@
 """AES-256-GCM primitives and the associated-data encoding every vault ciphertext uses.
 
-A sealed record is ``MAGIC (2) | key generation (4) | context fingerprint (8) | nonce (12) |
-ciphertext and tag``. The associated data binds the context (tenant, data class, object id,
-key generation), so a blob moved to another tenant or object fails authentication. The
-fingerprint (the first 8 bytes of SHA-256 of tenant, class and object id) lets the vault say
-*context mismatch* instead of *tampered* for a blob opened in the wrong place; it reveals
-nothing the location of the blob does not already say. Nonces are 96 random bits from
-``os.urandom``; every key here seals far fewer than the 2^32 messages at which random nonces
-must stop (data keys seal one object; record keys are per tenant and data class).
+A sealed record is ``MAGIC (2) | key generation (4) | context fingerprint (4) | nonce (12) |
+ciphertext and tag``. The associated data is the header (so the key generation) and the
+context (tenant, data class, object id), so a blob moved to another tenant or object fails
+authentication. The fingerprint (CRC-32 of tenant, class and object id) only lets the vault
+say *context mismatch* instead of *tampered* for a blob opened in the wrong place (the
+security is the associated data's); it reveals nothing the blob's location does not say.
+Nonces are 96 random bits from ``os.urandom``; every key here seals far fewer than the 2^32
+messages at which random nonces must stop (data keys seal one object; record keys are per
+tenant and data class).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
+import zlib
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -25,7 +26,7 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 TAG_BYTES = 16
 MAGIC = b"\xfa\x01"
-_HEADER = struct.Struct(">2sI8s")
+_HEADER = struct.Struct(">2sI4s")
 HEADER_BYTES = _HEADER.size + NONCE_BYTES
 
 
@@ -44,18 +45,21 @@ def context_aad(*parts: str | int) -> bytes:
     return bytes(out)
 
 
-def fingerprint(tenant_id: str, data_class: str, object_id: str) -> bytes:
-    """8 bytes naming a context, stored in a sealed record's header."""
-    return hashlib.sha256(context_aad(tenant_id, data_class, object_id)).digest()[:8]
-
-
-def encrypt(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
+def encrypt(aead: AESGCM, plaintext: bytes | memoryview, aad: bytes) -> bytes:
     """``nonce | ciphertext | tag``."""
     nonce = os.urandom(NONCE_BYTES)
     return nonce + aead.encrypt(nonce, plaintext, aad)
 
 
-def decrypt(aead: AESGCM, blob: bytes, aad: bytes, what: str) -> bytes:
+def encrypt_parts(
+    aead: AESGCM, plaintext: bytes | memoryview, aad: bytes
+) -> tuple[bytes, bytes]:
+    """``(nonce, ciphertext | tag)``: :func:`encrypt` without joining them."""
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce, aead.encrypt(nonce, plaintext, aad)
+
+
+def decrypt(aead: AESGCM, blob: bytes | memoryview, aad: bytes, what: str) -> bytes:
     """Inverse of :func:`encrypt`; ``VaultTampered`` when authentication fails."""
     if len(blob) < NONCE_BYTES + TAG_BYTES:
         raise VaultTampered(f"{what} is truncated", details={"what": what})
@@ -68,13 +72,25 @@ def decrypt(aead: AESGCM, blob: bytes, aad: bytes, what: str) -> bytes:
         ) from None
 
 
-def seal_record(
-    aead: AESGCM, generation: int, tenant_id: str, data_class: str, object_id: str, data: bytes
-) -> bytes:
-    """Seal a small record under a record key of ``generation``."""
-    header = _HEADER.pack(MAGIC, generation, fingerprint(tenant_id, data_class, object_id))
-    aad = header + context_aad(tenant_id, data_class, object_id, generation)
-    return header + encrypt(aead, data, aad)
+def record_context(tenant_id: str, data_class: str) -> bytes:
+    """The part of a record's associated data shared by every record of a tenant and class
+    (computed once per sealer)."""
+    return context_aad(tenant_id, data_class)
+
+
+def _object_context(prefix: bytes, object_id: str) -> bytes:
+    raw = object_id.encode()
+    return prefix + len(raw).to_bytes(4, "big") + raw
+
+
+def seal_record(aead: AESGCM, generation: int, prefix: bytes, object_id: str, data: bytes) -> bytes:
+    """Seal a small record under a record key of ``generation``; ``prefix`` is
+    :func:`record_context` of its tenant and class. The header (with the generation and the
+    context fingerprint) and the full context are the associated data."""
+    ctx = _object_context(prefix, object_id)
+    header = _HEADER.pack(MAGIC, generation, zlib.crc32(ctx).to_bytes(4, "big"))
+    nonce = os.urandom(NONCE_BYTES)
+    return header + nonce + aead.encrypt(nonce, data, header + ctx)
 
 
 def record_generation(blob: bytes) -> int:
@@ -84,16 +100,14 @@ def record_generation(blob: bytes) -> int:
     return int(_HEADER.unpack_from(blob)[1])
 
 
-def open_record(
-    aead: AESGCM, tenant_id: str, data_class: str, object_id: str, blob: bytes
-) -> bytes:
+def open_record(aead: AESGCM, prefix: bytes, data_class: str, object_id: str, blob: bytes) -> bytes:
     """Open a record sealed by :func:`seal_record` in exactly this context."""
-    generation = record_generation(blob)
+    record_generation(blob)
+    ctx = _object_context(prefix, object_id)
     header = blob[: _HEADER.size]
-    if header[6:14] != fingerprint(tenant_id, data_class, object_id):
+    if header[6:10] != zlib.crc32(ctx).to_bytes(4, "big"):
         raise VaultContextMismatch(
             f"sealed {data_class} record belongs to another tenant or object",
             details={"data_class": data_class},
         )
-    aad = header + context_aad(tenant_id, data_class, object_id, generation)
-    return decrypt(aead, blob[_HEADER.size :], aad, f"{data_class} record")
+    return decrypt(aead, blob[_HEADER.size :], header + ctx, f"{data_class} record")

@@ -22,10 +22,10 @@ the object's state on every read, so a deleted object is unreadable at once ever
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -48,6 +48,7 @@ from fabric.vault.provider import KeyProvider, WrappedKey
 SYSTEM_TENANT = "_system"  # owner of data with no tenant (actor state); not a valid tenant id
 RECORD_GENERATION = 1
 INDEX_KEY_ID = "index.1"
+_INDEX_MEMO = 4096  # blind indexes remembered per tenant
 
 
 def tenant_key_aad(tenant_id: str, version: int) -> bytes:
@@ -90,43 +91,67 @@ class DataKey:
     aead: AESGCM
 
 
-@dataclass(slots=True)
 class RecordSealer:
     """Seals small records of one tenant and data class under its record key."""
 
-    tenant_id: str
-    data_class: str
-    aead: AESGCM
-    generation: int = RECORD_GENERATION
+    def __init__(
+        self, tenant_id: str, data_class: str, aead: AESGCM, generation: int = RECORD_GENERATION
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.data_class = data_class
+        self.generation = generation
+        self._aead = aead
+        self._prefix = crypto.record_context(tenant_id, data_class)
+        self._sealed = VAULT_OPS.labels(op="seal", data_class=data_class, outcome="ok")
+        self._opened = VAULT_OPS.labels(op="unseal", data_class=data_class, outcome="ok")
 
     def seal(self, object_id: str, data: bytes) -> bytes:
         """Seal ``data`` bound to ``object_id``."""
-        blob = crypto.seal_record(
-            self.aead, self.generation, self.tenant_id, self.data_class, object_id, data
-        )
-        count("seal", self.data_class)
+        blob = crypto.seal_record(self._aead, self.generation, self._prefix, object_id, data)
+        self._sealed.inc()
         return blob
 
     def open(self, object_id: str, blob: bytes) -> bytes:
         """Open a record sealed for ``object_id``; raise on any mismatch or damage."""
         try:
-            data = crypto.open_record(self.aead, self.tenant_id, self.data_class, object_id, blob)
+            data = crypto.open_record(self._aead, self._prefix, self.data_class, object_id, blob)
         except Exception as exc:
             count("unseal", self.data_class, getattr(exc, "error_id", "error"))
             raise
-        count("unseal", self.data_class)
+        self._opened.inc()
         return data
 
 
-@dataclass(frozen=True, slots=True)
 class BlindIndexer:
     """Keyed blind index of one tenant: HMAC-SHA256 under the tenant's index key."""
 
-    key: bytes = field(repr=False)
+    def __init__(self, key: bytes) -> None:
+        # HMAC (RFC 2104) with the padded key's inner and outer hash states computed once:
+        # per value, two C-level copies instead of the hmac module's Python-level copy.
+        if len(key) > 64:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+        # a tenant's own numbers recur in most of its CDRs: remember recent indexes (in
+        # memory only, dropped with the indexer when the key cache expires)
+        self._memo: dict[str, str] = {}
 
     def index(self, value: str) -> str:
-        """32 hex chars naming ``value`` for equality search, without revealing it."""
-        return hmac.digest(self.key, value.encode(), "sha256")[:16].hex()
+        """32 hex chars naming ``value`` for equality search, without revealing it:
+        the first 128 bits of HMAC-SHA256(index key, value)."""
+        known = self._memo.get(value)
+        if known is not None:
+            return known
+        inner = self._inner.copy()
+        inner.update(value.encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        index = outer.digest()[:16].hex()
+        if len(self._memo) >= _INDEX_MEMO:
+            self._memo.clear()
+        self._memo[value] = index
+        return index
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +180,11 @@ class Vault:
         self.keys = keys
         self.backup_window_s = backup_window_s
         self.clock: Clock = clock or SystemClock()
-        self._cache_s = key_cache_s
+        self.key_cache_s = key_cache_s
         self._tenants: dict[str, _TenantKeys] = {}
         self._sealers: dict[tuple[str, str], tuple[RecordSealer, float]] = {}
         self._indexers: dict[str, tuple[BlindIndexer, float]] = {}
+        self.generation = 0  # bumped when a tenant's keys are dropped from the cache
 
     # --- tenant keys -----------------------------------------------------------------------
 
@@ -183,7 +209,7 @@ class Vault:
             )
             VAULT_KEY_UNWRAPS.labels(level="root", version=str(r.root_version)).inc()
             versions[r.version] = AESGCM(raw)
-        keys = _TenantKeys(versions, max(versions), time.monotonic() + self._cache_s)
+        keys = _TenantKeys(versions, max(versions), time.monotonic() + self.key_cache_s)
         self._tenants[tenant_id] = keys
         return keys
 
@@ -196,6 +222,7 @@ class Vault:
 
     def _forget(self, tenant_id: str) -> None:
         self._tenants.pop(tenant_id, None)
+        self.generation += 1
         self._indexers.pop(tenant_id, None)
         for key in [k for k in self._sealers if k[0] == tenant_id]:
             del self._sealers[key]
@@ -323,7 +350,7 @@ class Vault:
         key_id = f"record.{data_class}.{RECORD_GENERATION}"
         raw = await self._named_key(tenant_id, data_class, key_id)
         sealer = RecordSealer(tenant_id, data_class, AESGCM(raw))
-        self._sealers[(tenant_id, data_class)] = (sealer, time.monotonic() + self._cache_s)
+        self._sealers[(tenant_id, data_class)] = (sealer, time.monotonic() + self.key_cache_s)
         return sealer
 
     async def indexer(self, tenant_id: str) -> BlindIndexer:
@@ -332,7 +359,7 @@ class Vault:
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
         indexer = BlindIndexer(await self._named_key(tenant_id, "blind-index", INDEX_KEY_ID))
-        self._indexers[tenant_id] = (indexer, time.monotonic() + self._cache_s)
+        self._indexers[tenant_id] = (indexer, time.monotonic() + self.key_cache_s)
         return indexer
 
     async def seal(self, tenant_id: str, data_class: str, object_id: str, data: bytes) -> bytes:

@@ -6,6 +6,8 @@ Runs on the embedded key store in a temporary folder (real SQLite, no network).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import os
 import stat
 from collections.abc import AsyncIterator
@@ -21,7 +23,7 @@ from fabric.vault.errors import (
 )
 from fabric.vault.provider import LocalFileKeyProvider
 from fabric.vault.sqlite_keys import SqliteKeyStore
-from fabric.vault.vault import Vault
+from fabric.vault.vault import BlindIndexer, Vault
 
 
 @pytest.fixture()
@@ -167,6 +169,12 @@ async def test_destroyed_tenant_cannot_open_anything(vault: Vault) -> None:
     with pytest.raises(VaultKeyDestroyed):
         await vault.open_data_key("acme", "voicemail", "vm-1", key.key_id)
     assert all(not r.wrapped for r in await vault.keys.tenant_keys("acme"))
+
+
+def test_blind_index_is_hmac_sha256() -> None:
+    for key in (b"k" * 32, b"x" * 100):
+        expected = hmac.new(key, b"+15551234567", hashlib.sha256).digest()[:16].hex()
+        assert BlindIndexer(key).index("+15551234567") == expected
 
 
 async def test_blind_index_is_keyed_per_tenant(vault: Vault) -> None:
