@@ -132,6 +132,7 @@ async def run(
         # One job: the relays and hosts live as long as this driver and die with it, so a
         # restart re-creates them (also on nodes that joined since).
         ray.init(address=settings.runtime.ray_address, log_to_driver=False)
+    _stop_on_signals(stop)  # again: connecting Ray replaced the SIGTERM handler with its own
     try:
         media = await start_media(settings.media)
         system = await RayActorSystem.start(
@@ -164,6 +165,14 @@ async def run(
     print("stopped", flush=True)
 
 
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGINT and SIGTERM set ``stop`` (a graceful stop: Kubernetes sends SIGTERM)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+            loop.add_signal_handler(sig, stop.set)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m cluster.up``."""
     parser = argparse.ArgumentParser(prog="python -m cluster.up", description=__doc__)
@@ -182,9 +191,7 @@ def main(argv: list[str] | None = None) -> int:
 
     async def main_async() -> None:
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        _stop_on_signals(stop)
         await run(settings, stop, api_target=args.api_target,
                   api_server_name=args.api_server_name)
 
