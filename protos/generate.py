@@ -16,6 +16,10 @@ from grpc_tools import protoc  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
+# the public API's descriptors with their comments (source info), for server reflection:
+# only these files (and their imports) are served, never the internal messages
+PUBLIC_API = Path("fabric/api/v1")
+DESCRIPTOR_SET = ROOT / PUBLIC_API / "api_descriptors.binpb"
 
 
 def main() -> int:
@@ -42,6 +46,19 @@ def main() -> int:
     status = int(protoc.main(args))
     if status != 0:
         print(f"protos/generate.py: protoc failed with status {status}", file=sys.stderr)
+        return status
+    public = [src for src in sources if Path(src).parent == PUBLIC_API]
+    status = int(protoc.main([
+        "protoc",
+        f"-I{PROTOS}",
+        f"-I{include}",
+        f"--descriptor_set_out={DESCRIPTOR_SET}",
+        "--include_imports",
+        "--include_source_info",
+        *public,
+    ]))
+    if status != 0:
+        print(f"protos/generate.py: descriptor set failed with status {status}", file=sys.stderr)
         return status
     # make every generated folder an importable package
     for src in sources:

@@ -1,5 +1,8 @@
 """Assembling the gRPC server: TLS, the edge interceptor, health and reflection.
 
+Reflection lists and describes only the public services and health
+(:mod:`fabric.edge.reflection`); health implements Check, Watch and List.
+
 ``SO_REUSEPORT`` is on (gRPC's default on Linux), so every gateway process of a node can
 bind the same API port and the kernel spreads connections across them.
 """
@@ -10,11 +13,16 @@ from collections.abc import Callable, Sequence
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1._async import HealthServicer as _AsyncHealthServicer
 
 from fabric.config import ApiSettings
 from fabric.edge.interceptor import EdgeInterceptor
+from fabric.edge.reflection import (
+    ReflectionIndex,
+    file_proto,
+    public_api_files,
+    reflection_handlers,
+)
 from fabric.edge.tls import ensure_dev_pki
 
 Registrar = Callable[[grpc.aio.Server], None]
@@ -27,6 +35,19 @@ SERVER_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.max_receive_message_length", 1 << 20),
 ]
+
+
+class HealthServicer(_AsyncHealthServicer):
+    """grpcio-health-checking's async servicer, plus the List method its proto declares."""
+
+    async def List(  # noqa: N802 - the gRPC method's name
+        self, request: health_pb2.HealthListRequest, context: grpc.aio.ServicerContext
+    ) -> health_pb2.HealthListResponse:
+        """Every service with a known status (the empty name is the server as a whole)."""
+        response = health_pb2.HealthListResponse()
+        for name, status in self._server_status.items():
+            response.statuses[name].status = status
+        return response
 
 
 class EdgeServer:
@@ -56,12 +77,11 @@ async def start_server(
         register(server)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    names = [
-        *service_names,
-        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-        reflection.SERVICE_NAME,
-    ]
-    reflection.enable_server_reflection(names, server)
+    index = ReflectionIndex(
+        [*public_api_files(), file_proto(health_pb2.DESCRIPTOR.serialized_pb)],
+        [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name],
+    )
+    server.add_generic_rpc_handlers(reflection_handlers(index))
     address = f"{settings.host}:{settings.port}"
     if settings.tls:
         pki = ensure_dev_pki(settings.tls_dir, [settings.host])
