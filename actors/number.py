@@ -6,6 +6,8 @@ give one number to two tenants (the actor runs one message at a time and persist
 it answers). It never asks other actors, so it cannot take part in an ask cycle. Routing
 *within* a tenant (which extension a number rings) is the TenantActor's business.
 
+It also keeps the carrier's tenant index (every tenant id, oldest first) for ListTenants.
+
 A directory of one actor is a hot spot by design: a lookup is a dictionary read, far
 cheaper than the ask that carries it; if it ever limits dialing, shard by number prefix.
 """
@@ -126,3 +128,17 @@ class NumberDirectory(VirtualActor[str]):
                     if len(out) == count:
                         return out
         return out
+
+    @handler
+    async def on_index_tenant(self, msg: msg_numbers.IndexTenant) -> msg_numbers.TenantIds:
+        """Remember a new tenant for ListTenants (a second call for one id changes nothing)."""
+        if msg.tenant_id not in self.state.tenant_ids:
+            self.state.tenant_ids.append(msg.tenant_id)
+            await self.ctx.save_state(self.state)
+        return msg_numbers.TenantIds(total=len(self.state.tenant_ids))
+
+    @handler
+    async def on_list_tenants(self, msg: msg_numbers.ListTenantIds) -> msg_numbers.TenantIds:
+        """Up to ``limit`` tenant ids from position ``offset``, oldest first."""
+        ids = self.state.tenant_ids[msg.offset : msg.offset + msg.limit]
+        return msg_numbers.TenantIds(tenant_ids=ids, total=len(self.state.tenant_ids))

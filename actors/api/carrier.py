@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 import grpc
@@ -17,6 +18,9 @@ from fabric.api.v1 import carrier_pb2 as api_carrier
 from fabric.api.v1 import carrier_pb2_grpc
 from fabric.edge.credentials import new_api_key
 from fabric.errors import FabricError, FailedPrecondition, InvalidArgument
+
+DEFAULT_TENANT_PAGE = 100
+MAX_TENANT_PAGE = 500
 
 
 class CarrierServicer(carrier_pb2_grpc.CarrierAdminServicer):
@@ -59,8 +63,35 @@ class CarrierServicer(carrier_pb2_grpc.CarrierAdminServicer):
                 owner_secret_hash=digest,
             ),
         )
+        await self.system.ref(DIRECTORY).ask(msg_numbers.IndexTenant(tenant_id=tenant_id))
         return api_carrier.CreateTenantResponse(
             tenant=tenant, owner_user_id=owner_id, owner_api_key=key
+        )
+
+    async def ListTenants(  # noqa: N802
+        self, request: api_carrier.ListTenantsRequest, context: grpc.aio.ServicerContext
+    ) -> api_carrier.ListTenantsResponse:
+        """A page of tenants, oldest first (the page token is the next position)."""
+        size = request.page_size or DEFAULT_TENANT_PAGE
+        if size > MAX_TENANT_PAGE:
+            raise InvalidArgument(
+                f"page_size must be 0 to {MAX_TENANT_PAGE}", error_id="invalid-page"
+            )
+        token = request.page_token
+        if token and not (token.isdigit() and len(token) <= 9):
+            raise InvalidArgument(
+                "page_token must be a next_page_token from ListTenants", error_id="invalid-page"
+            )
+        offset = int(token or 0)
+        page = await self.system.ref(DIRECTORY).ask(
+            msg_numbers.ListTenantIds(offset=offset, limit=size), reply=msg_numbers.TenantIds
+        )
+        tenants = await asyncio.gather(
+            *(self._tenant(t, msg_tenant.GetTenant()) for t in page.tenant_ids)
+        )
+        end = offset + len(page.tenant_ids)
+        return api_carrier.ListTenantsResponse(
+            tenants=tenants, next_page_token=str(end) if end < page.total else ""
         )
 
     async def GetTenant(  # noqa: N802

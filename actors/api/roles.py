@@ -23,6 +23,7 @@ _CARRIER = (
     "SetPlan",
     "AllocateNumbers",
     "ReleaseNumber",
+    "ListTenants",
 )
 _ADMIN = (
     "GetConfig",

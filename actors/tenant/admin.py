@@ -141,7 +141,8 @@ class TenantAdmin(TenantParts):
         validate.extension(ext.extension)
         if ext.user_id not in state.users:
             raise InvalidArgument(
-                "extension.user_id must name a user of this tenant (see ListUsers)",
+                f"extension.user_id must name a user of this tenant; {ext.user_id!r} is none "
+                "(`fabric user list`, or ListUsers)",
                 error_id="unknown-user",
             )
         ext.ring_timeout_s = validate.ring_timeout(ext.ring_timeout_s, "extension.ring_timeout_s")
@@ -152,16 +153,24 @@ class TenantAdmin(TenantParts):
             api_tenant.FORWARD_NO_ANSWER,
         ):
             raise InvalidArgument("forwarding.mode is unknown", error_id="invalid-forwarding")
-        if fw.mode != api_tenant.FORWARD_MODE_UNSPECIFIED:
+        if fw.mode != api_tenant.FORWARD_MODE_UNSPECIFIED and fw.to_number:
+            if fw.to_extension:
+                raise InvalidArgument(
+                    "forwarding needs to_extension or to_number, not both",
+                    error_id="invalid-forwarding",
+                )
+            validate.e164(fw.to_number, "forwarding.to_number")  # reached through a trunk
+        elif fw.mode != api_tenant.FORWARD_MODE_UNSPECIFIED:
             validate.extension(fw.to_extension, "forwarding.to_extension")
             if fw.to_extension == ext.extension or fw.to_extension not in state.extensions:
                 raise InvalidArgument(
-                    "forwarding.to_extension must be another existing extension",
+                    f"forwarding.to_extension {fw.to_extension!r} must be another existing "
+                    "extension, or use to_number for an outside number",
                     error_id="invalid-forwarding",
                 )
-        elif fw.to_extension:
+        elif fw.to_extension or fw.to_number:
             raise InvalidArgument(
-                "forwarding.to_extension must be empty unless forwarding.mode is set",
+                "forwarding.to_extension/to_number must be empty unless forwarding.mode is set",
                 error_id="invalid-forwarding",
             )
         if ext.extension not in state.extensions and len(state.extensions) >= MAX_EXTENSIONS:

@@ -22,7 +22,7 @@ from actors.tenant.registrations import TenantRegistrations
 from fabric.actor import handler
 from fabric.api.v1 import carrier_pb2 as api_carrier
 from fabric.api.v1 import tenant_pb2 as api_tenant
-from fabric.errors import FailedPrecondition, NotFound
+from fabric.errors import FailedPrecondition, NotFound, Unavailable
 
 
 def is_open(hours: api_tenant.BusinessHours, now_s: float) -> bool:
@@ -132,6 +132,12 @@ class TenantRouting(TenantRegistrations):
             return
         decision.recording = decision.recording or ext.recording
         fw = ext.forwarding
+        if fw.mode == api_tenant.FORWARD_ALWAYS and fw.to_number:
+            raise Unavailable(  # stored for the future trunk; refused until one exists
+                f"extension {extension} forwards every call to an outside number, which "
+                "needs a carrier trunk this fabric does not have yet",
+                error_id="no-carrier-trunk",
+            )
         can_forward = hops < MAX_FORWARD_HOPS and fw.to_extension in state.extensions
         if fw.mode == api_tenant.FORWARD_ALWAYS and can_forward:
             self._ring_extension(state, fw.to_extension, decision, hops + 1)

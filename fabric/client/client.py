@@ -111,6 +111,19 @@ class FabricClient:
         """Close a tenant for good."""
         return await self.call(self.carrier.CloseTenant, api_carrier.TenantRef(tenant_id=tenant_id))
 
+    async def list_tenants(self) -> list[api_carrier.Tenant]:
+        """Every tenant (every page), oldest first."""
+        tenants: list[api_carrier.Tenant] = []
+        token = ""
+        while True:
+            reply = await self.call(
+                self.carrier.ListTenants, api_carrier.ListTenantsRequest(page_token=token)
+            )
+            tenants.extend(reply.tenants)
+            token = reply.next_page_token
+            if not token:
+                return tenants
+
     async def set_plan(self, tenant_id: str, plan: int) -> api_carrier.Tenant:
         """Standard or Pro."""
         return await self.call(
@@ -169,6 +182,53 @@ class FabricClient:
         return await self.call(
             self.admin.PutExtension, api_tenant.PutExtensionRequest(extension=ext)
         )
+
+    async def put_extension_message(self, extension: api_tenant.Extension) -> api_tenant.Extension:
+        """Create or replace an extension given as a whole message."""
+        return await self.call(
+            self.admin.PutExtension, api_tenant.PutExtensionRequest(extension=extension)
+        )
+
+    async def delete_user(self, user_id: str) -> None:
+        """Remove a user (and their keys); refused while they have extensions."""
+        await self.call(self.admin.DeleteUser, api_tenant.UserRef(user_id=user_id))
+
+    async def list_users(self) -> list[api_tenant.User]:
+        """Every user."""
+        reply = await self.call(self.admin.ListUsers, api_tenant.ListUsersRequest())
+        return list(reply.users)
+
+    async def delete_extension(self, extension: str) -> None:
+        """Remove an extension nothing refers to."""
+        await self.call(self.admin.DeleteExtension, api_tenant.ExtensionRef(extension=extension))
+
+    async def list_extensions(self) -> list[api_tenant.Extension]:
+        """Every extension."""
+        reply = await self.call(self.admin.ListExtensions, api_tenant.ListExtensionsRequest())
+        return list(reply.extensions)
+
+    async def delete_ring_group(self, group_id: str) -> None:
+        """Remove a ring group nothing refers to."""
+        await self.call(self.admin.DeleteRingGroup, api_tenant.RingGroupRef(group_id=group_id))
+
+    async def list_ring_groups(self) -> list[api_tenant.RingGroup]:
+        """Every ring group."""
+        reply = await self.call(self.admin.ListRingGroups, api_tenant.ListRingGroupsRequest())
+        return list(reply.groups)
+
+    async def list_numbers(self) -> list[api_tenant.NumberRoute]:
+        """The tenant's numbers and where each rings."""
+        reply = await self.call(self.admin.ListNumbers, api_tenant.ListNumbersRequest())
+        return list(reply.routes)
+
+    async def list_api_keys(self) -> list[api_tenant.ApiKey]:
+        """Every API key of the tenant (never the secrets)."""
+        reply = await self.call(self.admin.ListApiKeys, api_tenant.ListApiKeysRequest())
+        return list(reply.keys)
+
+    async def revoke_api_key(self, key_id: str) -> None:
+        """Delete an API key: it stops working at once."""
+        await self.call(self.admin.RevokeApiKey, api_tenant.ApiKeyRef(key_id=key_id))
 
     async def put_ring_group(
         self,

@@ -1,0 +1,7 @@
+"""``python -m fabric.client.cli``: the ``fabric`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
