@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,12 +100,14 @@ async def office(live: E2EFabric) -> AsyncIterator[Office]:
         await op.close()
 
 
-async def start_phone(live: E2EFabric, key: str, extension: str) -> subprocess.Popen[str]:
+async def start_phone(
+    live: E2EFabric, key: str, extension: str, *extra: str
+) -> subprocess.Popen[str]:
     """``fabric phone EXT --auto-answer`` as a real process; returns once it registered."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "fabric.client.cli", "--target", live.target,
          "--ca", str(live.ca_file),
-         "phone", extension, "--auto-answer", "--answer-after", "0"],
+         "phone", extension, "--auto-answer", "--answer-after", "0", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "FABRIC_TOKEN": key},  # the CLI takes no key on its command line
     )
@@ -248,3 +251,37 @@ async def test_ring_group_does_not_ring_its_caller(live: E2EFabric, office: Offi
             for e in p1.history
         )
     _ = api_tenant  # (ring strategies: all at once by default)
+
+
+async def read_until(proc: subprocess.Popen[str], text: str) -> str:
+    """The phone's output up to the first line holding ``text``."""
+    assert proc.stdout is not None
+    seen = ""
+    while text not in seen:
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), WAIT_S)
+        assert line, f"the phone exited before saying {text!r}: {seen}"
+        seen += line
+    return seen
+
+
+async def test_cli_phone_asked_for_audio_answers_a_call_without_it(
+    live: E2EFabric, office: Office, tmp_path: Path
+) -> None:
+    from fabric.media.g711 import sweep_ulaw, write_ulaw_wav
+
+    write_ulaw_wav(tmp_path / "tone.wav", sweep_ulaw(1.0))
+    phone = await start_phone(
+        live, office.key, "102", "--wav", str(tmp_path / "tone.wav"),
+        "--record", str(tmp_path / "heard.wav"),
+    )
+    try:
+        call = await office.owner.dial("101", extension="102")  # no media offered
+        await answered(office.owner, call.call_id)
+        said = await read_until(phone, "signalling-only")
+        assert "carries no audio" in said
+        await office.owner.hangup(call.call_id)
+        await read_until(phone, "ended")
+        assert phone.poll() is None  # it keeps running (it used to exit with status 1)
+    finally:
+        phone.terminate()
+        phone.wait()

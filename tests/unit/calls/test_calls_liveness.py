@@ -224,3 +224,20 @@ async def test_active_calls_come_from_the_store_after_a_restart(fabric: Fabric) 
         assert list(ids.call_ids) == []
     finally:
         await after.system.stop()
+
+
+async def test_the_gateway_drops_a_register_stream_that_stops_pinging() -> None:
+    import asyncio
+    from collections.abc import AsyncIterator
+
+    from actors.api.calls import CallsServicer
+
+    async def silent() -> AsyncIterator[api_calls.RegisterRequest]:
+        yield api_calls.RegisterRequest(ping=api_calls.Ping(nonce=1))
+        await asyncio.Event().wait()  # connected, but never a ping again
+        yield api_calls.RegisterRequest()  # (unreachable)
+
+    out: asyncio.Queue[object] = asyncio.Queue()
+    await asyncio.wait_for(CallsServicer._read(silent(), out, 0.05), 5.0)  # type: ignore[arg-type]
+    assert (await out.get()).pong.nonce == 1  # type: ignore[attr-defined]
+    assert await out.get() is None  # the stream ends: its registration goes with it
