@@ -52,6 +52,7 @@ async def _main(args: argparse.Namespace) -> dict[str, object]:
             "data_keys_rewrapped": report.data_keys_rewrapped,
             "root_versions_retired": report.root_versions_retired,
             "tenant_versions_retired": report.tenant_versions_retired,
+            "failed": report.failed,
         }
     finally:
         await vault.close()

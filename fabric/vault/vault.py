@@ -23,6 +23,7 @@ the object's state on every read, so a deleted object is unreadable at once ever
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from fabric.vault.errors import (
     VaultContextMismatch,
     VaultKeyDestroyed,
     VaultKeyVersionMissing,
+    VaultTampered,
 )
 from fabric.vault.keystore import DataKeyRecord, KeyStore, TenantKeyRecord
 from fabric.vault.metrics import (
@@ -45,6 +47,7 @@ from fabric.vault.metrics import (
 )
 from fabric.vault.provider import KeyProvider, WrappedKey
 
+log = logging.getLogger(__name__)
 SYSTEM_TENANT = "_system"  # owner of data with no tenant (actor state); not a valid tenant id
 RECORD_GENERATION = 1
 INDEX_KEY_ID = "index.1"
@@ -162,6 +165,7 @@ class RewrapReport:
     data_keys_rewrapped: int
     root_versions_retired: list[int]
     tenant_versions_retired: int
+    failed: int = 0  # keys that could not be unwrapped (damaged, or another root's): kept
 
 
 class Vault:
@@ -383,12 +387,16 @@ class Vault:
         its tenant's current version; with ``retire``, then remove root and tenant key
         versions nothing uses any more."""
         root = await self.provider.current_version()
-        tenant_rewrapped = 0
+        tenant_rewrapped = failed = 0
         for r in await self.keys.all_tenant_keys():
             if r.destroyed or r.root_version == root:
                 continue
             aad = tenant_key_aad(r.tenant_id, r.version)
-            raw = await self.provider.unwrap(WrappedKey(r.root_version, r.wrapped), aad)
+            try:
+                raw = await self.provider.unwrap(WrappedKey(r.root_version, r.wrapped), aad)
+            except (VaultTampered, VaultKeyVersionMissing):
+                failed += 1  # left as it is; the report says how many
+                continue
             wrapped = await self.provider.wrap(raw, aad)
             await self.keys.rewrap_tenant_key(r.tenant_id, r.version, wrapped.version, wrapped.blob)
             tenant_rewrapped += 1
@@ -397,14 +405,17 @@ class Vault:
         for d in await self.keys.all_data_keys():
             try:
                 tk = await self._tenant(d.tenant_id)
+                if d.tenant_version == tk.current:
+                    continue
+                raw = await self._unwrap_data_key(d)
             except VaultKeyDestroyed:
                 continue
-            if d.tenant_version != tk.current:
-                raw = await self._unwrap_data_key(d)
-                new = await self._wrap_data_key(d, raw)
-                await self.keys.rewrap_data_key(d.tenant_id, d.key_id, new.tenant_version,
-                                                new.wrapped)
-                data_rewrapped += 1
+            except (VaultTampered, VaultKeyVersionMissing):
+                failed += 1
+                continue
+            new = await self._wrap_data_key(d, raw)
+            await self.keys.rewrap_data_key(d.tenant_id, d.key_id, new.tenant_version, new.wrapped)
+            data_rewrapped += 1
         retired_roots: list[int] = []
         retired_tenant = 0
         if retire:
@@ -415,7 +426,11 @@ class Vault:
                     await self.provider.retire(v)
                     retired_roots.append(v)
         self._tenants.clear()
-        return RewrapReport(tenant_rewrapped, data_rewrapped, retired_roots, retired_tenant)
+        if failed:
+            log.warning("rewrap left %d keys it could not unwrap", failed)
+        return RewrapReport(
+            tenant_rewrapped, data_rewrapped, retired_roots, retired_tenant, failed
+        )
 
     async def _retire_tenant_versions(self) -> int:
         used = {(d.tenant_id, d.tenant_version) for d in await self.keys.all_data_keys()}
