@@ -32,7 +32,8 @@ def extension(value: str, field: str = "extension") -> str:
     """An extension: 2 to 8 digits."""
     if not EXTENSION_RE.fullmatch(value):
         raise InvalidArgument(
-            f"{field} must be 2 to 8 digits, e.g. '101'", error_id="invalid-extension"
+            f"{field} must be 2 to 8 digits, e.g. '101'", error_id="invalid-extension",
+            details={"field": field},
         )
     return value
 
@@ -43,6 +44,7 @@ def e164(value: str, field: str = "number") -> str:
         raise InvalidArgument(
             f"{field} must be an E.164 number: '+', then 8 to 15 digits (country code first)",
             error_id="invalid-number",
+            details={"field": field},
         )
     return value
 
@@ -53,6 +55,7 @@ def object_id(value: str, field: str) -> str:
         raise InvalidArgument(
             f"{field} must be the id the fabric returned (lowercase letters, digits, '-')",
             error_id=f"invalid-{field.replace('_', '-')}",
+            details={"field": field},
         )
     return value
 
@@ -63,6 +66,7 @@ def group_id(value: str, field: str = "group_id") -> str:
         raise InvalidArgument(
             f"{field} must be 1-32 lowercase letters, digits or '-', e.g. 'sales'",
             error_id="invalid-ring-group",
+            details={"field": field},
         )
     return value
 
@@ -71,7 +75,8 @@ def call_id(value: str) -> str:
     """A call id as returned by Dial: 32 lowercase hex digits."""
     if not CALL_ID_RE.fullmatch(value):
         raise InvalidArgument(
-            "call_id must be the 32-hex-digit id returned by Dial", error_id="invalid-call-id"
+            "call_id must be the 32-hex-digit id returned by Dial", error_id="invalid-call-id",
+            details={"field": "call_id"},
         )
     return value
 
@@ -80,7 +85,8 @@ def name(value: str, field: str = "name") -> str:
     """A display name: 1-100 printable characters."""
     if not value.strip() or len(value) > MAX_NAME or not value.isprintable():
         raise InvalidArgument(
-            f"{field} must be 1 to {MAX_NAME} printable characters", error_id="invalid-name"
+            f"{field} must be 1 to {MAX_NAME} printable characters", error_id="invalid-name",
+            details={"field": field},
         )
     return value
 
@@ -93,6 +99,7 @@ def ring_timeout(value: int, field: str = "ring_timeout_s") -> int:
         raise InvalidArgument(
             f"{field} must be 0 (default {DEFAULT_RING_S}) or {MIN_RING_S} to {MAX_RING_S}",
             error_id="invalid-ring-timeout",
+            details={"field": field},
         )
     return value
 
@@ -107,7 +114,8 @@ def destination(to: api_common.Destination, field: str = "to") -> str:
         e164(to.number, f"{field}.number")
     else:
         raise InvalidArgument(
-            f"{field} needs an extension or a number", error_id="missing-destination"
+            f"{field} needs an extension or a number", error_id="missing-destination",
+            details={"field": field},
         )
     return which
 
@@ -118,9 +126,11 @@ def media_offer(offer: api_common.MediaOffer) -> None:
         raise InvalidArgument(
             "media.suite must name an SRTP suite, e.g. 'AES_CM_128_HMAC_SHA1_80'",
             error_id="invalid-media-offer",
+            details={"field": "media.suite"},
         )
     if not 16 <= len(offer.key) <= MAX_MEDIA_KEY:
         raise InvalidArgument(
             f"media.key must be the SRTP master key and salt (16 to {MAX_MEDIA_KEY} bytes)",
             error_id="invalid-media-offer",
+            details={"field": "media.key"},
         )

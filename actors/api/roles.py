@@ -50,6 +50,7 @@ ROLES: dict[str, frozenset[Role]] = {
     **{f"/fabric.api.v1.TenantAdmin/{m}": ADMINS for m in _ADMIN},
     **{f"/fabric.api.v1.Calls/{m}": EVERYONE for m in _CALLS},
     "/fabric.api.v1.Calls/ListActiveCalls": ADMINS,
-    "/fabric.api.v1.Records/QueryCdrs": ADMINS,
-    "/fabric.api.v1.Records/GetCdr": ADMINS,
+    # a member reads only the CDRs of their own calls (actors/api/records.py)
+    "/fabric.api.v1.Records/QueryCdrs": EVERYONE,
+    "/fabric.api.v1.Records/GetCdr": EVERYONE,
 }

@@ -118,7 +118,9 @@ async def start_api(
         lambda s: calls_pb2_grpc.add_CallsServicer_to_server(
             CallsServicer(system, settings.calls), s
         ),
-        lambda s: records_pb2_grpc.add_RecordsServicer_to_server(RecordsServicer(store), s),
+        lambda s: records_pb2_grpc.add_RecordsServicer_to_server(
+            RecordsServicer(store, system=system), s
+        ),
     ]
     server = await start_server(settings.api, interceptor, registrars, SERVICE_NAMES)
     log.info("gRPC API on %s:%d (tls=%s)", settings.api.host, server.port, settings.api.tls)

@@ -91,9 +91,12 @@ class TenantAdmin(TenantParts):
         op: api_tenant.CreateUserRequest,
     ) -> Message:
         validate.name(op.name)
+        if op.role == api_common.ROLE_UNSPECIFIED:
+            op.role = api_common.ROLE_MEMBER  # no role given: the least privileged one
         if op.role not in TENANT_ROLES:
             raise InvalidArgument(
-                "role must be ROLE_OWNER, ROLE_ADMIN or ROLE_MEMBER", error_id="invalid-role"
+                "role must be ROLE_OWNER, ROLE_ADMIN or ROLE_MEMBER (or unset for a member)",
+                error_id="invalid-role", details={"field": "role"},
             )
         if op.role == api_common.ROLE_OWNER and p.role != api_common.ROLE_OWNER:
             raise PermissionDenied("only an owner may create owners", error_id="owner-only")

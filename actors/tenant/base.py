@@ -16,7 +16,7 @@ from fabric.actor import ActorAddress, ActorContext
 from fabric.api.v1 import carrier_pb2 as api_carrier
 from fabric.api.v1 import common_pb2 as api_common
 from fabric.api.v1 import tenant_pb2 as api_tenant
-from fabric.errors import FailedPrecondition, NotFound
+from fabric.errors import FailedPrecondition, NotFound, PermissionDenied
 
 TenantId = NewType("TenantId", str)
 """A tenant's id: the TenantActor's key."""
@@ -78,7 +78,14 @@ class TenantParts:
     ) -> api_tenant.Extension:
         validate.extension(extension)
         ext = state.extensions.get(extension)
-        if ext is None or (p.role == api_common.ROLE_MEMBER and ext.user_id != p.user_id):
-            # a member asking for someone else's extension hears "no such extension"
+        if ext is None:
+            # another tenant's extension is not in this tenant's state: it stays not found
             raise NotFound("no such extension", error_id="extension-not-found")
+        if p.role == api_common.ROLE_MEMBER and ext.user_id != p.user_id:
+            raise PermissionDenied(
+                "this extension belongs to another user of your tenant; a member acts only on "
+                "their own extensions (an owner or admin may act on any)",
+                error_id="extension-not-yours",
+                details={"field": "extension", "required_roles": "owner, admin"},
+            )
         return ext

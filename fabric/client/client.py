@@ -19,7 +19,7 @@ from fabric.api.v1 import carrier_pb2 as api_carrier
 from fabric.api.v1 import common_pb2 as api_common
 from fabric.api.v1 import records_pb2 as api_records
 from fabric.api.v1 import tenant_pb2 as api_tenant
-from fabric.edge.status import error_from_status
+from fabric.edge.status import error_from_rpc
 
 R = TypeVar("R")
 
@@ -78,7 +78,7 @@ class FabricClient:
         try:
             return await method(request, metadata=self.metadata, timeout=self.timeout_s)
         except grpc.aio.AioRpcError as exc:
-            raise error_from_status(exc.code(), exc.details()) from None
+            raise error_from_rpc(exc.code(), exc.details(), exc.trailing_metadata()) from None
 
     # ---- carrier ----------------------------------------------------------------------
 

@@ -135,9 +135,12 @@ class Authorizer:
         """PERMISSION_DENIED unless ``who``'s role may call ``method``."""
         allowed = self._roles.get(method)
         if allowed is None or who.role not in allowed:
+            needed = ", ".join(r.value for r in Role if r in (allowed or ()))
             raise PermissionDenied(
-                "your role may not call this method; use a key with a role that may",
+                f"your role ({who.role.value}) may not call this method; it needs a key with "
+                f"one of these roles: {needed or 'none (the method is closed)'}",
                 error_id="role-not-allowed",
+                details={"role": who.role.value, "required_roles": needed},
             )
 
     async def authorize(

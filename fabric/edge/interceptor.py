@@ -3,7 +3,8 @@
 It wraps each method handler so that authorization (which may ask a TenantActor) runs
 inside the RPC's task, the principal is visible to the servicer through
 :func:`fabric.edge.auth.principal`, a :class:`FabricError` becomes its gRPC status (with the
-error id in the details and in the ``fabric-error-id`` trailer), any other exception becomes
+error id in the details, in the ``fabric-error-id`` trailer and as a ``google.rpc.Status``
+with ErrorInfo, BadRequest and RetryInfo: :mod:`fabric.edge.status`), any other exception becomes
 INTERNAL with a log reference, and every request is counted by method and code.
 Health and reflection are public.
 
@@ -31,8 +32,8 @@ import grpc
 from fabric.edge.auth import Authorizer, current_principal
 from fabric.edge.limits import RateLimiter, exhausted, peer_host, token_digest
 from fabric.edge.metrics import EdgeMetrics
-from fabric.edge.status import ERROR_ID_KEY
-from fabric.errors import FabricError, InvalidArgument, Unauthenticated
+from fabric.edge.status import DETAILS_KEY, ERROR_ID_KEY, rich_status
+from fabric.errors import FabricError, Internal, InvalidArgument, Unauthenticated
 
 RETRY_AFTER_KEY = "retry-after"
 
@@ -88,19 +89,23 @@ def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
 
 async def abort_with(context: grpc.aio.ServicerContext, exc: FabricError) -> None:
     """End the RPC with the error's status; raises (as ``context.abort`` does)."""
-    trailers: tuple[tuple[str, str], ...] = ((ERROR_ID_KEY, exc.error_id),)
+    status = rich_status(exc)
+    trailers: tuple[tuple[str, str | bytes], ...] = (
+        (ERROR_ID_KEY, exc.error_id),
+        (DETAILS_KEY, status.SerializeToString()),
+    )
     retry_after = exc.details.get("retry_after_s")
     if isinstance(retry_after, int | float):
         trailers += ((RETRY_AFTER_KEY, f"{retry_after:g}"),)
-    context.set_trailing_metadata(trailers)
-    await context.abort(exc.code, f"{exc.error_id}: {exc.message}")
+    await context.abort(exc.code, status.message, trailing_metadata=trailers)
 
 
 async def _internal(context: grpc.aio.ServicerContext, method: str) -> None:
     ref = uuid.uuid4().hex[:12]
     log.exception("internal error in %s (reference %s)", method, ref)
-    context.set_trailing_metadata(((ERROR_ID_KEY, "internal"),))
-    await context.abort(grpc.StatusCode.INTERNAL, f"internal: a bug on our side (reference {ref})")
+    status = rich_status(Internal(f"a bug on our side (reference {ref})"))
+    await context.abort(grpc.StatusCode.INTERNAL, status.message, trailing_metadata=(
+        (ERROR_ID_KEY, "internal"), (DETAILS_KEY, status.SerializeToString())))
 
 
 class EdgeInterceptor(grpc.aio.ServerInterceptor):

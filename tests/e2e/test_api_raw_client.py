@@ -2,7 +2,8 @@
 standard gRPC packages (reflection, health), never our SDK.
 
 Reflection lists only the public services (and health), in v1 and v1alpha, and describes a
-single method with its .proto comment.
+single method with its .proto comment. Errors carry google.rpc.Status details (read with
+grpcio-status); the defaults (no CDR range, no role) work.
 """
 
 from __future__ import annotations
@@ -14,11 +15,23 @@ import grpc
 import pytest
 from calls_e2e_harness import E2EFabric
 from google.protobuf import descriptor_pb2
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2 as rpb
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
+from grpc_status.rpc_status import aio as rpc_status_aio
+
+from fabric.api.v1 import calls_pb2 as api_calls
+from fabric.api.v1 import calls_pb2_grpc as api_calls_grpc
+from fabric.api.v1 import carrier_pb2 as api_carrier
+from fabric.api.v1 import carrier_pb2_grpc as api_carrier_grpc
+from fabric.api.v1 import common_pb2 as api_common
+from fabric.api.v1 import records_pb2 as api_records
+from fabric.api.v1 import records_pb2_grpc as api_records_grpc
+from fabric.api.v1 import tenant_pb2 as api_tenant
+from fabric.api.v1 import tenant_pb2_grpc as api_tenant_grpc
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.cassandra, pytest.mark.ray]
 
@@ -84,3 +97,96 @@ async def test_reflection_lists_only_public_services_and_describes_a_method(
         health = health_pb2_grpc.HealthStub(channel)
         statuses = await health.List(health_pb2.HealthListRequest(), timeout=10)
         assert statuses.statuses[""].status == health_pb2.HealthCheckResponse.SERVING
+
+
+# ---- a tenant through raw stubs -----------------------------------------------------------
+
+
+class Raw:
+    """Stubs of the four public services over one channel, with a bearer token per call."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self.channel = channel
+        self.carrier = api_carrier_grpc.CarrierAdminStub(channel)
+        self.admin = api_tenant_grpc.TenantAdminStub(channel)
+        self.calls = api_calls_grpc.CallsStub(channel)
+        self.records = api_records_grpc.RecordsStub(channel)
+
+
+def bearer(token: str) -> tuple[tuple[str, str], ...]:
+    """The ``authorization`` metadata the API requires."""
+    return (("authorization", f"Bearer {token}"),)
+
+
+async def rich_error(call: Any) -> tuple[grpc.StatusCode, Any]:
+    """Await a call that must fail; its code and google.rpc.Status (grpcio-status)."""
+    with pytest.raises(grpc.aio.AioRpcError) as failed:
+        await call
+    status = await rpc_status_aio.from_call(call)
+    assert status is not None, failed.value
+    return failed.value.code(), status
+
+
+def detail(status: Any, kind: type[Any]) -> Any:
+    """The status detail of type ``kind`` (exactly one)."""
+    found = []
+    for item in status.details:
+        message = kind()
+        if item.Unpack(message):
+            found.append(message)
+    assert len(found) == 1, (kind, status)
+    return found[0]
+
+
+async def test_error_details_and_defaults(e2e: E2EFabric) -> None:
+    async with _channel(e2e) as channel:
+        raw = Raw(channel)
+        op = bearer(e2e.operator_token)
+        made = await raw.carrier.CreateTenant(
+            api_carrier.CreateTenantRequest(name="Raw A", owner_name="Owner"), metadata=op)
+        owner = bearer(made.owner_api_key)
+        user = await raw.admin.CreateUser(api_tenant.CreateUserRequest(name="M"), metadata=owner)
+        assert user.role == api_common.ROLE_MEMBER  # no role = member
+        key = await raw.admin.CreateApiKey(
+            api_tenant.CreateApiKeyRequest(user_id=user.user_id), metadata=owner)
+        member = bearer(key.secret)
+        await raw.admin.PutExtension(api_tenant.PutExtensionRequest(extension=api_tenant.Extension(
+            extension="101", user_id=made.owner_user_id)), metadata=owner)
+        other = await raw.carrier.CreateTenant(
+            api_carrier.CreateTenantRequest(name="Raw B", owner_name="Owner"), metadata=op)
+
+        # invalid argument: ErrorInfo (reason = error id, domain) and a field violation
+        code, status = await rich_error(raw.calls.Dial(api_calls.DialRequest(
+            from_extension="101", to=api_common.Destination(extension="102"),
+            media=api_common.MediaOffer(suite="AES_CM_128_HMAC_SHA1_80", key=b"short")),
+            metadata=owner))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+        info = detail(status, error_details_pb2.ErrorInfo)
+        assert (info.reason, info.domain) == ("invalid-media-offer", "callfabric.api")
+        assert detail(status, error_details_pb2.BadRequest).field_violations[0].field == "media.key"
+
+        # a role problem names the roles required
+        code, status = await rich_error(raw.calls.ListActiveCalls(
+            api_calls.ListActiveCallsRequest(), metadata=member))
+        assert code == grpc.StatusCode.PERMISSION_DENIED
+        info = detail(status, error_details_pb2.ErrorInfo)
+        assert info.reason == "role-not-allowed"
+        assert info.metadata["required_roles"] == "owner, admin"
+
+        # another user's extension: PERMISSION_DENIED in the tenant, NOT_FOUND across tenants
+        dial = api_calls.DialRequest(from_extension="101",
+                                     to=api_common.Destination(extension="102"))
+        code, status = await rich_error(raw.calls.Dial(dial, metadata=member))
+        assert code == grpc.StatusCode.PERMISSION_DENIED
+        assert detail(status, error_details_pb2.ErrorInfo).reason == "extension-not-yours"
+        code, status = await rich_error(raw.calls.Dial(dial, metadata=bearer(other.owner_api_key)))
+        assert code == grpc.StatusCode.NOT_FOUND
+        assert detail(status, error_details_pb2.ErrorInfo).reason == "extension-not-found"
+
+        # defaults: no range = the last 30 days, for an owner and for a member
+        for who in (owner, member):
+            await raw.records.QueryCdrs(api_records.QueryCdrsRequest(), metadata=who)
+        code, status = await rich_error(raw.records.QueryCdrs(
+            api_records.QueryCdrsRequest(start_ms=5, end_ms=4), metadata=owner))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+        assert detail(status, error_details_pb2.BadRequest).field_violations[0].field == "end_ms"

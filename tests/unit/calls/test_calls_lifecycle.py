@@ -11,7 +11,7 @@ from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.api.v1 import common_pb2 as api_common
 from fabric.api.v1 import tenant_pb2 as api_tenant
 from fabric.cdr import Direction, Disposition
-from fabric.errors import FailedPrecondition, NotFound, Unavailable
+from fabric.errors import FailedPrecondition, NotFound, PermissionDenied, Unavailable
 from fabric.testing import number_shaped_labels
 
 
@@ -122,8 +122,9 @@ async def test_member_cannot_answer_for_someone_else(fabric: Fabric) -> None:
             info.call_id,
             answer=api_calls.AnswerRequest(call_id=info.call_id, extension="102"),
         )
-    with pytest.raises(NotFound):  # a member may not dial from another user's extension
+    with pytest.raises(PermissionDenied) as denied:  # not from another user's extension
         await fabric.dial(carol, "101", ext="102")
+    assert denied.value.error_id == "extension-not-yours"
     other = await fabric.tenant("other")
     with pytest.raises(NotFound):
         await fabric.op(other.owner, info.call_id, hangup=api_calls.CallRef(call_id=info.call_id))

@@ -2,7 +2,8 @@
 
 The policy, written out here on its own: the carrier's operator runs ``CarrierAdmin`` and
 nothing else; a tenant's owner and admins run ``TenantAdmin``, ``Records`` and every
-``Calls`` method; members run ``Calls`` except ``ListActiveCalls``. Every RPC of the API is
+``Calls`` method; members run ``Calls`` except ``ListActiveCalls``, and ``Records`` (their own
+calls' CDRs only, checked in the servicer). Every RPC of the API is
 in the table (a missing one would be closed to everyone) and the table names no other.
 """
 
@@ -31,8 +32,10 @@ def allowed(rpc: str, role: Role) -> bool:
     service, method = rpc.split("/")[1].rpartition(".")[2], rpc.split("/")[2]
     if service == "CarrierAdmin":
         return role is Role.OPERATOR
-    if service in ("TenantAdmin", "Records"):
+    if service == "TenantAdmin":
         return role in (Role.OWNER, Role.ADMIN)
+    if service == "Records":  # a member reads their own calls' CDRs (checked in the servicer)
+        return role in (Role.OWNER, Role.ADMIN, Role.MEMBER)
     if service == "Calls":
         if method == "ListActiveCalls":
             return role in (Role.OWNER, Role.ADMIN)

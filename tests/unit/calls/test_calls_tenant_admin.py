@@ -101,7 +101,7 @@ async def test_roles_inside_the_tenant(fabric: Fabric) -> None:
     member = await t.user("M")
     other = await t.user("O")
     await t.extension("201", other)
-    with pytest.raises(NotFound):  # a member may not register someone else's extension
+    with pytest.raises(PermissionDenied):  # a member may not register someone else's extension
         await ref.ask(
             msg_tenant.RegisterEndpoint(principal=member, extension="201", registration_id="r")
         )
