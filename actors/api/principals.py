@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from actors.messages.v1 import common_pb2 as msg_common
 from actors.messages.v1 import tenant_pb2 as msg_tenant
 from actors.tenant import tenant_address
 from fabric.actor import ActorSystem
 from fabric.api.v1 import carrier_pb2 as api_carrier
 from fabric.api.v1 import common_pb2 as api_common
+from fabric.clock import Clock, SystemClock
 from fabric.edge.auth import KeyRejected, Principal, Role, principal
 from fabric.edge.credentials import ApiKeyParts
 from fabric.errors import NotFound, Unauthenticated
@@ -19,6 +22,7 @@ _TO_PB = {
     Role.OPERATOR: api_common.ROLE_OPERATOR,
 }
 _FROM_PB = {v: k for k, v in _TO_PB.items()}
+UNKNOWN_TENANTS_KEPT = 100_000
 
 
 def caller() -> msg_common.Principal:
@@ -28,19 +32,37 @@ def caller() -> msg_common.Principal:
 
 
 class KeyVerifier:
-    """Verifies tenant API keys against the hash their TenantActor keeps."""
+    """Verifies tenant API keys against the hash their TenantActor keeps.
 
-    def __init__(self, system: ActorSystem) -> None:
+    A tenant id that named no tenant is remembered for ``unknown_tenant_s``: keys made up
+    for it are refused without activating a TenantActor (and reading storage) each time.
+    Tenant ids are random and made at creation, so no real tenant can be in that list.
+    """
+
+    def __init__(
+        self, system: ActorSystem, clock: Clock | None = None, unknown_tenant_s: float = 30.0
+    ) -> None:
         self.system = system
+        self._clock = clock or SystemClock()
+        self._unknown_s = unknown_tenant_s
+        self._unknown: OrderedDict[str, float] = OrderedDict()
 
     async def __call__(self, parts: ApiKeyParts) -> Principal:
         """The key's principal; UNAUTHENTICATED / PERMISSION_DENIED (suspended tenant)."""
+        now = self._clock.now()
+        until = self._unknown.get(parts.tenant_id)
+        if until is not None and until > now:
+            raise Unauthenticated("the API key is not valid", error_id="bad-credentials")
         try:
             verdict = await self.system.ref(tenant_address(parts.tenant_id)).ask(
                 msg_tenant.VerifyKey(key_id=parts.key_id, secret_hash=parts.secret_hash),
                 reply=msg_tenant.KeyVerdict,
             )
         except NotFound:
+            self._unknown.pop(parts.tenant_id, None)
+            self._unknown[parts.tenant_id] = now + self._unknown_s
+            while len(self._unknown) > UNKNOWN_TENANTS_KEPT:
+                self._unknown.popitem(last=False)
             raise Unauthenticated("the API key is not valid", error_id="bad-credentials") from None
         if verdict.status == api_carrier.TENANT_STATUS_SUSPENDED:
             raise KeyRejected("the tenant is suspended; ask the carrier")

@@ -8,12 +8,13 @@ import grpc
 import pytest
 from edge_harness import EdgeApiFactory
 
+from actors.api.principals import KeyVerifier
 from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.api.v1 import common_pb2 as api_common
 from fabric.edge.auth import Authorizer, Principal, Role
-from fabric.edge.credentials import ApiKeyParts, new_api_key
+from fabric.edge.credentials import ApiKeyParts, new_api_key, parse_api_key
 from fabric.edge.limits import FailedCredentials
-from fabric.errors import ResourceExhausted, Unauthenticated
+from fabric.errors import NotFound, ResourceExhausted, Unauthenticated
 from fabric.testing import ManualClock
 
 
@@ -146,3 +147,31 @@ async def test_dial_is_rate_limited_per_key(edge_api: EdgeApiFactory) -> None:
             await member.close()
     finally:
         await owner.close()
+
+
+class _NoTenants:
+    """An actor system where no tenant exists; counts the asks."""
+
+    def __init__(self) -> None:
+        self.asks = 0
+
+    def ref(self, address: object) -> _NoTenants:
+        return self
+
+    async def ask(self, message: object, reply: object = None) -> object:
+        self.asks += 1
+        raise NotFound("no such tenant", error_id="tenant-not-found")
+
+
+async def test_made_up_keys_of_an_unknown_tenant_activate_nothing_twice() -> None:
+    system, clock = _NoTenants(), ManualClock()
+    verify = KeyVerifier(system, clock=clock, unknown_tenant_s=30)  # type: ignore[arg-type]
+    for _ in range(50):  # 50 different well-formed keys naming one tenant id
+        _, key, _ = new_api_key("t-doesnotexist")
+        with pytest.raises(Unauthenticated):
+            await verify(parse_api_key(key))
+    assert system.asks == 1
+    await clock.advance(31)
+    with pytest.raises(Unauthenticated):
+        await verify(parse_api_key(new_api_key("t-doesnotexist")[1]))
+    assert system.asks == 2
