@@ -65,9 +65,18 @@ def _refresh_ray_config() -> None:
     raylet.AuthenticationTokenLoader.instance().reset_cache()
 
 
-def secure_ray(runtime: RuntimeSettings, hosts: list[str] | None = None) -> RaySecurity:
+def secure_ray(
+    runtime: RuntimeSettings, hosts: list[str] | None = None, *, create: bool = True
+) -> RaySecurity:
     """Set Ray's token authentication (and TLS if ``runtime.ray_tls``) for this process and
-    every Ray process it starts; call before Ray starts or connects."""
+    every Ray process it starts; call before Ray starts or connects. ``create=False`` (a
+    driver joining a running cluster) needs the token file to exist: a fresh token could
+    never match the cluster's."""
+    if not create and not runtime.ray_auth_token_file.is_file():
+        raise FileNotFoundError(
+            f"runtime.ray_auth_token_file ({runtime.ray_auth_token_file}) does not exist: "
+            "put the Ray cluster's token there (the secret its nodes were started with)"
+        )
     token = ensure_token(runtime.ray_auth_token_file)
     os.environ["RAY_AUTH_MODE"] = "token"
     os.environ["RAY_AUTH_TOKEN_PATH"] = str(token)

@@ -126,7 +126,7 @@ async def run(
         cluster = LocalRayCluster(nodes=1, cpus_per_node=os.cpu_count() or 2,
                                   runtime=settings.runtime).start()
     else:  # an existing cluster (Kubernetes: this container runs beside the Ray head)
-        secure_ray(settings.runtime)  # the driver presents the cluster's token (and TLS)
+        secure_ray(settings.runtime, create=False)  # the driver presents the cluster's token
         import ray
 
         # One job: the relays and hosts live as long as this driver and die with it, so a
