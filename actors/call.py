@@ -592,6 +592,8 @@ class CallActor(VirtualActor[CallId]):
             )
             leg_tenant = leg.tenant_id if isinstance(leg, msg_call.Leg) else s.callee_tenant_id
             setattr(event, "from", self._from_for(s, leg_tenant))
+            if event_type == api_calls.CALL_EVENT_INCOMING and s.media:
+                event.offered_suite = s.caller.media.suite  # the caller's leg's suite
             if media is not None and media.relay_port:
                 event.media.CopyFrom(media)
                 # the leg's SRTP key goes only in the Dial / Answer reply, to the one

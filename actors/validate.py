@@ -14,6 +14,7 @@ import re
 
 from fabric.api.v1 import common_pb2 as api_common
 from fabric.errors import InvalidArgument
+from fabric.media.protoconv import check_rtp_address
 
 EXTENSION_RE = re.compile(r"[0-9]{2,8}")
 E164_RE = re.compile(r"\+[1-9][0-9]{7,14}")
@@ -121,7 +122,8 @@ def destination(to: api_common.Destination, field: str = "to") -> str:
 
 
 def media_offer(offer: api_common.MediaOffer) -> None:
-    """An SRTP offer: a printable suite name and a master key and salt of sane size."""
+    """An SRTP offer: a printable suite name, a master key and salt of sane size, and an
+    RTP address that is unset or a unicast IP literal with a port."""
     if not offer.suite or len(offer.suite) > MAX_SUITE or not offer.suite.isprintable():
         raise InvalidArgument(
             "media.suite must name an SRTP suite, e.g. 'AES_CM_128_HMAC_SHA1_80'",
@@ -134,3 +136,4 @@ def media_offer(offer: api_common.MediaOffer) -> None:
             error_id="invalid-media-offer",
             details={"field": "media.key"},
         )
+    check_rtp_address(offer.rtp_host, offer.rtp_port)

@@ -6,9 +6,11 @@ from the answer (:meth:`start`), sends G.711 µ-law in 20 ms frames from a WAV f
 
 Received audio is placed by RTP timestamp (frame = timestamp offset / 160), not by arrival,
 so reordering is undone and a lost frame shows as µ-law silence (0xFF) of the right length.
-Before streaming, :meth:`latch` sends an SRTCP receiver report so the relay learns this
-client's address (symmetric RTP) before the first audio frame, which would otherwise be
-dropped as ``no-peer`` at the other side.
+The UDP socket is bound when the offer is made, and the offer carries its address
+(``MediaOffer.rtp_host``/``rtp_port``, unless bound to a wildcard address), so the relay
+sends the other party's first frame here before this client sent anything. :meth:`latch`
+still sends an SRTCP receiver report: it latches the relay to the address the packets come
+from (symmetric RTP, for a client behind NAT whose declared address is private).
 
 With the SDK (the API carries the offer and answer as ``fabric.api.v1`` messages)::
 
@@ -27,7 +29,9 @@ With the SDK (the API carries the offer and answer as ``fabric.api.v1`` messages
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
+import socket
 from pathlib import Path
 from typing import Any, cast
 
@@ -76,6 +80,7 @@ class SoftphoneMedia:
         self._tx = srtp_session(suite, self._key, self._salt, inbound=False)
         self._rx: pylibsrtp.Session | None = None
         self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None
         self.remote: tuple[str, int] | None = None
         self._frames: dict[int, bytes] = {}
         self._first_ts: int | None = None
@@ -86,8 +91,23 @@ class SoftphoneMedia:
         self._arrived = asyncio.Event()
 
     def offer(self) -> MediaOffer:
-        """The SDES offer: suite and this client's master key and salt."""
-        return MediaOffer(self.suite.value, self._key, self._salt)
+        """The SDES offer: suite, this client's master key and salt, and the address it
+        receives on (the socket is bound here; no address for a wildcard bind)."""
+        host, port = self._bound()
+        if ipaddress.ip_address(host).is_unspecified:
+            host, port = "", 0
+        return MediaOffer(self.suite.value, self._key, self._salt, host, port)
+
+    def _bound(self) -> tuple[str, int]:
+        """Bind the UDP socket (once); its address."""
+        if self._sock is None:
+            family = socket.AF_INET6 if ":" in self.bind_host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            sock.bind((self.bind_host, 0))
+            self._sock = sock
+        host, port = self._sock.getsockname()[:2]
+        return str(host), int(port)
 
     @property
     def local_address(self) -> tuple[str, int]:
@@ -102,8 +122,9 @@ class SoftphoneMedia:
         self._rx = srtp_session(suite, answer.master_key, answer.master_salt, inbound=True)
         self.remote = (answer.relay_host, answer.relay_port)
         loop = asyncio.get_running_loop()
+        self._bound()
         transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Receiver(self), local_addr=(self.bind_host, 0)
+            lambda: _Receiver(self), sock=self._sock
         )
         self._transport = cast(asyncio.DatagramTransport, transport)  # uvloop: no subclass
 
@@ -198,5 +219,8 @@ class SoftphoneMedia:
     async def close(self) -> None:
         """Close the socket."""
         if self._transport is not None:
-            self._transport.close()
+            self._transport.close()  # it owns the socket
             self._transport = None
+        elif self._sock is not None:
+            self._sock.close()  # offered, never started
+        self._sock = None

@@ -231,6 +231,7 @@ class RelayEngine:
                 (offer.master_key, offer.master_salt),
                 relay_key,
                 self.ports.give_back,
+                declared=(offer.rtp_host, offer.rtp_port) if offer.rtp_port else None,
             )
             try:
                 await loop.create_datagram_endpoint(

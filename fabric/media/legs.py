@@ -11,7 +11,13 @@ by the libsrtp status code, without raising.
 
 Symmetric RTP latching: a leg has no remote address until its first *authenticated*
 packet (RTP or RTCP); from then on only that address is accepted and used as destination.
-Plain RTP cannot authenticate, so it is refused (counted as ``auth-failed``).
+Plain RTP cannot authenticate, so it is refused (counted as ``auth-failed``). A leg whose
+offer declared the client's RTP address (``MediaOffer.rtp_host``/``rtp_port``) sends there
+from the start, so the first frames of the other party are delivered before this client
+sent anything; its first authenticated packet still latches the leg, to the address it came
+from (a client behind NAT declares its private address and is reached at its public one).
+The declared address receives only what the other party of the same call sends (no
+amplification beyond one call's media), and only until the leg latches or times out.
 
 Re-latching (a client whose NAT mapping or network changed): a packet from another address
 is dropped unchecked (``unexpected-source``, no crypto spent) while the latched address is
@@ -192,7 +198,7 @@ class SdesLeg(Leg, asyncio.DatagramProtocol):
     """A leg keyed by SDES: one UDP port of the relay, SRTP in and out, latched remote."""
 
     __slots__ = ("port", "suite", "_rx", "_tx", "transport", "_on_closed", "relatches",
-                 "_candidate", "_candidate_packets", "_relatched_at")
+                 "_candidate", "_candidate_packets", "_relatched_at", "_heard")
 
     def __init__(
         self,
@@ -202,6 +208,7 @@ class SdesLeg(Leg, asyncio.DatagramProtocol):
         client_key: tuple[bytes, bytes],
         relay_key: tuple[bytes, bytes],
         on_closed: Callable[[int], None],
+        declared: tuple[str, int] | None = None,
     ) -> None:
         Leg.__init__(self, leg_id, "sdes")
         self.port = port
@@ -214,6 +221,18 @@ class SdesLeg(Leg, asyncio.DatagramProtocol):
         self._candidate: Any = None
         self._candidate_packets = 0
         self._relatched_at = -RELATCH_INTERVAL_S
+        self._heard = False  # an authenticated packet arrived: ``remote`` is its source
+        self.remote = declared
+
+    @property
+    def latched(self) -> bool:
+        """True once the client sent an authenticated packet (a declared address is not
+        a latch: the media timeout still waits for the client's first packet)."""
+        return self._heard
+
+    def latch_to(self, addr: Any) -> None:
+        """Latch to ``addr`` as the first authenticated packet from there would."""
+        self.remote, self._heard = addr, True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Keep the datagram transport."""
@@ -233,8 +252,8 @@ class SdesLeg(Leg, asyncio.DatagramProtocol):
         The RTP branch repeats :meth:`Leg.on_rtp` inline (one Python call less per packet).
         """
         try:
-            remote = self.remote
-            if remote is not None and addr != remote:
+            heard = self._heard
+            if heard and addr != self.remote:
                 self._relatch(data, addr)
                 return
             if len(data) < 12 or (data[0] & 0xC0) != 0x80:
@@ -246,16 +265,16 @@ class SdesLeg(Leg, asyncio.DatagramProtocol):
                 if plain is None:
                     self._count_failure(rx.status)
                     return
-                if remote is None:
-                    self.remote = addr
+                if not heard:
+                    self.remote, self._heard = addr, True
                 self.on_rtcp(plain, _monotonic())
                 return
             plain = rx.unprotect(data)
             if plain is None:
                 self._count_failure(rx.status)
                 return
-            if remote is None:
-                self.remote = addr
+            if not heard:
+                self.remote, self._heard = addr, True
             now = _monotonic()
             self.last_rx = now
             count = self.packets_in = self.packets_in + 1

@@ -7,7 +7,10 @@ where the key ends. Here they are split, checked, and joined again.
 
 from __future__ import annotations
 
+import ipaddress
+
 from fabric.api.v1 import common_pb2 as api_common
+from fabric.errors import InvalidArgument
 from fabric.media.suites import check_key_material, parse_suite
 from fabric.media.types import MediaAnswer, MediaOffer
 
@@ -17,12 +20,37 @@ def offer_from_proto(message: api_common.MediaOffer) -> MediaOffer:
     suite = parse_suite(message.suite)
     key, salt = message.key[: suite.key_length], message.key[suite.key_length :]
     check_key_material(suite, key, salt)
-    return MediaOffer(suite.value, key, salt)
+    check_rtp_address(message.rtp_host, message.rtp_port)
+    return MediaOffer(suite.value, key, salt, message.rtp_host, message.rtp_port)
+
+
+def check_rtp_address(host: str, port: int) -> None:
+    """An offer's RTP address: both unset, or a unicast IP literal and a port 1-65535."""
+    if not host and not port:
+        return
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if ip is None or ip.is_unspecified or ip.is_multicast or not 0 < port < 65536:
+        raise InvalidArgument(
+            "media.rtp_host must be the unicast IP address (not a name) your phone receives "
+            "RTP on and media.rtp_port its UDP port (1-65535); leave both unset to be learnt "
+            "from your first packet",
+            error_id="invalid-media-offer",
+            details={"field": "media.rtp_host" if ip is None or ip.is_unspecified
+                     or ip.is_multicast else "media.rtp_port"},
+        )
 
 
 def offer_to_proto(offer: MediaOffer) -> api_common.MediaOffer:
     """The API message for an offer (used by the SDK)."""
-    return api_common.MediaOffer(suite=offer.suite, key=offer.master_key + offer.master_salt)
+    return api_common.MediaOffer(
+        suite=offer.suite,
+        key=offer.master_key + offer.master_salt,
+        rtp_host=offer.rtp_host,
+        rtp_port=offer.rtp_port,
+    )
 
 
 def answer_to_proto(answer: MediaAnswer) -> api_common.MediaAnswer:

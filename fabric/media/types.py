@@ -35,11 +35,14 @@ class SessionInfo:
 
 @dataclass(frozen=True, slots=True)
 class MediaOffer:
-    """A client's SDES offer for one leg: its suite and the key it will encrypt with."""
+    """A client's SDES offer for one leg: its suite and the key it will encrypt with, and
+    optionally the UDP address it receives on (the relay sends there before it hears it)."""
 
     suite: str
     master_key: bytes = field(repr=False)
     master_salt: bytes = field(repr=False)
+    rtp_host: str = field(default="", repr=False)  # an IP literal; "" = learn by latching
+    rtp_port: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +94,16 @@ class MediaStatsReport:
         """The call-level media fields of a CDR (``fabric.cdr.Cdr``), summed over legs.
 
         ``packets_received``: authenticated RTP the relay got from the clients;
-        ``packets_sent``: RTP it delivered to them; ``packets_lost``: the sum of the legs'
-        inbound losses; ``jitter_ms``: the worst leg's inbound jitter.
+        ``packets_sent``: RTP it delivered to them; ``packets_lost``: what the relay could
+        not deliver: the legs' inbound losses (RFC 3550: sent by a client, never arrived)
+        plus authenticated packets it had nowhere to send (``no-peer``: the other party's
+        address was not known yet); ``jitter_ms``: the worst leg's inbound jitter.
         """
+        no_peer = DropReason.NO_PEER.value
         return {
             "packets_sent": sum(leg.packets_out for leg in self.legs),
             "packets_received": sum(leg.packets_in for leg in self.legs),
-            "packets_lost": sum(leg.packets_lost for leg in self.legs),
+            "packets_lost": sum(leg.packets_lost + leg.drops.get(no_peer, 0) for leg in self.legs),
             "jitter_ms": max((leg.jitter_ms for leg in self.legs), default=0.0),
         }
 

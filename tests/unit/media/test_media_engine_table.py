@@ -81,10 +81,10 @@ def test_media_sweep_reports_timeout_once_then_reaps_orphan() -> None:
     relay.allocate_session("c1")
     relay.allocate_session("c2")
     leg = attach(relay, "c1", "a", 40000)
-    leg.remote = ("127.0.0.1", 1)
+    leg.latch_to(("127.0.0.1", 1))
     leg.last_rx = 1000.0
     other = attach(relay, "c2", "b", 40001)
-    other.remote = ("127.0.0.1", 2)
+    other.latch_to(("127.0.0.1", 2))
     other.last_rx = 1000.0
     relay.sweep(1005.0)
     assert relay.drain_timeouts() == []

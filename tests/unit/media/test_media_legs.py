@@ -166,7 +166,7 @@ def test_media_session_times_out_a_silent_latched_leg() -> None:
     session.add(b.leg)
     a.leg.datagram_received(a.rtp(b"q" * 160), CLIENT_A)
     now = a.leg.last_rx
-    b.leg.remote = CLIENT_B
+    b.leg.latch_to(CLIENT_B)
     b.leg.last_rx = now
     assert not session.check_timeout(now + 5, 10.0)
     a.leg.last_rx = now + 9  # A keeps talking, B went silent at `now`
