@@ -110,7 +110,8 @@ class CallAudio:
         return await self.phone.send_ulaw(audio)
 
     async def send_wav(self, path: Path) -> int:
-        """Send a mono 8 kHz WAV (µ-law or 16-bit PCM); return frames sent."""
+        """Send a WAV file (any rate, mono or stereo, PCM or µ-law: converted to 8 kHz
+        µ-law); return frames sent."""
         return await self.phone.send_wav(path)
 
     async def wait_received(self, frames: int, timeout_s: float) -> bool:

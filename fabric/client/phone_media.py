@@ -19,7 +19,7 @@ With the SDK (the API carries the offer and answer as ``fabric.api.v1`` messages
     # call event that carries the leg's MediaAnswer:
     await phone.start(answer_from_proto(event.media))
     phone.latch()
-    await phone.send_wav(Path("hello.wav"))      # mono 8 kHz, µ-law or 16-bit PCM
+    await phone.send_wav(Path("hello.wav"))      # any WAV: converted to 8 kHz µ-law
     phone.save_recording(Path("heard.wav"))      # what the other side sent, as µ-law WAV
     await phone.close()
 
@@ -162,7 +162,8 @@ class SoftphoneMedia:
         return frames
 
     async def send_wav(self, path: Path) -> int:
-        """Send a mono 8 kHz WAV (µ-law or 16-bit PCM) as µ-law frames; return frames sent."""
+        """Send a WAV file (any rate, channels, PCM or µ-law; converted) as 8 kHz µ-law
+        frames; return frames sent."""
         return await self.send_ulaw(read_wav_as_ulaw(path))
 
     def _on_datagram(self, data: bytes, addr: Any) -> None:

@@ -1,14 +1,18 @@
 """G.711 µ-law: the codec tables and µ-law WAV files (WAVE_FORMAT_MULAW = 7).
 
 Python's ``wave`` module reads PCM only and ``audioop`` is gone in Python 3.13, so the
-µ-law tables are computed here once (ITU-T G.711, the same algorithm as Sun's g711.c).
-The relay never uses this: it is for the softphone and tests.
+µ-law tables are computed here once (ITU-T G.711, the same algorithm as Sun's g711.c), for
+tests and test signals. Reading a user's WAV file (:func:`read_wav_as_ulaw`: any sample
+rate, mono or stereo, 16-bit PCM, µ-law, A-law, 8-bit or float) goes through PyAV (FFmpeg,
+already installed with aiortc): it decodes, downmixes, resamples to 8 kHz and encodes
+µ-law. The relay never uses this: it is for the softphone and tests.
 """
 
 from __future__ import annotations
 
 import struct
 from pathlib import Path
+from typing import Any
 
 SAMPLE_RATE = 8000
 FRAME_SAMPLES = 160  # 20 ms at 8 kHz, one byte per sample
@@ -82,35 +86,67 @@ def write_ulaw_wav(path: Path, data: bytes) -> None:
 
 
 def read_wav_as_ulaw(path: Path) -> bytes:
-    """Read a mono 8 kHz WAV file, µ-law (format 7) or 16-bit PCM, as µ-law bytes.
+    """Read any WAV file as 8 kHz mono µ-law bytes (converted unless it already is that).
 
-    Raises ``ValueError`` naming what is wrong for any other format.
+    Raises ``ValueError`` naming what is wrong for a file that is not a readable WAV.
     """
     raw = path.read_bytes()
     if raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
         raise ValueError(f"{path.name} is not a RIFF/WAVE file")
+    ready = _mono_8k_ulaw(raw)
+    if ready is not None:
+        return ready  # already G.711 µ-law at 8 kHz: the bytes as they are, no re-encoding
+    return _convert_with_av(path)
+
+
+def _mono_8k_ulaw(raw: bytes) -> bytes | None:
+    """The data of a mono 8 kHz µ-law WAV; None for any other WAV."""
     offset = 12
     fmt: tuple[int, int, int, int] | None = None
     while offset + 8 <= len(raw):
         chunk_id = raw[offset : offset + 4]
         (size,) = struct.unpack_from("<I", raw, offset + 4)
         body = raw[offset + 8 : offset + 8 + size]
-        if chunk_id == b"fmt ":
+        if chunk_id == b"fmt " and len(body) >= 16:
             tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", body)
             fmt = (tag, channels, rate, bits)
         elif chunk_id == b"data":
-            if fmt is None:
-                raise ValueError(f"{path.name}: data chunk before fmt chunk")
-            tag, channels, rate, bits = fmt
-            if channels != 1 or rate != SAMPLE_RATE:
-                raise ValueError(f"{path.name}: need mono 8000 Hz, got {channels} ch {rate} Hz")
-            if tag == WAVE_FORMAT_MULAW and bits == 8:
+            if fmt == (WAVE_FORMAT_MULAW, 1, SAMPLE_RATE, 8):
                 return bytes(body)
-            if tag == WAVE_FORMAT_PCM and bits == 16:
-                return pcm16_to_ulaw(body)
-            raise ValueError(f"{path.name}: need µ-law or 16-bit PCM, got format {tag}/{bits}")
+            return None
         offset += 8 + size + (size & 1)
-    raise ValueError(f"{path.name}: no data chunk")
+    return None
+
+
+def _convert_with_av(path: Path) -> bytes:
+    """Decode with FFmpeg (PyAV), downmix to mono, resample to 8 kHz, encode µ-law."""
+    import av  # heavy: only when a file needs converting
+
+    out = bytearray()
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise ValueError(f"{path.name}: no audio in this WAV file")
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+            encoder = av.CodecContext.create("pcm_mulaw", "w")
+            encoder.format = "s16"  # type: ignore[attr-defined]
+            encoder.layout = "mono"  # type: ignore[attr-defined]
+            encoder.sample_rate = SAMPLE_RATE  # type: ignore[attr-defined]
+
+            def encode(frames: list[Any]) -> None:
+                for frame in frames:
+                    frame.pts = None
+                    for packet in encoder.encode(frame):
+                        out.extend(bytes(packet))
+
+            for frame in container.decode(audio=0):
+                encode(resampler.resample(frame))
+            encode(resampler.resample(None))
+            for packet in encoder.encode(None):
+                out.extend(bytes(packet))
+    except av.FFmpegError as exc:
+        raise ValueError(f"{path.name}: not a WAV file FFmpeg can read ({exc})") from None
+    return bytes(out)
 
 
 def sweep_ulaw(seconds: float, amplitude: int = 12000) -> bytes:

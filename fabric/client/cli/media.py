@@ -27,7 +27,8 @@ CALL_ID = click.argument("call_id")
 
 
 def _check_wav(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
-    """--wav: an existing mono 8 kHz WAV (read now, so a bad file fails before the call)."""
+    """--wav: an existing WAV file, any rate or channels (read and converted now, so a bad
+    file fails before the call)."""
     if value is None:
         return None
     from fabric.media.g711 import read_wav_as_ulaw
@@ -60,7 +61,8 @@ def audio_options(f: Any) -> Any:
                      help="save what the other party sent as a u-law WAV ({call_id} is "
                           "replaced)")(f)
     return click.option("--wav", type=click.Path(path_type=Path), callback=_check_wav,
-                        help="send this WAV (mono 8 kHz, u-law or 16-bit PCM) once answered")(f)
+                        help="send this WAV (any rate, mono or stereo, PCM or u-law; "
+                        "converted to 8 kHz u-law) once answered")(f)
 
 
 def _event_line(ev: api_calls.CallEvent, tz: str) -> str:
