@@ -21,6 +21,7 @@ side polls it in batches, see ``fabric.media.relay_actor.MediaControl``), and
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import time
@@ -127,6 +128,29 @@ def _check_id(name: str, value: str) -> None:
         )
 
 
+def declared_address(offer: MediaOffer, relay_host: str) -> tuple[str, int] | None:
+    """The RTP address an offer declared, if the relay may send there before hearing it.
+
+    A relay on a public address uses only a declared global (public) address: a private,
+    loopback or link-local one would reach the relay's own network, never the client (whose
+    NAT makes it reachable only at the source of its packets, learnt by latching). A relay
+    on a private or loopback address (a test or an internal deployment) uses any.
+    """
+    if not offer.rtp_port or not offer.rtp_host:
+        return None
+    try:
+        declared = ipaddress.ip_address(offer.rtp_host)
+    except ValueError:
+        return None
+    try:
+        relay_public = ipaddress.ip_address(relay_host).is_global
+    except ValueError:
+        relay_public = True  # a host name: assume the relay faces the internet
+    if relay_public and not declared.is_global:
+        return None
+    return offer.rtp_host, offer.rtp_port
+
+
 class RelayEngine:
     """The sessions of one relay on one event loop."""
 
@@ -231,7 +255,7 @@ class RelayEngine:
                 (offer.master_key, offer.master_salt),
                 relay_key,
                 self.ports.give_back,
-                declared=(offer.rtp_host, offer.rtp_port) if offer.rtp_port else None,
+                declared=declared_address(offer, self.config.advertised_host),
             )
             try:
                 await loop.create_datagram_endpoint(

@@ -15,7 +15,8 @@ Plain RTP cannot authenticate, so it is refused (counted as ``auth-failed``). A 
 offer declared the client's RTP address (``MediaOffer.rtp_host``/``rtp_port``) sends there
 from the start, so the first frames of the other party are delivered before this client
 sent anything; its first authenticated packet still latches the leg, to the address it came
-from (a client behind NAT declares its private address and is reached at its public one).
+from (a client behind NAT is reached at its public address once it sends). Which declared
+addresses a relay uses: :func:`fabric.media.engine.declared_address`.
 The declared address receives only what the other party of the same call sends (no
 amplification beyond one call's media), and only until the leg latches or times out.
 

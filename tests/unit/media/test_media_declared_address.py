@@ -8,11 +8,12 @@ import os
 
 from test_media_legs import CLIENT_A, CLIENT_B, Client
 
+from fabric.media.engine import declared_address
 from fabric.media.legs import SdesLeg
 from fabric.media.rtp import build_receiver_report
 from fabric.media.session import RelaySession
 from fabric.media.suites import SrtpSuite
-from fabric.media.types import MediaStatsReport
+from fabric.media.types import MediaOffer, MediaStatsReport
 
 DECLARED_B = ("192.168.1.20", 6000)  # B's private address; its NAT shows CLIENT_B
 
@@ -60,3 +61,15 @@ def test_without_a_declared_address_the_first_frame_is_lost_and_counted() -> Non
     assert fields["packets_received"] == 2
     assert fields["packets_sent"] == 1
     assert fields["packets_lost"] == 1
+
+
+def test_a_public_relay_sends_early_only_to_a_public_declared_address() -> None:
+    def offer(host: str) -> MediaOffer:
+        return MediaOffer("AES_CM_128_HMAC_SHA1_80", b"k" * 16, b"s" * 14, host, 4000)
+
+    assert declared_address(offer("8.8.8.8"), "1.1.1.1") == ("8.8.8.8", 4000)
+    for private in ("127.0.0.1", "10.1.2.3", "192.168.1.20", "169.254.0.1"):
+        assert declared_address(offer(private), "1.1.1.1") is None  # never the relay's own net
+        assert declared_address(offer(private), "10.0.0.5") == (private, 4000)  # a private relay
+    assert declared_address(MediaOffer("AES_CM_128_HMAC_SHA1_80", b"k" * 16, b"s" * 14),
+                            "127.0.0.1") is None
