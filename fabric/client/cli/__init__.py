@@ -18,7 +18,8 @@ import click
 
 from .base import Group, hoist_global_options
 from .carrier import number, tenant
-from .extensions import ext, group, hours
+from .extensions import ext, group
+from .hours import hours
 from .login import login, logout, profile
 from .media import call, phone, wav
 from .output import check_tz

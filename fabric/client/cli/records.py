@@ -12,7 +12,7 @@ from fabric.client.client import FabricClient
 
 from .base import Group, pass_session
 from .output import as_dict, emit, emit_fields, enum, when
-from .session import ADMIN, Session
+from .session import MEMBER, Session
 
 MAX_HOURS = 24 * 366
 
@@ -23,7 +23,8 @@ def _disposition(r: api_records.CdrRecord) -> str:
 
 @click.group(cls=Group)
 def cdr() -> None:
-    """Admin: call detail records (one per call, written when it ends)."""
+    """Call detail records (one per call, written when it ends): admins see every call, a
+    member only their own."""
 
 
 @cdr.command("list")
@@ -44,7 +45,7 @@ def cdr_list(s: Session, hours: float, number: str | None, limit: int) -> None:
              [(when(r.started_at_ms, s.tz), r.call_id, getattr(r, "from"), r.to,
                _disposition(r), f"{r.duration_s:.0f}s") for r in page.records])
 
-    s.run(ADMIN, body)
+    s.run(MEMBER, body)
 
 
 @cdr.command("get")
@@ -65,4 +66,4 @@ def cdr_get(s: Session, call_id: str) -> None:
                       f"{r.packets_lost} lost, jitter {r.jitter_ms:.1f} ms"),
         ])
 
-    s.run(ADMIN, body)
+    s.run(MEMBER, body)
