@@ -22,12 +22,31 @@ PUBLIC_API = Path("fabric/api/v1")
 DESCRIPTOR_SET = ROOT / PUBLIC_API / "api_descriptors.binpb"
 
 
-def main() -> int:
-    """Run protoc over every .proto file; return its exit status."""
+def _outputs(source: str) -> list[Path]:
+    """The files protoc makes from one .proto (relative to protos/)."""
+    stem = ROOT / source.removesuffix(".proto")
+    return [Path(f"{stem}{suffix}") for suffix in
+            ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")]
+
+
+def is_current(sources: list[str]) -> bool:
+    """Every output exists and is newer than every .proto and than this script."""
+    newest_input = max([(PROTOS / s).stat().st_mtime for s in sources]
+                       + [Path(__file__).stat().st_mtime])
+    outputs = [out for s in sources for out in _outputs(s)] + [DESCRIPTOR_SET]
+    return all(out.exists() and out.stat().st_mtime > newest_input for out in outputs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run protoc over every .proto file (unless the outputs are current; ``--force``
+    regenerates anyway); return its exit status."""
+    force = "--force" in (sys.argv[1:] if argv is None else argv)
     sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
     if not sources:
         print("protos/generate.py: no .proto files found", file=sys.stderr)
         return 1
+    if not force and is_current(sources):
+        return 0  # quiet: `make up` runs this on every start
     include = Path(grpc_tools.__file__).parent / "_proto"
     # protoc finds its plugins (protoc-gen-mypy, ...) on PATH: put this venv's bin first,
     # so `make proto` works without an activated venv
@@ -39,8 +58,8 @@ def main() -> int:
         f"-I{include}",
         f"--python_out={ROOT}",
         f"--grpc_python_out={ROOT}",
-        f"--mypy_out={ROOT}",
-        f"--mypy_grpc_out={ROOT}",
+        f"--mypy_out=quiet:{ROOT}",  # no "Writing mypy to ..." line per file
+        f"--mypy_grpc_out=quiet:{ROOT}",
         *sources,
     ]
     status = int(protoc.main(args))
