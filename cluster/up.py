@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -28,12 +29,34 @@ from actors.metrics_export import MergedMetrics, gather_texts
 from actors.wiring import ACTOR_TYPES, GATEWAY_SERVICES, SERVICES
 from cluster.ray_local import LocalRayCluster
 from cluster.ray_security import secure_ray
+from fabric.client.cli.profiles import LocalFabric, local_fabric_file, record_local_fabric
 from fabric.config import FabricSettings, load_settings
 from fabric.media.relay_actor import start_media, stop_media
 
 log = logging.getLogger("fabric.up")
 ROOT = Path(__file__).resolve().parent.parent
 METRICS_REFRESH_S = 5.0
+DEMO_DIR = Path(".run/demo")  # the banner's test WAVs: ignored by git, not the repository root
+
+
+def already_running(settings: FabricSettings) -> str:
+    """Why this machine cannot start another local fabric ('' if it can): something
+    already listens on the API port (another `make up`, most likely)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        if sock.connect_ex(("127.0.0.1", settings.api.port)) != 0:
+            return ""
+    return (f"the fabric is already running: the API port {settings.api.port} is taken "
+            "(another `make up`? Ctrl-C in its terminal stops it; or give this one another "
+            "api.port with --config)")
+
+
+def _record(settings: FabricSettings) -> None:
+    """Tell the CLI (from any folder) where this fabric is."""
+    api = settings.api
+    record_local_fabric(LocalFabric(
+        target=f"localhost:{api.port}", ca=str((api.tls_dir / "ca.pem").resolve()),
+        operator_token_file=str(api.operator_token_file.resolve()), tls=api.tls))
 
 
 async def _wait_serving(
@@ -71,6 +94,7 @@ async def _refresh_metrics(system: object, media: object, merged: MergedMetrics)
 
 def _banner(settings: FabricSettings, metrics_port: int) -> str:
     api = settings.api
+    demo = DEMO_DIR.resolve()
     ca = (api.tls_dir / "ca.pem").resolve()
     token = api.operator_token_file.resolve()
     security = f"TLS, CA {ca}" if api.tls else "plaintext"
@@ -88,16 +112,19 @@ def _banner(settings: FabricSettings, metrics_port: int) -> str:
         if metrics_port
         else "  metrics      off",
         "",
-        "first call (another terminal, from the repository):",
-        "  .venv/bin/fabric tenant create Acme      # prints: export FABRIC_TOKEN=...",
-        "  export FABRIC_TOKEN=fk_...               # the owner's key printed above",
-        "  .venv/bin/fabric user add Alice --ext 101",
-        "  .venv/bin/fabric user add Bob --ext 102",
-        "  .venv/bin/fabric wav hello.wav           # a 3 s test tone (G.711 u-law)",
-        "  .venv/bin/fabric phone 102 --auto-answer --wav hello.wav --record heard-by-102.wav &",
-        "  .venv/bin/fabric call dial 101 102 --wav hello.wav --record heard-by-101.wav \\",
-        "      --hangup-after 4",
-        "  .venv/bin/fabric cdr list",
+        "first call (another terminal, any folder: the CLI finds this fabric and its",
+        f"operator token through {local_fabric_file()}):",
+        "  fabric tenant add Acme                  # prints: export FABRIC_TOKEN=...",
+        "  export FABRIC_TOKEN=fk_...              # the owner's key printed above",
+        "  fabric user add Alice --ext 101",
+        "  fabric user add Bob --ext 102",
+        f"  fabric wav {demo}/hello.wav             # a 3 s test tone (G.711 u-law)",
+        f"  fabric phone 102 --auto-answer --wav {demo}/hello.wav \\",
+        f"      --record {demo}/heard-by-102.wav &",
+        f"  fabric call dial 101 102 --wav {demo}/hello.wav \\",
+        f"      --record {demo}/heard-by-101.wav --hangup-after 4",
+        "  fabric cdr list",
+        f"(fabric is {ROOT / '.venv/bin/fabric'})",
         "",
         "Ctrl-C stops the fabric.",
     ]
@@ -150,6 +177,9 @@ async def run(
                 registry.register(merged)
                 start_http_server(metrics_port, addr=settings.metrics.host, registry=registry)
             refresher = asyncio.create_task(_refresh_metrics(system, media, merged))
+            if cluster is not None:  # a fabric on this machine: the CLI finds it anywhere
+                _record(settings)
+                DEMO_DIR.mkdir(parents=True, exist_ok=True)
             print(_banner(settings, metrics_port), flush=True)
             await stop.wait()
             print("stopping...", flush=True)
@@ -187,7 +217,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    settings = load_settings(args.config)
+    try:
+        settings = load_settings(args.config)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not settings.runtime.ray_address:
+        busy = already_running(settings)
+        if busy:
+            print(busy, file=sys.stderr)
+            return 1
 
     async def main_async() -> None:
         stop = asyncio.Event()
