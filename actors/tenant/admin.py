@@ -112,7 +112,9 @@ class TenantAdmin(TenantParts):
     ) -> Message:
         user = state.users.get(op.user_id)
         if user is None:
-            raise NotFound("no such user", error_id="user-not-found")
+            raise NotFound(
+                f"no user {op.user_id!r} (`fabric user list`)", error_id="user-not-found"
+            )
         if user.role == api_common.ROLE_OWNER:
             if p.role != api_common.ROLE_OWNER:
                 raise PermissionDenied("only an owner may remove owners", error_id="owner-only")
@@ -198,7 +200,8 @@ class TenantAdmin(TenantParts):
     ) -> Message:
         validate.extension(op.extension)
         if op.extension not in state.extensions:
-            raise NotFound("no such extension", error_id="extension-not-found")
+            raise NotFound(f"no extension {op.extension} (`fabric ext list`)",
+                           error_id="extension-not-found")
         if self._references(state, op.extension):
             raise FailedPrecondition(
                 "a ring group, number route, forwarding rule or business hours use this "
@@ -258,7 +261,10 @@ class TenantAdmin(TenantParts):
     ) -> Message:
         validate.group_id(op.group_id)
         if op.group_id not in state.ring_groups:
-            raise NotFound("no such ring group", error_id="ring-group-not-found")
+            raise NotFound(
+                f"no ring group {op.group_id!r} (`fabric group list`)",
+                error_id="ring-group-not-found",
+            )
         if any(r.ring_group == op.group_id for r in state.numbers.values()) or (
             state.business_hours.after_hours_ring_group == op.group_id
         ):
@@ -375,7 +381,9 @@ class TenantAdmin(TenantParts):
     ) -> Message:
         user = state.users.get(op.user_id)
         if user is None:
-            raise NotFound("no such user", error_id="user-not-found")
+            raise NotFound(
+                f"no user {op.user_id!r} (`fabric user list`)", error_id="user-not-found"
+            )
         if user.role == api_common.ROLE_OWNER and p.role != api_common.ROLE_OWNER:
             raise PermissionDenied("only an owner may make keys for owners", error_id="owner-only")
         if len(state.api_keys) >= MAX_KEYS:
@@ -396,7 +404,9 @@ class TenantAdmin(TenantParts):
     ) -> Message:
         stored = state.api_keys.get(op.key_id)
         if stored is None:
-            raise NotFound("no such key", error_id="key-not-found")
+            raise NotFound(
+                f"no API key {op.key_id!r} (`fabric key list`)", error_id="key-not-found"
+            )
         owner = state.users.get(stored.key.user_id)
         if (
             owner is not None

@@ -80,7 +80,8 @@ class TenantParts:
         ext = state.extensions.get(extension)
         if ext is None:
             # another tenant's extension is not in this tenant's state: it stays not found
-            raise NotFound("no such extension", error_id="extension-not-found")
+            raise NotFound(f"your tenant has no extension {extension}",
+                           error_id="extension-not-found")
         if p.role == api_common.ROLE_MEMBER and ext.user_id != p.user_id:
             raise PermissionDenied(
                 "this extension belongs to another user of your tenant; a member acts only on "

@@ -104,7 +104,8 @@ class TenantRouting(TenantRegistrations):
                 self._ring_group(state, route.ring_group, decision)
         else:
             if dest.extension not in state.extensions:
-                raise NotFound("no such extension", error_id="extension-not-found")
+                raise NotFound(f"the called extension {dest.extension} does not exist",
+                               error_id="extension-not-found")
             self._ring_extension(state, dest.extension, decision, 0)
         return decision
 
