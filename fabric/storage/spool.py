@@ -19,9 +19,12 @@ store refuses later (rules changed between versions, a damaged row) is moved to 
 While a CDR waits in the spool, ``get`` finds it there; ``query`` shows only stored CDRs.
 ``delete_tenant`` also erases the tenant's spooled records.
 
-With a vault (``open_stores`` always gives one) each spooled record is sealed whole (class
-``cdr-spool``, bound to tenant and call id) before it touches the file; the file is 0600 in
-a 0700 folder. Records spooled as plain JSON by an older version are still delivered.
+With a vault (``open_stores`` always gives one) each spooled record is sealed whole
+(AES-256-GCM, bound to tenant and call id) before it touches the file; the file is 0600 in a
+0700 folder. The spool's key is its own, wrapped by the vault's root key and kept in the
+spool file: the spool exists for when Cassandra is down, and the tenant keys live there, so
+sealing a spooled CDR must not need them. Records spooled as plain JSON by an older version
+are still delivered.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ import sqlite3
 import time
 from datetime import datetime
 from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from fabric.cdr import Cdr
 from fabric.errors import FabricError, InvalidArgument, NotFound, Unavailable
@@ -46,7 +51,9 @@ from fabric.storage.metrics import (
     CDR_WRITTEN,
 )
 from fabric.storage.sqlite_db import SqliteDb
+from fabric.vault import crypto
 from fabric.vault.errors import VaultContextMismatch, VaultKeyDestroyed, VaultTampered
+from fabric.vault.provider import WrappedKey
 from fabric.vault.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -58,6 +65,11 @@ CREATE TABLE IF NOT EXISTS spool (
     tenant_id TEXT NOT NULL,
     record TEXT NOT NULL,
     spooled_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS spool_key (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    root_version INTEGER NOT NULL,
+    wrapped BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS spool_rejected (
     seq INTEGER PRIMARY KEY,
@@ -85,6 +97,7 @@ class SpoolingCdrStore:
     ) -> None:
         self.inner = inner
         self._vault = vault
+        self._aead: AESGCM | None = None
         self._db = SqliteDb(spool_dir / "cdr-spool.sqlite3", _SCHEMA, synchronous="FULL")
         self._write_timeout_s = write_timeout_s
         self._retry_min_s = retry_min_s
@@ -96,8 +109,30 @@ class SpoolingCdrStore:
         self._store_down = False
         self._delivery_lock = asyncio.Lock()  # a tenant erasure never races a delivery
 
+    async def _open_key(self, vault: Vault) -> AESGCM:
+        """The spool's own key: made on first use, wrapped by the root key, kept here."""
+        aad = crypto.context_aad("spool-key", str(self._db.path.name))
+        row = await self._db.run(
+            lambda c: c.execute("SELECT root_version, wrapped FROM spool_key").fetchone()
+        )
+        if row is None:
+            wrapped = await vault.provider.wrap(crypto.new_key(), aad)
+            await self._db.run(
+                lambda c: c.execute(
+                    "INSERT INTO spool_key VALUES (1, ?, ?) ON CONFLICT DO NOTHING",
+                    (wrapped.version, wrapped.blob),
+                )
+            )
+            row = await self._db.run(
+                lambda c: c.execute("SELECT root_version, wrapped FROM spool_key").fetchone()
+            )
+        raw = await vault.provider.unwrap(WrappedKey(int(row[0]), bytes(row[1])), aad)
+        return AESGCM(raw)
+
     async def open(self) -> SpoolingCdrStore:
         """Open the spool file; start delivering what a previous run left in it."""
+        if self._vault is not None:
+            self._aead = await self._open_key(self._vault)
         self._depth = await self._db.run(
             lambda c: int(c.execute("SELECT count(*) FROM spool").fetchone()[0])
         )
@@ -148,11 +183,10 @@ class SpoolingCdrStore:
 
     async def _spool(self, cdr: Cdr) -> None:
         record: str | bytes = json.dumps(cdr.to_dict(), separators=(",", ":"))
-        if self._vault is not None:
+        if self._aead is not None:
             assert isinstance(record, str)
-            record = await self._vault.seal(
-                cdr.tenant_id, SPOOL_CLASS, cdr.call_id, record.encode()
-            )
+            prefix = crypto.record_context(cdr.tenant_id, SPOOL_CLASS)
+            record = crypto.seal_record(self._aead, 1, prefix, cdr.call_id, record.encode())
 
         def _insert(c: sqlite3.Connection) -> int:
             c.execute(
@@ -211,12 +245,13 @@ class SpoolingCdrStore:
     async def _record(self, tenant_id: str, call_id: str, record: str | bytes) -> Cdr:
         """A spooled record back as a CDR (opened when sealed)."""
         if isinstance(record, bytes):
-            if self._vault is None:
+            if self._aead is None:
                 raise Unavailable(
                     "the CDR spool holds sealed records; open it with the vault",
                     error_id="cdr-spool-needs-vault",
                 )
-            record = await self._vault.open(tenant_id, SPOOL_CLASS, call_id, record)
+            prefix = crypto.record_context(tenant_id, SPOOL_CLASS)
+            record = crypto.open_record(self._aead, prefix, SPOOL_CLASS, call_id, record)
         return Cdr.from_dict(json.loads(record))
 
     async def _deliver(self, batch: list[tuple[int, str, str, str | bytes]]) -> int:
