@@ -143,6 +143,7 @@ def requests_for(w: World, absent: bool = False) -> dict[str, Message]:
         "SetPlan": api_carrier.SetPlanRequest(tenant_id=tenant, plan=api_carrier.PLAN_PRO),
         "AllocateNumbers": api_carrier.AllocateNumbersRequest(tenant_id=tenant, count=1),
         "ReleaseNumber": api_carrier.ReleaseNumberRequest(tenant_id=tenant, number=number),
+        "ListTenants": api_carrier.ListTenantsRequest(),
         "GetConfig": api_tenant.TenantConfigRequest(),
         "CreateUser": api_tenant.CreateUserRequest(name="Intruder", role=api_common.ROLE_MEMBER),
         "DeleteUser": api_tenant.UserRef(user_id=user),
