@@ -54,12 +54,13 @@ from typing import NewType
 
 from google.protobuf.message import Message
 
+from actors import call_events, validate
 from actors import call_liveness as liveness
-from actors import validate
 from actors.call_cdr import REASON_LABEL, build_cdr
 from actors.call_index import index_address
 from actors.call_media import NO_MEDIA, CallMedia
 from actors.call_metrics import CallMetrics
+from actors.call_parties import party_side, ring_transfer_target, ringing_target
 from actors.call_routing import number_owner, route_dial, route_in
 from actors.messages.v1 import call_pb2 as msg_call
 from actors.messages.v1 import common_pb2 as msg_common
@@ -247,27 +248,6 @@ class CallActor(VirtualActor[CallId]):
 
     # ---- operations -------------------------------------------------------------------
 
-    def _side(self, s: msg_call.LiveCallState, p: msg_common.Principal) -> str:
-        """Which party the principal is: 'caller', 'callee', 'both' (e.g. an admin of the
-        tenant on both ends), or NotFound when not a party (the same answer as no call)."""
-        member = p.role == api_common.ROLE_MEMBER
-
-        def is_(tenant: str, user: str) -> bool:
-            return p.tenant_id == tenant and (not member or p.user_id == user)
-
-        callee_users = {t.user_id for t in s.ringing}
-        if s.answered.user_id:
-            callee_users.add(s.answered.user_id)
-        callee = p.tenant_id == s.callee_tenant_id and (not member or p.user_id in callee_users)
-        caller = is_(s.caller.tenant_id, s.caller.user_id)
-        if caller and callee:
-            return "both"
-        if caller:
-            return "caller"
-        if callee:
-            return "callee"
-        raise NotFound("no such call", error_id="call-not-found")
-
     @handler
     async def on_op(self, msg: msg_call.CallOp) -> api_calls.CallInfo:
         """Get, answer, reject, hang up, hold, resume or transfer the call."""
@@ -276,7 +256,7 @@ class CallActor(VirtualActor[CallId]):
             self.ctx.deactivate_after_turn()
             raise NotFound("no such call", error_id="call-not-found")
         p = msg.principal
-        side = self._side(s, p)
+        side = party_side(s, p)
         if s.state in _TALKING:
             s.refreshed_at_ms = self._now_ms()  # a party acting on the call refreshes it
         which = msg.WhichOneof("op")
@@ -299,27 +279,10 @@ class CallActor(VirtualActor[CallId]):
             raise InvalidArgument("empty call operation", error_id="empty-request")
         return self._info(s, p)
 
-    def _ringing_target(
-        self, s: msg_call.LiveCallState, p: msg_common.Principal, extension: str
-    ) -> msg_tenant.RingTarget:
-        validate.extension(extension)
-        if s.state != api_calls.CALL_STATE_RINGING:
-            raise FailedPrecondition("the call is not ringing", error_id="call-not-ringing")
-        for target in s.ringing:
-            if (
-                target.extension == extension
-                and p.tenant_id == s.callee_tenant_id
-                and (p.role != api_common.ROLE_MEMBER or p.user_id == target.user_id)
-            ):
-                return target
-        raise FailedPrecondition(
-            "that extension is not ringing for this call", error_id="extension-not-ringing"
-        )
-
     async def _answer(
         self, s: msg_call.LiveCallState, p: msg_common.Principal, req: api_calls.AnswerRequest
     ) -> None:
-        target = self._ringing_target(s, p, req.extension)
+        target = ringing_target(s, p, req.extension)
         others = [t for t in s.ringing if t.extension != target.extension]
         answer: api_common.MediaAnswer | None = None
         leg_id = f"callee-{s.transfers}" if s.transfers else "callee"
@@ -357,7 +320,7 @@ class CallActor(VirtualActor[CallId]):
     async def _reject(
         self, s: msg_call.LiveCallState, p: msg_common.Principal, extension: str
     ) -> None:
-        target = self._ringing_target(s, p, extension)
+        target = ringing_target(s, p, extension)
         remaining = [t for t in s.ringing if t.extension != target.extension]
         if remaining:
             del s.ringing[:]
@@ -429,23 +392,7 @@ class CallActor(VirtualActor[CallId]):
             raise FailedPrecondition(
                 "the transfer target has nothing to ring", error_id="transfer-target-empty"
             )
-        left = msg_call.Leg()
-        left.CopyFrom(leaving)
-        remaining = msg_call.Leg()
-        remaining.CopyFrom(staying)
-        s.caller.CopyFrom(remaining)
-        s.answered.Clear()
-        s.callee_tenant_id = reply.tenant_id
-        s.state = api_calls.CALL_STATE_RINGING
-        del s.steps[:]
-        s.steps.extend(reply.steps)
-        s.step_index = 0
-        del s.ringing[:]
-        s.ringing.extend(s.steps[0].targets)
-        s.voicemail = reply.voicemail
-        s.voicemail_extension = reply.voicemail_extension
-        s.transferred_to = display
-        s.transfers += 1
+        left = ring_transfer_target(s, leaving, staying, reply, display)
         await self.ctx.set_reminder("ring-0", self._ring_for(s, 0))
         await self.ctx.save_state(s)
         if s.media and left.media_leg_id:
@@ -563,14 +510,10 @@ class CallActor(VirtualActor[CallId]):
         self.state = None  # done: a late reminder or message finds no call
         self.ctx.deactivate_after_turn()
 
-    # ---- events -----------------------------------------------------------------------
+    # ---- events (actors.call_events) --------------------------------------------------
 
     async def _announce(self, s: msg_call.LiveCallState, message: Message) -> None:
-        """Tell the active-call index of each tenant of the call (start or end)."""
-        tenants = {s.tenant_id, s.callee_tenant_id} - {""}
-        for tenant_id in tenants:
-            with contextlib.suppress(FabricError):
-                await self.ctx.system.ref(index_address(tenant_id)).tell(message)
+        await call_events.announce(self.ctx.system, s, message)
 
     async def _emit(
         self,
@@ -579,60 +522,10 @@ class CallActor(VirtualActor[CallId]):
         event_type: api_calls.CallEventType.ValueType,
         reason: api_calls.EndReason.ValueType = api_calls.END_REASON_UNSPECIFIED,
     ) -> None:
-        at = self._now_ms()
-        for leg in legs:
-            media = leg.media if isinstance(leg, msg_call.Leg) else None
-            event = api_calls.CallEvent(
-                call_id=s.call_id,
-                type=event_type,
-                to=s.to,
-                extension=leg.extension,
-                end_reason=reason,
-                at_ms=at,
-            )
-            leg_tenant = leg.tenant_id if isinstance(leg, msg_call.Leg) else s.callee_tenant_id
-            setattr(event, "from", self._from_for(s, leg_tenant))
-            if event_type == api_calls.CALL_EVENT_INCOMING and s.media:
-                event.offered_suite = s.caller.media.suite  # the caller's leg's suite
-            if media is not None and media.relay_port:
-                event.media.CopyFrom(media)
-                # the leg's SRTP key goes only in the Dial / Answer reply, to the one
-                # registration that dialled or answered; events reach every registration
-                event.media.ClearField("key")
-            for endpoint in leg.endpoints:
-                try:
-                    await self.ctx.system.ref(ActorAddress(endpoint.kind, endpoint.key)).tell(event)
-                except FabricError:
-                    pass  # the softphone's stream is gone; it re-registers
+        await call_events.emit(self.ctx.system, s, legs, event_type, reason, self._now_ms())
 
     @staticmethod
-    def _from_for(s: msg_call.LiveCallState, tenant_id: str) -> str:
-        """The caller id shown in ``tenant_id``: the caller's extension in its own tenant,
-        its tenant's public number in another."""
-        if tenant_id == s.tenant_id:
-            return getattr(s, "from")  # type: ignore[no-any-return]
-        return s.from_public
-
     def _info(
-        self, s: msg_call.LiveCallState, p: msg_common.Principal, leg: msg_call.Leg | None = None
+        s: msg_call.LiveCallState, p: msg_common.Principal, leg: msg_call.Leg | None = None
     ) -> api_calls.CallInfo:
-        """The call as seen by ``p``; with ``leg``, that leg's media answer too."""
-        info = api_calls.CallInfo(
-            call_id=s.call_id,
-            state=s.state,
-            to=s.to,
-            answered_by=s.answered.extension,
-            started_at_ms=s.started_at_ms,
-            answered_at_ms=s.answered_at_ms,
-            ended_at_ms=s.ended_at_ms,
-            end_reason=s.end_reason,
-            ringing=[t.extension for t in s.ringing],
-        )
-        setattr(info, "from", self._from_for(s, p.tenant_id))
-        if s.callee_tenant_id and p.tenant_id != s.callee_tenant_id:
-            # across tenants only public numbers show: the number dialled, not who rings
-            del info.ringing[:]
-            info.answered_by = s.to if s.answered.extension else ""
-        if leg is not None and leg.media.relay_port:
-            info.media.CopyFrom(leg.media)
-        return info
+        return call_events.call_info(s, p, leg)
