@@ -30,7 +30,7 @@ def test_a_leg_that_never_latches_times_its_session_out_and_frees_the_port() -> 
     relay.allocate_session("talking")
     silent = _attach(relay, "silent", "caller")
     talking = _attach(relay, "talking", "caller")
-    talking.remote = ("127.0.0.1", 5000)  # latched: it sent authenticated media
+    talking.latch_to(("127.0.0.1", 5000))  # latched: it sent authenticated media
     talking.last_rx = silent.created + 19
     relay.sweep(silent.created + 19)
     assert relay.drain_timeouts() == []

@@ -178,6 +178,7 @@ def _node_dir(host: str, port: int) -> Path:
 async def test_cassandra_holds_no_plaintext(
     cassandra_address: tuple[str, int], tmp_path: Path
 ) -> None:
+    from cluster.cassandra_security import client_settings
     from fabric.storage.cassandra_session import connect_sync
     from fabric.storage.schema import apply_schema, drop_keyspace
 
@@ -187,6 +188,7 @@ async def test_cassandra_holds_no_plaintext(
     settings = StorageSettings(
         backend="cassandra", cassandra_hosts=[host], cassandra_port=port, keyspace=keyspace,
         consistency="LOCAL_QUORUM", data_dir=tmp_path / "data", spool_dir=tmp_path / "spool",
+        **client_settings(DEFAULT_DIR),  # the launcher's node takes only its role over TLS
     )
     conn = connect_sync(settings, use_keyspace=False)
     secrets = Secrets()
