@@ -228,7 +228,7 @@ class PrivateCassandra:
 
     def stop(self, index: int) -> None:
         """Stop node ``index`` (1-based) cleanly."""
-        from cluster.cassandra import stop_node
+        from cluster.cassandra_process import stop_node
 
         stop_node(self.layout.nodes[index - 1])
 
