@@ -333,28 +333,23 @@ async def bench_baseline(args: argparse.Namespace, run: Path) -> dict[str, Any]:
 
 async def profile_in_process(args: argparse.Namespace, run: Path) -> dict[str, Any]:
     from actors.api.server import start_api
-    from actors.call import CallActor
-    from actors.call_metrics import CallMetrics
-    from actors.number import NumberDirectory
-    from actors.tenant import TenantActor
-    from fabric.storage.base import CdrStore
+    from actors.wiring import ACTOR_TYPES, make_services
+    from fabric._runtime.loader import load_symbol
     from fabric.storage.factory import open_stores
     from fabric.systems import LocalActorSystem
 
-    port = free_port()
-    settings = FabricSettings(
-        storage={"data_dir": run / "pdata", "spool_dir": run / "pspool"},  # type: ignore[arg-type]
-        api={"port": port, "tls_dir": run / "tls", "operator_token_file": run / "op.token"},  # type: ignore[arg-type]
-    )
+    # the same actor types, services and lifted dial limit as the Ray run (fabric_settings)
+    settings = fabric_settings(run / "inproc", hosts=1)
+    port = settings.api.port
     stores = await open_stores(settings.storage)  # one set, as a host process has
-    system = LocalActorSystem([TenantActor, CallActor, NumberDirectory],
+    system = LocalActorSystem([load_symbol(name) for name in ACTOR_TYPES],
                               state_store=stores.state, reminder_store=stores.reminders,
-                              services={CdrStore: stores.cdr, CallMetrics: CallMetrics()})
+                              services=make_services(settings, stores))
     await system.start()
     gateway = await start_api(system, settings, stores)
     try:
-        clients, exts = await setup_tenant(f"localhost:{port}", run / "tls" / "ca.pem",
-                                           (run / "op.token").read_text().strip(),
+        clients, exts = await setup_tenant(f"localhost:{port}", run / "inproc" / "tls" / "ca.pem",
+                                           (run / "inproc" / "op.token").read_text().strip(),
                                            args.concurrency, args.channels)
         profiler = cProfile.Profile()
         profiler.enable()
