@@ -72,7 +72,8 @@ ENV PATH=/opt/fabric/bin:$PATH \
     FABRIC_METRICS__HOST=0.0.0.0 \
     FABRIC_MEDIA__BIND_HOST=0.0.0.0 \
     FABRIC_STORAGE__DATA_DIR=/var/lib/fabric/data \
-    FABRIC_STORAGE__SPOOL_DIR=/var/lib/fabric/spool
+    FABRIC_STORAGE__SPOOL_DIR=/var/lib/fabric/spool \
+    RAY_USAGE_STATS_ENABLED=0
 WORKDIR /var/lib/fabric
 USER 10001:10001
 EXPOSE 50051/tcp 9464/tcp

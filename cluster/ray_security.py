@@ -14,6 +14,11 @@ them in this process before Ray starts or connects:
 
 A process that imported Ray already has cached its configuration, so the cache is
 refreshed (Ray's own ``_enable_token_auth`` does the same).
+
+Nothing leaves for third parties: :func:`secure_ray` also sets ``RAY_USAGE_STATS_ENABLED=0``
+(:func:`disable_usage_stats`), which every Ray node, worker and dashboard this process starts
+inherits, so Ray never reports usage statistics to ``usage-stats.ray.io`` (the privacy
+policy shares data only with the sub-processors it lists).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from fabric.config import RuntimeSettings
 from fabric.edge.tls import ensure_node_cert
 
 RAY_CERT_NAME = "ray"
+USAGE_STATS_VAR = "RAY_USAGE_STATS_ENABLED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,13 @@ def ensure_token(path: Path) -> Path:
     return path
 
 
+def disable_usage_stats() -> None:
+    """Turn Ray's usage statistics off for this process and every Ray process it starts
+    (Ray reads the variable when a node, worker or ``ray.init`` starts; it wins over
+    Ray's config file and its default)."""
+    os.environ[USAGE_STATS_VAR] = "0"
+
+
 def _refresh_ray_config() -> None:
     if "ray._raylet" not in sys.modules:
         return
@@ -78,6 +91,7 @@ def secure_ray(
             "put the Ray cluster's token there (the secret its nodes were started with)"
         )
     token = ensure_token(runtime.ray_auth_token_file)
+    disable_usage_stats()
     os.environ["RAY_AUTH_MODE"] = "token"
     os.environ["RAY_AUTH_TOKEN_PATH"] = str(token)
     os.environ.pop("RAY_AUTH_TOKEN", None)

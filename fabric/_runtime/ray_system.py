@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import time
 import uuid
 from collections.abc import Iterable
@@ -90,6 +91,7 @@ class RayActorSystem:
         settings = settings or FabricSettings()
         rt = settings.runtime
         if not ray.is_initialized():
+            os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # nothing leaves for third parties
             ray.init(address=rt.ray_address or None, include_dashboard=False,
                      log_to_driver=False)
         system_id = system_id or f"fabric-{uuid.uuid4().hex[:8]}"

@@ -61,3 +61,10 @@ def test_a_joining_driver_needs_the_clusters_token(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="ray_auth_token_file"):
         secure_ray(runtime, create=False)
     assert not (tmp_path / "missing").exists()
+
+
+def test_every_ray_process_gets_usage_stats_off(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "1")
+    secure_ray(RuntimeSettings(ray_auth_token_file=tmp_path / "auth_token"))
+    assert os.environ["RAY_USAGE_STATS_ENABLED"] == "0"
