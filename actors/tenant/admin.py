@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from google.protobuf.message import Message
 
-from actors import validate
+from actors import recording_policy, validate
 from actors.messages.v1 import common_pb2 as msg_common
 from actors.messages.v1 import tenant_pb2 as msg_tenant
 from actors.tenant.base import (
@@ -182,6 +182,7 @@ class TenantAdmin(TenantParts):
             raise FailedPrecondition(
                 f"a tenant has at most {MAX_EXTENSIONS} extensions", error_id="limit"
             )
+        recording_policy.normalize(ext)
         state.extensions[ext.extension].CopyFrom(ext)
         await self.ctx.save_state(state)
         return ext

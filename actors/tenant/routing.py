@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from actors import validate
 from actors.messages.v1 import tenant_pb2 as msg_tenant
+from actors.recording_policy import policy_of
 from actors.tenant.base import MAX_FORWARD_HOPS
 from actors.tenant.registrations import TenantRegistrations
 from fabric.actor import handler
@@ -76,6 +77,7 @@ class TenantRouting(TenantRegistrations):
             endpoints=self._endpoints(ext.extension),
             plan=state.plan,
             public_number=min(state.numbers) if state.numbers else "",
+            recording_policy=policy_of(ext),
         )
 
     def _route(
@@ -118,7 +120,8 @@ class TenantRouting(TenantRegistrations):
         if not endpoints:
             return None
         return msg_tenant.RingTarget(
-            extension=ext.extension, user_id=ext.user_id, endpoints=endpoints
+            extension=ext.extension, user_id=ext.user_id, endpoints=endpoints,
+            recording_policy=policy_of(ext),
         )
 
     def _ring_extension(
@@ -131,7 +134,7 @@ class TenantRouting(TenantRegistrations):
         ext = state.extensions.get(extension)
         if ext is None:  # a dangling reference: nothing rings (the call ends as no-answer)
             return
-        decision.recording = decision.recording or ext.recording
+        decision.recording = decision.recording or policy_of(ext) == api_tenant.RECORDING_ALWAYS
         fw = ext.forwarding
         if fw.mode == api_tenant.FORWARD_ALWAYS and fw.to_number:
             raise Unavailable(  # stored for the future trunk; refused until one exists
