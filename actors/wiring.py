@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from actors.call_media import CallMedia
 from actors.call_metrics import CallMetrics
+from actors.compliance.records import ComplianceRecords
 from fabric.config import CallSettings, FabricSettings, LimitsSettings
 from fabric.storage.base import CdrStore
 from fabric.storage.factory import Stores
@@ -53,6 +54,7 @@ def make_services(settings: FabricSettings, stores: Stores) -> dict[type, object
         CallMetrics: CallMetrics(),
         CallSettings: settings.calls,
         LimitsSettings: settings.limits,
+        ComplianceRecords: ComplianceRecords(stores.state),  # the HIPAA gate reads it
     }
     media = make_call_media()
     if media is not None:
