@@ -33,6 +33,8 @@ EXTENSION_RE = re.compile(r"^[0-9]{2,8}$")
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 MAX_NODE_IDS = 16
+MAX_RECORDINGS = 16
+_TIME_FIELDS = ("start_time", "end_time", "answer_time", "recording_announced_at")
 
 
 class Direction(StrEnum):
@@ -86,10 +88,18 @@ class Cdr:
     packets_lost: int = 0
     jitter_ms: float = 0.0
     node_ids: Sequence[str] = field(default_factory=tuple)
+    # call recording (with ``recorded`` and ``recording_consent``: 'extension-policy' or
+    # 'call-request'): who asked (a user id, for 'call-request'), when the announcement
+    # began, the recordings' ids, and the extension whose party objected ('' = none)
+    recording_requested_by: str = ""
+    recording_announced_at: datetime | None = None
+    recording_ids: Sequence[str] = field(default_factory=tuple)
+    recording_objection: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "node_ids", tuple(self.node_ids))
-        for name in ("start_time", "end_time", "answer_time"):
+        object.__setattr__(self, "recording_ids", tuple(self.recording_ids))
+        for name in _TIME_FIELDS:
             value = getattr(self, name)
             if isinstance(value, datetime):
                 object.__setattr__(self, name, _to_millis(value))
@@ -126,6 +136,7 @@ class Cdr:
                 "a short slug (lowercase letters, digits, '_', '-', '.'; up to 64 chars)",
             )
         self._check_recording()
+        self._check_recording_details()
         self._check_media()
         return self
 
@@ -193,6 +204,41 @@ class Cdr:
                 "the consent source as a short slug (e.g. 'announcement') when recorded",
             )
 
+    def _check_recording_details(self) -> None:
+        ids, by = self.recording_ids, self.recording_requested_by
+        when, objection = self.recording_announced_at, self.recording_objection
+        if not self.recorded:
+            if ids or by or when is not None or objection:
+                raise _invalid(
+                    "cdr-invalid-recording",
+                    "recording_ids" if ids else "recording_requested_by" if by else
+                    "recording_announced_at" if when is not None else "recording_objection",
+                    "empty when the call was not recorded",
+                )
+            return
+        if len(ids) > MAX_RECORDINGS or not all(
+            isinstance(i, str) and ID_RE.match(i) for i in ids
+        ):
+            raise _invalid(
+                "cdr-invalid-recording", "recording_ids", f"at most {MAX_RECORDINGS} recording ids"
+            )
+        if not isinstance(by, str) or (by and not ID_RE.match(by)):
+            raise _invalid("cdr-invalid-recording", "recording_requested_by", "'' or a user id")
+        if not isinstance(objection, str) or (objection and not EXTENSION_RE.match(objection)):
+            raise _invalid(
+                "cdr-invalid-recording", "recording_objection", "'' or an extension (2-8 digits)"
+            )
+        if when is not None and not (
+            isinstance(when, datetime)
+            and when.utcoffset() == timedelta(0)
+            and self.start_time <= when <= self.end_time
+        ):
+            raise _invalid(
+                "cdr-invalid-recording",
+                "recording_announced_at",
+                "a UTC time between start_time and end_time",
+            )
+
     def _check_media(self) -> None:
         for name in ("packets_sent", "packets_received", "packets_lost"):
             value = getattr(self, name)
@@ -231,7 +277,7 @@ class Cdr:
     def from_dict(cls, data: dict[str, Any]) -> Cdr:
         """Inverse of :meth:`to_dict`."""
         values = dict(data)
-        for name in ("start_time", "end_time", "answer_time"):
+        for name in _TIME_FIELDS:
             if values.get(name) is not None:
                 values[name] = datetime.fromisoformat(values[name])
         return cls(**values)

@@ -57,7 +57,8 @@ from fabric.vault.vault import Vault
 COLUMNS = (
     "from_number, to_number, direction, answer_time, end_time, duration_s, billable_s, "
     "disposition, hangup_cause, recorded, recording_consent, packets_sent, packets_received, "
-    "packets_lost, jitter_ms, node_ids, sealed_numbers"
+    "packets_lost, jitter_ms, node_ids, sealed_numbers, recording_requested_by, "
+    "recording_announced_at, recording_ids, recording_objection"
 )
 _N_COLUMNS = len(COLUMNS.split(","))
 _MAX_SEEN_DAYS = 100_000
@@ -95,6 +96,10 @@ def record_values(cdr: Cdr, sealed: SealedNumbers | None = None) -> list[Any]:
         float(cdr.jitter_ms),
         list(cdr.node_ids),
         UNSET_VALUE if sealed is None else sealed.sealed,
+        cdr.recording_requested_by,
+        _naive_utc(cdr.recording_announced_at),
+        list(cdr.recording_ids),
+        cdr.recording_objection,
     ]
 
 
@@ -119,6 +124,10 @@ def _from_row(row: Any) -> Cdr:
         packets_lost=row.packets_lost,
         jitter_ms=row.jitter_ms,
         node_ids=tuple(row.node_ids or ()),
+        recording_requested_by=row.recording_requested_by or "",
+        recording_announced_at=_aware(row.recording_announced_at),
+        recording_ids=tuple(row.recording_ids or ()),
+        recording_objection=row.recording_objection or "",
     )
 
 

@@ -102,6 +102,30 @@ async def test_cdr_write_then_get_returns_the_same_record(cdr_store, make_cdr):
     assert await cdr_store.get(cdr.tenant_id, cdr.call_id) == cdr
 
 
+async def test_cdr_recording_fields_roundtrip(cdr_store, make_cdr):
+    """Issue 11: who asked, when the announcement began, the ids and an objection."""
+    start = DAY + timedelta(hours=5)
+    cdr = make_cdr(
+        tenant_id=_tenant(),
+        start_time=start,
+        recorded=True,
+        recording_consent="call-request",
+        recording_requested_by="u-1a2b3c4d5e6f",
+        recording_announced_at=start + timedelta(seconds=10, microseconds=7_000),
+        recording_ids=["20260301-a1-1", "20260301-a1-2"],
+        recording_objection="102",
+    )
+    await cdr_store.write(cdr)
+    back = await cdr_store.get(cdr.tenant_id, cdr.call_id)
+    assert back == cdr
+    assert back.recording_ids == ("20260301-a1-1", "20260301-a1-2")
+    assert back.recording_announced_at == start + timedelta(seconds=10, microseconds=7_000)
+    plain = make_cdr(tenant_id=_tenant())
+    await cdr_store.write(plain)
+    back = await cdr_store.get(plain.tenant_id, plain.call_id)
+    assert (back.recorded, back.recording_ids, back.recording_announced_at) == (False, (), None)
+
+
 async def test_cdr_unanswered_call_roundtrips(cdr_store, make_cdr):
     cdr = make_cdr(
         tenant_id=_tenant(),

@@ -1,0 +1,108 @@
+"""Recording audio formats: the shipped announcement, tenant prompts, WAV headers.
+
+- The shipped default announcement is the recording tone of ITU-T P.1 / E.180 kind: two
+  200 ms beeps at 1400 Hz with 200 ms between and after them (0.8 s), as 8 kHz G.711 u-law.
+  It is generated, so no audio file ships; a tenant replaces it with its own spoken prompt.
+- A tenant prompt arrives as a WAV file: 8 kHz mono u-law is kept as it is, 8 kHz mono
+  16-bit PCM is encoded to u-law; anything else is refused with ``invalid-announcement``
+  (the CLI converts any WAV first, with ``fabric.media.g711.read_wav_as_ulaw``). At most
+  :data:`MAX_ANNOUNCEMENT_S` seconds.
+- Recordings are streamed as a WAV file of 16-bit PCM, one channel per party interleaved:
+  :func:`wav_header` writes its header for a known data length.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import wave
+
+from fabric.errors import InvalidArgument
+from fabric.media.g711 import pcm16_to_ulaw
+
+SAMPLE_RATE = 8000
+MAX_ANNOUNCEMENT_S = 30
+_WAVE_FORMAT_MULAW = 7
+
+__all__ = [
+    "MAX_ANNOUNCEMENT_S",
+    "SAMPLE_RATE",
+    "announcement_from_wav",
+    "default_announcement",
+    "wav_header",
+]
+
+
+def default_announcement() -> bytes:
+    """The shipped announcement: two 1400 Hz beeps (8 kHz u-law, 0.8 s)."""
+    beep = [
+        int(8000 * math.sin(2 * math.pi * 1400 * n / SAMPLE_RATE))
+        for n in range(SAMPLE_RATE // 5)
+    ]
+    silence = [0] * (SAMPLE_RATE // 5)
+    samples = beep + silence + beep + silence
+    return pcm16_to_ulaw(struct.pack(f"<{len(samples)}h", *samples))
+
+
+def _invalid(why: str) -> InvalidArgument:
+    return InvalidArgument(
+        f"settings.announcement_wav {why}; send an 8 kHz mono WAV (G.711 u-law or 16-bit PCM) "
+        f"of at most {MAX_ANNOUNCEMENT_S} s (`fabric recording settings --announcement FILE` "
+        "converts any WAV)",
+        error_id="invalid-announcement",
+        details={"field": "settings.announcement_wav"},
+    )
+
+
+def _ulaw_data(raw: bytes) -> bytes | None:
+    """The data of an 8 kHz mono u-law WAV; None for another WAV format."""
+    offset = 12
+    fmt: tuple[int, int, int, int] | None = None
+    while offset + 8 <= len(raw):
+        chunk_id = raw[offset : offset + 4]
+        (size,) = struct.unpack_from("<I", raw, offset + 4)
+        body = raw[offset + 8 : offset + 8 + size]
+        if chunk_id == b"fmt " and len(body) >= 16:
+            tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", body)
+            fmt = (tag, channels, rate, bits)
+        elif chunk_id == b"data":
+            return bytes(body) if fmt == (_WAVE_FORMAT_MULAW, 1, SAMPLE_RATE, 8) else None
+        offset += 8 + size + (size & 1)
+    return None
+
+
+def announcement_from_wav(raw: bytes) -> bytes:
+    """A tenant's prompt as 8 kHz u-law; INVALID_ARGUMENT invalid-announcement otherwise."""
+    if raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
+        raise _invalid("is not a WAV file")
+    data = _ulaw_data(raw)
+    if data is None:
+        try:
+            with wave.open(io.BytesIO(raw)) as w:
+                if (w.getframerate(), w.getnchannels(), w.getsampwidth()) != (SAMPLE_RATE, 1, 2):
+                    raise _invalid("is not 8 kHz mono")
+                data = pcm16_to_ulaw(w.readframes(w.getnframes()))
+        except (wave.Error, EOFError) as exc:
+            raise _invalid(f"cannot be read ({exc})") from None
+    if not data:
+        raise _invalid("holds no audio")
+    if len(data) > MAX_ANNOUNCEMENT_S * SAMPLE_RATE:
+        raise _invalid("is too long")
+    return data
+
+
+def wav_header(channels: int, data_bytes: int, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """The 44-byte header of a 16-bit PCM WAV with ``data_bytes`` of samples."""
+    block = channels * 2
+    fmt = struct.pack("<HHIIHH", 1, channels, sample_rate, sample_rate * block, block, 16)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + data_bytes)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + b"data"
+        + struct.pack("<I", data_bytes)
+    )
