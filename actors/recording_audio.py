@@ -1,48 +1,29 @@
-"""Recording audio formats: the shipped announcement, tenant prompts, WAV headers.
+"""Recording audio formats: tenant prompts and WAV headers.
 
-- The shipped default announcement is the recording tone of ITU-T P.1 / E.180 kind: two
-  200 ms beeps at 1400 Hz with 200 ms between and after them (0.8 s), as 8 kHz G.711 u-law.
-  It is generated, so no audio file ships; a tenant replaces it with its own spoken prompt.
-- A tenant prompt arrives as a WAV file: 8 kHz mono u-law is kept as it is, 8 kHz mono
-  16-bit PCM is encoded to u-law; anything else is refused with ``invalid-announcement``
-  (the CLI converts any WAV first, with ``fabric.media.g711.read_wav_as_ulaw``). At most
-  :data:`MAX_ANNOUNCEMENT_S` seconds.
-- Recordings are streamed as a WAV file of 16-bit PCM, one channel per party interleaved:
-  :func:`wav_header` writes its header for a known data length.
+- The shipped announcement is the media relay's own prompt
+  (``fabric.media.feature_types.DEFAULT_ANNOUNCEMENT``); a tenant may replace it with a
+  spoken prompt of its own.
+- A tenant prompt arrives as a WAV file: 8 kHz mono, G.711 u-law or 16-bit PCM; it is kept
+  as a WAV of 8 kHz mono 16-bit PCM (what the relay plays as it is). Anything else is refused
+  with ``invalid-announcement`` (the CLI converts any WAV first, with
+  ``fabric.media.g711.read_wav_as_ulaw``). At most :data:`MAX_ANNOUNCEMENT_S` seconds.
+- :func:`wav_header` writes the header of a 16-bit PCM WAV of known length.
 """
 
 from __future__ import annotations
 
 import io
-import math
 import struct
 import wave
 
 from fabric.errors import InvalidArgument
-from fabric.media.g711 import pcm16_to_ulaw
+from fabric.media.g711 import ulaw_to_pcm16
 
 SAMPLE_RATE = 8000
 MAX_ANNOUNCEMENT_S = 30
 _WAVE_FORMAT_MULAW = 7
 
-__all__ = [
-    "MAX_ANNOUNCEMENT_S",
-    "SAMPLE_RATE",
-    "announcement_from_wav",
-    "default_announcement",
-    "wav_header",
-]
-
-
-def default_announcement() -> bytes:
-    """The shipped announcement: two 1400 Hz beeps (8 kHz u-law, 0.8 s)."""
-    beep = [
-        int(8000 * math.sin(2 * math.pi * 1400 * n / SAMPLE_RATE))
-        for n in range(SAMPLE_RATE // 5)
-    ]
-    silence = [0] * (SAMPLE_RATE // 5)
-    samples = beep + silence + beep + silence
-    return pcm16_to_ulaw(struct.pack(f"<{len(samples)}h", *samples))
+__all__ = ["MAX_ANNOUNCEMENT_S", "SAMPLE_RATE", "announcement_from_wav", "wav_header"]
 
 
 def _invalid(why: str) -> InvalidArgument:
@@ -73,23 +54,26 @@ def _ulaw_data(raw: bytes) -> bytes | None:
 
 
 def announcement_from_wav(raw: bytes) -> bytes:
-    """A tenant's prompt as 8 kHz u-law; INVALID_ARGUMENT invalid-announcement otherwise."""
+    """A tenant's prompt as a WAV of 8 kHz mono 16-bit PCM; INVALID_ARGUMENT
+    invalid-announcement for anything else."""
     if raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
         raise _invalid("is not a WAV file")
-    data = _ulaw_data(raw)
-    if data is None:
+    ulaw = _ulaw_data(raw)
+    if ulaw is not None:
+        pcm = ulaw_to_pcm16(ulaw)
+    else:
         try:
             with wave.open(io.BytesIO(raw)) as w:
                 if (w.getframerate(), w.getnchannels(), w.getsampwidth()) != (SAMPLE_RATE, 1, 2):
                     raise _invalid("is not 8 kHz mono")
-                data = pcm16_to_ulaw(w.readframes(w.getnframes()))
+                pcm = w.readframes(w.getnframes())
         except (wave.Error, EOFError) as exc:
             raise _invalid(f"cannot be read ({exc})") from None
-    if not data:
+    if not pcm:
         raise _invalid("holds no audio")
-    if len(data) > MAX_ANNOUNCEMENT_S * SAMPLE_RATE:
+    if len(pcm) > MAX_ANNOUNCEMENT_S * SAMPLE_RATE * 2:
         raise _invalid("is too long")
-    return data
+    return wav_header(1, len(pcm)) + pcm
 
 
 def wav_header(channels: int, data_bytes: int, sample_rate: int = SAMPLE_RATE) -> bytes:

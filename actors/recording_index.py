@@ -13,8 +13,8 @@ a recording is found by its id alone.
 
 ``RecordingSettingsActor`` (kind ``recording-settings``, key = tenant id): whether every
 party must consent (and may object with a key), the objection key, and the tenant's
-announcement (8 kHz u-law, or empty for the shipped default). Its own actor rather than a
-field of the tenant's configuration: the prompt is up to 240 KB, which every change of the
+announcement (a WAV of 8 kHz mono PCM, or empty for the shipped one). Its own actor rather than a
+field of the tenant's configuration: the prompt is up to 480 KB, which every change of the
 tenant's configuration would otherwise rewrite.
 """
 
@@ -159,8 +159,8 @@ class RecordingSettingsActor(VirtualActor[str]):
         new = msg_rec.RecordingSettingsState()
         new.CopyFrom(msg.settings)
         new.objection_digit = new.objection_digit or DEFAULT_OBJECTION_DIGIT
-        if msg.keep_announcement and not new.announcement_ulaw:
-            new.announcement_ulaw = self.state.announcement_ulaw
+        if msg.keep_announcement and not new.announcement_wav:
+            new.announcement_wav = self.state.announcement_wav
         await self.ctx.save_state(new)
         self.state = new
         return new
@@ -171,5 +171,5 @@ def public_settings(state: msg_rec.RecordingSettingsState) -> api_rec.RecordingS
     return api_rec.RecordingSettings(
         all_party_consent=state.all_party_consent,
         objection_digit=state.objection_digit or DEFAULT_OBJECTION_DIGIT,
-        has_custom_announcement=bool(state.announcement_ulaw),
+        has_custom_announcement=bool(state.announcement_wav),
     )
