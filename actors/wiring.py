@@ -23,12 +23,16 @@ from actors.compliance.records import ComplianceRecords
 from fabric.config import CallSettings, FabricSettings, LimitsSettings
 from fabric.storage.base import CdrStore
 from fabric.storage.factory import Stores
+from fabric.storage.mdr import MdrStore
+from fabric.vault.content import ContentStore
 
 ACTOR_TYPES = [
     "actors.tenant:TenantActor",
     "actors.call:CallActor",
     "actors.number:NumberDirectory",
     "actors.call_index:ActiveCallIndex",
+    "actors.sms:ConversationActor",
+    "actors.sms:SmsTenantActor",
 ]
 SERVICES = ["actors.wiring:make_services"]
 GATEWAY_SERVICES = ["actors.api.server:start_api", "actors.media_watch:start_media_watch"]
@@ -56,6 +60,10 @@ def make_services(settings: FabricSettings, stores: Stores) -> dict[type, object
         LimitsSettings: settings.limits,
         ComplianceRecords: ComplianceRecords(stores.state),  # the HIPAA gate reads it
     }
+    if stores.content is not None:  # SMS bodies (and other sealed content)
+        services[ContentStore] = stores.content
+    if stores.mdr is not None:  # SMS message detail records
+        services[MdrStore] = stores.mdr
     media = make_call_media()
     if media is not None:
         services[CallMedia] = media

@@ -119,6 +119,11 @@ class ApiSettings(BaseModel):
         5.0, gt=0, description="Dial calls per second one API key may make (sustained)"
     )
     dial_burst: int = Field(10, ge=1, description="Dial calls one API key may make at once")
+    sms_per_s_per_tenant: float = Field(
+        20.0, gt=0, description="SMS one tenant may send per second, per gateway process "
+        "(RESOURCE_EXHAUSTED rate-limited-sms over it)"
+    )
+    sms_burst: int = Field(40, ge=1, description="SMS one tenant may send at once")
     failed_key_cache_s: float = Field(
         30.0, ge=0, description="how long a key refused as invalid is refused from memory"
     )

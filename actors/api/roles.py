@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from fabric.edge.auth import Role
 
-OPERATOR = frozenset({Role.OPERATOR})
+OPERATOR = frozenset({Role.OPERATOR, Role.CARRIER_ADMIN})  # bootstrap token or carrier-admin
+STAFF = frozenset({Role.OPERATOR, Role.CARRIER_ADMIN, Role.SUPPORT, Role.BILLING})
+"""Carrier staff: support and billing see tenant metadata only (never content; see
+``tests/unit/accountability/test_accountability_roles.py``)."""
 ADMINS = frozenset({Role.OWNER, Role.ADMIN})
 EVERYONE = frozenset({Role.OWNER, Role.ADMIN, Role.MEMBER})
 
@@ -44,6 +47,14 @@ _ADMIN = (
     "ListApiKeys",
 )
 _CALLS = ("Register", "Dial", "Answer", "Reject", "Hangup", "Hold", "Resume", "Transfer", "GetCall")
+_MESSAGING = (
+    "SendMessage",
+    "ListConversations",
+    "GetHistory",
+    "MarkRead",
+    "DeleteMessage",
+    "DeleteConversation",
+)
 
 ROLES: dict[str, frozenset[Role]] = {
     **{f"/fabric.api.v1.CarrierAdmin/{m}": OPERATOR for m in _CARRIER},
@@ -53,4 +64,19 @@ ROLES: dict[str, frozenset[Role]] = {
     # a member reads only the CDRs of their own calls (actors/api/records.py)
     "/fabric.api.v1.Records/QueryCdrs": EVERYONE,
     "/fabric.api.v1.Records/GetCdr": EVERYONE,
+    # accountability (issue 14): carrier staff metadata reads, operators, audit, compliance
+    "/fabric.api.v1.CarrierAdmin/GetTenant": STAFF,
+    "/fabric.api.v1.CarrierAdmin/ListTenants": STAFF,
+    "/fabric.api.v1.Operators/CreateOperator": OPERATOR,
+    "/fabric.api.v1.Operators/ListOperators": OPERATOR,
+    "/fabric.api.v1.Operators/RevokeOperator": OPERATOR,
+    "/fabric.api.v1.Audit/QueryAuditLog": ADMINS | OPERATOR,
+    "/fabric.api.v1.Audit/VerifyAuditLog": ADMINS | OPERATOR,
+    "/fabric.api.v1.Compliance/RecordDocument": OPERATOR,
+    "/fabric.api.v1.Compliance/GetCompliance": ADMINS | STAFF,
+    "/fabric.api.v1.Compliance/SetHipaaMode": ADMINS,
+    # SMS (issue 12): members reach the numbers routed to their extensions (actors/api/messaging.py)
+    **{f"/fabric.api.v1.Messaging/{m}": EVERYONE for m in _MESSAGING},
+    "/fabric.api.v1.Messaging/GetSmsSettings": ADMINS,
+    "/fabric.api.v1.Messaging/SetSmsSettings": ADMINS,
 }

@@ -14,6 +14,7 @@ from typing import Any
 
 from actors.api.calls import CallsServicer
 from actors.api.carrier import CarrierServicer
+from actors.api.messaging import MessagingServicer
 from actors.api.principals import KeyVerifier
 from actors.api.records import RecordsServicer
 from actors.api.roles import ROLES
@@ -24,6 +25,8 @@ from fabric.api.v1 import (
     calls_pb2_grpc,
     carrier_pb2,
     carrier_pb2_grpc,
+    messaging_pb2,
+    messaging_pb2_grpc,
     records_pb2,
     records_pb2_grpc,
     tenant_pb2,
@@ -48,6 +51,7 @@ SERVICE_NAMES = [
     tenant_pb2.DESCRIPTOR.services_by_name["TenantAdmin"].full_name,
     calls_pb2.DESCRIPTOR.services_by_name["Calls"].full_name,
     records_pb2.DESCRIPTOR.services_by_name["Records"].full_name,
+    messaging_pb2.DESCRIPTOR.services_by_name["Messaging"].full_name,
 ]
 
 
@@ -120,6 +124,9 @@ async def start_api(
         ),
         lambda s: records_pb2_grpc.add_RecordsServicer_to_server(
             RecordsServicer(store, system=system), s
+        ),
+        lambda s: messaging_pb2_grpc.add_MessagingServicer_to_server(
+            MessagingServicer(system, settings.api), s
         ),
     ]
     server = await start_server(settings.api, interceptor, registrars, SERVICE_NAMES)

@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import hmac
 
+from actors.messages.v1 import privacy_pb2 as msg_privacy
 from actors.messages.v1 import tenant_pb2 as msg_tenant
 from actors.tenant.admin import TenantAdmin
 from actors.tenant.base import KIND, TenantId
 from actors.tenant.routing import TenantRouting
-from fabric.actor import VirtualActor, handler
+from actors.tenant.sms import TenantSms
+from fabric.actor import ActorAddress, VirtualActor, handler
 from fabric.api.v1 import carrier_pb2 as api_carrier
 from fabric.api.v1 import common_pb2 as api_common
 from fabric.api.v1 import tenant_pb2 as api_tenant
 from fabric.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Unauthenticated
 
 
-class TenantActor(TenantAdmin, TenantRouting, VirtualActor[TenantId]):
+class TenantActor(TenantAdmin, TenantRouting, TenantSms, VirtualActor[TenantId]):
     """A tenant's configuration, credentials, registrations and routing."""
 
     kind = KIND
@@ -99,6 +101,12 @@ class TenantActor(TenantAdmin, TenantRouting, VirtualActor[TenantId]):
             api_carrier.TENANT_STATUS_CLOSED,
         ):
             raise InvalidArgument("status must be ACTIVE, SUSPENDED or CLOSED")
+        if msg.status == api_carrier.TENANT_STATUS_CLOSED:
+            # the account retention after closure starts (actors.privacy): told first, so a
+            # failure leaves the tenant open and the carrier's retry tells it again
+            await self.ctx.system.ref(ActorAddress("privacy", state.tenant_id)).ask(
+                msg_privacy.TenantClosed(closed_at_ms=self._now_ms())
+            )
         state.status = msg.status
         if msg.status == api_carrier.TENANT_STATUS_CLOSED:
             state.numbers.clear()
@@ -137,6 +145,18 @@ class TenantActor(TenantAdmin, TenantRouting, VirtualActor[TenantId]):
             del state.numbers[msg.number]
             await self.ctx.save_state(state)
         return self._tenant_view(state)
+
+    @handler
+    async def on_purge(self, msg: msg_privacy.PurgeTenant) -> api_tenant.Empty:
+        """Delete a closed tenant's configuration (the PrivacyActor asks, when the account
+        retention after closure is over)."""
+        state = self._live()
+        if state.status != api_carrier.TENANT_STATUS_CLOSED:
+            raise FailedPrecondition("the tenant is not closed", error_id="tenant-not-closed")
+        await self.ctx.clear_state()
+        self.state = None
+        self.ctx.deactivate_after_turn()
+        return api_tenant.Empty()
 
     # ---- credentials ------------------------------------------------------------------
 

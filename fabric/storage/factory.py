@@ -22,7 +22,8 @@ from fabric.clock import Clock
 from fabric.config import StorageSettings, VaultSettings
 from fabric.storage.base import CdrStore, ReminderStore, StateStore
 from fabric.storage.cassandra_session import CassandraConnection
-from fabric.storage.sealed_state import SealedStateStore
+from fabric.storage.mdr import MdrStore
+from fabric.storage.sealed_state import SealedFencedStateStore, SealedStateStore
 from fabric.vault.content import ContentStore
 from fabric.vault.factory import open_vault
 from fabric.vault.shredding import KeySweeper
@@ -38,6 +39,7 @@ class Stores:
     reminders: ReminderStore
     vault: Vault | None = None
     content: ContentStore | None = None
+    mdr: MdrStore | None = None  # SMS message detail records (fabric.storage.mdr)
     _connection: CassandraConnection | None = field(default=None, repr=False)
     _sweeper: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -54,6 +56,8 @@ class Stores:
         await self.reminders.close()
         if self.content is not None:
             await self.content.close()
+        if self.mdr is not None:
+            await self.mdr.close()
         if self.vault is not None:
             await self.vault.close()
         if self._connection is not None:
@@ -94,6 +98,7 @@ async def _open_embedded(
     )
     from fabric.storage.sqlite_cdr import SqliteCdrStore
     from fabric.storage.sqlite_content import SqliteContentBackend
+    from fabric.storage.sqlite_mdr import SqliteMdrStore
 
     vault = await open_vault(settings, vault_settings, clock=clock)
     cdr = MeteredCdrStore(
@@ -103,7 +108,9 @@ async def _open_embedded(
     state = SealedStateStore(SqliteStateStore(actor_db, owns_db=True), vault)
     reminders = SqliteReminderStore(actor_db, owns_db=False)
     content = ContentStore(vault, SqliteContentBackend(settings.data_dir))
-    return Stores(cdr=cdr, state=state, reminders=reminders, vault=vault, content=content)
+    mdr = await SqliteMdrStore(settings.data_dir / "mdr.sqlite3", vault=vault).open()
+    return Stores(cdr=cdr, state=state, reminders=reminders, vault=vault, content=content,
+                  mdr=mdr)
 
 
 async def _open_cassandra(
@@ -116,6 +123,7 @@ async def _open_cassandra(
     from fabric.storage.cassandra_actor import CassandraReminderStore, CassandraStateStore
     from fabric.storage.cassandra_cdr import CassandraCdrStore
     from fabric.storage.cassandra_content import CassandraContentBackend
+    from fabric.storage.cassandra_mdr import CassandraMdrStore
     from fabric.storage.cassandra_session import connect_sync
     from fabric.storage.schema import apply_schema as apply_migrations
     from fabric.storage.spool import SpoolingCdrStore
@@ -143,8 +151,9 @@ async def _open_cassandra(
         state = CassandraStateStore(conn, owns_connection=False)
         reminders = CassandraReminderStore(conn, owns_connection=False)
         backend = CassandraContentBackend(conn)
+        mdr = CassandraMdrStore(conn, vault=vault)
         await asyncio.gather(
-            cdr.prepare(), state.prepare(), reminders.prepare(), backend.prepare()
+            cdr.prepare(), state.prepare(), reminders.prepare(), backend.prepare(), mdr.prepare()
         )
         spooled = await SpoolingCdrStore(cdr, settings.spool_dir, vault=vault).open()
     except BaseException:
@@ -152,9 +161,10 @@ async def _open_cassandra(
         raise
     return Stores(
         cdr=spooled,
-        state=SealedStateStore(state, vault),
+        state=SealedFencedStateStore(state, vault),
         reminders=reminders,
         vault=vault,
         content=ContentStore(vault, backend),
+        mdr=mdr,
         _connection=conn,
     )

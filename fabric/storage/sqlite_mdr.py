@@ -1,0 +1,89 @@
+"""The embedded message detail record store: ``mdr.sqlite3``, the SQLite twin of migration 008.
+
+One row per (tenant, message id), upserted (a retry or a status change rewrites it); the
+numbers are blind indexes plus the sealed pair (:class:`fabric.storage.mdr.MdrSealer`).
+Records older than the 7-year retention are purged when the store opens (Cassandra does it
+by TTL).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from fabric.storage.mdr import RETENTION_S, Mdr, MdrSealer
+from fabric.storage.sqlite_db import SqliteDb
+from fabric.vault.vault import Vault
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS mdr (
+    tenant_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    sent_at_ms INTEGER NOT NULL,
+    direction TEXT NOT NULL,
+    from_number TEXT NOT NULL,
+    to_number TEXT NOT NULL,
+    sealed_numbers BLOB NOT NULL,
+    segments INTEGER NOT NULL,
+    encoding TEXT NOT NULL,
+    status TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, message_id)
+);
+CREATE INDEX IF NOT EXISTS mdr_by_tenant_time ON mdr (tenant_id, sent_at_ms DESC);
+"""
+
+
+class SqliteMdrStore:
+    """Message detail records in ``<data_dir>/mdr.sqlite3``."""
+
+    def __init__(self, path: Path, *, vault: Vault) -> None:
+        self._db = SqliteDb(path, _SCHEMA)
+        self._sealer = MdrSealer(vault)
+
+    async def open(self) -> SqliteMdrStore:
+        """Create the file and purge records past retention."""
+        cutoff = int((time.time() - RETENTION_S) * 1000)
+        await self._db.run(lambda c: c.execute("DELETE FROM mdr WHERE sent_at_ms < ?", (cutoff,)))
+        return self
+
+    async def write(self, mdr: Mdr) -> None:
+        """Validate, seal the numbers and upsert by (tenant, message id)."""
+        mdr.validate()
+        sealed = await self._sealer.seal(mdr)
+        row = (
+            mdr.tenant_id, mdr.message_id, mdr.sent_at_ms, mdr.direction, sealed.from_index,
+            sealed.to_index, sealed.sealed, mdr.segments, mdr.encoding, mdr.status,
+        )
+        await self._db.run(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO mdr (tenant_id, message_id, sent_at_ms, direction, "
+                "from_number, to_number, sealed_numbers, segments, encoding, status) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+        )
+
+    async def list(
+        self, tenant_id: str, since_ms: int, until_ms: int, limit: int = 100
+    ) -> list[Mdr]:
+        """A tenant's records in the range, newest first, numbers opened."""
+
+        def _select(c: sqlite3.Connection) -> list[Any]:
+            return c.execute(
+                "SELECT message_id, sent_at_ms, direction, sealed_numbers, segments, encoding, "
+                "status FROM mdr WHERE tenant_id = ? AND sent_at_ms >= ? AND sent_at_ms < ? "
+                "ORDER BY sent_at_ms DESC LIMIT ?",
+                (tenant_id, since_ms, until_ms, limit),
+            ).fetchall()
+
+        out = []
+        for mid, at, direction, sealed, segments, encoding, status in await self._db.run(_select):
+            mdr = Mdr(tenant_id, mid, direction, "", "", at, segments, encoding, status)
+            out.append(await self._sealer.open(mdr, sealed))
+        return out
+
+    async def close(self) -> None:
+        """Close the file."""
+        await self._db.close()
