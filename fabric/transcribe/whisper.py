@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from fabric.config import TranscriptionSettings
 from fabric.transcribe.engine import AudioUnreadable, ModelUnavailable, Transcript
 from fabric.transcribe.model import MODEL_SHA256, verify
 
@@ -82,3 +83,11 @@ class FasterWhisperEngine:
         text = " ".join(s.text.strip() for s in segments).strip()
         return Transcript(text=text, audio_seconds=len(samples) / SAMPLE_RATE,
                           language=info.language)
+
+
+def engine_from_settings(settings: TranscriptionSettings) -> FasterWhisperEngine:
+    """The engine the ``transcription.*`` settings describe (the workers' default spec)."""
+    return FasterWhisperEngine.load(
+        settings.model_dir, sha256=settings.model_sha256,
+        cpu_threads=settings.cpu_threads, beam_size=settings.beam_size,
+    )
