@@ -10,6 +10,14 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from fabric.api.v1 import common_pb2 as api_common
+from fabric.errors import FailedPrecondition
+from fabric.media.feature_types import (
+    ForkInfo,
+    ForkSpec,
+    PlayRecFinished,
+    PlayRecInfo,
+    PlayRecSpec,
+)
 
 
 @runtime_checkable
@@ -35,8 +43,54 @@ class CallMedia(Protocol):
         ...
 
 
+@runtime_checkable
+class CallMediaFeatures(Protocol):
+    """The relay's media features for the control plane (voicemail, call recording).
+
+    Registered with the same object as :class:`CallMedia` (``RelayCallMedia``): fetch it
+    with ``ctx.service(CallMedia)`` and check ``isinstance(media, CallMediaFeatures)``.
+    Starts return at once; outcomes arrive at the call's actor as the messages of
+    ``actors/messages/v1/media_events.proto`` (``PlayRecFinished``, ``ForkFinished``,
+    ``DtmfDetected``), delivered by ``actors.media_watch``. Errors: see
+    ``fabric.media.feature_control``.
+    """
+
+    async def start_playrec(self, call_id: str, leg_id: str, spec: PlayRecSpec) -> PlayRecInfo:
+        """Answer the caller's leg at the relay: greeting, beep, record into the vault."""
+        ...
+
+    async def stop_playrec(self, call_id: str, leg_id: str) -> PlayRecFinished:
+        """End a play/record leg now; its sealed outcome."""
+        ...
+
+    async def start_fork(self, call_id: str, spec: ForkSpec) -> ForkInfo:
+        """Start recording a bridged call: announcement, then one channel per leg."""
+        ...
+
+    async def pause_fork(self, call_id: str) -> ForkInfo:
+        """Pause the call's recording (hold)."""
+        ...
+
+    async def resume_fork(self, call_id: str) -> ForkInfo:
+        """Resume the call's recording."""
+        ...
+
+    async def stop_fork(self, call_id: str) -> ForkInfo:
+        """Stop the call's recording; its figures once sealed."""
+        ...
+
+
+def _no_media() -> FailedPrecondition:
+    return FailedPrecondition(
+        "no media relay is deployed: calls are signalling-only, nothing can be played or "
+        "recorded (start the fabric with media)",
+        error_id="media-not-deployed",
+    )
+
+
 class NoMedia:
-    """The media interface when no media service is deployed: every call is signalling-only."""
+    """The media interface when no media service is deployed: every call is signalling-only;
+    the features raise ``FailedPrecondition`` (``media-not-deployed``)."""
 
     async def open(self, call_id: str) -> None:
         """Nothing to reserve."""
@@ -53,6 +107,30 @@ class NoMedia:
     async def close(self, call_id: str) -> dict[str, float]:
         """Nothing to release."""
         return {}
+
+    async def start_playrec(self, call_id: str, leg_id: str, spec: PlayRecSpec) -> PlayRecInfo:
+        """No relay to answer the leg."""
+        raise _no_media()
+
+    async def stop_playrec(self, call_id: str, leg_id: str) -> PlayRecFinished:
+        """No relay."""
+        raise _no_media()
+
+    async def start_fork(self, call_id: str, spec: ForkSpec) -> ForkInfo:
+        """No relay to record."""
+        raise _no_media()
+
+    async def pause_fork(self, call_id: str) -> ForkInfo:
+        """No relay."""
+        raise _no_media()
+
+    async def resume_fork(self, call_id: str) -> ForkInfo:
+        """No relay."""
+        raise _no_media()
+
+    async def stop_fork(self, call_id: str) -> ForkInfo:
+        """No relay."""
+        raise _no_media()
 
 
 NO_MEDIA = NoMedia()

@@ -30,8 +30,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from fabric.errors import InvalidArgument, NotFound, ResourceExhausted
+from fabric.media.feature_types import (
+    ForkInfo,
+    ForkSpec,
+    MediaEvent,
+    PlayRecFinished,
+    PlayRecInfo,
+    PlayRecSpec,
+)
+from fabric.media.features import MediaFeatures
 from fabric.media.legs import Leg, SdesLeg
 from fabric.media.ports import PortAllocator
+from fabric.media.sealsink import ContentOpener
 from fabric.media.session import RelaySession
 from fabric.media.suites import check_key_material, new_key_material, parse_suite
 from fabric.media.types import (
@@ -154,8 +164,11 @@ def declared_address(offer: MediaOffer, relay_host: str) -> tuple[str, int] | No
 class RelayEngine:
     """The sessions of one relay on one event loop."""
 
-    def __init__(self, config: RelayConfig) -> None:
+    def __init__(self, config: RelayConfig, content: ContentOpener | None = None) -> None:
         self.config = config
+        # play/record legs and recording forks; ``content`` opens the sealed store they
+        # record into (None: recording is refused with media-no-content-store)
+        self.features = MediaFeatures(content)
         self.ports = PortAllocator(config.port_min, config.port_max)
         self.sessions: dict[str, RelaySession] = {}
         self._released: OrderedDict[str, MediaStatsReport] = OrderedDict()
@@ -179,6 +192,7 @@ class RelayEngine:
             self._sweeper = None
         for call_id in list(self.sessions):
             await self.release_session(call_id)
+        await self.features.close()
         await asyncio.sleep(0)  # let transports run connection_lost
 
     # control API ---------------------------------------------------------------------
@@ -304,6 +318,7 @@ class RelayEngine:
         leg = session.remove(leg_id)
         if leg is None:
             return False
+        self.features.leg_removed(call_id, leg_id)
         session.departed.append(leg.stats())
         self._retire_leg(leg)
         return True
@@ -315,6 +330,7 @@ class RelayEngine:
             kept = self._released.get(call_id)
             return kept if kept is not None else MediaStatsReport(call_id, [], False)
         report = session.report()
+        self.features.session_released(call_id)
         for leg in session.legs.values():
             self._retire_leg(leg)
         self._released[call_id] = report
@@ -329,6 +345,37 @@ class RelayEngine:
     def session_status(self, call_id: str) -> SessionStatus:
         """Liveness, timeout flag and statistics of a live session."""
         return self._session(call_id).status(time.monotonic())
+
+    # media features (fabric.media.features) -------------------------------------------
+
+    def start_playrec(self, call_id: str, leg_id: str, spec: PlayRecSpec) -> PlayRecInfo:
+        """Answer ``leg_id`` at the relay: greeting, beep, record (returns at once; the
+        outcome is a ``PlayRecFinished`` event)."""
+        return self.features.start_playrec(self._session(call_id), leg_id, spec)
+
+    async def stop_playrec(self, call_id: str, leg_id: str) -> PlayRecFinished:
+        """End a play/record leg now; its outcome."""
+        return await self.features.stop_playrec(call_id, leg_id)
+
+    def start_fork(self, call_id: str, spec: ForkSpec) -> ForkInfo:
+        """Start recording the call's legs (announcement first); returns at once."""
+        return self.features.start_fork(self._session(call_id), spec)
+
+    def pause_fork(self, call_id: str) -> ForkInfo:
+        """Pause the call's recording (hold)."""
+        return self.features.pause_fork(call_id)
+
+    def resume_fork(self, call_id: str) -> ForkInfo:
+        """Resume the call's recording."""
+        return self.features.resume_fork(call_id)
+
+    async def stop_fork(self, call_id: str) -> ForkInfo:
+        """Stop and seal the call's recording; its final figures."""
+        return await self.features.stop_fork(call_id)
+
+    def drain_events(self) -> list[MediaEvent]:
+        """Feature events since the last call (each handed out once)."""
+        return self.features.drain_events()
 
     def drain_timeouts(self) -> list[str]:
         """Call ids that timed out since the last call (each reported once)."""

@@ -166,3 +166,102 @@ def sweep_ulaw(seconds: float, amplitude: int = 12000) -> bytes:
         step = ((n // FRAME_SAMPLES) % 7) * 300
         out.append(int(amplitude * math.sin(phase)) + step)
     return ulaw_encode(out)
+
+
+# ---- A-law, and byte-table codecs for the relay's play/record and recording paths --------
+
+PCMA_PAYLOAD_TYPE = 8
+WAVE_FORMAT_ALAW = 6
+
+
+def _alaw_decode_one(code: int) -> int:
+    code ^= 0x55
+    sign = code & 0x80
+    exponent = (code >> 4) & 0x07
+    mantissa = code & 0x0F
+    if exponent == 0:
+        sample = (mantissa << 4) + 8
+    else:
+        sample = ((mantissa << 4) + 0x108) << (exponent - 1)
+    return sample if sign else -sample
+
+
+def _alaw_encode_one(sample: int) -> int:
+    if sample >= 0:
+        sign = 0x80
+    else:
+        sign = 0
+        sample = -sample - 1
+    sample = min(sample, 32767) >> 3  # 13-bit magnitude
+    if sample < 32:
+        code = sample >> 1
+    else:
+        exponent = 1
+        while sample >= 64 and exponent < 7:
+            sample >>= 1
+            exponent += 1
+        code = (exponent << 4) | ((sample >> 1) & 0x0F)
+    return (code | sign) ^ 0x55
+
+
+ALAW_TO_LINEAR: tuple[int, ...] = tuple(_alaw_decode_one(c) for c in range(256))
+
+
+def alaw_decode(data: bytes) -> list[int]:
+    """A-law bytes to 16-bit linear samples."""
+    return [ALAW_TO_LINEAR[b] for b in data]
+
+
+def alaw_encode(samples: list[int]) -> bytes:
+    """16-bit linear samples to A-law bytes."""
+    return bytes(_alaw_encode_one(s) for s in samples)
+
+
+def _split_table(linear: tuple[int, ...]) -> tuple[bytes, bytes]:
+    """Low and high bytes of each code's little-endian 16-bit sample, for ``bytes.translate``."""
+    lo = bytes((v & 0xFFFF) & 0xFF for v in linear)
+    hi = bytes(((v & 0xFFFF) >> 8) & 0xFF for v in linear)
+    return lo, hi
+
+
+_ULAW_LO, _ULAW_HI = _split_table(ULAW_TO_LINEAR)
+_ALAW_LO, _ALAW_HI = _split_table(ALAW_TO_LINEAR)
+# mean-level tables: |sample| >> 7 per code (0..255), so a frame's level is sum(translate)
+ULAW_LEVEL = bytes(min(255, abs(v) >> 7) for v in ULAW_TO_LINEAR)
+ALAW_LEVEL = bytes(min(255, abs(v) >> 7) for v in ALAW_TO_LINEAR)
+
+
+def _g711_to_pcm16(data: bytes, lo: bytes, hi: bytes) -> bytes:
+    out = bytearray(2 * len(data))
+    out[0::2] = data.translate(lo)
+    out[1::2] = data.translate(hi)
+    return bytes(out)
+
+
+def ulaw_bytes_to_pcm16(data: bytes) -> bytes:
+    """µ-law bytes to little-endian 16-bit PCM, in C (``bytes.translate``): per-packet speed."""
+    return _g711_to_pcm16(data, _ULAW_LO, _ULAW_HI)
+
+
+def alaw_bytes_to_pcm16(data: bytes) -> bytes:
+    """A-law bytes to little-endian 16-bit PCM, in C (``bytes.translate``)."""
+    return _g711_to_pcm16(data, _ALAW_LO, _ALAW_HI)
+
+
+def alaw_to_pcm16(data: bytes) -> bytes:
+    """A-law bytes to little-endian 16-bit PCM bytes (same as :func:`alaw_bytes_to_pcm16`)."""
+    return alaw_bytes_to_pcm16(data)
+
+
+def pcm16_to_alaw(data: bytes) -> bytes:
+    """Little-endian 16-bit PCM bytes to A-law bytes."""
+    count = len(data) // 2
+    return alaw_encode(list(struct.unpack(f"<{count}h", data[: 2 * count])))
+
+
+def frame_level(payload: bytes, alaw: bool) -> int:
+    """Mean absolute sample value of a G.711 frame (0..32767, in steps of 128), in C."""
+    if not payload:
+        return 0
+    table = ALAW_LEVEL if alaw else ULAW_LEVEL
+    return (sum(payload.translate(table)) << 7) // len(payload)

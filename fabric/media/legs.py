@@ -98,6 +98,7 @@ class Leg:
         "_cycles",
         "_last_transit",
         "_jitter",
+        "tap",
     )
 
     def __init__(self, leg_id: str, kind: str) -> None:
@@ -116,6 +117,9 @@ class Leg:
         self._cycles = 0
         self._last_transit = 0.0
         self._jitter = 0.0
+        # a recording fork's tap: called with each authenticated inbound RTP packet after it
+        # was forwarded; it only queues the packet (fabric.media.fork), never raises
+        self.tap: Callable[[bytes, float], None] | None = None
 
     @property
     def latched(self) -> bool:
@@ -146,6 +150,9 @@ class Leg:
             sent = peer.send_rtp(plain) or sent
         if not sent:
             self.drop_no_peer += 1
+        tap = self.tap
+        if tap is not None:
+            tap(plain, now)
 
     def on_rtcp(self, plain: bytes, now: float) -> None:
         """Account one authenticated inbound RTCP packet and forward it."""
@@ -302,6 +309,9 @@ class SdesLeg(Leg, asyncio.DatagramProtocol):
                     sent = True
             if not sent:
                 self.drop_no_peer += 1
+            tap = self.tap
+            if tap is not None:  # after forwarding: a recording fork never delays it
+                tap(plain, now)
         except Exception:  # noqa: BLE001 - the receive loop must survive anything
             self.drop_malformed += 1
 

@@ -36,11 +36,20 @@ from prometheus_client import CollectorRegistry, generate_latest
 from ray.exceptions import RayActorError, RayTaskError
 
 from fabric.api.v1 import common_pb2 as api_common
-from fabric.config import MediaSettings
+from fabric.config import MediaSettings, StorageSettings, VaultSettings
 from fabric.errors import FabricError, Internal, Unavailable
 from fabric.media.engine import RelayConfig, RelayEngine
+from fabric.media.feature_control import FeatureControl, RelayFeatureMethods
+from fabric.media.feature_types import (
+    ForkInfo,
+    ForkSpec,
+    PlayRecFinished,
+    PlayRecInfo,
+    PlayRecSpec,
+)
 from fabric.media.metrics import register_relay_metrics
 from fabric.media.protoconv import answer_to_proto, offer_from_proto
+from fabric.media.sealsink import LazyContentStore
 from fabric.media.types import (
     MediaAnswer,
     MediaOffer,
@@ -54,10 +63,19 @@ T = TypeVar("T")
 RELAY_NAME = "media-relay-{index}"
 
 
-class MediaRelayActor:
-    """A media relay: a port range, a uvloop thread and the relay sessions of many calls."""
+class MediaRelayActor(RelayFeatureMethods):
+    """A media relay: a port range, a uvloop thread and the relay sessions of many calls.
 
-    def __init__(self, config: RelayConfig, export_metrics: bool = False) -> None:
+    ``content`` (the storage and vault settings) lets it record (voicemail, call
+    recordings): the content store is opened in the relay's process on the first recording.
+    """
+
+    def __init__(
+        self,
+        config: RelayConfig,
+        export_metrics: bool = False,
+        content: LazyContentStore | None = None,
+    ) -> None:
         self._loop = uvloop.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(
@@ -65,7 +83,8 @@ class MediaRelayActor:
         )
         self._thread.start()
         self._ready.wait()
-        self._engine = RelayEngine(config)
+        self._content = content
+        self._engine = RelayEngine(config, content)
         self._loop.call_soon_threadsafe(self._engine.start)
         self._registry = CollectorRegistry()
         register_relay_metrics(self._engine, self._registry)
@@ -150,6 +169,8 @@ class MediaRelayActor:
     async def shutdown(self) -> None:
         """Release every session and stop the media loop."""
         await self._on_media_loop(self._engine.close())
+        if self._content is not None:
+            await self._on_media_loop(self._content.close())
         self._loop.call_soon_threadsafe(self._loop.stop)
 
 
@@ -180,12 +201,21 @@ def relay_configs(settings: MediaSettings, relays: int) -> list[RelayConfig]:
     ]
 
 
+def content_of(
+    storage: StorageSettings | None, vault: VaultSettings | None
+) -> LazyContentStore | None:
+    """What a relay needs to record: the storage settings (and the vault's, default ones
+    if not given); None (no recording) without storage settings."""
+    return LazyContentStore(storage, vault or VaultSettings()) if storage is not None else None
+
+
 def start_media_relays(
     settings: MediaSettings,
     relays: int | None = None,
     *,
     num_cpus: float = 0,
     export_metrics: bool = False,
+    content: LazyContentStore | None = None,
 ) -> list[Any]:
     """Start (or find) the named relay actors ``media-relay-<i>``; return their handles."""
     count = relays if relays is not None else settings.relays_per_node
@@ -197,13 +227,17 @@ def start_media_relays(
                 get_if_exists=True,
                 num_cpus=num_cpus,
                 max_concurrency=1000,
-            ).remote(config, export_metrics)
+            ).remote(config, export_metrics, content)
         )
     return handles
 
 
 def start_media_relays_on_every_node(
-    settings: MediaSettings, *, num_cpus: float = 0, export_metrics: bool = False
+    settings: MediaSettings,
+    *,
+    num_cpus: float = 0,
+    export_metrics: bool = False,
+    content: LazyContentStore | None = None,
 ) -> list[Any]:
     """Start ``media.relays_per_node`` relays pinned to each alive Ray node.
 
@@ -226,14 +260,23 @@ def start_media_relays_on_every_node(
                 num_cpus=num_cpus,
                 max_concurrency=1000,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=True),
-            ).remote(config, export_metrics)
+            ).remote(config, export_metrics, content)
         )
     return handles
 
 
-async def start_media(settings: MediaSettings) -> MediaControl:
-    """Start the relays on every node (driver side) and wait until each answers."""
-    handles = start_media_relays_on_every_node(settings)
+async def start_media(
+    settings: MediaSettings,
+    *,
+    storage: StorageSettings | None = None,
+    vault: VaultSettings | None = None,
+) -> MediaControl:
+    """Start the relays on every node (driver side) and wait until each answers.
+
+    With ``storage`` (and ``vault``) settings the relays can record (voicemail, call
+    recordings) into the sealed content store; without, recording is refused.
+    """
+    handles = start_media_relays_on_every_node(settings, content=content_of(storage, vault))
     await asyncio.gather(*(h.counts.remote() for h in handles))
     return MediaControl(handles)
 
@@ -249,7 +292,8 @@ async def stop_media(control: MediaControl) -> None:
 
 
 class RelayCallMedia:
-    """The call actor's media service (``actors.call_media.CallMedia``) on the relays.
+    """The call actor's media service (``actors.call_media.CallMedia`` and
+    ``CallMediaFeatures``) on the relays.
 
     Converts the API's ``MediaOffer``/``MediaAnswer`` messages and returns the CDR's media
     fields from :meth:`close`.
@@ -278,9 +322,37 @@ class RelayCallMedia:
         report = await self.control.release_session(call_id)
         return {k: float(v) for k, v in report.cdr_fields().items()}
 
+    # media features (actors.call_media.CallMediaFeatures) --------------------------------
 
-class MediaControl:
-    """Async client of the media relays, used by the call actor (picklable)."""
+    async def start_playrec(self, call_id: str, leg_id: str, spec: PlayRecSpec) -> PlayRecInfo:
+        """Answer the caller's leg at the relay (voicemail): greeting, beep, record."""
+        return await self.control.start_playrec(call_id, leg_id, spec)
+
+    async def stop_playrec(self, call_id: str, leg_id: str) -> PlayRecFinished:
+        """End a play/record leg now; its sealed outcome."""
+        return await self.control.stop_playrec(call_id, leg_id)
+
+    async def start_fork(self, call_id: str, spec: ForkSpec) -> ForkInfo:
+        """Start recording the call (announcement first)."""
+        return await self.control.start_fork(call_id, spec)
+
+    async def pause_fork(self, call_id: str) -> ForkInfo:
+        """Pause the call's recording (hold)."""
+        return await self.control.pause_fork(call_id)
+
+    async def resume_fork(self, call_id: str) -> ForkInfo:
+        """Resume the call's recording."""
+        return await self.control.resume_fork(call_id)
+
+    async def stop_fork(self, call_id: str) -> ForkInfo:
+        """Stop and seal the call's recording."""
+        return await self.control.stop_fork(call_id)
+
+
+class MediaControl(FeatureControl):
+    """Async client of the media relays, used by the call actor (picklable); the feature
+    methods (play/record, forks, events) come from
+    :class:`fabric.media.feature_control.FeatureControl`."""
 
     def __init__(self, relays: Sequence[Any]) -> None:
         if not relays:

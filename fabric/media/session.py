@@ -2,7 +2,10 @@
 
 Every packet a leg receives is forwarded to every other leg of the session (two legs in a
 plain call). The session only wires legs together; the per-packet work is in
-:mod:`fabric.media.legs`.
+:mod:`fabric.media.legs`. Two exceptions, both set by the relay's media features: a leg
+*terminated* at the relay (a play/record leg, :mod:`fabric.media.playrec`) forwards only
+to its local end and receives from no other leg; while the session is *muted* (a recording
+announcement plays, :mod:`fabric.media.fork`) packets are accepted and dropped silently.
 """
 
 from __future__ import annotations
@@ -21,6 +24,21 @@ from fabric.media.types import (
 )
 
 
+class _Muted(Leg):
+    """The peer of every leg while an announcement plays: takes packets, sends nothing."""
+
+    def send_rtp(self, plain: bytes) -> bool:
+        """Accepted (not a delivery failure), not sent."""
+        return True
+
+    def send_rtcp(self, plain: bytes) -> bool:
+        """Accepted, not sent."""
+        return True
+
+
+_MUTED = _Muted("muted", "muted")
+
+
 class RelaySession:
     """The legs of one call on one relay, and its media-timeout state."""
 
@@ -34,6 +52,8 @@ class RelaySession:
         self.timed_out_at: float | None = None
         # final statistics of legs that left the call (e.g. by a blind transfer)
         self.departed: list[LegStats] = []
+        self.terminated: dict[str, Leg] = {}  # leg id -> its local end (play/record)
+        self.muted = False
 
     @property
     def timed_out(self) -> bool:
@@ -49,13 +69,31 @@ class RelaySession:
         """Remove a leg (not closed here) and rewire."""
         leg = self.legs.pop(leg_id, None)
         self.answers.pop(leg_id, None)
+        self.terminated.pop(leg_id, None)
         self._rewire()
         return leg
 
+    def terminate(self, leg_id: str, local: Leg) -> None:
+        """Wire ``leg_id`` to ``local`` only (the relay answers it) and out of the others."""
+        self.terminated[leg_id] = local
+        self._rewire()
+
+    def mute(self, muted: bool) -> None:
+        """Stop (or resume) forwarding between the legs, without counting drops."""
+        self.muted = muted
+        self._rewire()
+
     def _rewire(self) -> None:
         legs = list(self.legs.values())
+        bridged = [leg for leg in legs if leg.leg_id not in self.terminated]
         for leg in legs:
-            leg.peers = tuple(other for other in legs if other is not leg)
+            local = self.terminated.get(leg.leg_id)
+            if local is not None:
+                leg.peers = (local,)
+            elif self.muted:
+                leg.peers = (_MUTED,)
+            else:
+                leg.peers = tuple(other for other in bridged if other is not leg)
 
     def check_timeout(
         self, now: float, timeout_s: float, latch_timeout_s: float | None = None
