@@ -7,9 +7,10 @@ driver (``cluster/up.py``) gathers their text expositions every few seconds
 and :class:`MergedMetrics` sums samples with the same name and labels across processes,
 so ``fabric_calls_active`` is the fabric's total and counters add up. The media relays'
 expositions (:meth:`fabric.media.relay_actor.MediaControl.metrics_text`, series told apart by their
-``relay`` label) are gathered once, by the driver, in :func:`gather_texts`: gathering them
-in every host would count each relay once per host. Labels never carry numbers, names or
-tenants (see the metric definitions), so merging cannot leak them.
+``relay`` label) and the transcription pool's are gathered once, by the driver, in
+:func:`gather_texts`: gathering them in every host would count each relay once per host.
+Labels never carry numbers, names or tenants (see the metric definitions), so merging
+cannot leak them.
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ async def gather_texts(system: Any, media: Any = None) -> list[str]:
     if media is not None:
         with contextlib.suppress(Exception):
             texts.append(await media.metrics_text())
+    with contextlib.suppress(Exception):  # the transcription pool, once (it is one actor)
+        from actors.transcription.pool import pool_metrics_text
+
+        texts.append(await pool_metrics_text())
     return texts
 
 
