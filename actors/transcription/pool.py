@@ -171,15 +171,16 @@ class TranscriptionPoolActor:
                                       float]] = {}
         self._outbox_ready = asyncio.Event()
 
-    def _started(self) -> TranscriptionQueue:
-        if self._queue is None:
-            tx = self._settings.transcription
-            self._workers = [
+    def _started(self, *, workers: bool = False) -> TranscriptionQueue:
+        tx = self._settings.transcription
+        if workers and not self._workers:  # worker processes start with the first job
+            self._workers.extend(
                 TranscriptionWorker.options(  # type: ignore[attr-defined]
                     num_cpus=0, max_concurrency=4,
                 ).remote(self._settings, self._engine_spec)
                 for _ in range(tx.workers)
-            ]
+            )
+        if self._queue is None:
             self._queue = TranscriptionQueue(
                 _RayRunner(self._workers), self._to_outbox, slots=tx.workers,
                 policy=policy_of(tx),
@@ -194,13 +195,14 @@ class TranscriptionPoolActor:
         self._outbox_ready.set()
 
     async def start(self) -> int:
-        """Start the workers and the queue (idempotent); the number of workers."""
+        """Start the queue (idempotent; workers start with the first job); the number of
+        workers it runs."""
         self._started()
-        return len(self._workers)
+        return self._settings.transcription.workers
 
     async def submit(self, job: msg_tx.TranscriptionJob) -> msg_tx.TranscriptionJobStatus:
         """Queue a job; its status now."""
-        return self._started().submit(job)
+        return self._started(workers=True).submit(job)
 
     async def status(self, job_id: str) -> msg_tx.TranscriptionJobStatus | None:
         """A job's status, or None."""
@@ -234,7 +236,7 @@ class TranscriptionPoolActor:
 
     async def workers(self) -> list[Any]:
         """The worker actor handles (tests kill them)."""
-        self._started()
+        self._started(workers=True)
         return list(self._workers)
 
     async def running(self) -> list[str]:
@@ -347,3 +349,20 @@ async def start_transcription(system: ActorSystem, settings: FabricSettings,
     delivery = ResultDelivery(system, pool)
     delivery.start()
     return delivery
+
+
+async def pool_metrics_text(name: str = POOL_NAME) -> str:
+    """Driver side: the running pool's exposition, or "" when no pool runs."""
+    if not ray.is_initialized() or name not in ray.util.list_named_actors():
+        return ""
+    text: str = await _ask(ray.get_actor(name).metrics_text.remote())
+    return text
+
+
+def make_transcription_services(settings: FabricSettings) -> dict[type, object]:
+    """An actor host's ``TranscriptionService`` (the Ray pool), or none without Ray."""
+    from actors.transcription.service import TranscriptionService
+
+    if not ray.is_initialized():
+        return {}
+    return {TranscriptionService: RayTranscription(settings)}
