@@ -3,6 +3,15 @@ version, its reminders, its services, the host's clock and system.
 
 A context lives as long as one activation; supervision's restart makes a new one (the
 version is re-read on the next load).
+
+On a :class:`~fabric.storage.base.FencedStateStore` (Cassandra) the activation claims its
+actor once, before its first load (or its first write if it never loads), and writes
+through that fence (no compare-and-set per save). Reminder changes are then collected
+during a turn and written *with* the state save that follows them (one write per
+transition); changes not followed by a save are written by :meth:`ActivationContext.flush`
+when the turn ends, before its reply goes out. A failed turn drops its unwritten changes.
+The due times are read once per activation (``reminders_of``), so moving or cancelling a
+reminder needs no read.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from google.protobuf.message import DecodeError, Message
 from fabric.actor import ActorAddress, ActorSystem
 from fabric.clock import Clock
 from fabric.errors import FailedPrecondition, Internal, InvalidArgument
-from fabric.storage.base import Reminder
+from fabric.storage.base import Fence, FencedStateStore, Reminder, ReminderChange
 
 if TYPE_CHECKING:
     from fabric._runtime.host import ActorHost
@@ -26,7 +35,8 @@ T = TypeVar("T")
 class ActivationContext:
     """The :class:`~fabric.actor.ActorContext` of one activation."""
 
-    __slots__ = ("_address", "_host", "version", "deactivate_requested", "reminders_set")
+    __slots__ = ("_address", "_host", "version", "deactivate_requested", "reminders_set",
+                 "_fenced", "fence", "_dues", "_pending")
 
     def __init__(self, address: ActorAddress, host: ActorHost) -> None:
         self._address = address
@@ -34,6 +44,13 @@ class ActivationContext:
         self.version: int | None = None
         self.deactivate_requested = False
         self.reminders_set: set[str] | None = None
+        store = host.state_store
+        self._fenced: FencedStateStore | None = (
+            store if isinstance(store, FencedStateStore) else None
+        )
+        self.fence: Fence | None = None
+        self._dues: dict[str, float] | None = None
+        self._pending: dict[str, ReminderChange] = {}
 
     @property
     def address(self) -> ActorAddress:
@@ -52,11 +69,14 @@ class ActivationContext:
 
     async def load_state(self, message_type: type[M]) -> M | None:
         """Load and parse the state; remember its version."""
+        if self._fenced is not None and self.fence is None:
+            self.fence = await self._fenced.claim(self._address.kind, self._address.key)
         stored = await self._host.state_store.load(self._address.kind, self._address.key)
+        self.version = 0 if stored is None else stored.version
+        if self.fence is not None:
+            self.fence.version = self.version
         if stored is None:
-            self.version = 0
             return None
-        self.version = stored.version
         state = message_type()
         try:
             state.ParseFromString(stored.data)
@@ -70,6 +90,9 @@ class ActivationContext:
 
     async def save_state(self, state: Message) -> None:
         """CAS-write the state; a conflict deactivates this (stale) activation."""
+        if self._fenced is not None:
+            await self._fenced_write(state.SerializeToString())
+            return
         store = self._host.state_store
         if self.version is None:
             stored = await store.load(self._address.kind, self._address.key)
@@ -84,25 +107,90 @@ class ActivationContext:
 
     async def clear_state(self) -> None:
         """Delete the state."""
+        if self._fenced is not None:
+            await self._fenced_write(None)
+            return
         await self._host.state_store.delete(self._address.kind, self._address.key)
         self.version = 0
+
+    async def _fenced_write(self, data: bytes | None) -> None:
+        store = self._fenced
+        assert store is not None
+        if self.fence is None:  # written before any load: claim, then learn the version
+            self.fence = await store.claim(self._address.kind, self._address.key)
+            stored = await store.load(self._address.kind, self._address.key)
+            self.fence.version = 0 if stored is None else stored.version
+        changes = tuple(self._pending.values())
+        self._pending.clear()
+        try:
+            self.version = await store.write(self.fence, data, changes)
+        except FailedPrecondition:
+            self.deactivate_requested = True
+            self._dues = None
+            raise
+        except Exception:
+            self._dues = None  # the write may or may not have landed: read the dues again
+            raise
+
+    async def _known_dues(self) -> dict[str, float]:
+        if self._dues is None:
+            assert self._fenced is not None
+            found = await self._fenced.reminders_of(self._address.kind, self._address.key)
+            self._dues = dict(found)  # (nothing is pending while the dues are unknown)
+        return self._dues
 
     async def set_reminder(self, name: str, delay_s: float) -> None:
         """Upsert a durable reminder due in ``delay_s`` seconds."""
         if not name:
             raise InvalidArgument("reminder name must not be empty", error_id="reminder-no-name")
         due = self._host.clock.now() + max(0.0, delay_s)
-        await self._host.reminder_store.upsert(
-            Reminder(self._address.kind, self._address.key, name, due)
-        )
+        if self._fenced is not None:
+            dues = await self._known_dues()
+            before = self._pending.get(name)
+            previous = before.previous if before is not None else dues.get(name)
+            self._pending[name] = ReminderChange(name, due, previous)
+            dues[name] = due
+        else:
+            await self._host.reminder_store.upsert(
+                Reminder(self._address.kind, self._address.key, name, due)
+            )
         if self.reminders_set is not None:
             self.reminders_set.add(name)
 
     async def cancel_reminder(self, name: str) -> None:
         """Remove a reminder."""
-        await self._host.reminder_store.cancel(self._address.kind, self._address.key, name)
+        if self._fenced is not None:
+            dues = await self._known_dues()
+            before = self._pending.get(name)
+            previous = before.previous if before is not None else dues.get(name)
+            if previous is None:
+                self._pending.pop(name, None)  # set and cancelled within the turn: nothing
+            else:
+                self._pending[name] = ReminderChange(name, None, previous)
+            dues.pop(name, None)
+        else:
+            await self._host.reminder_store.cancel(self._address.kind, self._address.key, name)
         if self.reminders_set is not None:
             self.reminders_set.discard(name)
+
+    async def flush(self) -> None:
+        """Write the reminder changes no state save has carried (end of a turn)."""
+        if not self._pending:
+            return
+        assert self._fenced is not None
+        changes = tuple(self._pending.values())
+        self._pending.clear()
+        try:
+            await self._fenced.change_reminders(self._address.kind, self._address.key, changes)
+        except Exception:
+            self._dues = None
+            raise
+
+    def discard_pending(self) -> None:
+        """Drop the unwritten reminder changes of a failed turn."""
+        if self._pending:
+            self._pending.clear()
+            self._dues = None
 
     def deactivate_after_turn(self) -> None:
         """Passivate after the current turn."""

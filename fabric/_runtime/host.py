@@ -24,6 +24,9 @@ actors it owns. Within the host (each activation's ``ActorContext`` is in ``cont
 - **Reminders**: :meth:`ActorHost.fire_due_reminders` scans the reminder store and runs due
   reminders of owned actors as turns (activating them if needed). A reminder is removed
   after ``on_reminder`` returns, unless the turn set it again: delivery is at least once.
+  The removal (or the retry of a failed turn's reminder) goes through the activation's
+  context, so on a fenced store it is written with the turn's other reminder changes;
+  every turn's changes are written (``ActivationContext.flush``) before its reply.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ from fabric.errors import (
     InvalidArgument,
     Unavailable,
 )
-from fabric.storage.base import Reminder, ReminderStore, StateStore
+from fabric.storage.base import ReminderStore, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +285,7 @@ class ActorHost:
             token = current_actor.set(act.address)
             try:
                 await actor.on_activate()
+                await act.ctx.flush()
             finally:
                 current_actor.reset(token)
         except Exception as exc:  # noqa: BLE001 - any failure of user code is supervised
@@ -314,6 +318,7 @@ class ActorHost:
             else:
                 assert item.message is not None
                 result = await actor.handle(item.message, item.sender)
+                await ctx.flush()  # the turn's reminder changes are durable before the reply
                 if item.reply is not None and not item.reply.done():
                     item.reply.set_result(_EMPTY if result is None else result)
         except Exception as exc:  # noqa: BLE001 - supervised below
@@ -328,6 +333,7 @@ class ActorHost:
         self, act: Activation, actor: VirtualActor, item: Item, exc: Exception
     ) -> None:
         self.metrics.failed.inc()
+        act.ctx.discard_pending()
         if isinstance(exc, FabricError):
             _fail(item, exc)
         else:
@@ -365,6 +371,7 @@ class ActorHost:
         token = current_actor.set(act.address)
         try:
             await actor.on_deactivate(reason)
+            await act.ctx.flush()
         except Exception as exc:  # noqa: BLE001 - deactivation goes on regardless
             log.warning("on_deactivate of a %s actor raised %s", act.address.kind,
                         type(exc).__name__)
@@ -387,13 +394,14 @@ class ActorHost:
         name = item.reminder
         assert name is not None
         kind, key = act.address.kind, act.address.key
+        ctx = act.ctx
         try:
             if ok:
-                if not (act.ctx.reminders_set and name in act.ctx.reminders_set):
-                    await self.reminder_store.cancel(kind, key, name)
+                if not (ctx.reminders_set and name in ctx.reminders_set):
+                    await ctx.cancel_reminder(name)
             else:
-                retry = self.clock.now() + _REMINDER_RETRY_S
-                await self.reminder_store.upsert(Reminder(kind, key, name, retry))
+                await ctx.set_reminder(name, _REMINDER_RETRY_S)
+            await ctx.flush()
         except FabricError as exc:
             log.warning("reminder bookkeeping of a %s actor failed: %s", kind, exc.error_id)
         finally:

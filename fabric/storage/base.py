@@ -7,6 +7,7 @@ reached, ``NotFound`` for a missing record.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -119,4 +120,70 @@ class ReminderStore(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+        ...
+
+
+@dataclass(slots=True)
+class Fence:
+    """One activation's claim on an actor's state (see :class:`FencedStateStore`).
+
+    ``epoch`` orders claims: every claim of (kind, key) gets a larger epoch than every
+    earlier one. ``seq`` counts this activation's writes; ``version`` is the version it last
+    loaded or wrote. The store updates ``seq`` and ``version``; the runtime only holds it.
+    """
+
+    kind: str
+    key: str
+    epoch: int
+    seq: int = 0
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderChange:
+    """A reminder set (``due`` in unix seconds) or cancelled (``due`` None) within a write.
+
+    ``previous`` is the due time stored before the change (None = none stored), which the
+    writer knows because it read the actor's reminders once (:meth:`FencedStateStore.reminders_of`).
+    """
+
+    name: str
+    due: float | None
+    previous: float | None
+
+
+@runtime_checkable
+class FencedStateStore(StateStore, Protocol):
+    """A state store whose writes are fenced by claims instead of a compare-and-set each.
+
+    An activation claims the actor once (:meth:`claim`), then loads; each later write is
+    a plain write that loses to every write of a later claim, and fails with
+    ``FailedPrecondition`` (error id ``state-claim-lost``) once a later claim exists, so a
+    stale activation finds out at its next write and deactivates. The reminders that change
+    with a state write go in the same write. ``save`` (compare-and-set) still works for
+    callers outside the runtime; one (kind, key) is written one way only.
+    """
+
+    async def claim(self, kind: str, key: str) -> Fence:
+        """Claim (kind, key) for a new activation: a fence newer than every earlier one."""
+        ...
+
+    async def write(
+        self, fence: Fence, data: bytes | None, reminders: tuple[ReminderChange, ...] = ()
+    ) -> int:
+        """Store ``data`` (None = forget the state) and the reminder changes together.
+
+        Returns the new version (0 after forgetting). ``FailedPrecondition`` when a later
+        claim exists: the write may be lost, the activation must not go on.
+        """
+        ...
+
+    async def change_reminders(
+        self, kind: str, key: str, reminders: tuple[ReminderChange, ...]
+    ) -> None:
+        """Apply reminder changes of a turn that wrote no state, in one write."""
+        ...
+
+    async def reminders_of(self, kind: str, key: str) -> Mapping[str, float]:
+        """The actor's stored reminders: name -> due (unix seconds)."""
         ...

@@ -1,36 +1,97 @@
-"""Actor state and reminders on Cassandra.
+"""Actor state and reminders on Cassandra: one claim per activation, plain writes after it.
 
-State: ``actor_state`` rows written only by lightweight transactions (``IF NOT EXISTS`` /
-``IF version = ?`` / ``IF EXISTS``), read at LOCAL_SERIAL, so the compare-and-set holds
-across hosts and a read never misses a committed save. A CAS whose outcome is unknown (a
-write timeout of type CAS) is resolved by reading back: our data at the new version means
-it applied.
+**Single writer without a Paxos round per write.** Placement makes one host own an actor;
+two activations of one (kind, key) exist only while hosts join or leave, and then the later
+one must win. An activation first *claims* the actor: one lightweight transaction on
+``actor_claims`` (``INSERT IF NOT EXISTS``, or ``UPDATE ... IF epoch = <seen>``) sets a new
+epoch larger than every earlier one, then it loads the state. Every later write of that
+activation is a plain write ``USING TIMESTAMP (epoch << 20 | seq)`` (seq counts its writes,
+a new claim is taken before it overflows), followed by one read of the claim. Reads and
+writes of state and claims are at LOCAL_QUORUM at least (a weaker configured level is
+raised for them). Why that is safe:
+
+- *A stale activation never overwrites a newer one's state.* Cassandra keeps the cell with
+  the larger write timestamp (last write wins, per cell, on every replica and in every
+  repair), and a later claim's epoch is larger, so each of its writes carries a larger
+  timestamp than any write of an earlier claim, whenever and in whatever order they land.
+- *A stale activation finds out, and nothing it acknowledged is lost.* A write is
+  acknowledged only after the claim read that follows it returns our epoch. If it does,
+  our write had completed at a quorum before that read, which came before the next claim
+  committed (a committed LWT is visible to every later quorum read); the next activation
+  loads after its claim, so its quorum read meets our write and builds on it. If the read
+  shows a later epoch, the write raises ``FailedPrecondition`` (``state-claim-lost``): the
+  runtime deactivates the stale activation and the caller retries on the owner.
+- *Epochs follow the clock.* A new epoch is ``max(stored + 1, now_us >> 20 + 1)``, so its
+  timestamps are above "now": they beat rows written by the compare-and-set store before
+  (server timestamps), and the tombstone of a forgotten actor. A claim row therefore needs
+  to outlive only its last activation (30 days' TTL); a claim found missing at the check is
+  re-taken ``IF NOT EXISTS`` (nobody claimed meanwhile) or is lost.
+- *Network partition.* A host cut off from a quorum can neither claim, write nor check:
+  its turns fail ``Unavailable`` and acknowledge nothing. A host that reaches a quorum
+  but lost its placement (the rest of the fabric moved the actor) keeps writing until its
+  next check sees the newer claim; those writes carry older timestamps and lose, and
+  their callers get an error, never a success. A write that timed out may still land
+  later; it loses to every later claim's writes, and its caller was told it failed.
+
+Compared with a compare-and-set per save (four round trips and Paxos rows on every
+replica per write, a SERIAL read per load): one LWT per activation, then one write and
+one read per transition. ``save`` (compare-and-set) remains for callers outside the
+runtime; a (kind, key) is written one way only, never both.
+
+**State and reminders in one write.** The reminders a transition changes go in the same
+logged batch as the state (all or nothing), with the due times the activation read once
+(``reminders_of``), so moving or cancelling needs no read.
 
 Reminders: rows in ``reminders_by_bucket`` partitioned by the hour of their due time, an
 index row per reminder in ``reminder_by_id`` (to move or cancel it), and the list of hours
 that may hold reminders in ``reminder_buckets``. ``due`` reads only the listed hours up to
 ``until``. An hour found empty is unlisted with ``USING TIMESTAMP <time before the read>``:
 an upsert writes its reminder row before it lists the hour, so a listing written after our
-read carries a later timestamp and survives the delete (clocks of one machine, or NTP).
+read carries a later timestamp and survives the delete (clocks of one machine, or NTP). An
+hour is only unlisted once it is over, so a store that listed an hour itself skips the
+listing write until a minute before the hour ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from cassandra import ConsistencyLevel, WriteTimeout
-from cassandra.query import PreparedStatement
+from cassandra.query import BatchStatement, BatchType, BoundStatement, PreparedStatement
 
 from fabric.config import StorageSettings
-from fabric.errors import Unavailable
-from fabric.storage.base import Reminder, StoredState
+from fabric.errors import FailedPrecondition, Unavailable
+from fabric.storage.base import Fence, Reminder, ReminderChange, StoredState
 from fabric.storage.cassandra_session import CassandraConnection, aexecute, connect, run
 from fabric.storage.sqlite_actor import check_version, conflict
 
 BUCKET_S = 3600
 _SHARD = 0
+SEQ_BITS = 20
+CLAIM_TTL_S = 30 * 86400
+CLAIM_ATTEMPTS = 8
+LIST_MARGIN_S = 60.0  # clock skew between hosts we tolerate at an hour's end
+_STRONG = frozenset({ConsistencyLevel.LOCAL_QUORUM, ConsistencyLevel.QUORUM,
+                     ConsistencyLevel.EACH_QUORUM, ConsistencyLevel.ALL})
+
+REMINDER_CQL = {
+    "get": "SELECT due FROM reminder_by_id WHERE kind = ? AND key = ? AND name = ?",
+    "get_all": "SELECT name, due FROM reminder_by_id WHERE kind = ? AND key = ?",
+    "put_id": "INSERT INTO reminder_by_id (kind, key, name, due) VALUES (?, ?, ?, ?)",
+    "del_id": "DELETE FROM reminder_by_id WHERE kind = ? AND key = ? AND name = ?",
+    "put_row": "INSERT INTO reminders_by_bucket (bucket, due, kind, key, name) "
+    "VALUES (?, ?, ?, ?, ?)",
+    "del_row": "DELETE FROM reminders_by_bucket WHERE bucket = ? AND due = ? "
+    "AND kind = ? AND key = ? AND name = ?",
+    "list": "INSERT INTO reminder_buckets (shard, bucket) VALUES (?, ?)",
+    "buckets": "SELECT bucket FROM reminder_buckets WHERE shard = ? AND bucket <= ?",
+    "unlist": "DELETE FROM reminder_buckets USING TIMESTAMP ? WHERE shard = ? AND bucket = ?",
+    "scan": "SELECT due, kind, key, name FROM reminders_by_bucket "
+    "WHERE bucket = ? AND due <= ? LIMIT ?",
+}
 
 
 def bucket_of(due: float) -> int:
@@ -38,16 +99,47 @@ def bucket_of(due: float) -> int:
     return int(due // BUCKET_S)
 
 
+def fresh_epoch(now: float | None = None) -> int:
+    """The smallest epoch a claim made now may take: its timestamps start after ``now``."""
+    now_us = int((time.time() if now is None else now) * 1_000_000)
+    return (now_us >> SEQ_BITS) + 1
+
+
+def write_timestamp(fence: Fence) -> int:
+    """The write timestamp of the fence's current write (microseconds-like, 64-bit)."""
+    return (fence.epoch << SEQ_BITS) | fence.seq
+
+
+def strong(consistency: int) -> int:
+    """``consistency`` if it is a quorum (or stronger), else LOCAL_QUORUM."""
+    return consistency if consistency in _STRONG else ConsistencyLevel.LOCAL_QUORUM
+
+
+def claim_lost(kind: str) -> FailedPrecondition:
+    """The error of a write by an activation that a later claim superseded."""
+    return FailedPrecondition(
+        f"a newer activation of this {kind} actor claimed it; this one stops",
+        error_id="state-claim-lost",
+    )
+
+
 class _Prepared:
     def __init__(self, conn: CassandraConnection) -> None:
         self._conn = conn
         self._ps: dict[str, PreparedStatement] = {}
 
-    def prepare(self, texts: dict[str, str], serial: frozenset[str] = frozenset()) -> None:
+    def prepare(
+        self,
+        texts: dict[str, str],
+        serial: frozenset[str] = frozenset(),
+        quorum: frozenset[str] = frozenset(),
+    ) -> None:
         for name, text in texts.items():
             ps = self._conn.session.prepare(text)
             ps.consistency_level = self._conn.consistency
             ps.serial_consistency_level = ConsistencyLevel.LOCAL_SERIAL
+            if name in quorum:
+                ps.consistency_level = strong(self._conn.consistency)
             if name in serial:
                 ps.consistency_level = ConsistencyLevel.LOCAL_SERIAL
             self._ps[name] = ps
@@ -57,12 +149,13 @@ class _Prepared:
 
 
 class CassandraStateStore:
-    """Actor state with LWT compare-and-set on ``version``."""
+    """Actor state fenced by claims (see the module docstring); ``save`` is a CAS."""
 
     def __init__(self, conn: CassandraConnection, *, owns_connection: bool = True) -> None:
         self._conn = conn
         self._owns = owns_connection
         self._ps = _Prepared(conn)
+        self._listed: set[int] = set()
 
     async def prepare(self) -> None:
         """Prepare the statements (in a thread: preparing blocks on the network)."""
@@ -77,8 +170,17 @@ class CassandraStateStore:
                 "update": "UPDATE actor_state SET data = ?, version = ? "
                 "WHERE kind = ? AND key = ? IF version = ?",
                 "delete": "DELETE FROM actor_state WHERE kind = ? AND key = ? IF EXISTS",
+                "put": "INSERT INTO actor_state (kind, key, data, version) VALUES (?, ?, ?, ?) "
+                "USING TIMESTAMP ?",
+                "forget": "DELETE FROM actor_state USING TIMESTAMP ? WHERE kind = ? AND key = ?",
+                "claim_new": "INSERT INTO actor_claims (kind, key, epoch) VALUES (?, ?, ?) "
+                f"IF NOT EXISTS USING TTL {CLAIM_TTL_S}",
+                "claim_next": f"UPDATE actor_claims USING TTL {CLAIM_TTL_S} SET epoch = ? "
+                "WHERE kind = ? AND key = ? IF epoch = ?",
+                "check": "SELECT epoch FROM actor_claims WHERE kind = ? AND key = ?",
+                **REMINDER_CQL,
             },
-            serial=frozenset({"load"}),
+            quorum=frozenset({"load", "put", "forget", "check", "claim_new", "claim_next"}),
         )
 
     @classmethod
@@ -89,10 +191,140 @@ class CassandraStateStore:
         return store
 
     async def load(self, kind: str, key: str) -> StoredState | None:
-        """Return the stored state (serial read), or None."""
+        """Return the stored state (quorum read), or None."""
         rows = await run(self._conn.session, self._ps["load"], [kind, key])
         row = rows[0] if rows else None
         return None if row is None else StoredState(bytes(row.data or b""), int(row.version))
+
+    # ---- claims and fenced writes -------------------------------------------------------
+
+    async def claim(self, kind: str, key: str) -> Fence:
+        """Take the next epoch of (kind, key): one LWT (two when it was claimed before)."""
+        epoch = await self._claim_after(kind, key, None)
+        return Fence(kind, key, epoch)
+
+    async def _claim_after(self, kind: str, key: str, seen: int | None) -> int:
+        """Claim an epoch above the stored one (``seen``: what we believe is stored)."""
+        session = self._conn.session
+        for _ in range(CLAIM_ATTEMPTS):
+            epoch = max(fresh_epoch(), (seen or 0) + 1)
+            if seen is None:
+                statement, params = self._ps["claim_new"], [kind, key, epoch]
+            else:
+                statement, params = self._ps["claim_next"], [epoch, kind, key, seen]
+            try:
+                rows = await run(session, statement, params)
+            except Unavailable as exc:
+                if not isinstance(exc.__cause__, WriteTimeout):
+                    raise
+                seen = None  # outcome unknown: start over from what is stored
+                continue
+            row = rows[0]
+            if row.applied:
+                return epoch
+            current = getattr(row, "epoch", None)
+            seen = None if current is None else int(current)
+        raise Unavailable(
+            f"could not claim a {kind} actor (contended); retry", error_id="state-claim-contended"
+        )
+
+    async def write(
+        self, fence: Fence, data: bytes | None, reminders: tuple[ReminderChange, ...] = ()
+    ) -> int:
+        """Store (or forget) the state with the reminder changes; then check the claim."""
+        if fence.seq + 1 >= 1 << SEQ_BITS:  # sequence spent: the next epoch, if still ours
+            epoch = max(fresh_epoch(), fence.epoch + 1)
+            rows = await run(self._conn.session, self._ps["claim_next"],
+                             [epoch, fence.kind, fence.key, fence.epoch])
+            if not rows[0].applied:
+                raise claim_lost(fence.kind)
+            fence.epoch, fence.seq = epoch, 0
+        fence.seq += 1
+        ts = write_timestamp(fence)
+        version = 0 if data is None else fence.version + 1
+        if data is None:
+            state = self._ps["forget"].bind([ts, fence.kind, fence.key])
+        else:
+            state = self._ps["put"].bind([fence.kind, fence.key, bytes(data), version, ts])
+        await self._apply(fence.kind, fence.key, [state], reminders)
+        await self._check(fence)
+        fence.version = version
+        return version
+
+    async def change_reminders(
+        self, kind: str, key: str, reminders: tuple[ReminderChange, ...]
+    ) -> None:
+        """Apply a turn's reminder changes in one (logged) write."""
+        if reminders:
+            await self._apply(kind, key, [], reminders)
+
+    async def reminders_of(self, kind: str, key: str) -> Mapping[str, float]:
+        """The actor's stored reminders (name -> due)."""
+        rows = await run(self._conn.session, self._ps["get_all"], [kind, key])
+        return {str(r.name): float(r.due) for r in rows}
+
+    async def _apply(
+        self,
+        kind: str,
+        key: str,
+        statements: list[BoundStatement],
+        reminders: tuple[ReminderChange, ...],
+    ) -> None:
+        listings: list[int] = []
+        for change in reminders:
+            statements.extend(self._reminder_statements(kind, key, change, listings))
+        session = self._conn.session
+        if len(statements) == 1:
+            await run(session, statements[0])
+        elif statements:
+            batch = BatchStatement(BatchType.LOGGED,
+                                   consistency_level=strong(self._conn.consistency))
+            for statement in statements:
+                batch.add(statement)
+            await run(session, batch)
+        for bucket in listings:  # after the rows (see the module docstring)
+            await run(session, self._ps["list"], [_SHARD, bucket])
+            self._listed.add(bucket)
+
+    def _reminder_statements(
+        self, kind: str, key: str, change: ReminderChange, listings: list[int]
+    ) -> list[BoundStatement]:
+        ps = self._ps
+        out: list[BoundStatement] = []
+        old = change.previous
+        if change.due is not None:
+            due = float(change.due)
+            bucket = bucket_of(due)
+            out.append(ps["put_row"].bind([bucket, due, kind, key, change.name]))
+            out.append(ps["put_id"].bind([kind, key, change.name, due]))
+            if not self._listed_still(bucket) and bucket not in listings:
+                listings.append(bucket)
+            if old is not None and old != due:
+                out.append(ps["del_row"].bind([bucket_of(old), old, kind, key, change.name]))
+        elif old is not None:
+            out.append(ps["del_row"].bind([bucket_of(old), old, kind, key, change.name]))
+            out.append(ps["del_id"].bind([kind, key, change.name]))
+        return out
+
+    def _listed_still(self, bucket: int) -> bool:
+        """Whether our own listing of ``bucket`` stands (no scanner unlists it yet)."""
+        return bucket in self._listed and (bucket + 1) * BUCKET_S - time.time() > LIST_MARGIN_S
+
+    async def _check(self, fence: Fence) -> None:
+        """The claim read after a write: still ours, or ``state-claim-lost``."""
+        session = self._conn.session
+        rows = await run(session, self._ps["check"], [fence.kind, fence.key])
+        current = int(rows[0].epoch) if rows and rows[0].epoch is not None else None
+        if current == fence.epoch:
+            return
+        if current is None:  # expired (an activation older than the TTL): take it back
+            retake = await run(session, self._ps["claim_new"],
+                               [fence.kind, fence.key, fence.epoch])
+            if retake[0].applied:
+                return
+        raise claim_lost(fence.kind)
+
+    # ---- compare-and-set (callers outside the runtime) ---------------------------------
 
     async def save(self, kind: str, key: str, data: bytes, expected_version: int) -> int:
         """Compare-and-set on the version; return the new version."""
@@ -155,23 +387,7 @@ class CassandraReminderStore:
         await asyncio.to_thread(self._prepare)
 
     def _prepare(self) -> None:
-        self._ps.prepare(
-            {
-                "get": "SELECT due FROM reminder_by_id WHERE kind = ? AND key = ? AND name = ?",
-                "put_id": "INSERT INTO reminder_by_id (kind, key, name, due) VALUES (?, ?, ?, ?)",
-                "del_id": "DELETE FROM reminder_by_id WHERE kind = ? AND key = ? AND name = ?",
-                "put_row": "INSERT INTO reminders_by_bucket (bucket, due, kind, key, name) "
-                "VALUES (?, ?, ?, ?, ?)",
-                "del_row": "DELETE FROM reminders_by_bucket WHERE bucket = ? AND due = ? "
-                "AND kind = ? AND key = ? AND name = ?",
-                "list": "INSERT INTO reminder_buckets (shard, bucket) VALUES (?, ?)",
-                "buckets": "SELECT bucket FROM reminder_buckets WHERE shard = ? AND bucket <= ?",
-                "unlist": "DELETE FROM reminder_buckets USING TIMESTAMP ? "
-                "WHERE shard = ? AND bucket = ?",
-                "scan": "SELECT due, kind, key, name FROM reminders_by_bucket "
-                "WHERE bucket = ? AND due <= ? LIMIT ?",
-            }
-        )
+        self._ps.prepare(REMINDER_CQL)
 
     @classmethod
     async def open(cls, settings: StorageSettings) -> CassandraReminderStore:
