@@ -1,0 +1,188 @@
+"""The runtime on a fenced state store (as on Cassandra): one claim per activation, a turn's
+reminder changes written with its state save (or once at the end of the turn), nothing of
+a failed turn written, and a stale activation stopped. In-memory fake of the interface."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytest
+from google.protobuf.message import Message
+from google.protobuf.wrappers_pb2 import StringValue
+
+from fabric.actor import ActorAddress, VirtualActor
+from fabric.errors import FailedPrecondition
+from fabric.storage.base import (
+    Fence,
+    FencedStateStore,
+    Reminder,
+    ReminderChange,
+    StoredState,
+)
+from fabric.systems import LocalActorSystem
+from fabric.testing import ManualClock
+
+
+class FakeFencedStore:
+    """Claims, fenced writes and reminders in dicts; every write recorded."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], StoredState] = {}
+        self.epochs: dict[tuple[str, str], int] = {}
+        self.dues: dict[tuple[str, str, str], float] = {}
+        self.writes: list[tuple[str, bytes | None, tuple[ReminderChange, ...]]] = []
+        self.claims = 0
+
+    async def claim(self, kind: str, key: str) -> Fence:
+        self.claims += 1
+        epoch = self.epochs.get((kind, key), 0) + 1
+        self.epochs[(kind, key)] = epoch
+        return Fence(kind, key, epoch)
+
+    async def load(self, kind: str, key: str) -> StoredState | None:
+        return self.rows.get((kind, key))
+
+    async def write(
+        self, fence: Fence, data: bytes | None, reminders: tuple[ReminderChange, ...] = ()
+    ) -> int:
+        if self.epochs[(fence.kind, fence.key)] != fence.epoch:
+            raise FailedPrecondition("newer claim", error_id="state-claim-lost")
+        self.writes.append(("state", data, reminders))
+        self._apply(fence.kind, fence.key, reminders)
+        version = 0 if data is None else fence.version + 1
+        if data is None:
+            self.rows.pop((fence.kind, fence.key), None)
+        else:
+            self.rows[(fence.kind, fence.key)] = StoredState(data, version)
+        fence.version = version
+        return version
+
+    async def change_reminders(
+        self, kind: str, key: str, reminders: tuple[ReminderChange, ...]
+    ) -> None:
+        self.writes.append(("reminders", None, reminders))
+        self._apply(kind, key, reminders)
+
+    def _apply(self, kind: str, key: str, reminders: tuple[ReminderChange, ...]) -> None:
+        for change in reminders:
+            assert self.dues.get((kind, key, change.name)) == change.previous
+            if change.due is None:
+                del self.dues[(kind, key, change.name)]
+            else:
+                self.dues[(kind, key, change.name)] = change.due
+
+    async def reminders_of(self, kind: str, key: str) -> Mapping[str, float]:
+        return {n: d for (k, kk, n), d in self.dues.items() if (k, kk) == (kind, key)}
+
+    async def save(self, kind: str, key: str, data: bytes, expected_version: int) -> int:
+        raise AssertionError("the runtime must not compare-and-set on a fenced store")
+
+    async def delete(self, kind: str, key: str) -> None:
+        raise AssertionError("the runtime must not delete on a fenced store")
+
+    # the host scans and fires reminders through the ReminderStore side
+    async def upsert(self, reminder: Reminder) -> None:
+        raise AssertionError("reminders change through the fenced writes")
+
+    async def cancel(self, kind: str, key: str, name: str) -> None:
+        raise AssertionError("reminders change through the fenced writes")
+
+    async def due(self, until: float, limit: int = 1000) -> list[Reminder]:
+        found = [Reminder(k, kk, n, d) for (k, kk, n), d in self.dues.items() if d <= until]
+        return sorted(found, key=lambda r: r.due)[:limit]
+
+    async def close(self) -> None:
+        pass
+
+
+class Phone(VirtualActor):
+    """``ring`` saves with a reminder; ``snooze`` only moves it; ``flip`` sets and cancels;
+    ``fail`` sets one then raises; ``hangup`` cancels it and forgets the state."""
+
+    kind = "phone"
+    fired: list[str] = []
+
+    async def on_activate(self) -> None:
+        self.state = await self.ctx.load_state(StringValue)
+
+    async def handle(self, message: Message, sender: ActorAddress | None) -> Message | None:
+        assert isinstance(message, StringValue)
+        op = message.value
+        if op == "ring":
+            await self.ctx.set_reminder("ring", 30)
+            await self.ctx.save_state(StringValue(value="ringing"))
+        elif op == "snooze":
+            await self.ctx.set_reminder("ring", 60)
+        elif op == "flip":
+            await self.ctx.set_reminder("other", 5)
+            await self.ctx.cancel_reminder("other")
+        elif op == "fail":
+            await self.ctx.set_reminder("other", 5)
+            raise FailedPrecondition("no", error_id="test-no")
+        elif op == "hangup":
+            await self.ctx.cancel_reminder("ring")
+            await self.ctx.clear_state()
+        return None
+
+    async def on_reminder(self, name: str) -> None:
+        Phone.fired.append(name)
+
+
+@pytest.fixture()
+async def system():
+    store = FakeFencedStore()
+    assert isinstance(store, FencedStateStore)
+    clock = ManualClock(1_000.0)
+    system = await LocalActorSystem([Phone], state_store=store, reminder_store=store,
+                                    clock=clock, background=False).start()
+    yield system, store, clock
+    await system.stop()
+
+
+async def _op(system: LocalActorSystem, op: str, key: str = "p1") -> None:
+    await system.ref(ActorAddress("phone", key)).ask(StringValue(value=op), timeout=5)
+
+
+async def test_state_and_its_reminder_are_one_write_and_one_claim(system):
+    sys_, store, _ = system
+    await _op(sys_, "ring")
+    assert store.claims == 1
+    assert store.writes == [("state", b"\n\x07ringing",
+                             (ReminderChange("ring", 1030.0, None),))]
+    await _op(sys_, "snooze")  # no state save in the turn: its change is written at its end
+    assert store.writes[-1] == ("reminders", None, (ReminderChange("ring", 1060.0, 1030.0),))
+    await _op(sys_, "hangup")
+    assert store.writes[-1] == ("state", None, (ReminderChange("ring", None, 1060.0),))
+    assert store.claims == 1 and store.dues == {} and store.rows == {}
+
+
+async def test_set_and_cancelled_in_one_turn_writes_nothing_and_a_failed_turn_neither(system):
+    sys_, store, _ = system
+    await _op(sys_, "flip")
+    assert store.writes == []
+    with pytest.raises(FailedPrecondition):
+        await _op(sys_, "fail")
+    assert store.writes == [] and store.dues == {}
+
+
+async def test_a_fired_reminder_is_removed_through_the_fence(system):
+    sys_, store, clock = system
+    Phone.fired.clear()
+    await _op(sys_, "ring")
+    await clock.advance(31)
+    assert await sys_.fire_due_reminders() == 1
+    await sys_.host.idle()
+    assert Phone.fired == ["ring"]
+    assert store.dues == {}
+    assert store.writes[-1] == ("reminders", None, (ReminderChange("ring", None, 1030.0),))
+
+
+async def test_a_stale_activation_stops_at_its_next_write(system):
+    sys_, store, _ = system
+    await _op(sys_, "ring")
+    await store.claim("phone", "p1")  # another host's activation claimed the phone
+    with pytest.raises(FailedPrecondition) as info:
+        await _op(sys_, "ring")
+    assert info.value.error_id == "state-claim-lost"
+    await sys_.host.idle()
+    assert not sys_.host.is_resident(ActorAddress("phone", "p1"))
