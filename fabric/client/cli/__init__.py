@@ -25,6 +25,7 @@ from .media import call, phone, wav
 from .output import check_tz
 from .records import cdr
 from .session import Session
+from .sms import sms
 from .users import key, user
 
 
@@ -65,7 +66,7 @@ def cli(ctx: click.Context, target: str | None, ca: Path | None, insecure: bool,
 
 
 for command in (tenant, number, user, ext, group, hours, key, call, phone, wav, cdr, login,
-                logout, profile):
+                logout, profile, sms):
     cli.add_command(command)
 
 

@@ -24,7 +24,9 @@ def test_lists_the_given_services_and_describes_one_method_with_its_comment() ->
     reply = index.answer(dial)
     files = [descriptor_pb2.FileDescriptorProto.FromString(b)
              for b in reply.file_descriptor_response.file_descriptor_proto]
-    assert [f.name for f in files] == ["fabric/api/v1/calls.proto", "fabric/api/v1/common.proto"]
+    assert [f.name for f in files] == [
+        "fabric/api/v1/calls.proto", "fabric/api/v1/messaging.proto", "fabric/api/v1/common.proto"
+    ]  # calls.proto and its imports (CallEvent.message is a messaging.TextMessage)
     comments = " ".join(loc.leading_comments for loc in files[0].source_code_info.location)
     assert "Place a call" in comments
 
