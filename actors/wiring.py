@@ -31,6 +31,7 @@ ACTOR_TYPES = [
     "actors.call:CallActor",
     "actors.number:NumberDirectory",
     "actors.call_index:ActiveCallIndex",
+    "actors.mailbox:MailboxActor",
     "actors.sms:ConversationActor",
     "actors.sms:SmsTenantActor",
 ]

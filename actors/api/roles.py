@@ -47,6 +47,17 @@ _ADMIN = (
     "ListApiKeys",
 )
 _CALLS = ("Register", "Dial", "Answer", "Reject", "Hangup", "Hold", "Resume", "Transfer", "GetCall")
+_VOICEMAIL = (
+    "ListMessages",
+    "GetMessage",
+    "StreamAudio",
+    "MarkHeard",
+    "DeleteMessage",
+    "UploadGreeting",
+    "ResetGreeting",
+    "GetMailboxSettings",
+    "SetMailboxSettings",
+)
 _MESSAGING = (
     "SendMessage",
     "ListConversations",
@@ -64,6 +75,9 @@ ROLES: dict[str, frozenset[Role]] = {
     # a member reads only the CDRs of their own calls (actors/api/records.py)
     "/fabric.api.v1.Records/QueryCdrs": EVERYONE,
     "/fabric.api.v1.Records/GetCdr": EVERYONE,
+    # voicemail (issue 10): a member reaches only their own extensions' mailboxes
+    # (actors/api/voicemail.py); the quota is an admin's (the mailbox checks it)
+    **{f"/fabric.api.v1.Voicemail/{m}": EVERYONE for m in _VOICEMAIL},
     # accountability (issue 14): carrier staff metadata reads, operators, audit, compliance
     "/fabric.api.v1.CarrierAdmin/GetTenant": STAFF,
     "/fabric.api.v1.CarrierAdmin/ListTenants": STAFF,

@@ -19,6 +19,7 @@ from actors.api.principals import KeyVerifier
 from actors.api.records import RecordsServicer
 from actors.api.roles import ROLES
 from actors.api.tenant_admin import TenantAdminServicer
+from actors.api.voicemail import VoicemailServicer
 from fabric.actor import ActorSystem
 from fabric.api.v1 import (
     calls_pb2,
@@ -31,6 +32,8 @@ from fabric.api.v1 import (
     records_pb2_grpc,
     tenant_pb2,
     tenant_pb2_grpc,
+    voicemail_pb2,
+    voicemail_pb2_grpc,
 )
 from fabric.clock import SystemClock
 from fabric.config import FabricSettings
@@ -52,6 +55,7 @@ SERVICE_NAMES = [
     calls_pb2.DESCRIPTOR.services_by_name["Calls"].full_name,
     records_pb2.DESCRIPTOR.services_by_name["Records"].full_name,
     messaging_pb2.DESCRIPTOR.services_by_name["Messaging"].full_name,
+    voicemail_pb2.DESCRIPTOR.services_by_name["Voicemail"].full_name,
 ]
 
 
@@ -127,6 +131,9 @@ async def start_api(
         ),
         lambda s: messaging_pb2_grpc.add_MessagingServicer_to_server(
             MessagingServicer(system, settings.api), s
+        ),
+        lambda s: voicemail_pb2_grpc.add_VoicemailServicer_to_server(
+            VoicemailServicer(system, stores.content), s
         ),
     ]
     server = await start_server(settings.api, interceptor, registrars, SERVICE_NAMES)

@@ -14,6 +14,7 @@ from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.api.v1 import carrier_pb2 as api_carrier
 from fabric.api.v1 import records_pb2 as api_records
 from fabric.api.v1 import tenant_pb2 as api_tenant
+from fabric.api.v1 import voicemail_pb2 as api_voicemail
 from fabric.edge.auth import Authorizer, Principal, Role
 from fabric.edge.credentials import (
     ApiKeyParts,
@@ -35,7 +36,7 @@ from fabric.errors import (
 
 def _all_methods() -> list[str]:
     out = []
-    for module in (api_carrier, api_tenant, api_calls, api_records):
+    for module in (api_carrier, api_tenant, api_calls, api_records, api_voicemail):
         for service in module.DESCRIPTOR.services_by_name.values():
             out += [f"/{service.full_name}/{m.name}" for m in service.methods]
     return out
