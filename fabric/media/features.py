@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 
 from fabric.errors import FailedPrecondition, NotFound
@@ -37,6 +37,7 @@ from fabric.media.session import RelaySession
 log = logging.getLogger(__name__)
 
 MAX_EVENTS = 10_000
+KEPT_OUTCOMES = 1024  # finished play/record outcomes kept for a late stop_playrec
 
 
 @dataclass(slots=True)
@@ -60,6 +61,7 @@ class MediaFeatures:
         self.opener = opener
         self.playrecs: dict[tuple[str, str], PlayRecLeg] = {}
         self.forks: dict[str, ForkRecorder] = {}
+        self._outcomes: OrderedDict[tuple[str, str], PlayRecFinished] = OrderedDict()
         self.counters = FeatureCounters()
         self._events: deque[MediaEvent] = deque()
         self._closing: set[asyncio.Task[object]] = set()
@@ -86,6 +88,9 @@ class MediaFeatures:
             if event.recorded:
                 c.recordings_started[event.target.data_class] += 1
             self.playrecs.pop((event.call_id, event.leg_id), None)
+            self._outcomes[(event.call_id, event.leg_id)] = event
+            while len(self._outcomes) > KEPT_OUTCOMES:
+                self._outcomes.popitem(last=False)
         elif isinstance(event, ForkFinished):
             c.recording_bytes[self._fork_class(event.info.call_id)] += event.info.bytes
             c.fork_drops += event.info.drops
@@ -140,9 +145,12 @@ class MediaFeatures:
 
     async def stop_playrec(self, call_id: str, leg_id: str) -> PlayRecFinished:
         """End a play/record leg (``stopped``; what was recorded is sealed) and return its
-        outcome (also emitted as the event)."""
+        outcome (also emitted as the event); one that already ended returns its outcome."""
         local = self.playrecs.get((call_id, leg_id))
         if local is None:
+            done = self._outcomes.get((call_id, leg_id))
+            if done is not None:
+                return done
             raise NotFound("no play/record on this leg", error_id="media-playrec-not-found")
         local.end(PlayRecEnd.STOPPED)
         return await local.wait()

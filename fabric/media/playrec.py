@@ -175,6 +175,8 @@ class PlayRecLeg(Leg):
             self._seq = (self._seq + 1) & 0xFFFF
             self._ts = (self._ts + FRAME_SAMPLES) & 0xFFFFFFFF
             self.caller.send_rtp(build_rtp(header, frame))
+            if n == len(self._frames) - 1:
+                return  # recording starts as the beep's last frame leaves
             delay = start + (n + 1) * FRAME_S - loop.time()
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
