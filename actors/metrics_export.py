@@ -16,6 +16,7 @@ cannot leak them.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -25,6 +26,7 @@ from prometheus_client.registry import Collector
 
 import fabric.storage.metrics  # noqa: F401  (every host exports the CDR series, 0 if idle)
 from actors.call_metrics import CallMetrics
+from actors.privacy.metrics import privacy_metrics_text
 from fabric.metrics_text import default_registry_text
 
 _HOST_UP = (
@@ -64,6 +66,8 @@ async def gather_texts(system: Any, media: Any = None) -> list[str]:
     if media is not None:
         with contextlib.suppress(Exception):
             texts.append(await media.metrics_text())
+    with contextlib.suppress(Exception):  # once, from the one index of open requests
+        texts.append(await privacy_metrics_text(system, time.time()))
     with contextlib.suppress(Exception):  # the transcription pool, once (it is one actor)
         from actors.transcription.pool import pool_metrics_text
 

@@ -25,6 +25,7 @@ from fabric.storage.base import CdrStore
 from fabric.storage.factory import Stores
 from fabric.storage.mdr import MdrStore
 from fabric.vault.content import ContentStore
+from fabric.vault.vault import Vault
 
 ACTOR_TYPES = [
     "actors.tenant:TenantActor",
@@ -34,6 +35,8 @@ ACTOR_TYPES = [
     "actors.mailbox:MailboxActor",
     "actors.sms:ConversationActor",
     "actors.sms:SmsTenantActor",
+    "actors.privacy:PrivacyActor",
+    "actors.privacy:PrivacyIndex",
 ]
 SERVICES = ["actors.wiring:make_services"]
 GATEWAY_SERVICES = ["actors.api.server:start_api", "actors.media_watch:start_media_watch"]
@@ -65,6 +68,8 @@ def make_services(settings: FabricSettings, stores: Stores) -> dict[type, object
         services[ContentStore] = stores.content
     if stores.mdr is not None:  # SMS message detail records
         services[MdrStore] = stores.mdr
+    if stores.vault is not None:  # the privacy purge destroys a closed tenant's key
+        services[Vault] = stores.vault
     media = make_call_media()
     if media is not None:
         services[CallMedia] = media

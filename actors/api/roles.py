@@ -32,6 +32,7 @@ _ADMIN = (
     "GetConfig",
     "CreateUser",
     "DeleteUser",
+    "UpdateUser",
     "ListUsers",
     "PutExtension",
     "DeleteExtension",
@@ -58,6 +59,17 @@ _VOICEMAIL = (
     "GetMailboxSettings",
     "SetMailboxSettings",
 )
+_PRIVACY = (  # owners and admins
+    "OpenRequest",
+    "WithdrawRequest",
+    "GetRequest",
+    "Erase",
+    "Correct",
+    "SetRestriction",
+    "ListRestrictions",
+    "SetRetention",
+)
+_PRIVACY_CLOSED = ("Export", "ListRequests", "GetRetention")  # + the operator: a closed tenant
 _MESSAGING = (
     "SendMessage",
     "ListConversations",
@@ -75,6 +87,9 @@ ROLES: dict[str, frozenset[Role]] = {
     # a member reads only the CDRs of their own calls (actors/api/records.py)
     "/fabric.api.v1.Records/QueryCdrs": EVERYONE,
     "/fabric.api.v1.Records/GetCdr": EVERYONE,
+    # privacy (issue 13): the operator only for a closed tenant (actors/privacy/service.py)
+    **{f"/fabric.api.v1.Privacy/{m}": ADMINS for m in _PRIVACY},
+    **{f"/fabric.api.v1.Privacy/{m}": ADMINS | OPERATOR for m in _PRIVACY_CLOSED},
     # voicemail (issue 10): a member reaches only their own extensions' mailboxes
     # (actors/api/voicemail.py); the quota is an admin's (the mailbox checks it)
     **{f"/fabric.api.v1.Voicemail/{m}": EVERYONE for m in _VOICEMAIL},

@@ -16,6 +16,7 @@ from actors.api.calls import CallsServicer
 from actors.api.carrier import CarrierServicer
 from actors.api.messaging import MessagingServicer
 from actors.api.principals import KeyVerifier
+from actors.api.privacy import privacy_servicer
 from actors.api.records import RecordsServicer
 from actors.api.roles import ROLES
 from actors.api.tenant_admin import TenantAdminServicer
@@ -28,6 +29,8 @@ from fabric.api.v1 import (
     carrier_pb2_grpc,
     messaging_pb2,
     messaging_pb2_grpc,
+    privacy_pb2,
+    privacy_pb2_grpc,
     records_pb2,
     records_pb2_grpc,
     tenant_pb2,
@@ -55,6 +58,7 @@ SERVICE_NAMES = [
     calls_pb2.DESCRIPTOR.services_by_name["Calls"].full_name,
     records_pb2.DESCRIPTOR.services_by_name["Records"].full_name,
     messaging_pb2.DESCRIPTOR.services_by_name["Messaging"].full_name,
+    privacy_pb2.DESCRIPTOR.services_by_name["Privacy"].full_name,
     voicemail_pb2.DESCRIPTOR.services_by_name["Voicemail"].full_name,
 ]
 
@@ -131,6 +135,9 @@ async def start_api(
         ),
         lambda s: messaging_pb2_grpc.add_MessagingServicer_to_server(
             MessagingServicer(system, settings.api), s
+        ),
+        lambda s: privacy_pb2_grpc.add_PrivacyServicer_to_server(
+            privacy_servicer(system, stores), s
         ),
         lambda s: voicemail_pb2_grpc.add_VoicemailServicer_to_server(
             VoicemailServicer(system, stores.content), s

@@ -51,6 +51,12 @@ class TenantAdminServicer(tenant_pb2_grpc.TenantAdminServicer):
         """Remove a user and their keys."""
         return await self._op("delete_user", request, api_tenant.Empty)
 
+    async def UpdateUser(  # noqa: N802
+        self, request: api_tenant.UpdateUserRequest, context: grpc.aio.ServicerContext
+    ) -> api_tenant.User:
+        """Change a user's name or contact fields."""
+        return await self._op("update_user", request, api_tenant.User)
+
     async def ListUsers(  # noqa: N802
         self, request: api_tenant.ListUsersRequest, context: grpc.aio.ServicerContext
     ) -> api_tenant.ListUsersResponse:

@@ -305,6 +305,10 @@ class PrivacyActor(VirtualActor[str]):
             )
         except NotFound:
             pass  # already gone
+        except FailedPrecondition:  # the closure was never saved (tenant-not-closed)
+            self.state.closed_at_ms = 0
+            await self.ctx.save_state(self.state)
+            return
         await purge_content(self.ctx.service(ContentStore), self.key)
         await self.ctx.service(Vault).destroy_tenant(self.key)
         self.state.account_purged = True

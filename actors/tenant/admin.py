@@ -7,6 +7,7 @@ every change, so a failed check leaves nothing half-written. The op a message ca
 
 from __future__ import annotations
 
+import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from google.protobuf.message import Message
@@ -36,6 +37,10 @@ from fabric.errors import (
     NotFound,
     PermissionDenied,
 )
+
+EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,63}")
+MAX_EMAIL = 254
+MAX_LABEL = 100
 
 READ_ONLY_OPS = frozenset({
     "get_config",
@@ -130,6 +135,36 @@ class TenantAdmin(TenantParts):
         await self.ctx.save_state(state)
         return api_tenant.Empty()
 
+    async def _op_update_user(
+        self,
+        state: msg_tenant.TenantState,
+        p: msg_common.Principal,
+        op: api_tenant.UpdateUserRequest,
+    ) -> Message:
+        user = state.users.get(op.user_id)
+        if user is None:
+            raise NotFound(
+                f"no user {op.user_id!r} (`fabric user list`)", error_id="user-not-found"
+            )
+        if user.role == api_common.ROLE_OWNER and p.role != api_common.ROLE_OWNER:
+            raise PermissionDenied("only an owner may change owners", error_id="owner-only")
+        if op.HasField("name"):
+            validate.name(op.name)
+        if op.HasField("email") and op.email and (
+            len(op.email) > MAX_EMAIL or not EMAIL_RE.fullmatch(op.email)
+        ):
+            raise InvalidArgument(
+                f"email must be empty or name@domain, at most {MAX_EMAIL} characters",
+                error_id="invalid-email", details={"field": "email"},
+            )
+        if op.HasField("phone") and op.phone:
+            validate.e164(op.phone, "phone")
+        for field in ("name", "email", "phone"):
+            if op.HasField(field):  # type: ignore[arg-type]
+                setattr(user, field, getattr(op, field))
+        await self.ctx.save_state(state)
+        return user
+
     async def _op_list_users(
         self, state: msg_tenant.TenantState, p: msg_common.Principal, op: Message
     ) -> Message:
@@ -144,6 +179,11 @@ class TenantAdmin(TenantParts):
         ext = api_tenant.Extension()
         ext.CopyFrom(op.extension)
         validate.extension(ext.extension)
+        if ext.label and (len(ext.label) > MAX_LABEL or not ext.label.isprintable()):
+            raise InvalidArgument(
+                f"extension.label must be 0 to {MAX_LABEL} printable characters",
+                error_id="invalid-label", details={"field": "extension.label"},
+            )
         if ext.user_id not in state.users:
             raise InvalidArgument(
                 f"extension.user_id must name a user of this tenant; {ext.user_id!r} is none "
