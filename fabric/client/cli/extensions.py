@@ -24,6 +24,14 @@ from .checks import (
 from .output import as_dict, done, emit, emit_fields, enum
 from .session import ADMIN, Session
 
+POLICIES = {
+    "off": api_tenant.RECORDING_OFF,
+    "always": api_tenant.RECORDING_ALWAYS,
+    "on-demand": api_tenant.RECORDING_ON_DEMAND,
+}
+"""``--recording-policy`` values."""
+POLICY_NAMES = {v: k for k, v in POLICIES.items()}
+
 EXT = click.argument("extension", callback=check_extension)
 GROUP = click.argument("group_id", callback=check_group_id)
 
@@ -39,7 +47,14 @@ def _forwarding(e: api_tenant.Extension) -> str:
 def _ext_line(e: api_tenant.Extension) -> str:
     return (f"extension {e.extension} -> {e.user_id}  ring {e.ring_timeout_s}s  "
             f"voicemail {'on' if e.voicemail else 'off'}  "
-            f"recording {'on' if e.recording else 'off'}  forwarding {_forwarding(e)}")
+            f"recording {_recording(e)}  forwarding {_forwarding(e)}")
+
+
+def _recording(e: api_tenant.Extension) -> str:
+    """The extension's recording policy: off, always or on-demand."""
+    if not e.recording_policy:
+        return "always" if e.recording else "off"
+    return POLICY_NAMES.get(e.recording_policy, "off")
 
 
 def ext_options(f: click.decorators.FC) -> click.decorators.FC:
@@ -48,7 +63,11 @@ def ext_options(f: click.decorators.FC) -> click.decorators.FC:
         click.option("--ring-timeout", type=click.IntRange(5, 120),
                      help="seconds to ring before voicemail or forwarding (5-120)"),
         click.option("--voicemail/--no-voicemail", default=None, help="voicemail on or off"),
-        click.option("--recording/--no-recording", default=None, help="recording on or off"),
+        click.option("--recording/--no-recording", default=None,
+                     help="shortcut: --recording-policy always / off"),
+        click.option("--recording-policy", type=click.Choice(list(POLICIES)),
+                     help="call recording: off (default), always (from the answer, after the "
+                          "announcement) or on-demand (`fabric call record start|stop`)"),
         click.option("--forward-always", metavar="EXT|+E164", callback=check_forward_target,
                      help="never ring; ring this extension or outside number instead"),
         click.option("--forward-no-answer", metavar="EXT|+E164", callback=check_forward_target,
@@ -61,7 +80,7 @@ def ext_options(f: click.decorators.FC) -> click.decorators.FC:
 
 def _apply(e: api_tenant.Extension, ring_timeout: int | None, voicemail: bool | None,
            recording: bool | None, forward_always: str | None, forward_no_answer: str | None,
-           no_forward: bool) -> None:
+           no_forward: bool, recording_policy: str | None = None) -> None:
     if sum(map(bool, (forward_always, forward_no_answer, no_forward))) > 1:
         raise click.UsageError(
             "give at most one of --forward-always, --forward-no-answer, --no-forward")
@@ -70,7 +89,10 @@ def _apply(e: api_tenant.Extension, ring_timeout: int | None, voicemail: bool | 
     if voicemail is not None:
         e.voicemail = voicemail
     if recording is not None:
-        e.recording = recording
+        recording_policy = "always" if recording else "off"
+    if recording_policy is not None:
+        e.recording_policy = POLICIES[recording_policy]
+        e.recording = recording_policy == "always"
     target = forward_always or forward_no_answer
     if no_forward:
         e.ClearField("forwarding")
@@ -100,7 +122,7 @@ def ext_list(s: Session) -> None:
         emit(s, [{**as_dict(e), "user_name": names.get(e.user_id, "")} for e in cfg.extensions],
              ["ext", "user", "name", "ring s", "voicemail", "recording", "forwarding"],
              [(e.extension, e.user_id, names.get(e.user_id, "?"), e.ring_timeout_s,
-               "on" if e.voicemail else "off", "on" if e.recording else "off", _forwarding(e))
+               "on" if e.voicemail else "off", _recording(e), _forwarding(e))
               for e in cfg.extensions])
 
     s.run(ADMIN, body)
@@ -119,7 +141,7 @@ def ext_get(s: Session, extension: str) -> None:
         emit_fields(s, {**as_dict(e), "user_name": name}, [
             ("extension", e.extension), ("user", f"{e.user_id} ({name})"),
             ("ring", f"{e.ring_timeout_s} s"), ("voicemail", "on" if e.voicemail else "off"),
-            ("recording", "on" if e.recording else "off"), ("forwarding", _forwarding(e)),
+            ("recording", _recording(e)), ("forwarding", _forwarding(e)),
         ])
 
     s.run(ADMIN, body)
