@@ -34,6 +34,7 @@ from fabric.api.v1 import tenant_pb2 as api_tenant
 from fabric.api.v1 import voicemail_pb2 as api_vm
 from fabric.api.v1 import voicemail_pb2_grpc
 from fabric.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
+from fabric.media.wavstream import wav_chunks
 from fabric.vault.content import VOICEMAIL, ContentStore
 
 R = TypeVar("R", bound=Message)
@@ -131,7 +132,7 @@ class VoicemailServicer(voicemail_pb2_grpc.VoicemailServicer):
         total = reader.info.size
         offset = 0
         pending = bytearray()
-        async for piece in reader.chunks():
+        async for piece in wav_chunks(reader):  # the header's sizes made exact
             pending += piece
             while len(pending) >= CHUNK_BYTES:
                 yield api_vm.VoicemailAudioChunk(

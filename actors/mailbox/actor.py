@@ -13,9 +13,11 @@ depends on its own state (a message exists, the quota is an admin's).
 Messages arrive from the call actor's voicemail path (``actors.call_voicemail``):
 ``PrepareVoicemail`` (may it record: not full; where to seal; which greeting), then
 ``DepositMessage`` once the relay sealed the recording (idempotent by call id, so a retried
-deposit never keeps two). A new message is submitted to transcription when it runs, and the
-owner's softphones get MESSAGE_WAITING (``actors.mailbox.notify``) when it arrives and when
-its transcript is ready.
+deposit never keeps two). A new message is submitted to transcription
+(``actors.transcription``; job id = its audio object id, so a re-submission queues nothing)
+and is PENDING until the pool tells ``TranscriptionResult``; a full or unreachable pool is
+retried on a durable reminder. The owner's softphones get MESSAGE_WAITING
+(``actors.mailbox.notify``) when a message arrives and when its transcript is ready.
 
 Deleting a message deletes its vault objects first (unreadable at once), then forgets it.
 """
@@ -30,8 +32,10 @@ from google.protobuf.message import Message
 from actors.mailbox import metrics, views
 from actors.mailbox.audio import parse_greeting_wav
 from actors.mailbox.notify import message_waiting
-from actors.mailbox.transcription import NOT_DEPLOYED, TranscriptionQueue
+from actors.messages.v1 import common_pb2 as msg_common
 from actors.messages.v1 import mailbox_pb2 as msg_mailbox
+from actors.messages.v1 import transcription_pb2 as msg_tx
+from actors.transcription import TranscriptionService
 from fabric.actor import ActorAddress, VirtualActor, handler
 from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.api.v1 import common_pb2 as api_common
@@ -43,6 +47,9 @@ log = logging.getLogger(__name__)
 
 KIND = "mailbox"
 MAX_MESSAGES = 1000
+RETRY_REMINDER = "transcribe"
+RETRY_S = 60.0
+NOT_DEPLOYED = "transcription is not deployed on this fabric"
 
 __all__ = ["KIND", "MailboxActor", "mailbox_address", "message_object_id"]
 
@@ -159,7 +166,8 @@ class MailboxActor(VirtualActor[str]):
         m = self._find(message_id)
         content = self._content()
         # unreadable first: the vault refuses the objects at once, then the mailbox forgets
-        objects = ((VOICEMAIL, m.object_id), (TRANSCRIPT, m.transcript_object_id))
+        transcript = m.transcript_object_id or f"tx-{m.object_id}"  # (maybe not done yet)
+        objects = ((VOICEMAIL, m.object_id), (TRANSCRIPT, transcript))
         for data_class, object_id in objects:
             if object_id:
                 with contextlib.suppress(NotFound):
@@ -244,35 +252,75 @@ class MailboxActor(VirtualActor[str]):
             transcript_status=api_vm.TRANSCRIPT_STATUS_PENDING,
         )
         setattr(m, "from", getattr(msg, "from"))
-        queue: TranscriptionQueue | None = None
-        with contextlib.suppress(FabricError):
-            queue = self.ctx.service(TranscriptionQueue)  # type: ignore[type-abstract]
-        if queue is None:
-            m.transcript_status = api_vm.TRANSCRIPT_STATUS_SKIPPED
-            m.transcript_reason = NOT_DEPLOYED
         await self.ctx.save_state(s)
         metrics.MESSAGES_RECORDED.labels(ended_by=metrics.ended_by_label(msg.ended_by)).inc()
-        if queue is not None:
-            try:
-                await queue.submit(s.tenant_id, s.mailbox_id, m.message_id, m.object_id)
-            except FabricError as exc:
-                m.transcript_status = api_vm.TRANSCRIPT_STATUS_FAILED
-                m.transcript_reason = f"transcription queue refused it ({exc.error_id})"
-                await self.ctx.save_state(s)
+        await self._transcribe(m)
         await self._notify(m, transcript_ready=False)
         return msg_mailbox.Deposited(message_id=m.message_id, unheard_count=self._unheard())
 
-    @handler
-    async def on_transcript(self, msg: msg_mailbox.TranscriptUpdate) -> None:
-        """A message's transcript is done, failed or skipped (from transcription)."""
+    # ---- transcription (actors.transcription) -----------------------------------------
+
+    def _transcription(self) -> TranscriptionService | None:
+        with contextlib.suppress(FabricError):
+            return self.ctx.service(TranscriptionService)  # type: ignore[type-abstract]
+        return None
+
+    async def _transcribe(self, m: msg_mailbox.StoredMessage) -> None:
+        """Submit a PENDING message (idempotent by job id: its audio object id); a full or
+        unreachable pool leaves it PENDING and a reminder submits it again."""
+        service = self._transcription()
+        if service is None:
+            m.transcript_status = api_vm.TRANSCRIPT_STATUS_SKIPPED
+            m.transcript_reason = NOT_DEPLOYED
+            await self.ctx.save_state(self.state)
+            return
+        job = msg_tx.TranscriptionJob(
+            job_id=m.object_id,
+            tenant_id=self.state.tenant_id,
+            audio_class=VOICEMAIL,
+            audio_object_id=m.object_id,
+            encoding=msg_tx.AUDIO_ENCODING_WAV,
+            transcript_object_id=f"tx-{m.object_id}",  # deleted with the message
+            reply_to=msg_common.Address(kind=KIND, key=self.ctx.address.key),
+            correlation_id=m.message_id,
+        )
         try:
-            m = self._find(msg.message_id)
-        except NotFound:  # deleted meanwhile: its transcript must not outlive it
+            status = await service.submit(job)
+        except FabricError as exc:
+            if exc.retryable:
+                await self.ctx.set_reminder(RETRY_REMINDER, RETRY_S)
+                return
+            m.transcript_status = api_vm.TRANSCRIPT_STATUS_FAILED
+            m.transcript_reason = exc.error_id
+            await self.ctx.save_state(self.state)
+            return
+        if status.status in (api_vm.TRANSCRIPT_STATUS_SKIPPED, api_vm.TRANSCRIPT_STATUS_FAILED):
+            m.transcript_status = status.status
+            m.transcript_reason = status.reason
+            await self.ctx.save_state(self.state)
+
+    async def on_reminder(self, name: str) -> None:
+        """Submit again the messages whose transcription is still PENDING (the pool was full
+        or down, or restarted and forgot them)."""
+        if name != RETRY_REMINDER:
+            return
+        for m in self.state.messages:
+            if m.transcript_status == api_vm.TRANSCRIPT_STATUS_PENDING:
+                await self._transcribe(m)
+
+    @handler
+    async def on_transcription_result(self, msg: msg_tx.TranscriptionResult) -> None:
+        """A message's transcript is done, failed or skipped (told at least once: a repeat,
+        or a result for a deleted message, changes nothing)."""
+        m = next((x for x in self.state.messages if x.message_id == msg.correlation_id), None)
+        if m is None:  # deleted meanwhile: its transcript must not outlive it
             if msg.transcript_object_id:
                 with contextlib.suppress(FabricError):
                     await self._content().delete(
                         self.state.tenant_id, TRANSCRIPT, msg.transcript_object_id
                     )
+            return
+        if m.transcript_status != api_vm.TRANSCRIPT_STATUS_PENDING:
             return
         m.transcript_status = msg.status
         m.transcript_object_id = msg.transcript_object_id
