@@ -54,7 +54,7 @@ from typing import NewType
 
 from google.protobuf.message import Message
 
-from actors import call_events, validate
+from actors import call_events, call_voicemail, validate
 from actors import call_liveness as liveness
 from actors.call_cdr import REASON_LABEL, build_cdr
 from actors.call_index import index_address
@@ -64,6 +64,7 @@ from actors.call_parties import party_side, ring_transfer_target, ringing_target
 from actors.call_routing import number_owner, route_dial, route_in
 from actors.messages.v1 import call_pb2 as msg_call
 from actors.messages.v1 import common_pb2 as msg_common
+from actors.messages.v1 import media_events_pb2 as msg_media
 from actors.messages.v1 import tenant_pb2 as msg_tenant
 from fabric.actor import ActorAddress, DeactivationReason, VirtualActor, handler
 from fabric.api.v1 import calls_pb2 as api_calls
@@ -225,10 +226,8 @@ class CallActor(VirtualActor[CallId]):
             self.metrics.dial_to_ringing.observe(max(0.0, self.ctx.clock.now() - t0))
         await self._announce(s, msg_tenant.CallStarted(call_id=s.call_id))
         if not s.steps:  # nothing to ring (a dangling route): it rings out at once
-            await self._end(
-                s, api_calls.END_REASON_VOICEMAIL if s.voicemail else api_calls.END_REASON_NO_ANSWER
-            )
-            return self._info(s, p)
+            await self._ring_out(s)
+            return self._info(s, p, s.caller)  # (a mailbox may answer: the caller's key)
         await self._emit(s, [s.caller], api_calls.CALL_EVENT_RINGING)
         await self._emit(s, s.ringing, api_calls.CALL_EVENT_INCOMING)
         return self._info(s, p, s.caller)
@@ -332,6 +331,9 @@ class CallActor(VirtualActor[CallId]):
             await self._emit(s, [target], api_calls.CALL_EVENT_ENDED, api_calls.END_REASON_REJECTED)
             await self._advance(s)
             return
+        if s.voicemail:  # every target declined: the mailbox answers
+            await self._ring_out(s)
+            return
         await self._end(s, api_calls.END_REASON_REJECTED)
 
     async def _hangup(self, s: msg_call.LiveCallState, side: str) -> None:
@@ -421,9 +423,7 @@ class CallActor(VirtualActor[CallId]):
         """The current ring step is over: ring the next one, or ring out."""
         previous = list(s.ringing)
         if s.step_index + 1 >= len(s.steps) or self._ring_for(s, s.step_index + 1) <= 0:
-            await self._end(
-                s, api_calls.END_REASON_VOICEMAIL if s.voicemail else api_calls.END_REASON_NO_ANSWER
-            )
+            await self._ring_out(s)
             return
         s.step_index += 1
         step = s.steps[s.step_index]
@@ -452,6 +452,19 @@ class CallActor(VirtualActor[CallId]):
         await self.ctx.set_reminder(liveness.SESSION_REMINDER, verdict.next_check_s)
         await self._announce(s, msg_tenant.CallStarted(call_id=s.call_id))  # (listed again)
 
+    async def _ring_out(self, s: msg_call.LiveCallState) -> None:
+        """Nobody answered: the mailbox answers (``actors.call_voicemail``), else it ends."""
+        if not await call_voicemail.answer(self, s):
+            voicemail = s.voicemail
+            await self._end(
+                s, api_calls.END_REASON_VOICEMAIL if voicemail else api_calls.END_REASON_NO_ANSWER
+            )
+
+    @handler
+    async def on_playrec_finished(self, msg: msg_media.PlayRecFinished) -> None:
+        """The mailbox's play/record leg ended (``actors.call_voicemail``)."""
+        await call_voicemail.on_playrec_finished(self, msg)
+
     async def _end(
         self,
         s: msg_call.LiveCallState,
@@ -462,6 +475,7 @@ class CallActor(VirtualActor[CallId]):
 
         ``ended_at_ms`` (default now) is when the talk time stops, e.g. at a party's loss.
         """
+        reason = await call_voicemail.before_end(self, s, reason)  # a mailbox's message first
         ringing = list(s.ringing)
         if s.state == api_calls.CALL_STATE_RINGING:
             await self.ctx.cancel_reminder(f"ring-{s.step_index}")
