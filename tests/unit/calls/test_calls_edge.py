@@ -12,6 +12,7 @@ from cryptography import x509
 from actors.api.roles import ROLES
 from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.api.v1 import carrier_pb2 as api_carrier
+from fabric.api.v1 import messaging_pb2 as api_messaging
 from fabric.api.v1 import records_pb2 as api_records
 from fabric.api.v1 import tenant_pb2 as api_tenant
 from fabric.api.v1 import voicemail_pb2 as api_voicemail
@@ -36,7 +37,8 @@ from fabric.errors import (
 
 def _all_methods() -> list[str]:
     out = []
-    for module in (api_carrier, api_tenant, api_calls, api_records, api_voicemail):
+    for module in (api_carrier, api_tenant, api_calls, api_records, api_voicemail,
+                   api_messaging):
         for service in module.DESCRIPTOR.services_by_name.values():
             out += [f"/{service.full_name}/{m.name}" for m in service.methods]
     return out
