@@ -9,6 +9,7 @@ from typing import Any
 import pylibsrtp
 
 from fabric.client.phone_media import SoftphoneMedia
+from fabric.config import StorageSettings, VaultSettings
 from fabric.media import g711
 from fabric.media.dtmf import build_event
 from fabric.media.engine import RelayEngine
@@ -16,7 +17,6 @@ from fabric.media.rtp import RtpHeader, build_rtp, is_rtcp, looks_like_rtp_or_rt
 from fabric.media.sealsink import LazyContentStore
 from fabric.media.suites import SrtpSuite
 from fabric.testing import eventually
-from fabric.config import StorageSettings, VaultSettings
 
 FRAME = 160
 
@@ -67,12 +67,14 @@ class FeaturePhone(SoftphoneMedia):
         self._arrived.set()
 
     def stream_audio(self, index: int) -> bytes:
-        """The ``index``-th SSRC's payloads (in arrival order) joined."""
+        """The ``index``-th SSRC's audio frames (in arrival order, key events left out)."""
         stream = list(self.streams.values())[index]
-        return b"".join(p for _, p in stream)
+        return b"".join(p for _, p in stream if len(p) == FRAME)
 
 
-async def feature_phone(engine: RelayEngine, call_id: str, leg_id: str, pt: int = 0) -> FeaturePhone:
+async def feature_phone(
+    engine: RelayEngine, call_id: str, leg_id: str, pt: int = 0
+) -> FeaturePhone:
     """A phone with a latched leg ``leg_id`` in ``call_id`` (session allocated if needed)."""
     engine.allocate_session(call_id)
     phone = FeaturePhone(pt)
