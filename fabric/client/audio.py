@@ -114,6 +114,10 @@ class CallAudio:
         µ-law); return frames sent."""
         return await self.phone.send_wav(path)
 
+    async def send_dtmf(self, digits: str, duration_ms: int = 100) -> int:
+        """Press keys (e.g. ``"#"`` to end a voicemail message) as RFC 4733 events."""
+        return await self.phone.send_dtmf(digits, duration_ms)
+
     async def wait_received(self, frames: int, timeout_s: float) -> bool:
         """Wait until ``frames`` audio frames arrived; False on timeout."""
         return await self.phone.wait_received(frames, timeout_s)

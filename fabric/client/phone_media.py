@@ -2,7 +2,8 @@
 
 It offers its own key (:meth:`SoftphoneMedia.offer`), learns the relay's address and key
 from the answer (:meth:`start`), sends G.711 µ-law in 20 ms frames from a WAV file
-(:meth:`send_wav`) and records what it receives (:meth:`recording`, :meth:`save_recording`).
+(:meth:`send_wav`), presses keys as RFC 4733 telephone-events (:meth:`send_dtmf`, payload
+type 101) and records what it receives (:meth:`recording`, :meth:`save_recording`).
 
 Received audio is placed by RTP timestamp (frame = timestamp offset / 160), not by arrival,
 so reordering is undone and a lost frame shows as µ-law silence (0xFF) of the right length.
@@ -37,6 +38,8 @@ from typing import Any, cast
 
 import pylibsrtp
 
+from fabric.media.dtmf import EVENT_DIGITS, build_event
+from fabric.media.feature_types import DTMF_PAYLOAD_TYPE
 from fabric.media.g711 import FRAME_SAMPLES, read_wav_as_ulaw, write_ulaw_wav
 from fabric.media.legs import srtp_session
 from fabric.media.rtp import (
@@ -165,6 +168,32 @@ class SoftphoneMedia:
         """Send a WAV file (any rate, channels, PCM or µ-law; converted) as 8 kHz µ-law
         frames; return frames sent."""
         return await self.send_ulaw(read_wav_as_ulaw(path))
+
+    async def send_dtmf(self, digits: str, duration_ms: int = 100, gap_ms: int = 60) -> int:
+        """Press ``digits`` (0-9 * # A-D) as RFC 4733 telephone-events on payload type
+        :data:`DTMF_PAYLOAD_TYPE` in this leg's RTP stream (same SSRC and sequence as the
+        audio): per key, one packet every 20 ms with the event's start timestamp and a
+        growing duration, then the end packet three times (RFC 4733 §2.5.1.4); the audio
+        timestamp then moves on by the key's length. Returns packets sent."""
+        sent = 0
+        for digit in digits:
+            if digit.upper() not in EVENT_DIGITS:
+                raise ValueError(f"{digit!r} is not a DTMF key (0-9 * # A-D)")
+            start = self._ts
+            steps = max(1, duration_ms // 20)
+            for i in range(1, steps + 3 + 1):
+                end = i >= steps
+                length = min(i, steps) * FRAME_SAMPLES
+                header = RtpHeader(DTMF_PAYLOAD_TYPE, self._seq, start, self.ssrc, i == 1)
+                self._seq = (self._seq + 1) & 0xFFFF
+                packet = build_rtp(header, build_event(digit, end, length))
+                self.send_raw(bytes(self._tx.protect(packet)))
+                sent += 1
+                if i < steps:
+                    await asyncio.sleep(FRAME_SECONDS)
+            self._ts = (start + steps * FRAME_SAMPLES) & 0xFFFFFFFF
+            await asyncio.sleep(gap_ms / 1000)
+        return sent
 
     def _on_datagram(self, data: bytes, addr: Any) -> None:
         if self._rx is None or addr[:2] != self.remote or not looks_like_rtp_or_rtcp(data):
