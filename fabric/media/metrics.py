@@ -68,6 +68,7 @@ class RelayMetricsCollector(Collector):
         for reason, value in totals.drops().items():
             drops.add_metric([relay, reason], value)
         yield drops
+        yield from _feature_metrics(self._engine, relay)
         for name, doc, key in (
             ("fabric_media_sessions_active", "Live relay sessions", "sessions"),
             ("fabric_media_legs_active", "Live legs", "legs"),
@@ -76,6 +77,57 @@ class RelayMetricsCollector(Collector):
             gauge = GaugeMetricFamily(name, doc, labels=["relay"])
             gauge.add_metric([relay], counts[key])
             yield gauge
+
+
+def _feature_metrics(engine: RelayEngine, relay: str) -> Iterator[Metric]:
+    """Play/record legs, recording forks and key presses (``fabric.media.features``); the
+    only labels are the relay, the data class (voicemail, recording) and the end reason."""
+    features = engine.features
+    c = features.counters
+    active = features.active()
+    recordings = GaugeMetricFamily(
+        "fabric_media_recordings_active", "Recordings being written now, by data class",
+        labels=["relay", "data_class"],
+    )
+    started = CounterMetricFamily(
+        "fabric_media_recordings_started",
+        "Recordings started (call recordings when the fork starts, voicemail when sealed)",
+        labels=["relay", "data_class"],
+    )
+    sealed = CounterMetricFamily(
+        "fabric_media_recording_bytes", "PCM bytes of finished recordings, by data class",
+        labels=["relay", "data_class"],
+    )
+    for data_class in ("voicemail", "recording"):
+        recordings.add_metric([relay, data_class], active.get(f"recording:{data_class}", 0))
+        started.add_metric([relay, data_class], c.recordings_started.get(data_class, 0))
+        sealed.add_metric([relay, data_class], c.recording_bytes.get(data_class, 0))
+    yield recordings
+    yield started
+    yield sealed
+    ended = CounterMetricFamily(
+        "fabric_media_playrec_ended", "Play/record legs ended, by reason",
+        labels=["relay", "reason"],
+    )
+    for reason, value in sorted(c.playrec_ended.items()):
+        ended.add_metric([relay, reason], value)
+    yield ended
+    for name, doc, value in (
+        ("fabric_media_playrec_sessions", "Play/record legs started", c.playrec_started),
+        ("fabric_media_dtmf_events", "Key presses reported (RFC 4733)", c.dtmf_events),
+        ("fabric_media_fork_drops",
+         "Frames recording forks lost because the recorder fell behind (forwarding unaffected)",
+         c.fork_drops),
+        ("fabric_media_events_dropped", "Feature events dropped, never drained",
+         c.events_dropped),
+    ):
+        family = CounterMetricFamily(name, doc, labels=["relay"])
+        family.add_metric([relay], value)
+        yield family
+    gauge = GaugeMetricFamily("fabric_media_playrec_active", "Live play/record legs",
+                              labels=["relay"])
+    gauge.add_metric([relay], active["playrec"])
+    yield gauge
 
 
 def register_relay_metrics(
