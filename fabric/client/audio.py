@@ -114,6 +114,22 @@ class CallAudio:
         µ-law); return frames sent."""
         return await self.phone.send_wav(path)
 
+    async def wait_prompt_end(self, quiet_s: float = 0.5, timeout_s: float = 120.0) -> int:
+        """Wait until a prompt the relay plays (a voicemail greeting and its beep) is over:
+        frames arrived, then none for ``quiet_s``. Returns the frames heard (0 on timeout
+        before any)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        last, quiet_since = -1, loop.time()
+        while loop.time() < deadline:
+            now, frames = loop.time(), self.phone.packets_received
+            if frames != last:
+                last, quiet_since = frames, now
+            elif frames and now - quiet_since >= quiet_s:
+                return frames
+            await asyncio.sleep(0.02)
+        return max(0, last)
+
     async def send_dtmf(self, digits: str, duration_ms: int = 100) -> int:
         """Press keys (e.g. ``"#"`` to end a voicemail message) as RFC 4733 events."""
         return await self.phone.send_dtmf(digits, duration_ms)
