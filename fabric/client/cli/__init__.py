@@ -27,6 +27,7 @@ from .records import cdr
 from .session import Session
 from .sms import sms
 from .users import key, user
+from .voicemail import voicemail
 
 
 def _version() -> str:
@@ -68,6 +69,8 @@ def cli(ctx: click.Context, target: str | None, ca: Path | None, insecure: bool,
 for command in (tenant, number, user, ext, group, hours, key, call, phone, wav, cdr, login,
                 logout, profile, sms):
     cli.add_command(command)
+
+cli.add_command(voicemail)  # fabric voicemail ... (fabric/client/cli/voicemail.py)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
