@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from actors.api.operators import CARRIER_KEY_TENANT, OperatorDirectory
 from actors.messages.v1 import common_pb2 as msg_common
 from actors.messages.v1 import tenant_pb2 as msg_tenant
 from actors.tenant import tenant_address
@@ -20,8 +21,16 @@ _TO_PB = {
     Role.ADMIN: api_common.ROLE_ADMIN,
     Role.MEMBER: api_common.ROLE_MEMBER,
     Role.OPERATOR: api_common.ROLE_OPERATOR,
+    # named carrier staff act on actors as the carrier (the edge already checked the role)
+    Role.CARRIER_ADMIN: api_common.ROLE_OPERATOR,
+    Role.SUPPORT: api_common.ROLE_OPERATOR,
+    Role.BILLING: api_common.ROLE_OPERATOR,
 }
-_FROM_PB = {v: k for k, v in _TO_PB.items()}
+_FROM_PB = {
+    api_common.ROLE_OWNER: Role.OWNER,
+    api_common.ROLE_ADMIN: Role.ADMIN,
+    api_common.ROLE_MEMBER: Role.MEMBER,
+}
 UNKNOWN_TENANTS_KEPT = 100_000
 
 
@@ -37,18 +46,25 @@ class KeyVerifier:
     A tenant id that named no tenant is remembered for ``unknown_tenant_s``: keys made up
     for it are refused without activating a TenantActor (and reading storage) each time.
     Tenant ids are random and made at creation, so no real tenant can be in that list.
+    A key of the carrier's staff (``fk_carrier...``) is checked against ``operators``.
     """
 
     def __init__(
-        self, system: ActorSystem, clock: Clock | None = None, unknown_tenant_s: float = 30.0
+        self, system: ActorSystem, clock: Clock | None = None, unknown_tenant_s: float = 30.0,
+        operators: OperatorDirectory | None = None,
     ) -> None:
         self.system = system
+        self.operators = operators
         self._clock = clock or SystemClock()
         self._unknown_s = unknown_tenant_s
         self._unknown: OrderedDict[str, float] = OrderedDict()
 
     async def __call__(self, parts: ApiKeyParts) -> Principal:
         """The key's principal; UNAUTHENTICATED / PERMISSION_DENIED (suspended tenant)."""
+        if parts.tenant_id == CARRIER_KEY_TENANT:
+            if self.operators is None:
+                raise Unauthenticated("the API key is not valid", error_id="bad-credentials")
+            return await self.operators.verify(parts)
         now = self._clock.now()
         until = self._unknown.get(parts.tenant_id)
         if until is not None and until > now:
@@ -68,4 +84,4 @@ class KeyVerifier:
             raise KeyRejected("the tenant is suspended; ask the carrier")
         if verdict.status != api_carrier.TENANT_STATUS_ACTIVE or verdict.role not in _FROM_PB:
             raise Unauthenticated("the API key is not valid", error_id="bad-credentials")
-        return Principal(_FROM_PB[verdict.role], parts.tenant_id, verdict.user_id)
+        return Principal(_FROM_PB[verdict.role], parts.tenant_id, verdict.user_id, parts.key_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from actors.api import accountability as acct
 from actors.api.calls import CallsServicer
 from actors.api.carrier import CarrierServicer
 from actors.api.messaging import MessagingServicer
@@ -60,6 +61,7 @@ SERVICE_NAMES = [
     messaging_pb2.DESCRIPTOR.services_by_name["Messaging"].full_name,
     privacy_pb2.DESCRIPTOR.services_by_name["Privacy"].full_name,
     voicemail_pb2.DESCRIPTOR.services_by_name["Voicemail"].full_name,
+    *acct.SERVICE_NAMES,  # Audit, Operators, Compliance (issue 14)
 ]
 
 
@@ -105,9 +107,10 @@ async def start_api(
     metrics = metrics or EdgeMetrics()
     api = settings.api
     clock = SystemClock()
+    accountability = acct.accountability(system, stores)
     authorizer = Authorizer(
         load_or_create_operator_token(api.operator_token_file),
-        KeyVerifier(system),
+        KeyVerifier(system, operators=accountability.operators),
         ROLES,
         cache_ttl_s=api.key_cache_s,
         clock=clock,
@@ -123,6 +126,7 @@ async def start_api(
         metrics,
         rates={DIAL: RateLimiter(api.dials_per_s_per_key, api.dial_burst, clock)},
         recheck_s=api.stream_recheck_s,
+        audit=accountability.recorder,
     )
     registrars: list[Any] = [
         lambda s: carrier_pb2_grpc.add_CarrierAdminServicer_to_server(CarrierServicer(system), s),
@@ -142,6 +146,7 @@ async def start_api(
         lambda s: voicemail_pb2_grpc.add_VoicemailServicer_to_server(
             VoicemailServicer(system, stores.content), s
         ),
+        *accountability.registrars,
     ]
     server = await start_server(settings.api, interceptor, registrars, SERVICE_NAMES)
     log.info("gRPC API on %s:%d (tls=%s)", settings.api.host, server.port, settings.api.tls)

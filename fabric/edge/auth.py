@@ -35,7 +35,10 @@ from fabric.errors import FabricError, PermissionDenied, Unauthenticated
 class Role(StrEnum):
     """Roles of a credential."""
 
-    OPERATOR = "operator"
+    OPERATOR = "operator"  # the bootstrap operator token (creates named operators)
+    CARRIER_ADMIN = "carrier-admin"  # a named operator with every carrier power
+    SUPPORT = "support"  # carrier staff: tenant metadata, never content
+    BILLING = "billing"  # carrier staff: CDR metadata (billing)
     OWNER = "owner"
     ADMIN = "admin"
     MEMBER = "member"
@@ -46,8 +49,9 @@ class Principal:
     """The verified caller."""
 
     role: Role
-    tenant_id: str = ""  # empty for the operator
-    user_id: str = ""
+    tenant_id: str = ""  # empty for carrier staff (operator token, named operators)
+    user_id: str = ""  # a tenant's user id, or an operator id ("bootstrap" = operator token)
+    key_id: str = ""  # the API key used ("operator-token" for the bootstrap token)
 
 
 class KeyRejected(FabricError):
@@ -59,6 +63,11 @@ class KeyRejected(FabricError):
 
 KeyVerifier = Callable[[ApiKeyParts], Awaitable[Principal]]
 """Checks a parsed key against its tenant; raises Unauthenticated / PermissionDenied."""
+
+BOOTSTRAP = "bootstrap"
+BOOTSTRAP_KEY = "operator-token"
+CARRIER_STAFF = frozenset({Role.OPERATOR, Role.CARRIER_ADMIN, Role.SUPPORT, Role.BILLING})
+"""Roles that belong to the carrier, not to a tenant."""
 
 current_principal: contextvars.ContextVar[Principal] = contextvars.ContextVar("principal")
 
@@ -108,7 +117,7 @@ class Authorizer:
             )
         token = token.strip()
         if is_operator_token(token, self._operator_token):
-            return Principal(Role.OPERATOR)
+            return Principal(Role.OPERATOR, user_id=BOOTSTRAP, key_id=BOOTSTRAP_KEY)
         now = self._clock.now()
         hit = self._cache.get(token)
         if hit is not None and hit[0] > now:

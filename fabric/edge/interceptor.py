@@ -11,7 +11,12 @@ Health and reflection are public.
 Limits applied here: the caller's address is checked against the failed-credentials
 backoff before anything else; a method with a rate (``rates``, e.g. Dial) takes a token from
 the caller's key's bucket; a refusal is ``RESOURCE_EXHAUSTED`` with a ``retry-after``
-trailer (seconds) and is counted by reason. A stream re-checks its credentials every
+trailer (seconds) and is counted by reason.
+
+Audit (with an ``audit`` recorder): every authenticated RPC but call signalling writes its
+audit entries here (:mod:`fabric.audit.recorder`), after the handler and before the answer
+leaves (a stream: with its first message), refused ones included; a log that cannot be written
+withholds the answer (``UNAVAILABLE audit-unavailable``). A stream re-checks its credentials every
 ``recheck_s`` (through the key cache, so a revoked key, deleted user or suspended tenant is
 seen within ``api.key_cache_s`` + ``recheck_s``) and ends with ``UNAUTHENTICATED
 credentials-revoked`` as soon as they fail.
@@ -24,12 +29,13 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
 
-from fabric.edge.auth import Authorizer, current_principal
+from fabric.audit.recorder import AuditRecorder
+from fabric.edge.auth import Authorizer, Principal, current_principal
 from fabric.edge.limits import RateLimiter, exhausted, peer_host, token_digest
 from fabric.edge.metrics import EdgeMetrics
 from fabric.edge.status import DETAILS_KEY, ERROR_ID_KEY, rich_status
@@ -118,16 +124,23 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
         *,
         rates: Mapping[str, RateLimiter] | None = None,
         recheck_s: float = 2.0,
+        audit: AuditRecorder | None = None,
     ) -> None:
         self.authorizer = authorizer
+        self.audit = audit
         self.metrics = metrics
         self.rates = dict(rates or {})
         self.recheck_s = recheck_s
 
-    async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> Any:
-        """Authorize the caller and apply the method's rate; the principal."""
+    async def _admit(
+        self, method: str, context: grpc.aio.ServicerContext, seen: list[Principal]
+    ) -> Any:
+        """Authorize the caller and apply the method's rate; the principal (also put in
+        ``seen`` as soon as it is authenticated, for the audit of a refusal)."""
         metadata = _metadata(context)
-        who = await self.authorizer.authorize(method, metadata, peer_host(context.peer() or ""))
+        who = await self.authorizer.authenticate(metadata, peer_host(context.peer() or ""))
+        seen.append(who)
+        self.authorizer.check(method, who)
         bucket = self.rates.get(method)
         if bucket is not None:
             wait = bucket.wait_s(token_digest(metadata.get("authorization", "")))
@@ -136,6 +149,19 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
                 raise exhausted(f"rate-limited-{name.lower()}",
                                 f"this key called {name} faster than {bucket.rate:g}/s", wait)
         return who
+
+    async def _audited(self, method: str, seen: list[Principal], request: Any,
+                       context: grpc.aio.ServicerContext, outcome: str, error_id: str = "",
+                       *, quiet: bool = False) -> None:
+        """Write the RPC's audit entries (``quiet``: a failure is logged, not raised)."""
+        if self.audit is None or not seen:
+            return
+        try:
+            await self.audit.record(method, seen[0], request, peer_host(context.peer() or ""),
+                                    outcome, error_id)
+        except FabricError:
+            if not quiet:
+                raise
 
     def _refused(self, exc: FabricError) -> None:
         if exc.code == grpc.StatusCode.RESOURCE_EXHAUSTED or exc.error_id == REVOKED:
@@ -157,7 +183,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
 
     async def _guarded(
         self, responses: AsyncIterator[Any], method: str, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """The responses of a stream until it ends or its credentials fail."""
         watchdog = asyncio.ensure_future(self._watch(method, _metadata(context)))
         it = aiter(responses)
@@ -218,18 +244,26 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
         async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
             t0 = time.perf_counter()
             code = "OK"
+            seen: list[Principal] = []
+            audited = False
             try:
-                who = await self._admit(method, context)
+                who = await self._admit(method, context, seen)
                 if request is MALFORMED:
                     raise _malformed_error()
                 token = current_principal.set(who)
                 try:
-                    return await inner(request, context)
+                    response = await inner(request, context)
                 finally:
                     current_principal.reset(token)
+                audited = True
+                await self._audited(method, seen, request, context, "OK")
+                return response
             except FabricError as exc:
                 code = exc.code.name
                 self._refused(exc)
+                if not audited:
+                    await self._audited(method, seen, request, context, code, exc.error_id,
+                                        quiet=True)
                 await abort_with(context, exc)
             except (asyncio.CancelledError, grpc.aio.AbortError):
                 code = "CANCELLED" if context.cancelled() else _code_name(context)
@@ -246,21 +280,36 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
         async def behavior(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             t0 = time.perf_counter()
             code = "OK"
+            seen: list[Principal] = []
+            audited = False
             try:
-                who = await self._admit(method, context)
+                who = await self._admit(method, context, seen)
                 if request is MALFORMED:
                     raise _malformed_error()
                 if hasattr(request, "__aiter__"):
                     request = _checked(request)
                 token = current_principal.set(who)
+                responses = self._guarded(inner(request, context), method, context)
                 try:
-                    async for response in self._guarded(inner(request, context), method, context):
+                    # audited once the handler answered (its first message) or failed
+                    first: list[Any] = []
+                    with contextlib.suppress(StopAsyncIteration):
+                        first.append(await anext(responses))
+                    audited = True
+                    await self._audited(method, seen, request, context, "OK")
+                    for response in first:
+                        yield response
+                    async for response in responses:
                         yield response
                 finally:
                     current_principal.reset(token)
+                    await responses.aclose()
             except FabricError as exc:
                 code = exc.code.name
                 self._refused(exc)
+                if not audited:
+                    await self._audited(method, seen, request, context, code, exc.error_id,
+                                        quiet=True)
                 await abort_with(context, exc)
             except (asyncio.CancelledError, grpc.aio.AbortError, GeneratorExit):
                 code = "CANCELLED"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from fabric.audit.store import AuditStore
 from fabric.clock import Clock
 from fabric.config import StorageSettings, VaultSettings
 from fabric.storage.base import CdrStore, ReminderStore, StateStore
@@ -40,6 +41,7 @@ class Stores:
     vault: Vault | None = None
     content: ContentStore | None = None
     mdr: MdrStore | None = None  # SMS message detail records (fabric.storage.mdr)
+    audit: AuditStore | None = None  # the audit log (fabric.audit; issue 14)
     _connection: CassandraConnection | None = field(default=None, repr=False)
     _sweeper: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -58,6 +60,8 @@ class Stores:
             await self.content.close()
         if self.mdr is not None:
             await self.mdr.close()
+        if self.audit is not None:
+            await self.audit.close()
         if self.vault is not None:
             await self.vault.close()
         if self._connection is not None:
@@ -90,6 +94,7 @@ async def open_stores(
 async def _open_embedded(
     settings: StorageSettings, vault_settings: VaultSettings, clock: Clock | None
 ) -> Stores:
+    from fabric.audit.sqlite_store import SqliteAuditStore
     from fabric.storage.metered import MeteredCdrStore
     from fabric.storage.sqlite_actor import (
         SqliteReminderStore,
@@ -109,8 +114,9 @@ async def _open_embedded(
     reminders = SqliteReminderStore(actor_db, owns_db=False)
     content = ContentStore(vault, SqliteContentBackend(settings.data_dir))
     mdr = await SqliteMdrStore(settings.data_dir / "mdr.sqlite3", vault=vault).open()
+    audit = SqliteAuditStore(settings.data_dir / "audit.sqlite3")
     return Stores(cdr=cdr, state=state, reminders=reminders, vault=vault, content=content,
-                  mdr=mdr)
+                  mdr=mdr, audit=audit)
 
 
 async def _open_cassandra(
@@ -120,6 +126,7 @@ async def _open_cassandra(
     *,
     apply_schema: bool,
 ) -> Stores:
+    from fabric.audit.cassandra_store import CassandraAuditStore
     from fabric.storage.cassandra_actor import CassandraReminderStore, CassandraStateStore
     from fabric.storage.cassandra_cdr import CassandraCdrStore
     from fabric.storage.cassandra_content import CassandraContentBackend
@@ -152,8 +159,10 @@ async def _open_cassandra(
         reminders = CassandraReminderStore(conn, owns_connection=False)
         backend = CassandraContentBackend(conn)
         mdr = CassandraMdrStore(conn, vault=vault)
+        audit = CassandraAuditStore(conn)
         await asyncio.gather(
-            cdr.prepare(), state.prepare(), reminders.prepare(), backend.prepare(), mdr.prepare()
+            cdr.prepare(), state.prepare(), reminders.prepare(), backend.prepare(), mdr.prepare(),
+            audit.prepare(),
         )
         spooled = await SpoolingCdrStore(cdr, settings.spool_dir, vault=vault).open()
     except BaseException:
@@ -166,5 +175,6 @@ async def _open_cassandra(
         vault=vault,
         content=ContentStore(vault, backend),
         mdr=mdr,
+        audit=audit,
         _connection=conn,
     )

@@ -5,6 +5,9 @@ nothing else; a tenant's owner and admins run ``TenantAdmin``, ``Records`` and e
 ``Calls`` method; members run ``Calls`` except ``ListActiveCalls``, and ``Records`` (their own
 calls' CDRs only, checked in the servicer). Every RPC of the API is
 in the table (a missing one would be closed to everyone) and the table names no other.
+Carrier staff (issue 14): a carrier-admin does what the operator token does; support and
+billing read tenant metadata (GetTenant, ListTenants, GetCompliance) and nothing else;
+owners and admins read their own audit log and compliance record and set HIPAA mode.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import pytest
 
 from actors.api.roles import ROLES
+from fabric.api.v1 import audit_pb2 as api_audit
 from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.api.v1 import carrier_pb2 as api_carrier
 from fabric.api.v1 import records_pb2 as api_records
@@ -21,7 +25,7 @@ from fabric.errors import PermissionDenied
 
 RPCS = sorted(
     f"/{service.full_name}/{method.name}"
-    for module in (api_carrier, api_tenant, api_calls, api_records)
+    for module in (api_carrier, api_tenant, api_calls, api_records, api_audit)
     for service in module.DESCRIPTOR.services_by_name.values()
     for method in service.methods
 )
@@ -30,8 +34,18 @@ RPCS = sorted(
 def allowed(rpc: str, role: Role) -> bool:
     """The policy (module docstring)."""
     service, method = rpc.split("/")[1].rpartition(".")[2], rpc.split("/")[2]
+    carrier = role in (Role.OPERATOR, Role.CARRIER_ADMIN)
+    staff = carrier or role in (Role.SUPPORT, Role.BILLING)
+    admins = role in (Role.OWNER, Role.ADMIN)
     if service == "CarrierAdmin":
-        return role is Role.OPERATOR
+        return staff if method in ("GetTenant", "ListTenants") else carrier
+    if service == "Operators":
+        return carrier
+    if service == "Audit":
+        return admins or carrier
+    if service == "Compliance":
+        return {"RecordDocument": carrier, "GetCompliance": admins or staff,
+                "SetHipaaMode": admins}[method]
     if service == "TenantAdmin":
         return role in (Role.OWNER, Role.ADMIN)
     if service == "Records":  # a member reads their own calls' CDRs (checked in the servicer)
