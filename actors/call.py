@@ -61,6 +61,7 @@ from actors.call_index import index_address
 from actors.call_media import NO_MEDIA, CallMedia
 from actors.call_metrics import CallMetrics
 from actors.call_parties import party_side, ring_transfer_target, ringing_target
+from actors.call_recording import CallRecording
 from actors.call_routing import number_owner, route_dial, route_in
 from actors.messages.v1 import call_pb2 as msg_call
 from actors.messages.v1 import common_pb2 as msg_common
@@ -98,7 +99,7 @@ def call_address(call_id: str) -> ActorAddress:
     return ActorAddress(KIND, call_id)
 
 
-class CallActor(VirtualActor[CallId]):
+class CallActor(CallRecording, VirtualActor[CallId]):
     """One call: routing, ringing, answer, hold, transfer, hang-up and its CDR."""
 
     kind = KIND
@@ -187,6 +188,7 @@ class CallActor(VirtualActor[CallId]):
                 extension=caller.extension,
                 user_id=caller.user_id,
                 endpoints=caller.endpoints,
+                recording_policy=caller.recording_policy,
             ),
             callee_tenant_id=decision.tenant_id,
             started_at_ms=now,
@@ -296,6 +298,7 @@ class CallActor(VirtualActor[CallId]):
                 extension=target.extension,
                 user_id=target.user_id,
                 endpoints=target.endpoints,
+                recording_policy=target.recording_policy,
             )
         )
         if not s.answered_at_ms:
@@ -315,6 +318,7 @@ class CallActor(VirtualActor[CallId]):
         await self._emit(
             s, others, api_calls.CALL_EVENT_ENDED, api_calls.END_REASON_ANSWERED_ELSEWHERE
         )
+        await self._recording_on_answer(s)  # an extension that records always (call_recording)
 
     async def _reject(
         self, s: msg_call.LiveCallState, p: msg_common.Principal, extension: str
@@ -357,6 +361,7 @@ class CallActor(VirtualActor[CallId]):
             )
         s.state = api_calls.CALL_STATE_HELD if hold else api_calls.CALL_STATE_ANSWERED
         await self.ctx.save_state(s)
+        await self._recording_on_hold(s, hold)  # nothing is recorded while held
         event = api_calls.CALL_EVENT_HELD if hold else api_calls.CALL_EVENT_RESUMED
         await self._emit(s, [s.caller, s.answered], event)
 
@@ -394,6 +399,7 @@ class CallActor(VirtualActor[CallId]):
             raise FailedPrecondition(
                 "the transfer target has nothing to ring", error_id="transfer-target-empty"
             )
+        await self._recording_on_leave(s, "transfer")  # the recorded party leaves
         left = ring_transfer_target(s, leaving, staying, reply, display)
         await self.ctx.set_reminder("ring-0", self._ring_for(s, 0))
         await self.ctx.save_state(s)
@@ -489,6 +495,7 @@ class CallActor(VirtualActor[CallId]):
         self._count_active(False)
         if self.metrics is not None:
             self.metrics.ended.labels(reason=REASON_LABEL.get(reason, "failed")).inc()
+        await self._recording_on_leave(s, "call-ended")  # sealed before the session goes
         if s.media:
             try:
                 stats = await self.media.close(s.call_id)

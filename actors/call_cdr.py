@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from actors.messages.v1 import call_pb2 as msg_call
+from actors.recording_index import CONSENT_SLUG
 from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.cdr import Cdr, Direction, Disposition
 
@@ -69,4 +71,21 @@ def build_cdr(s: msg_call.LiveCallState) -> Cdr:
         packets_received=s.packets_received,
         packets_lost=s.packets_lost,
         jitter_ms=s.jitter_ms,
+        **_recording(s),
     )
+
+
+def _recording(s: msg_call.LiveCallState) -> dict[str, Any]:
+    """The CDR's recording fields, from the call's recording state (actors.call_recording)."""
+    r = s.recording
+    if not r.recording_ids:
+        return {}
+    announced = min(max(r.announced_at_ms, s.started_at_ms), max(s.ended_at_ms, s.started_at_ms))
+    return {
+        "recorded": True,
+        "recording_consent": CONSENT_SLUG.get(r.consent, "call-request"),
+        "recording_requested_by": r.requested_by,
+        "recording_announced_at": _utc(announced) if r.announced_at_ms else None,
+        "recording_ids": tuple(r.recording_ids),
+        "recording_objection": r.objected_by,
+    }

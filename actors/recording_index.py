@@ -32,8 +32,14 @@ INDEX_KIND = "recordings"
 SETTINGS_KIND = "recording-settings"
 DEFAULT_OBJECTION_DIGIT = "9"
 RECORDING_ID_RE = re.compile(r"^(\d{4})(\d{2})\d{2}-[0-9a-f]{32}-\d{1,3}$")
+CONSENT_SLUG = {
+    api_rec.CONSENT_EXTENSION_POLICY: "extension-policy",
+    api_rec.CONSENT_CALL_REQUEST: "call-request",
+}
+"""Consent source -> the CDR's ``recording_consent`` slug (and the metric label)."""
 
 __all__ = [
+    "CONSENT_SLUG",
     "INDEX_KIND",
     "SETTINGS_KIND",
     "RecordingIndex",

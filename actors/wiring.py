@@ -20,6 +20,7 @@ from __future__ import annotations
 from actors.call_media import CallMedia
 from actors.call_metrics import CallMetrics
 from actors.compliance.records import ComplianceRecords
+from actors.transcription.pool import make_transcription_services
 from fabric.config import CallSettings, FabricSettings, LimitsSettings
 from fabric.storage.base import CdrStore
 from fabric.storage.factory import Stores
@@ -37,9 +38,15 @@ ACTOR_TYPES = [
     "actors.sms:SmsTenantActor",
     "actors.privacy:PrivacyActor",
     "actors.privacy:PrivacyIndex",
+    "actors.recording_index:RecordingIndex",
+    "actors.recording_index:RecordingSettingsActor",
 ]
 SERVICES = ["actors.wiring:make_services"]
-GATEWAY_SERVICES = ["actors.api.server:start_api", "actors.media_watch:start_media_watch"]
+GATEWAY_SERVICES = [
+    "actors.api.server:start_api",
+    "actors.media_watch:start_media_watch",
+    "actors.transcription.pool:start_transcription",  # the pool + its result delivery
+]
 
 
 def make_call_media() -> CallMedia | None:
@@ -73,4 +80,5 @@ def make_services(settings: FabricSettings, stores: Stores) -> dict[type, object
     media = make_call_media()
     if media is not None:
         services[CallMedia] = media
+    services.update(make_transcription_services(settings))  # TranscriptionService (Ray)
     return services

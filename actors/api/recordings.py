@@ -23,7 +23,7 @@ from actors.api.principals import caller
 from actors.call import call_address
 from actors.messages.v1 import common_pb2 as msg_common
 from actors.messages.v1 import recording_pb2 as msg_rec
-from actors.recording_audio import announcement_from_wav, wav_header
+from actors.recording_audio import announcement_from_wav
 from actors.recording_index import (
     INDEX_KIND,
     public_settings,
@@ -36,6 +36,7 @@ from fabric.api.v1 import recordings_pb2 as api_rec
 from fabric.api.v1 import recordings_pb2_grpc
 from fabric.clock import Clock, SystemClock
 from fabric.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from fabric.media.wavstream import wav_chunks
 from fabric.vault.content import RECORDING, ContentStore
 
 MAX_RANGE_MS = 366 * 24 * 3600 * 1000
@@ -198,12 +199,7 @@ class RecordingsServicer(recordings_pb2_grpc.RecordingsServicer):
                 error_id="recording-not-sealed",
             )
         reader = await self._store().open(who.tenant_id, RECORDING, entry.recording_id)
-        meta = reader.info.metadata
-        if meta.get("audio_format", "wav") != "wav":  # raw PCM: give it a header
-            channels = int(meta.get("channels", "1") or 1)
-            rate = int(meta.get("sample_rate", "8000") or 8000)
-            yield api_rec.AudioChunk(data=wav_header(channels, reader.info.size, rate))
-        async for chunk in reader.chunks():
+        async for chunk in wav_chunks(reader):  # the relay's streamed header, made exact
             yield api_rec.AudioChunk(data=chunk)
 
     async def DeleteRecording(  # noqa: N802

@@ -69,6 +69,12 @@ def to_record(cdr: Cdr) -> api_records.CdrRecord:
         packets_received=cdr.packets_received or 0,
         packets_lost=cdr.packets_lost or 0,
         jitter_ms=float(cdr.jitter_ms or 0.0),
+        recorded=cdr.recorded,
+        recording_consent=cdr.recording_consent,
+        recording_requested_by=cdr.recording_requested_by,
+        recording_announced_at_ms=_ms(cdr.recording_announced_at),
+        recording_ids=list(cdr.recording_ids),
+        recording_objection=cdr.recording_objection,
     )
     setattr(record, "from", cdr.from_number)
     return record

@@ -70,6 +70,14 @@ _PRIVACY = (  # owners and admins
     "SetRetention",
 )
 _PRIVACY_CLOSED = ("Export", "ListRequests", "GetRetention")  # + the operator: a closed tenant
+_RECORDINGS = (
+    "StartRecording",
+    "StopRecording",
+    "ListRecordings",
+    "GetRecording",
+    "StreamAudio",
+)
+_RECORDINGS_ADMIN = ("DeleteRecording", "GetRecordingSettings", "SetRecordingSettings")
 _MESSAGING = (
     "SendMessage",
     "ListConversations",
@@ -108,4 +116,8 @@ ROLES: dict[str, frozenset[Role]] = {
     **{f"/fabric.api.v1.Messaging/{m}": EVERYONE for m in _MESSAGING},
     "/fabric.api.v1.Messaging/GetSmsSettings": ADMINS,
     "/fabric.api.v1.Messaging/SetSmsSettings": ADMINS,
+    # call recording (issue 11): the call actor checks a start/stop against the extensions'
+    # policy; a member reaches only their own calls' recordings (actors/api/recordings.py)
+    **{f"/fabric.api.v1.Recordings/{m}": EVERYONE for m in _RECORDINGS},
+    **{f"/fabric.api.v1.Recordings/{m}": ADMINS for m in _RECORDINGS_ADMIN},
 }

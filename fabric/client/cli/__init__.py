@@ -23,6 +23,7 @@ from .hours import hours
 from .login import login, logout, profile
 from .media import call, phone, wav
 from .output import check_tz
+from .recording import record, recording
 from .records import cdr
 from .session import Session
 from .sms import sms
@@ -67,8 +68,9 @@ def cli(ctx: click.Context, target: str | None, ca: Path | None, insecure: bool,
 
 
 for command in (tenant, number, user, ext, group, hours, key, call, phone, wav, cdr, login,
-                logout, profile, sms):
+                logout, profile, sms, recording):
     cli.add_command(command)
+call.add_command(record)  # fabric call record start|stop (fabric/client/cli/recording.py)
 
 cli.add_command(voicemail)  # fabric voicemail ... (fabric/client/cli/voicemail.py)
 

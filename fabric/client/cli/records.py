@@ -64,6 +64,17 @@ def cdr_get(s: Session, call_id: str) -> None:
             ("talk time", f"{r.duration_s:.0f} s"),
             ("media", f"{r.packets_received} packets in, {r.packets_sent} out, "
                       f"{r.packets_lost} lost, jitter {r.jitter_ms:.1f} ms"),
+            ("recorded", _recorded(r, s.tz)),
         ])
 
     s.run(MEMBER, body)
+
+
+def _recorded(r: api_records.CdrRecord, tz: str) -> str:
+    """The CDR's recording fields on one line."""
+    if not r.recorded:
+        return "no"
+    by = f" by {r.recording_requested_by}" if r.recording_requested_by else ""
+    objection = f", objected by {r.recording_objection}" if r.recording_objection else ""
+    return (f"yes ({r.recording_consent}{by}; announced {when(r.recording_announced_at_ms, tz)}"
+            f"{objection}): {', '.join(r.recording_ids)}")
