@@ -18,6 +18,7 @@ from actors.api.carrier import CarrierServicer
 from actors.api.messaging import MessagingServicer
 from actors.api.principals import KeyVerifier
 from actors.api.privacy import privacy_servicer
+from actors.api.recordings import RecordingsServicer
 from actors.api.records import RecordsServicer
 from actors.api.roles import ROLES
 from actors.api.tenant_admin import TenantAdminServicer
@@ -32,6 +33,8 @@ from fabric.api.v1 import (
     messaging_pb2_grpc,
     privacy_pb2,
     privacy_pb2_grpc,
+    recordings_pb2,
+    recordings_pb2_grpc,
     records_pb2,
     records_pb2_grpc,
     tenant_pb2,
@@ -61,6 +64,7 @@ SERVICE_NAMES = [
     messaging_pb2.DESCRIPTOR.services_by_name["Messaging"].full_name,
     privacy_pb2.DESCRIPTOR.services_by_name["Privacy"].full_name,
     voicemail_pb2.DESCRIPTOR.services_by_name["Voicemail"].full_name,
+    recordings_pb2.DESCRIPTOR.services_by_name["Recordings"].full_name,
     *acct.SERVICE_NAMES,  # Audit, Operators, Compliance (issue 14)
 ]
 
@@ -145,6 +149,9 @@ async def start_api(
         ),
         lambda s: voicemail_pb2_grpc.add_VoicemailServicer_to_server(
             VoicemailServicer(system, stores.content), s
+        ),
+        lambda s: recordings_pb2_grpc.add_RecordingsServicer_to_server(
+            RecordingsServicer(system, stores.content), s
         ),
         *accountability.registrars,
     ]

@@ -18,6 +18,7 @@ from actors.api.roles import ROLES
 from fabric.api.v1 import audit_pb2 as api_audit
 from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.api.v1 import carrier_pb2 as api_carrier
+from fabric.api.v1 import recordings_pb2 as api_recordings
 from fabric.api.v1 import records_pb2 as api_records
 from fabric.api.v1 import tenant_pb2 as api_tenant
 from fabric.edge.auth import Authorizer, Principal, Role
@@ -25,7 +26,7 @@ from fabric.errors import PermissionDenied
 
 RPCS = sorted(
     f"/{service.full_name}/{method.name}"
-    for module in (api_carrier, api_tenant, api_calls, api_records, api_audit)
+    for module in (api_carrier, api_tenant, api_calls, api_records, api_audit, api_recordings)
     for service in module.DESCRIPTOR.services_by_name.values()
     for method in service.methods
 )
@@ -49,6 +50,10 @@ def allowed(rpc: str, role: Role) -> bool:
     if service == "TenantAdmin":
         return role in (Role.OWNER, Role.ADMIN)
     if service == "Records":  # a member reads their own calls' CDRs (checked in the servicer)
+        return role in (Role.OWNER, Role.ADMIN, Role.MEMBER)
+    if service == "Recordings":  # members: their calls (checked in the call actor, servicer)
+        if method in ("DeleteRecording", "GetRecordingSettings", "SetRecordingSettings"):
+            return role in (Role.OWNER, Role.ADMIN)
         return role in (Role.OWNER, Role.ADMIN, Role.MEMBER)
     if service == "Calls":
         if method == "ListActiveCalls":
