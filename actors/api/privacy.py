@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 import grpc
 
 from actors.api.principals import caller
+from actors.compliance.hipaa import require_retention_minimum
+from actors.compliance.records import ComplianceRecords
 from actors.messages.v1 import common_pb2 as msg_common
 from actors.privacy.service import PrivacyService
 from actors.privacy.sources import Sources
@@ -41,6 +43,7 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServicer):
 
     def __init__(self, service: PrivacyService) -> None:
         self.service = service
+        self.compliance: ComplianceRecords | None = None  # HIPAA retention minimum (issue 14)
 
     async def OpenRequest(  # noqa: N802
         self, request: api_privacy.OpenRequestRequest, context: grpc.aio.ServicerContext
@@ -106,7 +109,11 @@ class PrivacyServicer(privacy_pb2_grpc.PrivacyServicer):
     async def SetRetention(  # noqa: N802
         self, request: api_privacy.SetRetentionRequest, context: grpc.aio.ServicerContext
     ) -> api_privacy.RetentionPolicy:
-        """Shorten retention periods."""
+        """Shorten retention periods (in HIPAA mode, never under its minimum)."""
+        if self.compliance is not None:  # issue 14: HIPAA retention minimum
+            periods = {f.name: v for f, v in request.policy.ListFields()
+                       if isinstance(v, int)}
+            await require_retention_minimum(self.compliance, _principal().tenant_id, periods)
         return await self.service.set_retention(_principal(), request)
 
 
@@ -115,4 +122,7 @@ def privacy_servicer(system: ActorSystem, stores: Stores) -> PrivacyServicer:
     if stores.content is None:
         raise Internal("the privacy service needs the content store", error_id="no-content-store")
     mdr = getattr(stores, "mdr", None)
-    return PrivacyServicer(PrivacyService(system, Sources(stores.cdr, stores.content, mdr)))
+    servicer = PrivacyServicer(PrivacyService(system, Sources(stores.cdr, stores.content, mdr)))
+    state = getattr(stores, "state", None)
+    servicer.compliance = ComplianceRecords(state) if state is not None else None
+    return servicer

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from google.protobuf.message import Message
 
 from actors import recording_policy, validate
+from actors.compliance.hipaa import PhiFeature, gate_feature_in_actor
 from actors.messages.v1 import common_pb2 as msg_common
 from actors.messages.v1 import tenant_pb2 as msg_tenant
 from actors.tenant.base import (
@@ -223,6 +224,12 @@ class TenantAdmin(TenantParts):
                 f"a tenant has at most {MAX_EXTENSIONS} extensions", error_id="limit"
             )
         recording_policy.normalize(ext)
+        before = state.extensions.get(ext.extension)
+        if ext.recording_policy != recording_policy.OFF and (
+                before is None or recording_policy.policy_of(before) == recording_policy.OFF):
+            # recording can carry PHI: a Pro tenant needs a BAA on file (issue 14)
+            await gate_feature_in_actor(self.ctx, state.tenant_id, state.plan,
+                                        PhiFeature.RECORDING)
         state.extensions[ext.extension].CopyFrom(ext)
         await self.ctx.save_state(state)
         return ext

@@ -1,4 +1,5 @@
-"""The HIPAA gate matrix: plan x BAA on file x PHI feature, and turning HIPAA mode on."""
+"""The HIPAA gate matrix: plan x BAA on file x PHI feature, turning HIPAA mode on, and the
+retention minimum in HIPAA mode."""
 
 from __future__ import annotations
 
@@ -8,12 +9,19 @@ import pytest
 
 from actors.compliance.hipaa import (
     BAA_REQUIRED,
+    HIPAA_MIN_RETENTION_DAYS,
     HIPAA_NEEDS_PRO,
     PhiFeature,
     check_hipaa_mode,
+    check_retention,
     require_baa_for_feature,
 )
-from actors.compliance.records import ComplianceRecords, Document, DocumentKind
+from actors.compliance.records import (
+    ComplianceRecords,
+    Document,
+    DocumentKind,
+    TenantCompliance,
+)
 from fabric.api.v1 import carrier_pb2 as api_carrier
 from fabric.errors import FailedPrecondition, InvalidArgument
 from fabric.storage.memory import MemoryStateStore
@@ -77,3 +85,17 @@ def test_the_record_round_trips() -> None:
     got = asyncio.run(records.record_document("t1", dpa))
     assert asyncio.run(records.get("t1")) == got
     assert got.document(DocumentKind.BAA) == BAA and got.baa_on_file
+
+
+@pytest.mark.parametrize("hipaa", [False, True])
+def test_hipaa_mode_enforces_the_retention_minimum(hipaa: bool) -> None:
+    record = TenantCompliance("t1", (BAA,), hipaa_mode=hipaa)
+    check_retention(record, {"recording_days": 0, "voicemail_days": HIPAA_MIN_RETENTION_DAYS})
+    short = {"sms_days": 30}
+    if not hipaa:
+        check_retention(record, short)
+        return
+    with pytest.raises(FailedPrecondition) as refused:
+        check_retention(record, short)
+    assert refused.value.error_id == "hipaa-retention-minimum"
+    assert refused.value.details["field"] == "sms_days"

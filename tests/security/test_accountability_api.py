@@ -2,7 +2,7 @@
 the embedded stores: SQLite audit log, state and content): the role table walked method by
 method proves every RPC that touches tenant data writes an entry; carrier staff are named
 operators whose reads of a tenant's metadata show in that tenant's log; support staff reach
-no content; the log verifies."""
+no content; the log verifies; the HIPAA gate refuses recording on Pro without a BAA."""
 
 from __future__ import annotations
 
@@ -23,12 +23,14 @@ from actors.api.server import start_api
 from actors.call import CallActor
 from actors.call_index import ActiveCallIndex
 from actors.call_metrics import CallMetrics
+from actors.compliance.records import ComplianceRecords
 from actors.number import NumberDirectory
 from actors.tenant import TenantActor
 from cluster.ports import free_tcp_port
 from fabric.api.v1 import audit_pb2 as api_audit
-from fabric.api.v1 import audit_pb2_grpc, carrier_pb2_grpc
+from fabric.api.v1 import audit_pb2_grpc, carrier_pb2_grpc, tenant_pb2_grpc
 from fabric.api.v1 import carrier_pb2 as api_carrier
+from fabric.api.v1 import tenant_pb2 as api_tenant
 from fabric.audit.chain import verify_log
 from fabric.audit.entry import CARRIER_LOG, AuditEntry
 from fabric.audit.objects import NOT_AUDITED
@@ -71,7 +73,8 @@ async def api(tmp_path: Path, embedded_settings: StorageSettings) -> AsyncIterat
     system = LocalActorSystem(
         [TenantActor, CallActor, NumberDirectory, ActiveCallIndex],
         services={CdrStore: cdrs, CallMetrics: CallMetrics(), CallSettings: settings.calls,
-                  LimitsSettings: settings.limits})
+                  LimitsSettings: settings.limits,
+                  ComplianceRecords: ComplianceRecords(stores.state)})
     await system.start()
     stores.cdr = cdrs  # type: ignore[assignment]
     gateway = await start_api(system, settings, stores)
@@ -131,9 +134,10 @@ def _request(method: str, tenant_id: str) -> Any:
     return request
 
 
-async def _tenant(api: Api, name: str = "Acme") -> api_carrier.CreateTenantResponse:
+async def _tenant(api: Api, name: str = "Acme",
+                  plan: Any = api_carrier.PLAN_STANDARD) -> api_carrier.CreateTenantResponse:
     stub = carrier_pb2_grpc.CarrierAdminStub(api.channel)
-    return await stub.CreateTenant(api_carrier.CreateTenantRequest(name=name),
+    return await stub.CreateTenant(api_carrier.CreateTenantRequest(name=name, plan=plan),
                                    metadata=_md(api.operator_token))
 
 
@@ -236,3 +240,43 @@ async def test_support_staff_cannot_reach_content(api: Api) -> None:
     refused = await api.audit.query(CARRIER_LOG, AuditQuery(outcome="PERMISSION_DENIED",
                                                              limit=1000))
     assert len(refused.entries) >= 20
+
+
+async def _error_id(call: Any) -> str:
+    try:
+        await call
+    except grpc.aio.AioRpcError as exc:
+        return dict(exc.trailing_metadata() or ()).get("fabric-error-id", exc.code().name)
+    return ""
+
+
+async def test_hipaa_gate_over_the_api(api: Api) -> None:
+    compliance = audit_pb2_grpc.ComplianceStub(api.channel)
+    admin = tenant_pb2_grpc.TenantAdminStub(api.channel)
+    baa = api_audit.ComplianceDocument(kind=api_audit.DOCUMENT_KIND_BAA, signer="Dr. Lee",
+                                       signed_on="2026-11-02", reference="baa/0042.pdf")
+    outcomes = {}
+    for plan_name, plan in (("standard", api_carrier.PLAN_STANDARD),
+                            ("pro", api_carrier.PLAN_PRO)):
+        for with_baa in (False, True):
+            made = await _tenant(api, f"{plan_name} {with_baa}", plan)
+            owner = _md(made.owner_api_key)
+            if with_baa:
+                record = await compliance.RecordDocument(api_audit.RecordDocumentRequest(
+                    tenant_id=made.tenant.tenant_id, document=baa),
+                    metadata=_md(api.operator_token))
+                assert record.documents[0].recorded_by == "bootstrap"
+            user = await admin.CreateUser(api_tenant.CreateUserRequest(name="Dr. Who"),
+                                          metadata=owner)
+            put = admin.PutExtension(api_tenant.PutExtensionRequest(extension=api_tenant.Extension(
+                extension="101", user_id=user.user_id,
+                recording_policy=api_tenant.RECORDING_ALWAYS)), metadata=owner)
+            hipaa = compliance.SetHipaaMode(api_audit.SetHipaaModeRequest(on=True),
+                                            metadata=owner)
+            outcomes[(plan_name, with_baa)] = (await _error_id(put), await _error_id(hipaa))
+    assert outcomes == {
+        ("standard", False): ("", "hipaa-needs-pro"),
+        ("standard", True): ("", "hipaa-needs-pro"),
+        ("pro", False): ("baa-required", "baa-required"),
+        ("pro", True): ("", ""),
+    }
