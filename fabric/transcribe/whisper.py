@@ -85,9 +85,20 @@ class FasterWhisperEngine:
                           language=info.language)
 
 
+def model_dir_of(settings: TranscriptionSettings) -> Path:
+    """``transcription.model_dir``; a relative one is taken from the current folder, else
+    from the project's folder (where ``make install`` puts it), whatever folder a Ray worker
+    process runs in."""
+    path = settings.model_dir
+    if path.is_absolute() or path.exists():
+        return path
+    project = Path(__file__).resolve().parents[2] / path
+    return project if project.exists() else path
+
+
 def engine_from_settings(settings: TranscriptionSettings) -> FasterWhisperEngine:
     """The engine the ``transcription.*`` settings describe (the workers' default spec)."""
     return FasterWhisperEngine.load(
-        settings.model_dir, sha256=settings.model_sha256,
+        model_dir_of(settings), sha256=settings.model_sha256,
         cpu_threads=settings.cpu_threads, beam_size=settings.beam_size,
     )

@@ -135,3 +135,16 @@ async def test_the_local_service_tells_the_result_to_the_reply_address(
         done = await service.status("job-1")
         assert done is not None and done.status == DONE
         await service.close()
+
+
+def test_a_relative_model_dir_is_found_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fabric.config import TranscriptionSettings
+    from fabric.transcribe.whisper import model_dir_of
+
+    monkeypatch.chdir(tmp_path)  # a Ray worker may run in another folder
+    project = Path(__file__).resolve().parents[3]
+    assert model_dir_of(TranscriptionSettings(model_dir=Path("fabric"))) == project / "fabric"
+    (tmp_path / "here").mkdir()
+    assert model_dir_of(TranscriptionSettings(model_dir=Path("here"))) == Path("here")
