@@ -5,8 +5,10 @@ on, reached directly, by forwarding or after hours) and that nobody answers - it
 every target rejected it, or nothing could ring - is answered by the mailbox of
 ``voicemail_extension`` in the callee's tenant (``actors.mailbox``):
 
-1. :func:`answer` asks the mailbox (``PrepareVoicemail``) whether it takes a message (a
-   full mailbox does not: the call then ends ``NO_ANSWER``), reads the tenant's greeting
+1. :func:`answer` checks that neither the caller nor the mailbox's owner restricted the
+   processing of their data (``actors.privacy``; restricted: no recording, the call ends
+   ``VOICEMAIL`` at once), asks the mailbox (``PrepareVoicemail``) whether it takes a
+   message (a full mailbox does not: the call then ends ``NO_ANSWER``), reads the tenant's greeting
    (a sealed WAV) from the content store, and asks the media relay to turn the caller's
    leg into a play/record leg (``CallMediaFeatures.start_playrec``): greeting, beep, then the
    caller is recorded until they hang up, press ``#``, stay silent or reach the mailbox's
@@ -38,6 +40,7 @@ from actors.mailbox.audio import BYTES_PER_S, WAV_HEADER_BYTES
 from actors.messages.v1 import call_pb2 as msg_call
 from actors.messages.v1 import mailbox_pb2 as msg_mailbox
 from actors.messages.v1 import media_events_pb2 as msg_media
+from actors.privacy import restricted_or_closed
 from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.errors import FabricError
 from fabric.media.feature_types import PlayRecFinished, PlayRecSpec, SealTarget
@@ -81,6 +84,14 @@ async def answer(actor: CallActor, s: msg_call.LiveCallState) -> bool:
     media = _media(actor)
     if media is None or not s.media or not s.caller.media_leg_id:
         vm_metrics.CALLS_NOT_RECORDED.labels(reason="no-media").inc()
+        return False
+    # a restricted subject (privacy: the caller, or the mailbox's owner) is not recorded;
+    # the check fails closed
+    owners = [t.user_id for step in s.steps for t in step.targets
+              if t.extension == s.voicemail_extension]
+    caller = s.caller.user_id if s.caller.tenant_id == s.callee_tenant_id else s.from_public
+    if await restricted_or_closed(actor.ctx.system, s.callee_tenant_id, caller, *owners):
+        vm_metrics.CALLS_NOT_RECORDED.labels(reason="restricted").inc()
         return False
     mailbox = actor.ctx.system.ref(mailbox_address(s.callee_tenant_id, s.voicemail_extension))
     try:

@@ -17,7 +17,7 @@ MESSAGES_DELETED = Counter("fabric_voicemail_messages_deleted", "Voicemail messa
 CALLS_NOT_RECORDED = Counter(
     "fabric_voicemail_calls_not_recorded",
     "Calls that reached voicemail and left no message, by why (hangup-in-greeting, "
-    "mailbox-full, no-media, failed)",
+    "mailbox-full, no-media, restricted, failed)",
     ["reason"],
 )
 

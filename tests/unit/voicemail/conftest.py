@@ -16,6 +16,7 @@ from actors.call_media import CallMedia
 from actors.call_metrics import CallMetrics
 from actors.mailbox import MailboxActor
 from actors.number import NumberDirectory
+from actors.privacy import PrivacyActor
 from actors.tenant import TenantActor
 from actors.transcription import LocalTranscription, TranscriptionService
 from actors.transcription.service import EngineRunner
@@ -63,7 +64,7 @@ async def make_world(tmp_path: Path, transcription: bool = False) -> AsyncIterat
         local = LocalTranscription(runner, TranscriptionSettings())
         services[TranscriptionService] = local
     system = LocalActorSystem(
-        [TenantActor, CallActor, NumberDirectory, ActiveCallIndex, MailboxActor],
+        [TenantActor, CallActor, NumberDirectory, ActiveCallIndex, MailboxActor, PrivacyActor],
         services=services, clock=clock, background=False,
     )
     await system.start()

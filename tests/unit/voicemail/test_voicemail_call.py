@@ -14,6 +14,8 @@ from actors.mailbox import mailbox_address
 from actors.messages.v1 import call_pb2 as msg_call
 from actors.messages.v1 import common_pb2 as msg_common
 from actors.messages.v1 import mailbox_pb2 as msg_mailbox
+from actors.messages.v1 import privacy_pb2 as msg_privacy
+from actors.privacy import privacy_address
 from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.api.v1 import common_pb2 as api_common
 from fabric.api.v1 import voicemail_pb2 as api_vm
@@ -171,3 +173,14 @@ async def test_the_tenants_greeting_is_played(world: World) -> None:
     assert up.custom and up.duration_ms == 1000
     info = await _dial(w, alice, "102")
     assert w.media.legs[info.call_id].spec.greeting == greeting
+
+
+async def test_a_restricted_caller_is_not_recorded(world: World) -> None:
+    w = world
+    t, alice, bob, _ = await _setup(w, register_callee=False)
+    await w.fabric.system.ref(privacy_address(t.tenant_id)).ask(
+        msg_privacy.SetRestriction(principal=t.owner, subject=alice.user_id, restricted=True))
+    info = await _dial(w, alice, "102")
+    assert info.state == api_calls.CALL_STATE_ENDED and not w.media.legs
+    assert info.end_reason == api_calls.END_REASON_VOICEMAIL
+    assert w.fabric.cdrs.rows[info.call_id].disposition == Disposition.VOICEMAIL
