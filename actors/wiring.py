@@ -20,6 +20,7 @@ from __future__ import annotations
 from actors.call_media import CallMedia
 from actors.call_metrics import CallMetrics
 from actors.compliance.records import ComplianceRecords
+from actors.sms.keys import ConversationKeys, VaultConversationKeys
 from actors.transcription.pool import make_transcription_services
 from fabric.config import CallSettings, FabricSettings, LimitsSettings
 from fabric.storage.base import CdrStore
@@ -75,6 +76,8 @@ def make_services(settings: FabricSettings, stores: Stores) -> dict[type, object
         services[ContentStore] = stores.content
     if stores.mdr is not None:  # SMS message detail records
         services[MdrStore] = stores.mdr
+    if stores.vault is not None:  # SMS conversation keys that name no number
+        services[ConversationKeys] = VaultConversationKeys(stores.vault)
     if stores.vault is not None:  # the privacy purge destroys a closed tenant's key
         services[Vault] = stores.vault
     media = make_call_media()

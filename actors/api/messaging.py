@@ -27,18 +27,20 @@ from actors.messages.v1 import numbers_pb2 as msg_numbers
 from actors.messages.v1 import sms_pb2 as msg_sms
 from actors.number import DIRECTORY
 from actors.sms import rules
-from actors.sms.conversation import conversation_address, new_message_id
+from actors.sms.conversation import new_message_id
 from actors.sms.gateway import NoCarrierGateway, OutboundSms, SmsGateway
+from actors.sms.keys import ConversationKeys, VaultConversationKeys
 from actors.sms.metrics import count_message
 from actors.sms.tenant import sms_tenant_address
 from actors.tenant import tenant_address
-from fabric.actor import ActorSystem
+from fabric.actor import ActorAddress, ActorSystem
 from fabric.api.v1 import messaging_pb2 as api_messaging
 from fabric.api.v1 import messaging_pb2_grpc
 from fabric.clock import Clock, SystemClock
 from fabric.config import ApiSettings
 from fabric.edge.limits import RateLimiter, exhausted
-from fabric.errors import FabricError, InvalidArgument, NotFound
+from fabric.errors import FabricError, FailedPrecondition, InvalidArgument, NotFound
+from fabric.vault.vault import Vault
 
 R = TypeVar("R", bound=Message)
 DEFAULT_PAGE = 50
@@ -94,11 +96,22 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
         *,
         gateway: SmsGateway | None = None,
         clock: Clock | None = None,
+        vault: Vault | None = None,
+        keys: ConversationKeys | None = None,
     ) -> None:
         api = settings or ApiSettings()
         self.system = system
+        self._keys = keys or (VaultConversationKeys(vault) if vault is not None else None)
         self.gateway: SmsGateway = gateway or NoCarrierGateway()
         self.rate = RateLimiter(api.sms_per_s_per_tenant, api.sms_burst, clock or SystemClock())
+
+    async def _address(self, tenant_id: str, own: str, other: str) -> ActorAddress:
+        if self._keys is None:
+            raise FailedPrecondition(
+                "this gateway has no vault to name conversations with; SMS is unavailable",
+                error_id="sms-store-unavailable",
+            )
+        return await self._keys.address(tenant_id, own, other)
 
     # ---- sending ------------------------------------------------------------------------
 
@@ -152,14 +165,15 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
         except FabricError as exc:
             count_message("outbound", exc.error_id or "refused")
             raise
-        return await self.system.ref(
-            conversation_address(who.tenant_id, sender.number, request.to)
-        ).ask(
+        address = await self._address(who.tenant_id, sender.number, request.to)
+        return await self.system.ref(address).ask(
             msg_sms.SendSms(
                 message_id=message_id,
                 body=request.body,
                 recipient_tenant_id=owner.tenant_id,
                 sent_by_extension=sender.extension,
+                own_number=sender.number,
+                other_number=request.to,
             ),
             reply=api_messaging.TextMessage,
         )
@@ -181,9 +195,8 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
         reach = await self._reach(who)
         if not reach.all and ref.own_number not in reach.numbers:
             raise _conversation_not_found()
-        return await self.system.ref(
-            conversation_address(who.tenant_id, ref.own_number, ref.other_number)
-        ).ask(op, reply=reply)
+        address = await self._address(who.tenant_id, ref.own_number, ref.other_number)
+        return await self.system.ref(address).ask(op, reply=reply)
 
     async def ListConversations(  # noqa: N802
         self, request: api_messaging.ListConversationsRequest, context: grpc.aio.ServicerContext
@@ -213,9 +226,8 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
 
         async def one(key: msg_sms.SmsConversationKey) -> api_messaging.Conversation | None:
             try:
-                return await self.system.ref(
-                    conversation_address(who.tenant_id, key.own_number, key.other_number)
-                ).ask(
+                address = await self._address(who.tenant_id, key.own_number, key.other_number)
+                return await self.system.ref(address).ask(
                     msg_sms.SmsConversationOp(summary=api_messaging.ConversationRef()),
                     reply=api_messaging.Conversation,
                 )

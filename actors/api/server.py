@@ -142,7 +142,7 @@ async def start_api(
             RecordsServicer(store, system=system), s
         ),
         lambda s: messaging_pb2_grpc.add_MessagingServicer_to_server(
-            MessagingServicer(system, settings.api), s
+            MessagingServicer(system, settings.api, vault=stores.vault), s
         ),
         lambda s: privacy_pb2_grpc.add_PrivacyServicer_to_server(
             privacy_servicer(system, stores), s

@@ -1,6 +1,7 @@
 """The ConversationActor: one side of an SMS conversation, (tenant, own number, other number).
 
-Kind ``sms-conv``, key ``tenant|own|other``. Its state (sealed at rest like every actor
+Kind ``sms-conv``, key ``tenant|<blind index of the numbers>`` (:mod:`actors.sms.keys`: an
+actor key is stored in the clear, so it names no number). Its state (sealed at rest like every actor
 state) holds the ordered history as metadata only: direction, numbers, time, segments,
 delivery and read state, and the object id of the body, which is sealed in the vault's
 content store (class ``sms-body``, one data key per message and side). Deleting a message
@@ -29,6 +30,7 @@ from google.protobuf.message import Message
 from actors.messages.v1 import common_pb2 as msg_common
 from actors.messages.v1 import sms_pb2 as msg_sms
 from actors.sms import rules
+from actors.sms.keys import KIND, ConversationKeys
 from actors.sms.metrics import count_keyword, count_message
 from actors.sms.tenant import sms_tenant_address
 from actors.tenant import tenant_address
@@ -39,7 +41,6 @@ from fabric.errors import FabricError, FailedPrecondition, Internal, NotFound
 from fabric.storage.mdr import Mdr, MdrStore
 from fabric.vault.content import SMS_BODY, ContentStore
 
-KIND = "sms-conv"
 DELIVER_TIMEOUT_S = 10.0
 MAX_PAGE = 200
 INBOUND = api_messaging.MESSAGE_DIRECTION_INBOUND
@@ -50,11 +51,6 @@ _STATUS = {
     api_messaging.DELIVERY_STATUS_DELIVERED: "delivered",
     api_messaging.DELIVERY_STATUS_FAILED: "failed",
 }
-
-
-def conversation_address(tenant_id: str, own_number: str, other_number: str) -> ActorAddress:
-    """The address of one side of a conversation."""
-    return ActorAddress(KIND, f"{tenant_id}|{own_number}|{other_number}")
 
 
 def new_message_id() -> str:
@@ -69,12 +65,15 @@ class ConversationActor(VirtualActor[str]):
 
     async def on_activate(self) -> None:
         """Load the history (a new conversation until its first message is saved)."""
-        tenant_id, own, other = self.key.split("|")
+        tenant_id = self.key.partition("|")[0]
         state = await self.ctx.load_state(msg_sms.SmsConversationState)
         self.exists = state is not None
-        self.state = state or msg_sms.SmsConversationState(
-            tenant_id=tenant_id, own_number=own, other_number=other, next_seq=1
-        )
+        self.state = state or msg_sms.SmsConversationState(tenant_id=tenant_id, next_seq=1)
+
+    def _numbers(self, own: str, other: str) -> None:
+        """A new conversation learns its numbers from its first message."""
+        if not self.exists and not self.state.own_number:
+            self.state.own_number, self.state.other_number = own, other
 
     # ---- services -----------------------------------------------------------------------
 
@@ -228,6 +227,7 @@ class ConversationActor(VirtualActor[str]):
     @handler
     async def on_send(self, msg: msg_sms.SendSms) -> api_messaging.TextMessage:
         """Send a checked message from own_number to other_number (see the module doc)."""
+        self._numbers(msg.own_number, msg.other_number)
         s = self.state
         if s.opted_out:
             count_message("outbound", "opted-out")
@@ -246,12 +246,15 @@ class ConversationActor(VirtualActor[str]):
         try:
             if not msg.recipient_tenant_id:  # an outside number: the SMS gateway took it
                 raise _Outside
-            result = await self.ctx.system.ref(
-                conversation_address(msg.recipient_tenant_id, s.other_number, s.own_number)
-            ).ask(
+            keys = self.ctx.service(ConversationKeys)  # type: ignore[type-abstract]
+            recipient = await keys.address(
+                msg.recipient_tenant_id, s.other_number, s.own_number
+            )
+            result = await self.ctx.system.ref(recipient).ask(
                 msg_sms.DeliverSms(
                     message_id=msg.message_id, body=msg.body, sent_at_ms=at_ms,
-                    sender_tenant_id=s.tenant_id,
+                    sender_tenant_id=s.tenant_id, own_number=s.other_number,
+                    other_number=s.own_number,
                 ),
                 DELIVER_TIMEOUT_S,
                 reply=msg_sms.SmsDeliveryResult,
@@ -288,6 +291,7 @@ class ConversationActor(VirtualActor[str]):
     @handler
     async def on_deliver(self, msg: msg_sms.DeliverSms) -> msg_sms.SmsDeliveryResult:
         """Store an inbound message, apply the keyword rules, announce it."""
+        self._numbers(msg.own_number, msg.other_number)
         s = self.state
         got = await self._append(
             msg.message_id, INBOUND, msg.body, msg.sent_at_ms,

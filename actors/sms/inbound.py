@@ -16,13 +16,15 @@ from actors.messages.v1 import numbers_pb2 as msg_numbers
 from actors.messages.v1 import sms_pb2 as msg_sms
 from actors.number import DIRECTORY
 from actors.sms import rules
-from actors.sms.conversation import conversation_address
 from actors.sms.gateway import InboundSms
+from actors.sms.keys import ConversationKeys
 from fabric.actor import ActorSystem
 from fabric.errors import NotFound
 
 
-async def receive_inbound(system: ActorSystem, sms: InboundSms) -> list[msg_sms.SmsAutoReply]:
+async def receive_inbound(
+    system: ActorSystem, keys: ConversationKeys, sms: InboundSms
+) -> list[msg_sms.SmsAutoReply]:
     """Deliver a carrier's message; return the automatic replies to send back."""
     validate.e164(sms.from_number, "from")
     validate.e164(sms.to_number, "to")
@@ -32,11 +34,11 @@ async def receive_inbound(system: ActorSystem, sms: InboundSms) -> list[msg_sms.
     )
     if not owner.tenant_id:
         raise NotFound("the number is not in service", error_id="number-not-in-service")
-    result = await system.ref(
-        conversation_address(owner.tenant_id, sms.to_number, sms.from_number)
-    ).ask(
+    address = await keys.address(owner.tenant_id, sms.to_number, sms.from_number)
+    result = await system.ref(address).ask(
         msg_sms.DeliverSms(
-            message_id=sms.message_id, body=sms.body, sent_at_ms=sms.received_at_ms
+            message_id=sms.message_id, body=sms.body, sent_at_ms=sms.received_at_ms,
+            own_number=sms.to_number, other_number=sms.from_number,
         ),
         reply=msg_sms.SmsDeliveryResult,
     )

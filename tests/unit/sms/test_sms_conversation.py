@@ -4,6 +4,7 @@ history on both sides, keywords, reach, bad input storing nothing, the rate limi
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +16,10 @@ from actors.messages.v1 import common_pb2 as msg_common
 from actors.messages.v1 import numbers_pb2 as msg_numbers
 from actors.messages.v1 import tenant_pb2 as msg_tenant
 from actors.number import DIRECTORY, NumberDirectory
-from actors.sms import ConversationActor, SmsTenantActor
+from actors.sms import ConversationActor, ConversationKeys, SmsTenantActor
+from actors.sms.keys import KIND
 from actors.tenant import TenantActor, tenant_address
+from fabric.actor import ActorAddress
 from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.api.v1 import carrier_pb2 as api_carrier
 from fabric.api.v1 import common_pb2 as api_common
@@ -66,6 +69,14 @@ class FakeContent:
     async def delete(self, tenant_id: str, data_class: str, object_id: str) -> float:
         del self.objects[(tenant_id, data_class, object_id)]
         return 0.0
+
+
+class FakeKeys:
+    """Conversation keys from a plain hash (the vault's blind index has its own tests)."""
+
+    async def address(self, tenant_id: str, own_number: str, other_number: str) -> ActorAddress:
+        digest = hashlib.sha256(f"{own_number}>{other_number}".encode()).hexdigest()[:32]
+        return ActorAddress(KIND, f"{tenant_id}|{digest}")
 
 
 class FakeMdrs:
@@ -129,7 +140,7 @@ async def world() -> AsyncIterator[World]:
     content, mdrs = FakeContent(), FakeMdrs()
     system = LocalActorSystem(
         [TenantActor, NumberDirectory, ConversationActor, SmsTenantActor],
-        services={ContentStore: content, MdrStore: mdrs},
+        services={ContentStore: content, MdrStore: mdrs, ConversationKeys: FakeKeys()},
         clock=ManualClock(), background=False,
     )
     await system.start()
@@ -148,7 +159,7 @@ async def world() -> AsyncIterator[World]:
             extension="201", registration_id="r1",
             endpoint=msg_common.Address(kind=phone.address.kind, key=phone.address.key)))
         api = MessagingServicer(system, ApiSettings(sms_per_s_per_tenant=1.0, sms_burst=30),
-                                clock=ManualClock())  # the rate never refills by itself
+                                clock=ManualClock(), keys=FakeKeys())  # never refills
         yield World(system, api, content, mdrs, "t-a", "t-b", a1, a2, b1, member, phone)
     finally:
         await system.stop()
