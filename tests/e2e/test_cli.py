@@ -175,6 +175,12 @@ async def test_users_extensions_groups_hours_keys(sh: Shell) -> None:
     dave = forced["user"]["user_id"]
     assert (await sh.run("user", "delete", dave, "--yes", **own)).rc == 0
 
+    # recording can carry PHI: on the Pro plan it needs a BAA on file (issue 14)
+    refused = await sh.run("ext", "set", "101", "--recording", **own)
+    refused.one_line_error("baa-required")
+    baa = await sh.op("compliance", "document", o.tenant_id, "--kind", "baa", "--signer",
+                      "Dr. Lee", "--signed-on", "2026-11-02", "--reference", "baa-0042")
+    assert baa.rc == 0 and "signed by Dr. Lee" in baa.out, baa.err
     # partial update: --recording leaves voicemail and forwarding alone
     rec = (await sh.run("ext", "set", "101", "--recording", "-o", "json", **own)).json()
     assert rec["recording"] and rec["voicemail"] and rec["forwarding"]["to_extension"] == "102"
@@ -367,3 +373,26 @@ async def test_credentials_and_targets(sh: Shell, tmp_path: Path) -> None:
     # the fabric down: says so, with a hint
     down = await sh.op("--target", f"localhost:{free_tcp_port()}", "tenant", "list")
     down.one_line_error("not reachable", "make up")
+
+
+async def test_operators_and_the_audit_log(sh: Shell) -> None:
+    o = await new_office(sh, "Audited")
+    made = (await sh.op("operator", "add", "Sam Support", "--role", "support", "-o", "json")
+            ).json()
+    support, op_id = made["api_key"], made["operator"]["operator_id"]
+    seen = (await sh.run("tenant", "get", o.tenant_id, "-o", "json", token=support)).json()
+    assert seen["tenant_id"] == o.tenant_id
+    # support may not change a tenant nor read its content
+    (await sh.run("tenant", "suspend", o.tenant_id, token=support)).one_line_error(
+        "role-not-allowed")
+    # the tenant's owner sees support's read in its own log, then verifies the log
+    log = (await sh.run("audit", "list", "--method", "GetTenant", "-o", "json", token=o.owner)
+           ).json()
+    assert [(e["principal"], e["role"], e["outcome"]) for e in log] == [
+        (op_id, "support", "OK")]
+    verified = await sh.run("audit", "verify", token=o.owner)
+    assert verified.rc == 0 and "intact" in verified.out, verified.err
+    carrier = (await sh.op("audit", "list", "--tenant", "carrier", "--principal", op_id,
+                           "-o", "json")).json()
+    assert {e["method"].rpartition("/")[2] for e in carrier} == {"GetTenant", "SuspendTenant"}
+    assert (await sh.op("operator", "delete", op_id, "--yes")).rc == 0

@@ -16,12 +16,14 @@ from pathlib import Path
 
 import click
 
+from .audit import audit
 from .base import Group, hoist_global_options
 from .carrier import number, tenant
 from .extensions import ext, group
 from .hours import hours
 from .login import login, logout, profile
 from .media import call, phone, wav
+from .operators import compliance, operator
 from .output import check_tz
 from .recording import record, recording
 from .records import cdr
@@ -73,6 +75,8 @@ for command in (tenant, number, user, ext, group, hours, key, call, phone, wav, 
 call.add_command(record)  # fabric call record start|stop (fabric/client/cli/recording.py)
 
 cli.add_command(voicemail)  # fabric voicemail ... (fabric/client/cli/voicemail.py)
+for command in (audit, operator, compliance):  # issue 14: fabric/client/cli/{audit,operators}.py
+    cli.add_command(command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,10 +32,11 @@ from fabric.errors import FabricError
 from .profiles import LocalFabric, Profile, ProfileStore, read_local_fabric
 
 OPERATOR = "operator"
+OPERATOR_KEY = KEY_PREFIX + "carrier."  # named carrier staff (fabric operator add)
 ADMIN = "admin"
 MEMBER = "member"
 NEEDS = {
-    OPERATOR: "the carrier's operator token",
+    OPERATOR: "the carrier's operator token or an operator's key",
     ADMIN: "a tenant API key of an owner or admin",
     MEMBER: "a tenant API key (any role)",
 }
@@ -56,8 +57,9 @@ class Credential:
 
     @property
     def is_tenant_key(self) -> bool:
-        """An ``fk_`` tenant API key (else the operator token)."""
-        return self.token.startswith(KEY_PREFIX)
+        """An ``fk_`` tenant API key (else the operator token or a carrier operator's key,
+        ``fk_carrier.``)."""
+        return self.token.startswith(KEY_PREFIX) and not self.token.startswith(OPERATOR_KEY)
 
     def describe(self) -> str:
         """E.g. 'a tenant API key of t-1234 (from $FABRIC_TOKEN)'."""
@@ -67,6 +69,8 @@ class Credential:
             except FabricError:  # a malformed key is still "a tenant API key"
                 tenant = "?"
             return f"a tenant API key of {tenant} (from {self.source})"
+        if self.token.startswith(OPERATOR_KEY):
+            return f"a carrier operator's key (from {self.source})"
         return f"the operator token (from {self.source})"
 
 
