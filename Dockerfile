@@ -25,7 +25,7 @@ COPY actors/ actors/
 COPY cluster/ cluster/
 RUN /opt/protoc/bin/python protos/generate.py \
     && python -m venv /opt/fabric \
-    && /opt/fabric/bin/pip install . \
+    && /opt/fabric/bin/pip install . "faster-whisper==1.2.1" \
     && /opt/fabric/bin/python -c "import fabric.api.v1.calls_pb2, actors.messages.v1.call_pb2"
 
 FROM ${PYTHON_IMAGE} AS model
@@ -73,6 +73,7 @@ ENV PATH=/opt/fabric/bin:$PATH \
     FABRIC_MEDIA__BIND_HOST=0.0.0.0 \
     FABRIC_STORAGE__DATA_DIR=/var/lib/fabric/data \
     FABRIC_STORAGE__SPOOL_DIR=/var/lib/fabric/spool \
+    FABRIC_TRANSCRIPTION__MODEL_DIR=/opt/models/whisper-base \
     RAY_USAGE_STATS_ENABLED=0
 WORKDIR /var/lib/fabric
 USER 10001:10001
