@@ -21,12 +21,14 @@ from fabric.api.v1 import carrier_pb2 as api_carrier
 from fabric.api.v1 import recordings_pb2 as api_recordings
 from fabric.api.v1 import records_pb2 as api_records
 from fabric.api.v1 import tenant_pb2 as api_tenant
+from fabric.api.v1 import voicemail_pb2 as api_voicemail
 from fabric.edge.auth import Authorizer, Principal, Role
 from fabric.errors import PermissionDenied
 
 RPCS = sorted(
     f"/{service.full_name}/{method.name}"
-    for module in (api_carrier, api_tenant, api_calls, api_records, api_audit, api_recordings)
+    for module in (api_carrier, api_tenant, api_calls, api_records, api_audit, api_recordings,
+                   api_voicemail)
     for service in module.DESCRIPTOR.services_by_name.values()
     for method in service.methods
 )
@@ -54,6 +56,8 @@ def allowed(rpc: str, role: Role) -> bool:
     if service == "Recordings":  # members: their calls (checked in the call actor, servicer)
         if method in ("DeleteRecording", "GetRecordingSettings", "SetRecordingSettings"):
             return role in (Role.OWNER, Role.ADMIN)
+        return role in (Role.OWNER, Role.ADMIN, Role.MEMBER)
+    if service == "Voicemail":  # members: their own extensions' mailboxes (the servicer)
         return role in (Role.OWNER, Role.ADMIN, Role.MEMBER)
     if service == "Calls":
         if method == "ListActiveCalls":
