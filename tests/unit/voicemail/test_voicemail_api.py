@@ -9,8 +9,7 @@ import wave
 from typing import Any
 
 import pytest
-from conftest import World
-from voicemail_harness import pcm_wav, sweep
+from voicemail_harness import World, pcm_wav, sweep
 
 from actors.api.voicemail import VoicemailServicer
 from actors.mailbox import mailbox_address

@@ -6,8 +6,7 @@ from __future__ import annotations
 import io
 import wave
 
-from conftest import World
-from voicemail_harness import OFFER, pcm_wav, sweep
+from voicemail_harness import OFFER, World, pcm_wav, sweep
 
 from actors.call import call_address
 from actors.mailbox import mailbox_address

@@ -7,8 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SPOKEN, make_world
-from voicemail_harness import OFFER, sweep
+from voicemail_harness import OFFER, SPOKEN, make_world, sweep
 
 from actors.call import call_address
 from actors.mailbox import mailbox_address

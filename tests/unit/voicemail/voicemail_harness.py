@@ -12,21 +12,42 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "calls"))
 
+from collections.abc import AsyncIterator  # noqa: E402
+from contextlib import asynccontextmanager  # noqa: E402
+
 from calls_harness import Fabric, FakeCdrStore  # noqa: E402
 
-from actors.call import call_address  # noqa: E402
+from actors.call import (
+    CallActor,  # noqa: E402
+    call_address,  # noqa: E402
+)
+from actors.call_index import ActiveCallIndex  # noqa: E402
+from actors.call_media import CallMedia  # noqa: E402
+from actors.call_metrics import CallMetrics  # noqa: E402
+from actors.mailbox import MailboxActor  # noqa: E402
 from actors.messages.v1 import media_events_pb2 as msg_media  # noqa: E402
+from actors.number import NumberDirectory  # noqa: E402
+from actors.privacy import PrivacyActor  # noqa: E402
+from actors.tenant import TenantActor  # noqa: E402
+from actors.transcription import LocalTranscription, TranscriptionService  # noqa: E402
+from actors.transcription.service import EngineRunner  # noqa: E402
 from fabric.api.v1 import common_pb2 as api_common  # noqa: E402
+from fabric.config import StorageSettings, TranscriptionSettings, VaultSettings  # noqa: E402
 from fabric.media.feature_types import (  # noqa: E402
     PlayRecEnd,
     PlayRecFinished,
     PlayRecInfo,
     PlayRecSpec,
 )
+from fabric.storage.base import CdrStore  # noqa: E402
+from fabric.storage.factory import open_stores  # noqa: E402
 from fabric.systems import LocalActorSystem  # noqa: E402
+from fabric.testing import ManualClock  # noqa: E402
+from fabric.transcribe.testing import ScriptedEngine  # noqa: E402
 from fabric.vault.content import ContentStore  # noqa: E402
 
-__all__ = ["Fabric", "FakeCdrStore", "FakeMedia", "pcm_wav", "sweep"]
+__all__ = ["SPOKEN", "Fabric", "FakeCdrStore", "FakeMedia", "World", "make_world", "pcm_wav",
+           "sweep"]
 
 OFFER = api_common.MediaOffer(suite="AES_CM_128_HMAC_SHA1_80", key=bytes(range(30)))
 
@@ -147,3 +168,54 @@ class FakeMedia:
         event.object.data_class = leg.spec.target.data_class
         event.object.object_id = leg.spec.target.object_id
         await system.ref(call_address(call_id)).ask(event)
+
+
+SPOKEN = "please call me back about the invoice"
+
+
+@dataclass
+class World:
+    """The fabric harness plus the content store and the fake relay."""
+
+    fabric: Fabric
+    content: ContentStore
+    media: FakeMedia
+
+
+@asynccontextmanager
+async def make_world(tmp_path: Path, transcription: bool = False) -> AsyncIterator[World]:
+    """The world; with ``transcription``, an in-process pool whose engine answers a fixed
+    text (``ScriptedEngine``)."""
+    clock = ManualClock()
+    stores = await open_stores(
+        StorageSettings(backend="embedded", data_dir=tmp_path / "data",
+                        spool_dir=tmp_path / "spool"),
+        vault_settings=VaultSettings(root_key_file=tmp_path / "keys" / "root.key"),
+        sweep=False,
+        clock=clock,
+    )
+    assert stores.content is not None
+    cdrs = FakeCdrStore()
+    metrics = CallMetrics()
+    media = FakeMedia(stores.content)
+    services: dict[type, object] = {CdrStore: cdrs, CallMetrics: metrics,
+                                    ContentStore: stores.content, CallMedia: media}
+    local: LocalTranscription | None = None
+    if transcription:
+        runner = EngineRunner(ScriptedEngine(SPOKEN), stores.content, "en")
+        local = LocalTranscription(runner, TranscriptionSettings())
+        services[TranscriptionService] = local
+    system = LocalActorSystem(
+        [TenantActor, CallActor, NumberDirectory, ActiveCallIndex, MailboxActor, PrivacyActor],
+        services=services, clock=clock, background=False,
+    )
+    await system.start()
+    if local is not None:
+        local.attach(system)
+    try:
+        yield World(Fabric(system, clock, cdrs, metrics), stores.content, media)
+    finally:
+        if local is not None:
+            await local.close()
+        await system.stop()
+        await stores.close()
