@@ -1,8 +1,9 @@
 """Messaging: SMS between numbers (``protos/fabric/api/v1/messaging.proto``).
 
-The servicer checks the request completely before anything is stored (body length, numbers,
-the sending number's owner and the principal's reach, the rate, where the recipient is),
-then asks the sender's ConversationActor (``actors.sms.conversation``) to send. A member
+The servicer checks what it can alone (body length, numbers, the rate; an extension's number
+through the TenantActor), then makes one ask to the sender's ConversationActor
+(``actors.sms.conversation``), which checks the sending number's owner and the principal's
+reach, finds the recipient, and only then stores and sends: a refused send stores nothing. A member
 reaches the conversations of the numbers routed to their extensions, owners and admins
 every number of the tenant; conversations are keyed by the caller's tenant, so another
 tenant's are never reached (NOT_FOUND, as an absent one).
@@ -23,12 +24,9 @@ from google.protobuf.message import Message
 from actors import validate
 from actors.api.principals import caller
 from actors.messages.v1 import common_pb2 as msg_common
-from actors.messages.v1 import numbers_pb2 as msg_numbers
 from actors.messages.v1 import sms_pb2 as msg_sms
-from actors.number import DIRECTORY
 from actors.sms import rules
 from actors.sms.conversation import new_message_id
-from actors.sms.gateway import NoCarrierGateway, OutboundSms, SmsGateway
 from actors.sms.keys import ConversationKeys, VaultConversationKeys
 from actors.sms.metrics import count_message
 from actors.sms.tenant import sms_tenant_address
@@ -94,7 +92,6 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
         system: ActorSystem,
         settings: ApiSettings | None = None,
         *,
-        gateway: SmsGateway | None = None,
         clock: Clock | None = None,
         vault: Vault | None = None,
         keys: ConversationKeys | None = None,
@@ -102,7 +99,6 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
         api = settings or ApiSettings()
         self.system = system
         self._keys = keys or (VaultConversationKeys(vault) if vault is not None else None)
-        self.gateway: SmsGateway = gateway or NoCarrierGateway()
         self.rate = RateLimiter(api.sms_per_s_per_tenant, api.sms_burst, clock or SystemClock())
 
     async def _address(self, tenant_id: str, own: str, other: str) -> ActorAddress:
@@ -138,45 +134,35 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServicer):
                 raise exhausted(
                     "rate-limited-sms", "your tenant is sending SMS faster than its rate", wait
                 )
-            sender = await self.system.ref(tenant_address(who.tenant_id)).ask(
-                msg_sms.SmsSenderQuery(principal=who, **{"from": sender_ref}),
-                reply=msg_sms.SmsSender,
-            )
+            sender = msg_sms.SmsSender(number=sender_ref)
+            if not sender_ref.startswith("+"):  # an extension: the number routed to it
+                sender = await self.system.ref(tenant_address(who.tenant_id)).ask(
+                    msg_sms.SmsSenderQuery(principal=who, **{"from": sender_ref}),
+                    reply=msg_sms.SmsSender,
+                )
             if sender.number == request.to:
                 raise InvalidArgument(
                     "to is the sending number itself; send to another number",
                     error_id="same-number", details={"field": "to"},
                 )
-            owner = await self.system.ref(DIRECTORY).ask(
-                msg_numbers.LookupNumber(number=request.to), reply=msg_numbers.NumberOwner
+            # one hop: the sender's conversation checks the number's owner (unless checked
+            # above), finds the recipient and sends, in the actor host
+            address = await self._address(who.tenant_id, sender.number, request.to)
+            return await self.system.ref(address).ask(
+                msg_sms.SendSms(
+                    message_id=new_message_id(),
+                    body=request.body,
+                    sent_by_extension=sender.extension,
+                    own_number=sender.number,
+                    other_number=request.to,
+                    principal=who,
+                    sender_checked=bool(sender.extension),
+                ),
+                reply=api_messaging.TextMessage,
             )
-            message_id = new_message_id()
-            if not owner.tenant_id:
-                if owner.in_pool:
-                    raise NotFound(
-                        f"{request.to} is not in service (no tenant holds it)",
-                        error_id="number-not-in-service", details={"field": "to"},
-                    )
-                seg = rules.segment(request.body)
-                await self.gateway.send(
-                    OutboundSms(message_id, who.tenant_id, sender.number, request.to,
-                                request.body, seg.segments)
-                )
         except FabricError as exc:
             count_message("outbound", exc.error_id or "refused")
             raise
-        address = await self._address(who.tenant_id, sender.number, request.to)
-        return await self.system.ref(address).ask(
-            msg_sms.SendSms(
-                message_id=message_id,
-                body=request.body,
-                recipient_tenant_id=owner.tenant_id,
-                sent_by_extension=sender.extension,
-                own_number=sender.number,
-                other_number=request.to,
-            ),
-            reply=api_messaging.TextMessage,
-        )
 
     # ---- reading ------------------------------------------------------------------------
 

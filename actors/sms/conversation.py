@@ -28,8 +28,11 @@ import uuid
 from google.protobuf.message import Message
 
 from actors.messages.v1 import common_pb2 as msg_common
+from actors.messages.v1 import numbers_pb2 as msg_numbers
 from actors.messages.v1 import sms_pb2 as msg_sms
+from actors.number import DIRECTORY
 from actors.sms import rules
+from actors.sms.gateway import NoCarrierGateway, OutboundSms, SmsGateway
 from actors.sms.keys import KIND, ConversationKeys
 from actors.sms.metrics import count_keyword, count_message
 from actors.sms.tenant import sms_tenant_address
@@ -224,13 +227,44 @@ class ConversationActor(VirtualActor[str]):
 
     # ---- sending and delivery -----------------------------------------------------------
 
+    async def _recipient_tenant(self, msg: msg_sms.SendSms) -> str:
+        """Check the sender, find who holds the recipient's number ("" outside the fabric,
+        once the SMS gateway took it); raise before anything is stored."""
+        system = self.ctx.system
+        if not msg.sender_checked:
+            await system.ref(tenant_address(self.state.tenant_id)).ask(
+                msg_sms.SmsSenderQuery(principal=msg.principal, **{"from": msg.own_number}),
+                reply=msg_sms.SmsSender,
+            )
+        owner = await system.ref(DIRECTORY).ask(
+            msg_numbers.LookupNumber(number=msg.other_number), reply=msg_numbers.NumberOwner
+        )
+        if owner.tenant_id:
+            return owner.tenant_id
+        if owner.in_pool:
+            raise NotFound(
+                f"{msg.other_number} is not in service (no tenant holds it)",
+                error_id="number-not-in-service", details={"field": "to"},
+            )
+        try:
+            gateway: SmsGateway = self.ctx.service(SmsGateway)  # type: ignore[type-abstract]
+        except FabricError:
+            gateway = NoCarrierGateway()
+        await gateway.send(OutboundSms(
+            msg.message_id, self.state.tenant_id, msg.own_number, msg.other_number, msg.body,
+            rules.segment(msg.body).segments,
+        ))
+        return ""
+
     @handler
     async def on_send(self, msg: msg_sms.SendSms) -> api_messaging.TextMessage:
-        """Send a checked message from own_number to other_number (see the module doc)."""
+        """Send a message from own_number to other_number (see the module doc)."""
+        if self.exists and self.state.own_number != msg.own_number:
+            raise Internal("conversation key collision", error_id="sms-key-collision")
+        recipient_tenant = await self._recipient_tenant(msg)
         self._numbers(msg.own_number, msg.other_number)
         s = self.state
-        if s.opted_out:
-            count_message("outbound", "opted-out")
+        if s.opted_out:  # counted by the API with the other refusals
             raise FailedPrecondition(
                 "the recipient opted out of messages from this number (it sent STOP); it "
                 "must send START to this number before you can write to it again",
@@ -244,12 +278,10 @@ class ConversationActor(VirtualActor[str]):
         )
         replies: list[msg_sms.SmsAutoReply] = []
         try:
-            if not msg.recipient_tenant_id:  # an outside number: the SMS gateway took it
+            if not recipient_tenant:  # an outside number: the SMS gateway took it
                 raise _Outside
             keys = self.ctx.service(ConversationKeys)  # type: ignore[type-abstract]
-            recipient = await keys.address(
-                msg.recipient_tenant_id, s.other_number, s.own_number
-            )
+            recipient = await keys.address(recipient_tenant, s.other_number, s.own_number)
             result = await self.ctx.system.ref(recipient).ask(
                 msg_sms.DeliverSms(
                     message_id=msg.message_id, body=msg.body, sent_at_ms=at_ms,
