@@ -5,11 +5,15 @@ A context lives as long as one activation; supervision's restart makes a new one
 version is re-read on the next load).
 
 On a :class:`~fabric.storage.base.FencedStateStore` (Cassandra) the activation claims its
-actor once, before its first load (or its first write if it never loads), and writes
-through that fence (no compare-and-set per save). Reminder changes are then collected
-during a turn and written *with* the state save that follows them (one write per
-transition); changes not followed by a save are written by :meth:`ActivationContext.flush`
-when the turn ends, before its reply goes out. A failed turn drops its unwritten changes.
+actor once and writes through that fence (no compare-and-set per save). An actor found
+with state is claimed at once and read again under the claim; one found without state
+(a new call, or a lookup of one that ended) is claimed only at its first write, which
+then checks that nothing was stored meanwhile (``state-version-conflict`` otherwise), so
+lookups never claim. The claim is released when the activation ends with state left.
+Reminder changes are collected during a turn and written *with* the state save that
+follows them (one write per transition); changes not followed by a save are written by
+:meth:`ActivationContext.flush` when the turn ends, before its reply goes out. A failed
+turn drops its unwritten changes.
 The due times are read once per activation (``reminders_of``), so moving or cancelling a
 reminder needs no read.
 """
@@ -24,6 +28,7 @@ from fabric.actor import ActorAddress, ActorSystem
 from fabric.clock import Clock
 from fabric.errors import FailedPrecondition, Internal, InvalidArgument
 from fabric.storage.base import Fence, FencedStateStore, Reminder, ReminderChange
+from fabric.storage.sqlite_actor import conflict
 
 if TYPE_CHECKING:
     from fabric._runtime.host import ActorHost
@@ -69,9 +74,11 @@ class ActivationContext:
 
     async def load_state(self, message_type: type[M]) -> M | None:
         """Load and parse the state; remember its version."""
-        if self._fenced is not None and self.fence is None:
-            self.fence = await self._fenced.claim(self._address.kind, self._address.key)
-        stored = await self._host.state_store.load(self._address.kind, self._address.key)
+        kind, key = self._address.kind, self._address.key
+        stored = await self._host.state_store.load(kind, key)
+        if self._fenced is not None and self.fence is None and stored is not None:
+            self.fence = await self._fenced.claim(kind, key)
+            stored = await self._host.state_store.load(kind, key)  # under the claim
         self.version = 0 if stored is None else stored.version
         if self.fence is not None:
             self.fence.version = self.version
@@ -116,10 +123,17 @@ class ActivationContext:
     async def _fenced_write(self, data: bytes | None) -> None:
         store = self._fenced
         assert store is not None
-        if self.fence is None:  # written before any load: claim, then learn the version
-            self.fence = await store.claim(self._address.kind, self._address.key)
+        if self.fence is None:  # first write: claim, then check what is stored now
+            fence = await store.claim(self._address.kind, self._address.key)
             stored = await store.load(self._address.kind, self._address.key)
-            self.fence.version = 0 if stored is None else stored.version
+            current = 0 if stored is None else stored.version
+            if self.version is not None and current != self.version:
+                self.deactivate_requested = True
+                self._pending.clear()
+                await store.release(fence)
+                raise conflict(self._address.kind, current, self.version)
+            fence.version = current
+            self.fence = fence
         changes = tuple(self._pending.values())
         self._pending.clear()
         try:
@@ -185,6 +199,11 @@ class ActivationContext:
         except Exception:
             self._dues = None
             raise
+
+    async def release(self) -> None:
+        """The activation ends: give its claim up if it leaves state behind."""
+        if self._fenced is not None and self.fence is not None and self.fence.version > 0:
+            await self._fenced.release(self.fence)
 
     def discard_pending(self) -> None:
         """Drop the unwritten reminder changes of a failed turn."""

@@ -372,6 +372,7 @@ class ActorHost:
         try:
             await actor.on_deactivate(reason)
             await act.ctx.flush()
+            await act.ctx.release()
         except Exception as exc:  # noqa: BLE001 - deactivation goes on regardless
             log.warning("on_deactivate of a %s actor raised %s", act.address.kind,
                         type(exc).__name__)

@@ -129,7 +129,8 @@ class Fence:
 
     ``epoch`` orders claims: every claim of (kind, key) gets a larger epoch than every
     earlier one. ``seq`` counts this activation's writes; ``version`` is the version it last
-    loaded or wrote. The store updates ``seq`` and ``version``; the runtime only holds it.
+    loaded or wrote; ``lease_until`` (the store's monotonic clock) is when its lease on the
+    actor lapses, 0 = no lease. The store updates them; the runtime only holds the fence.
     """
 
     kind: str
@@ -137,6 +138,7 @@ class Fence:
     epoch: int
     seq: int = 0
     version: int = 0
+    lease_until: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,4 +188,8 @@ class FencedStateStore(StateStore, Protocol):
 
     async def reminders_of(self, kind: str, key: str) -> Mapping[str, float]:
         """The actor's stored reminders: name -> due (unix seconds)."""
+        ...
+
+    async def release(self, fence: Fence) -> None:
+        """Give the claim up (the activation ends) so the next one need not wait for it."""
         ...

@@ -2,40 +2,50 @@
 
 **Single writer without a Paxos round per write.** Placement makes one host own an actor;
 two activations of one (kind, key) exist only while hosts join or leave, and then the later
-one must win. An activation first *claims* the actor: one lightweight transaction on
-``actor_claims`` (``INSERT IF NOT EXISTS``, or ``UPDATE ... IF epoch = <seen>``) sets a new
-epoch larger than every earlier one, then it loads the state. Every later write of that
-activation is a plain write ``USING TIMESTAMP (epoch << 20 | seq)`` (seq counts its writes,
-a new claim is taken before it overflows), followed by one read of the claim. Reads and
-writes of state and claims are at LOCAL_QUORUM at least (a weaker configured level is
-raised for them). Why that is safe:
+one must win. An activation *claims* the actor: one lightweight transaction on
+``actor_claims`` sets a new epoch, larger than every earlier one, and a lease of ``LEASE_S``
+seconds; a claim is refused while another activation's lease runs (the claimer waits for
+it to lapse, or for its holder to release it when that activation ends). Then it reads the
+state. Every write of that activation is a plain write ``USING TIMESTAMP (epoch << 20 |
+seq)`` (seq counts its writes) at LOCAL_QUORUM at least (a weaker configured level is raised
+for state and claims); a write made when less than half the lease is left first renews it
+(``UPDATE ... IF epoch = <ours>``, one LWT per half lease of activity). Why that is safe:
 
 - *A stale activation never overwrites a newer one's state.* Cassandra keeps the cell with
   the larger write timestamp (last write wins, per cell, on every replica and in every
   repair), and a later claim's epoch is larger, so each of its writes carries a larger
   timestamp than any write of an earlier claim, whenever and in whatever order they land.
-- *A stale activation finds out, and nothing it acknowledged is lost.* A write is
-  acknowledged only after the claim read that follows it returns our epoch. If it does,
-  our write had completed at a quorum before that read, which came before the next claim
-  committed (a committed LWT is visible to every later quorum read); the next activation
-  loads after its claim, so its quorum read meets our write and builds on it. If the read
-  shows a later epoch, the write raises ``FailedPrecondition`` (``state-claim-lost``): the
-  runtime deactivates the stale activation and the caller retries on the owner.
+  This part depends on no clock.
+- *Nothing acknowledged is lost, and a stale activation stops.* A write is acknowledged if
+  it completed while our lease ran (measured on our monotonic clock from *before* the
+  claim or renewal was sent, minus ``CLOCK_MARGIN_S``): no other activation could claim
+  before the lease lapsed (by its own clock, plus the margin), and it reads the state only
+  after its claim, so its quorum read meets our write and builds on it. A write that
+  completed after our lease lapsed is acknowledged only if a read of the claim still shows
+  our epoch (a committed LWT is seen by every later quorum read; the next activation reads
+  after its claim). Otherwise, and when a renewal finds a newer epoch, the write raises
+  ``FailedPrecondition`` (``state-claim-lost``): the runtime deactivates the activation and
+  the caller retries on the owner. The lease part assumes host clocks within the margin of
+  each other (NTP keeps them within milliseconds) and no pause longer than the margin
+  between a write's completion and our look at the monotonic clock after it; a pause only
+  makes that look later, so it errs towards refusing.
 - *Epochs follow the clock.* A new epoch is ``max(stored + 1, now_us >> 20 + 1)``, so its
   timestamps are above "now": they beat rows written by the compare-and-set store before
   (server timestamps), and the tombstone of a forgotten actor. A claim row therefore needs
-  to outlive only its last activation (30 days' TTL); a claim found missing at the check is
+  to outlive only its last activation (30 days' TTL); a claim found missing at a check is
   re-taken ``IF NOT EXISTS`` (nobody claimed meanwhile) or is lost.
-- *Network partition.* A host cut off from a quorum can neither claim, write nor check:
-  its turns fail ``Unavailable`` and acknowledge nothing. A host that reaches a quorum
-  but lost its placement (the rest of the fabric moved the actor) keeps writing until its
-  next check sees the newer claim; those writes carry older timestamps and lose, and
-  their callers get an error, never a success. A write that timed out may still land
-  later; it loses to every later claim's writes, and its caller was told it failed.
+- *Network partition.* A host cut off from a quorum can neither claim, renew, write nor
+  check: its turns fail ``Unavailable`` and acknowledge nothing, and after its lease lapses
+  the side that reaches a quorum claims the actor (a failover waits at most one lease).
+  A host that reaches a quorum but lost its placement gets no more messages for the actor,
+  so it stops writing and its lease lapses; a late write of it carries older timestamps
+  and loses, and its caller gets an error, never a success. A write that timed out may
+  still land later; it loses to every later claim's writes, and its caller was told it
+  failed.
 
 Compared with a compare-and-set per save (four round trips and Paxos rows on every
-replica per write, a SERIAL read per load): one LWT per activation, then one write and
-one read per transition. ``save`` (compare-and-set) remains for callers outside the
+replica per write, a SERIAL read per load): one LWT per activation that writes, then one
+plain write per transition. ``save`` (compare-and-set) remains for callers outside the
 runtime; a (kind, key) is written one way only, never both.
 
 **State and reminders in one write.** The reminders a transition changes go in the same
@@ -73,6 +83,8 @@ _SHARD = 0
 SEQ_BITS = 20
 CLAIM_TTL_S = 30 * 86400
 CLAIM_ATTEMPTS = 8
+LEASE_S = 5.0  # how long a claim keeps other activations out (renewed by its writes)
+CLOCK_MARGIN_S = 1.0  # clock difference between hosts the leases tolerate (NTP: far less)
 LIST_MARGIN_S = 60.0  # clock skew between hosts we tolerate at an hour's end
 _STRONG = frozenset({ConsistencyLevel.LOCAL_QUORUM, ConsistencyLevel.QUORUM,
                      ConsistencyLevel.EACH_QUORUM, ConsistencyLevel.ALL})
@@ -151,11 +163,15 @@ class _Prepared:
 class CassandraStateStore:
     """Actor state fenced by claims (see the module docstring); ``save`` is a CAS."""
 
-    def __init__(self, conn: CassandraConnection, *, owns_connection: bool = True) -> None:
+    def __init__(
+        self, conn: CassandraConnection, *, owns_connection: bool = True,
+        lease_s: float = LEASE_S,
+    ) -> None:
         self._conn = conn
         self._owns = owns_connection
         self._ps = _Prepared(conn)
         self._listed: set[int] = set()
+        self._lease_s = lease_s
 
     async def prepare(self) -> None:
         """Prepare the statements (in a thread: preparing blocks on the network)."""
@@ -173,20 +189,27 @@ class CassandraStateStore:
                 "put": "INSERT INTO actor_state (kind, key, data, version) VALUES (?, ?, ?, ?) "
                 "USING TIMESTAMP ?",
                 "forget": "DELETE FROM actor_state USING TIMESTAMP ? WHERE kind = ? AND key = ?",
-                "claim_new": "INSERT INTO actor_claims (kind, key, epoch) VALUES (?, ?, ?) "
-                f"IF NOT EXISTS USING TTL {CLAIM_TTL_S}",
-                "claim_next": f"UPDATE actor_claims USING TTL {CLAIM_TTL_S} SET epoch = ? "
+                "claim_new": "INSERT INTO actor_claims (kind, key, epoch, lease_until) "
+                f"VALUES (?, ?, ?, ?) IF NOT EXISTS USING TTL {CLAIM_TTL_S}",
+                "claim_next": f"UPDATE actor_claims USING TTL {CLAIM_TTL_S} "
+                "SET epoch = ?, lease_until = ? "
+                "WHERE kind = ? AND key = ? IF epoch = ? AND lease_until = ?",
+                "renew": f"UPDATE actor_claims USING TTL {CLAIM_TTL_S} "
+                "SET epoch = ?, lease_until = ? WHERE kind = ? AND key = ? IF epoch = ?",
+                "release": "UPDATE actor_claims SET lease_until = 0 "
                 "WHERE kind = ? AND key = ? IF epoch = ?",
                 "check": "SELECT epoch FROM actor_claims WHERE kind = ? AND key = ?",
                 **REMINDER_CQL,
             },
-            quorum=frozenset({"load", "put", "forget", "check", "claim_new", "claim_next"}),
+            quorum=frozenset({"load", "put", "forget", "check", "claim_new", "claim_next",
+                              "renew", "release"}),
         )
 
     @classmethod
-    async def open(cls, settings: StorageSettings) -> CassandraStateStore:
+    async def open(cls, settings: StorageSettings, lease_s: float = LEASE_S
+                   ) -> CassandraStateStore:
         """Connect and prepare."""
-        store = cls(await connect(settings))
+        store = cls(await connect(settings), lease_s=lease_s)
         await store.prepare()
         return store
 
@@ -199,46 +222,66 @@ class CassandraStateStore:
     # ---- claims and fenced writes -------------------------------------------------------
 
     async def claim(self, kind: str, key: str) -> Fence:
-        """Take the next epoch of (kind, key): one LWT (two when it was claimed before)."""
-        epoch = await self._claim_after(kind, key, None)
-        return Fence(kind, key, epoch)
-
-    async def _claim_after(self, kind: str, key: str, seen: int | None) -> int:
-        """Claim an epoch above the stored one (``seen``: what we believe is stored)."""
+        """Take the next epoch of (kind, key) with a lease: one LWT (two when it was claimed
+        before); waits for a live lease of another activation to lapse first."""
         session = self._conn.session
+        seen: int | None = None
+        seen_until: int | None = None
         for _ in range(CLAIM_ATTEMPTS):
-            epoch = max(fresh_epoch(), (seen or 0) + 1)
+            if seen_until is not None:
+                wait = seen_until / 1_000_000 + CLOCK_MARGIN_S - time.time()
+                if wait > 0:  # another activation holds a lease: it may write unchecked
+                    await asyncio.sleep(min(wait, self._lease_s + CLOCK_MARGIN_S))
+            sent = time.monotonic()
+            now = time.time()
+            epoch = max(fresh_epoch(now), (seen or 0) + 1)
+            until = int((now + self._lease_s) * 1_000_000)
             if seen is None:
-                statement, params = self._ps["claim_new"], [kind, key, epoch]
+                statement, params = self._ps["claim_new"], [kind, key, epoch, until]
             else:
-                statement, params = self._ps["claim_next"], [epoch, kind, key, seen]
+                statement = self._ps["claim_next"]
+                params = [epoch, until, kind, key, seen, seen_until]
             try:
                 rows = await run(session, statement, params)
             except Unavailable as exc:
                 if not isinstance(exc.__cause__, WriteTimeout):
                     raise
-                seen = None  # outcome unknown: start over from what is stored
+                seen = seen_until = None  # outcome unknown: start over from what is stored
                 continue
             row = rows[0]
             if row.applied:
-                return epoch
+                return Fence(kind, key, epoch, lease_until=sent + self._lease_s - CLOCK_MARGIN_S)
             current = getattr(row, "epoch", None)
             seen = None if current is None else int(current)
+            lease = getattr(row, "lease_until", None)
+            seen_until = None if lease is None else int(lease)
         raise Unavailable(
             f"could not claim a {kind} actor (contended); retry", error_id="state-claim-contended"
         )
 
+    async def _renew(self, fence: Fence) -> None:
+        """Extend the lease (and take a fresh epoch when the sequence is spent)."""
+        sent = time.monotonic()
+        now = time.time()
+        epoch = fence.epoch
+        if fence.seq + 1 >= 1 << SEQ_BITS:
+            epoch = max(fresh_epoch(now), fence.epoch + 1)
+        until = int((now + self._lease_s) * 1_000_000)
+        rows = await run(self._conn.session, self._ps["renew"],
+                         [epoch, until, fence.kind, fence.key, fence.epoch])
+        if not rows[0].applied:
+            raise claim_lost(fence.kind)
+        if epoch != fence.epoch:
+            fence.epoch, fence.seq = epoch, 0
+        fence.lease_until = sent + self._lease_s - CLOCK_MARGIN_S
+
     async def write(
         self, fence: Fence, data: bytes | None, reminders: tuple[ReminderChange, ...] = ()
     ) -> int:
-        """Store (or forget) the state with the reminder changes; then check the claim."""
-        if fence.seq + 1 >= 1 << SEQ_BITS:  # sequence spent: the next epoch, if still ours
-            epoch = max(fresh_epoch(), fence.epoch + 1)
-            rows = await run(self._conn.session, self._ps["claim_next"],
-                             [epoch, fence.kind, fence.key, fence.epoch])
-            if not rows[0].applied:
-                raise claim_lost(fence.kind)
-            fence.epoch, fence.seq = epoch, 0
+        """Store (or forget) the state with the reminder changes, fenced by the claim."""
+        if (fence.seq + 1 >= 1 << SEQ_BITS
+                or time.monotonic() > fence.lease_until - self._lease_s / 2):
+            await self._renew(fence)
         fence.seq += 1
         ts = write_timestamp(fence)
         version = 0 if data is None else fence.version + 1
@@ -247,9 +290,19 @@ class CassandraStateStore:
         else:
             state = self._ps["put"].bind([fence.kind, fence.key, bytes(data), version, ts])
         await self._apply(fence.kind, fence.key, [state], reminders)
-        await self._check(fence)
+        if time.monotonic() > fence.lease_until:
+            await self._check(fence)  # the lease lapsed meanwhile: is the claim still ours?
         fence.version = version
         return version
+
+    async def release(self, fence: Fence) -> None:
+        """End the lease now (only if the claim is still ours), so a next activation need
+        not wait for it; the epoch stays, so the next claim's writes still win."""
+        if time.monotonic() >= fence.lease_until:
+            return  # lapsed already: nothing to give up
+        await run(self._conn.session, self._ps["release"],
+                  [fence.kind, fence.key, fence.epoch])
+        fence.lease_until = 0.0
 
     async def change_reminders(
         self, kind: str, key: str, reminders: tuple[ReminderChange, ...]
@@ -319,7 +372,7 @@ class CassandraStateStore:
             return
         if current is None:  # expired (an activation older than the TTL): take it back
             retake = await run(session, self._ps["claim_new"],
-                               [fence.kind, fence.key, fence.epoch])
+                               [fence.kind, fence.key, fence.epoch, 0])
             if retake[0].applied:
                 return
         raise claim_lost(fence.kind)

@@ -84,3 +84,7 @@ class SealedFencedStateStore(SealedStateStore):
     async def reminders_of(self, kind: str, key: str) -> Mapping[str, float]:
         """The inner store's reminders of the actor."""
         return await self.fenced.reminders_of(kind, key)
+
+    async def release(self, fence: Fence) -> None:
+        """The inner store's release."""
+        await self.fenced.release(fence)

@@ -3,8 +3,9 @@
 Two activations of one actor run at once on two in-process systems, each with its own
 Cassandra session as two host processes have; the test holds one activation's turn between
 its change and its save while the other activates and writes. The newer activation's state
-is the one kept, the stale one deactivates, and nothing acknowledged is lost. The reminders
-a turn changes go in the same write as its state.
+is the one kept, the stale one deactivates, and nothing acknowledged is lost (the newer one
+claims once the older one's lease lapses). The reminders a turn changes go in the same
+write as its state.
 """
 
 from __future__ import annotations
@@ -60,8 +61,11 @@ class Ledger(VirtualActor):
         return StringValue(value=",".join(self.entries))
 
 
+LEASE_S = 2.0  # short leases: the newer activation waits for the older one's to lapse
+
+
 async def _system(settings: StorageSettings) -> LocalActorSystem:
-    state = await CassandraStateStore.open(settings)
+    state = await CassandraStateStore.open(settings, lease_s=LEASE_S)
     reminders = await CassandraReminderStore.open(settings)
     return await LocalActorSystem(
         [Ledger], state_store=state, reminder_store=reminders, background=False
@@ -126,8 +130,8 @@ async def test_racing_activations_the_newer_wins_the_stale_one_stops(two_hosts):
 
 
 async def test_a_stale_write_landing_last_does_not_overwrite(cassandra_settings):
-    old_store = await CassandraStateStore.open(cassandra_settings)
-    new_store = await CassandraStateStore.open(cassandra_settings)
+    old_store = await CassandraStateStore.open(cassandra_settings, lease_s=LEASE_S)
+    new_store = await CassandraStateStore.open(cassandra_settings, lease_s=LEASE_S)
     key = uuid.uuid4().hex
     try:
         old = await old_store.claim("ledger", key)

@@ -32,6 +32,7 @@ class FakeFencedStore:
         self.dues: dict[tuple[str, str, str], float] = {}
         self.writes: list[tuple[str, bytes | None, tuple[ReminderChange, ...]]] = []
         self.claims = 0
+        self.released: list[int] = []
 
     async def claim(self, kind: str, key: str) -> Fence:
         self.claims += 1
@@ -73,6 +74,9 @@ class FakeFencedStore:
 
     async def reminders_of(self, kind: str, key: str) -> Mapping[str, float]:
         return {n: d for (k, kk, n), d in self.dues.items() if (k, kk) == (kind, key)}
+
+    async def release(self, fence: Fence) -> None:
+        self.released.append(fence.epoch)
 
     async def save(self, kind: str, key: str, data: bytes, expected_version: int) -> int:
         raise AssertionError("the runtime must not compare-and-set on a fenced store")
@@ -175,6 +179,26 @@ async def test_a_fired_reminder_is_removed_through_the_fence(system):
     assert Phone.fired == ["ring"]
     assert store.dues == {}
     assert store.writes[-1] == ("reminders", None, (ReminderChange("ring", None, 1030.0),))
+
+
+async def test_a_lookup_of_a_missing_actor_claims_nothing_and_state_left_is_released(system):
+    sys_, store, _ = system
+    await _op(sys_, "snooze", key="p2")  # no state: only a reminder, no claim
+    assert store.claims == 0
+    await _op(sys_, "ring", key="p3")
+    await sys_.host.stop()
+    assert store.claims == 1 and store.released == [1]  # p3 left state: its claim is freed
+
+
+async def test_state_stored_between_load_and_first_write_stops_the_activation(system):
+    sys_, store, _ = system
+    await _op(sys_, "snooze", key="p4")  # activated, found nothing
+    store.rows[("phone", "p4")] = StoredState(b"", 1)  # another activation created it
+    with pytest.raises(FailedPrecondition) as info:
+        await _op(sys_, "ring", key="p4")
+    assert info.value.error_id == "state-version-conflict"
+    await sys_.host.idle()
+    assert not sys_.host.is_resident(ActorAddress("phone", "p4"))
 
 
 async def test_a_stale_activation_stops_at_its_next_write(system):
