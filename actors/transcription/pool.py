@@ -144,8 +144,13 @@ class _RayRunner:
         self.workers = workers
 
     async def run(self, job: msg_tx.TranscriptionJob, slot: int) -> Outcome:
+        ref = self.workers[slot].run.remote(job)
         try:
-            outcome: Outcome = await self.workers[slot].run.remote(job)
+            outcome: Outcome = await ref
+        except asyncio.CancelledError:  # the try timed out (or the pool stops): stop it too
+            with contextlib.suppress(Exception):
+                ray.cancel(ref)
+            raise
         except RayTaskError as exc:
             cause = getattr(exc, "cause", None)
             if isinstance(cause, FabricError):
