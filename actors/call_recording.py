@@ -138,6 +138,7 @@ class CallRecording:
             return
         current.state = PAUSED if hold else ACTIVE
         await self.ctx.save_state(s)
+        await self._index(s)
 
     async def _recording_on_leave(self, s: msg_call.LiveCallState, reason: str) -> None:
         """A party left (transfer) or the call is ending: stop and seal the recording."""
@@ -202,7 +203,10 @@ class CallRecording:
     async def on_dtmf_detected(self, msg: msg_media.DtmfDetected) -> None:
         """A party pressed a key: the objection key stops a recording that needs consent."""
         s = self.state
-        if s is None or s.state not in _LIVE:
+        if s is None:
+            self.ctx.deactivate_after_turn()  # the call is over: nothing to stop
+            return
+        if s.state not in _LIVE:
             return
         r = s.recording
         if not r.all_party_consent or msg.digit != r.objection_digit:
@@ -222,7 +226,10 @@ class CallRecording:
     async def on_fork_finished(self, msg: msg_media.ForkFinished) -> None:
         """The relay ended a fork by itself (sealing failed): the recording is over."""
         s = self.state
-        if s is None or s.state not in _LIVE:
+        if s is None:
+            self.ctx.deactivate_after_turn()  # (the copy of what stop_fork returned at the end)
+            return
+        if s.state not in _LIVE:
             return
         current = s.recording.current
         if current.recording_id != msg.object.object_id or current.state == STOPPED:
