@@ -11,6 +11,13 @@ The generator pre-encrypts its packets before the timed window and only counts w
 back (the RTP header is in clear: sequence numbers identify packets), so its own CPU is
 mostly sendto/recv. Sends are spread over the 20 ms frame in 10 slots, like unsynchronised
 phones. Usage: python benchmarks/media_relay.py [--calls 100,250,500] [--seconds 6]
+
+``--fork``: the cost of recording (issue 11). For each load, the same run twice in the same
+relay process, alternating: without forks (baseline), then with a recording fork on every
+call (both directions decoded, aligned and sealed into a real content store: the embedded
+backend in a temporary folder, so only sealed chunks reach the disk). Prints relay packets
+per second per core with forks (value) against without (baseline), their ratio, the added
+latency and loss, and the forks' drops. Target: ratio >= 0.7, no loss.
 """
 
 from __future__ import annotations
@@ -81,9 +88,22 @@ def relay_main(conn: Any) -> None:
 
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
-    engine = RelayEngine(
-        RelayConfig(port_min=PORT_MIN, port_max=PORT_MAX, media_timeout_s=3600, idle_session_s=1e9)
+    import tempfile
+
+    from fabric.config import StorageSettings, VaultSettings
+    from fabric.media.feature_types import ForkSpec, SealTarget
+    from fabric.media.sealsink import LazyContentStore
+
+    folder = tempfile.TemporaryDirectory(prefix="bench-fork-")
+    content = LazyContentStore(
+        StorageSettings(backend="embedded", data_dir=Path(folder.name) / "data"),
+        VaultSettings(root_key_file=Path(folder.name) / "keys" / "root.key"),
     )
+    engine = RelayEngine(
+        RelayConfig(port_min=PORT_MIN, port_max=PORT_MAX, media_timeout_s=3600, idle_session_s=1e9),
+        content,
+    )
+    forks_made = [0]
 
     async def handle(cmd: str, arg: Any) -> Any:
         if cmd == "setup":
@@ -100,6 +120,16 @@ def relay_main(conn: Any) -> None:
         if cmd == "add_leg":
             call, leg, offer = arg
             return await engine.add_leg(call, leg, offer)
+        if cmd == "fork_all":
+            await engine.features.prepare()  # open the store before the timed window
+            for call in list(engine.sessions):
+                forks_made[0] += 1
+                target = SealTarget("t-bench", "recording", f"rec-{forks_made[0]}")
+                engine.start_fork(call, ForkSpec(target, announcement_prompt=""))
+            return len(engine.features.forks)
+        if cmd == "fork_stats":
+            c = engine.features.counters
+            return {"fork_drops": c.fork_drops, "recorded_bytes": c.recording_bytes["recording"]}
         if cmd == "cpu":
             return time.process_time()
         if cmd == "totals":
@@ -108,6 +138,7 @@ def relay_main(conn: Any) -> None:
         if cmd == "release":
             for call in list(engine.sessions):
                 await engine.release_session(call)
+            await engine.features.close()  # forks sealed at the calls' end
             await asyncio.sleep(0.05)
             return engine.counts()
         raise ValueError(cmd)
@@ -167,7 +198,7 @@ class GenLeg:
             self.latencies.append(time.perf_counter() - sent_at[seq])
 
 
-def run_load(conn: Any, calls: int, seconds: float) -> dict[str, Any]:
+def run_load(conn: Any, calls: int, seconds: float, fork: bool = False) -> dict[str, Any]:
     """Drive ``calls`` calls for ``seconds`` (+1 s warm-up) with a plain-socket epoll loop.
 
     Plain sockets and epoll rather than asyncio: the generator must cost less CPU than the
@@ -183,6 +214,8 @@ def run_load(conn: Any, calls: int, seconds: float) -> dict[str, Any]:
         )
         for i in range(calls)
     ]
+    conn.send(("fork_stats", None))
+    fork_stats0 = conn.recv()
     conn.send(("setup", setup))
     answers = conn.recv()
     by_fd: dict[int, GenLeg] = {}
@@ -200,6 +233,9 @@ def run_load(conn: Any, calls: int, seconds: float) -> dict[str, Any]:
         leg.sent_at = [0.0] * frames
         leg.sock.sendto(bytes(leg.tx.protect_rtcp(build_receiver_report(leg.index))), leg.remote)
     time.sleep(0.3)  # latching
+    if fork:
+        conn.send(("fork_all", None))
+        assert conn.recv() == calls, "a fork did not start"
 
     def pump(until: float) -> None:
         while True:
@@ -253,6 +289,8 @@ def run_load(conn: Any, calls: int, seconds: float) -> dict[str, Any]:
     latencies = sorted(x for leg in legs for x in leg.latencies)
     conn.send(("release", None))
     counts = conn.recv()
+    conn.send(("fork_stats", None))
+    fork_stats = {k: v - fork_stats0[k] for k, v in conn.recv().items()}
     poller.close()
     for leg in legs:
         leg.sock.close()
@@ -272,6 +310,8 @@ def run_load(conn: Any, calls: int, seconds: float) -> dict[str, Any]:
         "late_over_50ms": round(sum(1 for x in latencies if x > 0.050) / max(1, len(latencies)), 5),
         "sessions_left": counts["sessions"],
         "ports_left": counts["ports_in_use"],
+        "forks": fork,
+        **fork_stats,
     }
 
 
@@ -315,11 +355,73 @@ async def bridge_cost(conn: Any, webrtc: bool, seconds: float = 4.0) -> float:
     return 1e6 * (cpu1 - cpu0) / max(1, out1 - out0)
 
 
+def fork_main(calls_list: list[int], seconds: float, rounds: int) -> None:
+    """Relay throughput with recording forks on every call against the same without."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    relay = ctx.Process(target=relay_main, args=(child,), daemon=True)
+    relay.start()
+    pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    try:
+        for calls in calls_list:
+            for _ in range(rounds):
+                plain = run_load(parent, calls, seconds)
+                print(json.dumps(plain), file=sys.stderr)
+                forked = run_load(parent, calls, seconds, fork=True)
+                print(json.dumps(forked), file=sys.stderr)
+                pairs.append((plain, forked))
+    finally:
+        parent.send(("stop", None))
+        relay.join(5)
+        if relay.is_alive():
+            relay.kill()
+    # the largest load decides (forking cost shows most under load); median over rounds
+    top = [p for p in pairs if p[0]["calls"] == max(calls_list)]
+    value = statistics.median(f["pps_per_core"] for _, f in top)
+    baseline = statistics.median(b["pps_per_core"] for b, _ in top)
+
+    def latency(runs: list[dict[str, Any]], key: str) -> float:
+        return statistics.median(r[key] or 0.0 for r in runs)
+
+    forked_runs, plain_runs = [f for _, f in top], [b for b, _ in top]
+    print(
+        json.dumps(
+            {
+                "bench": "media_relay_fork",
+                "value": value,
+                "unit": "forwarded packets/s per core of relay CPU, recording fork on every call",
+                "baseline": baseline,
+                "baseline_what": "the same load in the same relay without forks",
+                "ratio": round(value / baseline, 3) if baseline else 0.0,
+                "calls": max(calls_list),
+                "added_latency_ms_p50": round(
+                    latency(forked_runs, "latency_ms_p50") - latency(plain_runs, "latency_ms_p50"),
+                    3,
+                ),
+                "added_latency_ms_p99": round(
+                    latency(forked_runs, "latency_ms_p99") - latency(plain_runs, "latency_ms_p99"),
+                    3,
+                ),
+                "lost_packets_with_forks": sum(f["lost_packets"] for f in forked_runs),
+                "lost_packets_without": sum(b["lost_packets"] for b in plain_runs),
+                "fork_drops": sum(f["fork_drops"] for _, f in pairs),
+                "cpu_count": os.cpu_count(),
+                "runs": [r for pair in pairs for r in pair],
+            }
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", default="100,250,500", help="comma-separated concurrent calls")
     parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per load")
+    parser.add_argument("--fork", action="store_true", help="recording forks vs. none (issue 11)")
+    parser.add_argument("--rounds", type=int, default=2, help="--fork: alternations per load")
     args = parser.parse_args()
+    if args.fork:
+        fork_main([int(c) for c in args.calls.split(",")], args.seconds, args.rounds)
+        return
     # the machine is shared and noisy: measure the ceilings before, between and after the
     # load runs and keep the median, so figure and baseline see the same conditions
     ceilings = [crypto_ceiling()]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 
@@ -29,9 +30,9 @@ from fabric.media.feature_types import (
     PlayRecInfo,
     PlayRecSpec,
 )
-from fabric.media.fork import ForkRecorder, fork_of
+from fabric.media.fork import TICK_S, TICK_SLOTS, ForkRecorder, fork_of
 from fabric.media.playrec import PlayRecLeg
-from fabric.media.sealsink import ContentOpener
+from fabric.media.sealsink import ContentOpener, SealThread
 from fabric.media.session import RelaySession
 
 log = logging.getLogger(__name__)
@@ -59,12 +60,14 @@ class MediaFeatures:
 
     def __init__(self, opener: ContentOpener | None) -> None:
         self.opener = opener
+        self.seal = SealThread()  # where recordings are sealed (started on first use)
         self.playrecs: dict[tuple[str, str], PlayRecLeg] = {}
         self.forks: dict[str, ForkRecorder] = {}
         self._outcomes: OrderedDict[tuple[str, str], PlayRecFinished] = OrderedDict()
         self.counters = FeatureCounters()
         self._events: deque[MediaEvent] = deque()
         self._closing: set[asyncio.Task[object]] = set()
+        self._clock: asyncio.Task[None] | None = None  # the forks' recorder clock
 
     def _content(self) -> ContentOpener:
         if self.opener is None:
@@ -137,7 +140,8 @@ class MediaFeatures:
             raise FailedPrecondition(
                 "this leg is already answered by the relay", error_id="media-playrec-exists"
             )
-        local = PlayRecLeg(session.call_id, leg, spec, self._content(), self.emit)
+        opener = self._content()
+        local = PlayRecLeg(session.call_id, leg, spec, opener, self.emit, self.seal.start())
         self.playrecs[key] = local
         session.terminate(leg_id, local)
         self.counters.playrec_started += 1
@@ -164,10 +168,31 @@ class MediaFeatures:
                 "this call is already being recorded; stop that recording first",
                 error_id="media-fork-exists",
             )
-        fork = ForkRecorder(session, spec, self._content(), self.emit)
+        opener = self._content()
+        fork = ForkRecorder(session, spec, opener, self.emit, self.seal.start())
         self.forks[session.call_id] = fork
         self.counters.recordings_started[spec.target.data_class] += 1
+        if self._clock is None:
+            self._clock = asyncio.get_running_loop().create_task(self._recorder_clock())
         return fork.info()
+
+    async def _recorder_clock(self) -> None:
+        """Give every fork a turn each ``TICK_S``, in ``TICK_SLOTS`` groups (one task and
+        ``TICK_SLOTS / TICK_S`` wake-ups a second for all forks); ends with the last fork."""
+        slot = 0
+        try:
+            while self.forks:
+                await asyncio.sleep(TICK_S / TICK_SLOTS)
+                now = time.monotonic()
+                for n, fork in enumerate(list(self.forks.values())):
+                    if n % TICK_SLOTS == slot:
+                        try:
+                            fork.tick(now)
+                        except Exception:  # noqa: BLE001 - one bad fork must not stop the rest
+                            log.exception("media: a recording fork's turn failed")
+                slot = (slot + 1) % TICK_SLOTS
+        finally:
+            self._clock = None
 
     def pause_fork(self, call_id: str) -> ForkInfo:
         """Pause the call's recording (hold)."""
@@ -211,3 +236,13 @@ class MediaFeatures:
         waits.extend(self._closing)  # type: ignore[arg-type]
         if waits:
             await asyncio.gather(*waits, return_exceptions=True)
+        await self.seal.stop(self.opener)
+
+    async def prepare(self) -> None:
+        """Open the content store now (on the seal loop) rather than on the first recording."""
+        opener = self._content()
+
+        async def open_store() -> None:
+            await opener()
+
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(open_store(), self.seal.start()))

@@ -22,8 +22,8 @@ call's end) flushes what is buffered and seals the object.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
+import struct
 import time
 from collections import deque
 from collections.abc import Callable
@@ -46,9 +46,18 @@ from fabric.media.sealsink import ContentOpener, SealedWavSink, error_id_of
 from fabric.media.session import RelaySession
 from fabric.media.timeline import SAMPLE_RATE, ForkMixer, interleave
 
-TICK_S = 0.02
+TICK_S = 0.1  # a fork's turn comes every TICK_S: 5 frames per party, well inside the jitter
+TICK_SLOTS = 5  # the forks of a relay take their turns in 5 groups, TICK_S / 5 apart
 MAX_QUEUED_PACKETS = 4096  # ~40 s of two parties; beyond, the recorder is behind: drop
 FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
+
+
+_TS_SSRC = struct.Struct("!II").unpack_from
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _decode(payload: bytes, alaw: bool) -> bytes:
@@ -64,6 +73,7 @@ class ForkRecorder:
         spec: ForkSpec,
         opener: ContentOpener,
         emit: Callable[[MediaEvent], None],
+        seal_loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         channels = spec.legs or tuple(session.legs)
         missing = [leg_id for leg_id in channels if leg_id not in session.legs]
@@ -94,10 +104,12 @@ class ForkRecorder:
         self._segment_start = 0.0  # monotonic time the current recorded segment began
         self._segment_offset = 0.0  # recorded seconds before it
         self._stop_reason: ForkEnd | None = None
-        self._wake = asyncio.Event()
+        self._sleeper: asyncio.Future[None] | None = None
         pcm = prompt_pcm(spec.announcement, spec.announcement_prompt)
         self._frames = encode_frames(pcm, spec.codec) if pcm else []
-        self._sink = SealedWavSink(opener, spec.target, channels=len(self.channels))
+        self._sink = SealedWavSink(
+            opener, spec.target, channels=len(self.channels), seal_loop=seal_loop
+        )
         for index, leg_id in enumerate(self.channels):
             session.legs[leg_id].tap = self._tap_for(index)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="media-fork")
@@ -153,7 +165,8 @@ class ForkRecorder:
         """Stop, seal, and return the outcome (also emitted as an event)."""
         if self._stop_reason is None:
             self._stop_reason = reason
-            self._wake.set()
+            if self._sleeper is not None:
+                _wake(self._sleeper)
         await asyncio.shield(self._task)
         assert self.finished is not None
         return self.finished
@@ -164,17 +177,11 @@ class ForkRecorder:
         try:
             if self._frames:
                 await self._announce()
-            if self.state == "announcing":
-                self.state = "recording"
             self._queue.clear()  # what the parties said during the announcement is not kept
             self._segment_start = time.monotonic()
-            while self._stop_reason is None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), TICK_S)
-                now = time.monotonic()
-                self._drain(now)
-                if self.state == "recording":
-                    self._feed(self._mixer.flush(self._clock(now)))
+            if self.state == "announcing":
+                self.state = "recording"
+            await self._nap(None)  # until stopped; the relay's recorder clock calls tick()
             self._drain(time.monotonic())
             if self.state == "recording":
                 self._feed(self._mixer.flush(0.0, final=True))
@@ -200,12 +207,33 @@ class ForkRecorder:
                 self._drain(time.monotonic())  # key presses during the announcement count
                 delay = start + (n + 1) * FRAME_S - loop.time()
                 if delay > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), delay)
+                    await self._nap(delay)
         finally:
             self.session.mute(False)
         heard = _decode(b"".join(self._frames), self.spec.codec is Codec.PCMA)
         self._feed(interleave([heard] * len(self.channels)))
+
+    def tick(self, now: float) -> None:
+        """One turn of the recorder: take the queued packets, emit the final blocks (the
+        relay's recorder clock calls it every :data:`TICK_S`; the announcement drains itself)."""
+        if self._stop_reason is not None or self.state == "announcing":
+            return
+        self._drain(now)
+        if self.state == "recording":
+            self._feed(self._mixer.flush(self._clock(now)))
+
+    async def _nap(self, seconds: float | None) -> None:
+        """Sleep ``seconds`` (None: until stopped), or less if stopped."""
+        if self._stop_reason is None:
+            loop = asyncio.get_running_loop()
+            self._sleeper = loop.create_future()
+            handle = loop.call_later(seconds, _wake, self._sleeper) if seconds else None
+            try:
+                await self._sleeper
+            finally:
+                if handle is not None:
+                    handle.cancel()
+                self._sleeper = None
 
     def _clock(self, now: float) -> float:
         """Recording-timeline seconds at monotonic time ``now``."""
@@ -215,20 +243,26 @@ class ForkRecorder:
         queue = self._queue
         recording = self.state == "recording"
         dtmf_pt = self.spec.dtmf_payload_type
+        put = self._mixer.put
         while queue:
             index, plain, arrival = queue.popleft()
-            try:
-                header, payload = parse_rtp(plain)
-            except ValueError:
-                continue
-            pt = header.payload_type
+            first = plain[0]
+            pt = plain[1] & 0x7F
+            ts, ssrc = _TS_SSRC(plain, 4)
+            if first & 0x30:  # an extension or padding: the full parser
+                try:
+                    payload = parse_rtp(plain)[1]
+                except ValueError:
+                    continue
+            else:
+                payload = plain[12 + 4 * (first & 0x0F) :]
             if pt == dtmf_pt:
-                for key in self._dtmf[index].feed(payload, header.timestamp):
+                for key in self._dtmf[index].feed(payload, ts):
                     self._emit(DtmfDetected(self.call_id, self.channels[index], key.digit,
                                             key.duration_ms))
-            elif recording and (pt == 0 or pt == g711.PCMA_PAYLOAD_TYPE):
-                pcm = _decode(payload, pt == g711.PCMA_PAYLOAD_TYPE)
-                self._mixer.put(index, header.ssrc, header.timestamp, pcm, self._clock(arrival))
+            elif recording and (pt == 0 or pt == 8):
+                put(index, ssrc, ts, payload,
+                    self._segment_offset + (arrival - self._segment_start), pt == 8)
 
     def _feed(self, data: bytes) -> None:
         if data:

@@ -226,6 +226,11 @@ def _split_table(linear: tuple[int, ...]) -> tuple[bytes, bytes]:
 
 _ULAW_LO, _ULAW_HI = _split_table(ULAW_TO_LINEAR)
 _ALAW_LO, _ALAW_HI = _split_table(ALAW_TO_LINEAR)
+# (low byte, high byte) translate tables of µ-law (index False) and A-law (index True)
+PCM16_TABLES: tuple[tuple[bytes, bytes], tuple[bytes, bytes]] = (
+    (_ULAW_LO, _ULAW_HI),
+    (_ALAW_LO, _ALAW_HI),
+)
 # mean-level tables: |sample| >> 7 per code (0..255), so a frame's level is sum(translate)
 ULAW_LEVEL = bytes(min(255, abs(v) >> 7) for v in ULAW_TO_LINEAR)
 ALAW_LEVEL = bytes(min(255, abs(v) >> 7) for v in ALAW_TO_LINEAR)

@@ -53,8 +53,10 @@ class PlayRecLeg(Leg):
         spec: PlayRecSpec,
         opener: ContentOpener,
         emit: Callable[[MediaEvent], None],
+        seal_loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         Leg.__init__(self, f"playrec:{caller.leg_id}", "playrec")
+        self._seal_loop = seal_loop
         self.call_id = call_id
         self.caller = caller
         self.spec = spec
@@ -123,7 +125,9 @@ class PlayRecLeg(Leg):
         if not data:
             return
         if self._sink is None:
-            self._sink = SealedWavSink(self._opener, self.spec.target, channels=1)
+            self._sink = SealedWavSink(
+                self._opener, self.spec.target, channels=1, seal_loop=self._seal_loop
+            )
         if self._sink.feed(data):
             self.samples += len(data) // 2
 

@@ -83,7 +83,6 @@ class MediaRelayActor(RelayFeatureMethods):
         )
         self._thread.start()
         self._ready.wait()
-        self._content = content
         self._engine = RelayEngine(config, content)
         self._loop.call_soon_threadsafe(self._engine.start)
         self._registry = CollectorRegistry()
@@ -168,9 +167,7 @@ class MediaRelayActor(RelayFeatureMethods):
 
     async def shutdown(self) -> None:
         """Release every session and stop the media loop."""
-        await self._on_media_loop(self._engine.close())
-        if self._content is not None:
-            await self._on_media_loop(self._content.close())
+        await self._on_media_loop(self._engine.close())  # seals and closes the content store
         self._loop.call_soon_threadsafe(self._loop.stop)
 
 

@@ -1,7 +1,8 @@
 """Recorded PCM streamed into the vault's content store, sealed as it arrives.
 
-:class:`SealedWavSink` runs one ``ContentStore.put`` per recording on the relay's media
-loop, fed from a bounded in-memory queue: the header of :mod:`fabric.media.wavstream`
+:class:`SealedWavSink` runs one ``ContentStore.put`` per recording on the relay's seal
+loop (:class:`SealThread`, a thread of its own: sealing never holds up packets), fed from
+a bounded in-memory queue: the header of :mod:`fabric.media.wavstream`
 (unknown length), then PCM blocks. The content store seals each chunk (AES-256-GCM,
 256 KB on the embedded backend, 64 KB on Cassandra) before it reaches a file or a row, so
 recorded audio never touches disk in plaintext, temp files included. Aborting (or a
@@ -15,7 +16,9 @@ The store is opened lazily, once per relay process, from the fabric's settings
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 
 ContentOpener = Callable[[], Awaitable[ContentStore]]
 MAX_PENDING_BYTES = 4 * 1024 * 1024  # ~2 min of a 2-channel recording waiting for the store
+HANDOFF_BYTES = 32 * 1024  # PCM collected on the media loop before a hand-over (1 s stereo)
 
 
 class _Abort(Exception):
@@ -92,6 +96,7 @@ class LazyContentStore:
             await self._store.close()
             await self._store.vault.close()
             self._store = None
+        self._lock = None  # bound to the loop that opened the store
         if self._conn is not None:
             self._conn.shutdown()
             self._conn = None
@@ -106,8 +111,59 @@ def store_opener(store: ContentStore) -> ContentOpener:
     return opener
 
 
+class SealThread:
+    """A thread with an event loop of its own where the content store lives and seals.
+
+    Sealing (AES-GCM of 256 KB chunks, file or Cassandra writes, the vault's key calls) then
+    never runs on the media loop, so packets are not held behind it; the media loop only
+    hands finished blocks over. Started on first use; :meth:`stop` closes the store (its
+    ``close``, if the opener has one) on that loop and ends the thread.
+    """
+
+    def __init__(self, name: str = "media-seal") -> None:
+        self.name = name
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> asyncio.AbstractEventLoop:
+        """The running seal loop (started now if needed)."""
+        if self.loop is None:
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+                loop.close()
+
+            self._thread = threading.Thread(target=run, name=self.name, daemon=True)
+            self._thread.start()
+            ready.wait()
+            self.loop = loop
+        return self.loop
+
+    async def stop(self, opener: ContentOpener | None = None) -> None:
+        """Close the opener's store on the seal loop (if it can be closed), end the thread."""
+        loop, thread = self.loop, self._thread
+        if loop is None or thread is None:
+            return
+        close = getattr(opener, "close", None)
+        if close is not None:
+            future = asyncio.run_coroutine_threadsafe(close(), loop)
+            await asyncio.wrap_future(future)
+        loop.call_soon_threadsafe(loop.stop)
+        await asyncio.to_thread(thread.join, 5.0)
+        self.loop = self._thread = None
+
+
 class SealedWavSink:
-    """One recording streaming into the content store (see the module doc)."""
+    """One recording streaming into the content store (see the module doc).
+
+    Producers call :meth:`feed` on their own loop; PCM collects there into blocks of
+    :data:`HANDOFF_BYTES` handed to the ``put`` that runs on the seal loop (``seal_loop``;
+    None = the producer's loop, as in unit tests).
+    """
 
     def __init__(
         self,
@@ -115,6 +171,7 @@ class SealedWavSink:
         target: SealTarget,
         channels: int,
         max_pending_bytes: int = MAX_PENDING_BYTES,
+        seal_loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.target = target
         self.channels = channels
@@ -122,40 +179,54 @@ class SealedWavSink:
         self.drops = 0
         self._opener = opener
         self._max_pending = max_pending_bytes
-        self._pending = 0
+        self._handed = 0  # bytes handed to the seal loop (written by the producer only)
+        self._consumed = 0  # bytes the put took (written on the seal loop only)
+        self._block = bytearray()
         self._queue: asyncio.Queue[bytes | None | _Abort] = asyncio.Queue()
         self._closed = False
-        self._task: asyncio.Task[ContentInfo] = asyncio.get_running_loop().create_task(
-            self._run(), name="media-seal"
+        self._seal_loop = seal_loop or asyncio.get_running_loop()
+        self._done: concurrent.futures.Future[ContentInfo] = (
+            asyncio.run_coroutine_threadsafe(self._run(), self._seal_loop)
         )
 
     def feed(self, pcm: bytes) -> bool:
         """Queue PCM (interleaved for several channels); False (a drop) if the store is
         too far behind or the sink is closed. Never waits."""
-        if self._closed or self._task.done():
+        if self._closed or self._done.done():
             return False
-        if self._pending + len(pcm) > self._max_pending:
+        if self._handed - self._consumed + len(self._block) + len(pcm) > self._max_pending:
             self.drops += 1
             return False
-        self._pending += len(pcm)
         self.bytes_fed += len(pcm)
-        self._queue.put_nowait(pcm)
+        self._block += pcm
+        if len(self._block) >= HANDOFF_BYTES:
+            self._hand(bytes(self._block))
+            self._block.clear()
         return True
+
+    def _hand(self, item: bytes | None | _Abort) -> None:
+        if isinstance(item, bytes):
+            self._handed += len(item)
+        self._seal_loop.call_soon_threadsafe(self._queue.put_nowait, item)
 
     async def finish(self) -> ContentInfo:
         """End the stream and wait until the object is sealed; raises what the store raised."""
         if not self._closed:
             self._closed = True
-            self._queue.put_nowait(None)
-        return await self._task
+            if self._block:
+                self._hand(bytes(self._block))
+                self._block.clear()
+            self._hand(None)
+        return await asyncio.wrap_future(self._done)
 
     async def abort(self) -> None:
         """Abandon the object: nothing stays stored (its key is destroyed)."""
         if not self._closed:
             self._closed = True
-            self._queue.put_nowait(_Abort())
+            self._block.clear()
+            self._hand(_Abort())
         try:
-            await self._task
+            await asyncio.wrap_future(self._done)
         except Exception:  # noqa: BLE001 - aborted on purpose; nothing to report
             pass
 
@@ -167,7 +238,7 @@ class SealedWavSink:
                 return
             if isinstance(item, _Abort):
                 raise item
-            self._pending -= len(item)
+            self._consumed += len(item)
             yield item
 
     async def _run(self) -> ContentInfo:

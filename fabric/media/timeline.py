@@ -12,16 +12,21 @@ jitter does not move samples), and re-anchored on a new SSRC or when timestamp a
 arrival disagree by more than :data:`MAX_DRIFT_SAMPLES`. Blocks are emitted interleaved
 once the clock is :data:`JITTER_SAMPLES` past them (later packets for emitted blocks are
 dropped and counted as ``late``); a channel with nothing for a block gets silence there.
+The mixer keeps G.711 codes and decodes a block when it is emitted.
 """
 
 from __future__ import annotations
 
 from array import array
 
+from fabric.media import g711
+
 SAMPLE_RATE = 8000
 MAX_GAP_SAMPLES = 5 * SAMPLE_RATE  # a voicemail gap longer than this is a timestamp jump
 MAX_DRIFT_SAMPLES = 2 * SAMPLE_RATE
 JITTER_SAMPLES = SAMPLE_RATE // 5  # 200 ms jitter allowance before a block is final
+_ULAW_SILENCE = b"\xff"
+_ALAW_SILENCE = b"\xd5"
 
 
 class MonoTrack:
@@ -58,17 +63,24 @@ class MonoTrack:
 
 
 class _Channel:
-    __slots__ = ("buf", "ssrc", "ts_base", "anchor")
+    __slots__ = ("buf", "ssrc", "ts_base", "anchor", "alaw")
 
     def __init__(self) -> None:
-        self.buf = bytearray()  # PCM from the mixer's ``emitted`` position on
+        self.buf = bytearray()  # G.711 codes (one per sample) from the mixer's ``emitted`` on
         self.ssrc: int | None = None
         self.ts_base = 0
         self.anchor = 0  # timeline position of ``ts_base``
+        self.alaw = False  # the codec of the stream's last packet
 
 
 class ForkMixer:
-    """Several streams on one timeline, emitted interleaved (see the module doc)."""
+    """Several streams on one timeline, emitted interleaved (see the module doc).
+
+    Channels buffer G.711 codes (one byte per sample) and are decoded only when a block is
+    emitted, a pair of ``bytes.translate`` per channel and block: the per-packet work is
+    placing bytes. A gap is filled with the codec's silence (µ-law 0xFF decodes to 0, A-law
+    0xD5 to +8, its smallest level).
+    """
 
     def __init__(self, channels: int, jitter_samples: int = JITTER_SAMPLES) -> None:
         self.channels = [_Channel() for _ in range(channels)]
@@ -85,11 +97,14 @@ class ForkMixer:
         for channel in self.channels:
             channel.ssrc = None
 
-    def put(self, index: int, ssrc: int, ts: int, pcm: bytes, now: float) -> None:
-        """Place one packet's PCM of channel ``index``, received at recording time ``now``."""
+    def put(
+        self, index: int, ssrc: int, ts: int, codes: bytes, now: float, alaw: bool = False
+    ) -> None:
+        """Place one packet's G.711 ``codes`` of channel ``index``, received at recording
+        time ``now``."""
         ch = self.channels[index]
-        samples = len(pcm) // 2
-        arrival_pos = self.position(now) - samples  # the frame ends when it arrives
+        samples = len(codes)
+        arrival_pos = int(now * SAMPLE_RATE) - samples  # the frame ends when it arrives
         if ch.ssrc == ssrc:
             pos = ch.anchor + (((ts - ch.ts_base) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
             if abs(pos - arrival_pos) > MAX_DRIFT_SAMPLES:
@@ -97,36 +112,41 @@ class ForkMixer:
         if ch.ssrc != ssrc:
             ch.ssrc, ch.ts_base = ssrc, ts
             ch.anchor = pos = max(arrival_pos, self.emitted)
+        ch.alaw = alaw
         offset = pos - self.emitted
         if offset < 0:
             if offset + samples <= 0:
                 self.late += 1
                 return
-            pcm = pcm[-2 * offset :]
+            codes = codes[-offset:]
             offset = 0
-        start = 2 * offset
-        end = start + len(pcm)
         buf = ch.buf
-        if len(buf) < start:
-            buf.extend(bytes(start - len(buf)))
-        buf[start:end] = pcm
+        if len(buf) < offset:
+            buf.extend((_ALAW_SILENCE if alaw else _ULAW_SILENCE) * (offset - len(buf)))
+        buf[offset : offset + len(codes)] = codes
 
     def flush(self, now: float, final: bool = False) -> bytes:
-        """Interleaved PCM of every block now final (all that is buffered when ``final``)."""
+        """Interleaved 16-bit PCM of every block now final (all that is buffered when
+        ``final``)."""
         if final:
-            target = self.emitted + max((len(c.buf) // 2 for c in self.channels), default=0)
+            target = self.emitted + max((len(c.buf) for c in self.channels), default=0)
         else:
             target = self.position(now) - self.jitter
         count = target - self.emitted
         if count <= 0:
             return b""
         self.emitted = target
-        parts = []
-        for ch in self.channels:
-            part = bytes(ch.buf[: 2 * count])
-            del ch.buf[: 2 * count]
-            parts.append(part + bytes(2 * count - len(part)))
-        return interleave(parts)
+        stride = 2 * len(self.channels)
+        out = bytearray(stride * count)
+        for i, ch in enumerate(self.channels):
+            part = bytes(ch.buf[:count])
+            del ch.buf[:count]
+            if len(part) < count:
+                part += (_ALAW_SILENCE if ch.alaw else _ULAW_SILENCE) * (count - len(part))
+            lo, hi = g711.PCM16_TABLES[ch.alaw]
+            out[2 * i :: stride] = part.translate(lo)
+            out[2 * i + 1 :: stride] = part.translate(hi)
+        return bytes(out)
 
 
 def interleave(parts: list[bytes]) -> bytes:

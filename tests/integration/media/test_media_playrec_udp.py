@@ -33,14 +33,16 @@ TENANT = "t-media-playrec"
 @pytest.fixture
 async def relay(tmp_path: Path) -> AsyncIterator[tuple[RelayEngine, LazyContentStore]]:
     base = random.randrange(23000, 27900, 100)
-    content = content_settings(tmp_path)
+    # the relay opens its store on its seal thread; the test reads through a store of its own
     engine = RelayEngine(
-        RelayConfig(port_min=base, port_max=base + 99, sweep_interval_s=0.05), content
+        RelayConfig(port_min=base, port_max=base + 99, sweep_interval_s=0.05),
+        content_settings(tmp_path),
     )
     engine.start()
-    yield engine, content
+    reader = content_settings(tmp_path)
+    yield engine, reader
     await engine.close()
-    await content.close()
+    await reader.close()
     assert engine.ports.in_use == 0
 
 

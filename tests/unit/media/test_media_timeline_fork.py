@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable
 from typing import Any
 
+from fabric.media import g711
 from fabric.media.feature_types import ForkSpec, SealTarget
 from fabric.media.fork import MAX_QUEUED_PACKETS, ForkRecorder
 from fabric.media.legs import Leg
@@ -39,38 +40,57 @@ def test_mono_track_new_ssrc_or_jump_continues_where_audio_stopped() -> None:
     assert t.written == 640
 
 
+def code(value: int, samples: int = 160) -> bytes:
+    """µ-law codes of one level (decoded by the mixer when it emits)."""
+    return g711.ulaw_encode([value]) * samples
+
+
+def dec(codes: bytes) -> bytes:
+    return g711.ulaw_bytes_to_pcm16(codes)
+
+
 def test_mixer_aligns_channels_by_arrival_then_timestamp() -> None:
     m = ForkMixer(2, jitter_samples=0)
     # A's first frame arrives at 0.02 s (so it covers 0..160), B's at 0.06 s (320..480)
-    m.put(0, 11, 5000, pcm(1), 0.02)
-    m.put(1, 22, 90000, pcm(2), 0.06)
-    m.put(0, 11, 5160, pcm(1), 0.045)  # jitter on arrival does not move it: by timestamp
-    m.put(1, 22, 90160, pcm(2), 0.08)
+    m.put(0, 11, 5000, code(1000), 0.02)
+    m.put(1, 22, 90000, code(-2000), 0.06)
+    m.put(0, 11, 5160, code(1000), 0.045)  # jitter on arrival does not move it: by timestamp
+    m.put(1, 22, 90160, code(-2000), 0.08)
     a, b = deinterleave(m.flush(0.1), 2)
-    assert a == pcm(1, 320) + pcm(0, 480)
-    assert b == pcm(0, 320) + pcm(2, 320) + pcm(0, 160)
+    assert a == dec(code(1000, 320)) + pcm(0, 480)
+    assert b == pcm(0, 320) + dec(code(-2000, 320)) + pcm(0, 160)
     assert m.emitted == 800
+
+
+def test_mixer_decodes_alaw_channels() -> None:
+    m = ForkMixer(2, jitter_samples=0)
+    alaw = g711.alaw_encode([3000]) * 160
+    m.put(0, 1, 0, alaw, 0.02, alaw=True)
+    m.put(1, 2, 0, code(3000), 0.02)
+    a, b = deinterleave(m.flush(0.02), 2)
+    assert a == g711.alaw_bytes_to_pcm16(alaw) and b == dec(code(3000))
 
 
 def test_mixer_holds_blocks_for_jitter_and_drops_what_comes_too_late() -> None:
     m = ForkMixer(1, jitter_samples=800)
-    m.put(0, 1, 0, pcm(1), 0.02)
+    m.put(0, 1, 0, code(100), 0.02)
     assert m.flush(0.05) == b""  # still inside the jitter window
-    m.put(0, 1, 320, pcm(3), 0.06)
-    m.put(0, 1, 160, pcm(2), 0.07)  # reordered but in time: placed
-    assert m.flush(0.16) == pcm(1) + pcm(2) + pcm(3)  # up to 0.16 s less 0.1 s of jitter
-    m.put(0, 1, 160, pcm(5), 0.17)  # a copy of an emitted block: dropped
+    m.put(0, 1, 320, code(300), 0.06)
+    m.put(0, 1, 160, code(200), 0.07)  # reordered but in time: placed
+    out = m.flush(0.16)  # up to 0.16 s less 0.1 s of jitter
+    assert out == dec(code(100) + code(200) + code(300))
+    m.put(0, 1, 160, code(500), 0.17)  # a copy of an emitted block: dropped
     assert m.late == 1
     assert m.flush(0.2, final=True) == b""
 
 
 def test_mixer_reanchors_after_a_pause() -> None:
     m = ForkMixer(1, jitter_samples=0)
-    m.put(0, 1, 0, pcm(1), 0.02)
-    assert m.flush(0.0, final=True) == pcm(1)
+    m.put(0, 1, 0, code(100), 0.02)
+    assert m.flush(0.0, final=True) == dec(code(100))
     m.reanchor_all()  # resumed at timeline 0.02 s; the stream's timestamps moved on by 10 s
-    m.put(0, 1, 80000, pcm(2), 0.04)
-    assert m.flush(0.04) == pcm(2)
+    m.put(0, 1, 80000, code(200), 0.04)
+    assert m.flush(0.04) == dec(code(200))
 
 
 def test_interleave_round_trip() -> None:
