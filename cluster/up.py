@@ -161,7 +161,8 @@ async def run(
         ray.init(address=settings.runtime.ray_address, log_to_driver=False)
     _stop_on_signals(stop)  # again: connecting Ray replaced the SIGTERM handler with its own
     try:
-        media = await start_media(settings.media)
+        # with the stores' settings the relays can record (voicemail, call recordings)
+        media = await start_media(settings.media, storage=settings.storage, vault=settings.vault)
         system = await RayActorSystem.start(
             settings,
             actor_types=ACTOR_TYPES,
