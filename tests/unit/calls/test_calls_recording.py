@@ -281,3 +281,16 @@ async def test_a_restricted_party_is_not_recorded(world: World) -> None:
         RESTRICTED.clear()
     assert info.value.error_id == "recording-restricted"
     assert world.fork.log == ["start", "stop"]
+
+
+async def test_a_blind_transfer_stops_the_recording_of_the_party_that_left(world: World) -> None:
+    call_id, a, b, t = await _answered(world, OFF, ALWAYS)
+    c = await t.user("C")
+    await t.extension("103", c)
+    await t.phone(c, "103")
+    await world.fabric.op(b, call_id, transfer=api_calls.TransferRequest(
+        call_id=call_id, to=api_common.Destination(extension="103")))
+    assert world.fork.log == ["start", "stop"]  # sealed when 102 left
+    await _hangup(world, a, call_id)
+    cdr = world.fabric.cdrs.rows[call_id]
+    assert cdr.recorded and len(cdr.recording_ids) == 1
