@@ -122,7 +122,9 @@ def privacy_servicer(system: ActorSystem, stores: Stores) -> PrivacyServicer:
     if stores.content is None:
         raise Internal("the privacy service needs the content store", error_id="no-content-store")
     mdr = getattr(stores, "mdr", None)
-    servicer = PrivacyServicer(PrivacyService(system, Sources(stores.cdr, stores.content, mdr)))
+    audit = getattr(stores, "audit", None)  # issue 14: the audit log is part of an export
+    servicer = PrivacyServicer(PrivacyService(system, Sources(stores.cdr, stores.content, mdr,
+                                                              audit)))
     state = getattr(stores, "state", None)
     servicer.compliance = ComplianceRecords(state) if state is not None else None
     return servicer

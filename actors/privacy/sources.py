@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from actors.privacy.subjects import Subject
+from fabric.audit.store import AuditStore
 from fabric.cdr import Cdr
 from fabric.storage.base import CdrStore
 from fabric.vault.content import (
@@ -51,6 +52,7 @@ class Sources:
     cdr: CdrStore
     content: ContentStore
     mdr: MdrSource | None = None
+    audit: AuditStore | None = None  # the tenant's audit log goes into a tenant export
 
 
 def _dt(ms: int) -> datetime:

@@ -25,6 +25,7 @@ from actors.call_index import ActiveCallIndex
 from actors.call_metrics import CallMetrics
 from actors.compliance.records import ComplianceRecords
 from actors.number import NumberDirectory
+from actors.privacy import PrivacyActor, PrivacyIndex
 from actors.tenant import TenantActor
 from cluster.ports import free_tcp_port
 from fabric.api.v1 import audit_pb2 as api_audit
@@ -46,6 +47,8 @@ from fabric.edge.auth import Role
 from fabric.storage.base import CdrStore
 from fabric.storage.factory import open_stores
 from fabric.systems import LocalActorSystem
+from fabric.vault.content import ContentStore
+from fabric.vault.vault import Vault
 
 CONTENT_SERVICES = ("Voicemail", "Recordings", "Messaging", "Records", "Calls", "TenantAdmin")
 """Services that return a tenant's content or personal data: no carrier staff role may call
@@ -71,10 +74,11 @@ async def api(tmp_path: Path, embedded_settings: StorageSettings) -> AsyncIterat
         root_key_file=tmp_path / "root.key"))
     cdrs = DictCdrStore()
     system = LocalActorSystem(
-        [TenantActor, CallActor, NumberDirectory, ActiveCallIndex],
+        [TenantActor, CallActor, NumberDirectory, ActiveCallIndex, PrivacyActor, PrivacyIndex],
+        state_store=stores.state, reminder_store=stores.reminders,
         services={CdrStore: cdrs, CallMetrics: CallMetrics(), CallSettings: settings.calls,
-                  LimitsSettings: settings.limits,
-                  ComplianceRecords: ComplianceRecords(stores.state)})
+                  LimitsSettings: settings.limits, ContentStore: stores.content,
+                  Vault: stores.vault, ComplianceRecords: ComplianceRecords(stores.state)})
     await system.start()
     stores.cdr = cdrs  # type: ignore[assignment]
     gateway = await start_api(system, settings, stores)
@@ -280,3 +284,34 @@ async def test_hipaa_gate_over_the_api(api: Api) -> None:
         ("pro", False): ("baa-required", "baa-required"),
         ("pro", True): ("", ""),
     }
+
+
+async def test_a_tenant_export_holds_its_audit_log(api: Api) -> None:
+    import io
+    import json
+    import zipfile
+
+    from fabric.api.v1 import privacy_pb2 as api_privacy
+    from fabric.api.v1 import privacy_pb2_grpc
+
+    tenant = await _tenant(api, "Exported")
+    owner = _md(tenant.owner_api_key)
+    support = await _operator(api, api_audit.OPERATOR_ROLE_SUPPORT)
+    await carrier_pb2_grpc.CarrierAdminStub(api.channel).GetTenant(
+        api_carrier.TenantRef(tenant_id=tenant.tenant.tenant_id), metadata=_md(support))
+    data = b""
+    async for event in privacy_pb2_grpc.PrivacyStub(api.channel).Export(
+            api_privacy.ExportRequest(), metadata=owner, timeout=30):
+        if event.WhichOneof("event") == "data":
+            data += event.data.chunk
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        lines = z.read("audit/audit.jsonl").decode().splitlines()
+        manifest = json.loads(z.read("manifest.json"))
+    entries = [json.loads(line) for line in lines]
+    assert [(e["role"], e["method"].rpartition("/")[2]) for e in entries] == [
+        ("support", "GetTenant")]
+    assert manifest["counts"]["audit-entry"] == 1
+    # the export itself is in the log now, with its requester
+    page = await audit_pb2_grpc.AuditStub(api.channel).QueryAuditLog(
+        api_audit.QueryAuditLogRequest(method="Export"), metadata=owner)
+    assert [(e.role, e.action, e.key_id != "") for e in page.entries] == [("owner", "export", True)]
