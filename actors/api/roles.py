@@ -121,3 +121,10 @@ ROLES: dict[str, frozenset[Role]] = {
     **{f"/fabric.api.v1.Recordings/{m}": EVERYONE for m in _RECORDINGS},
     **{f"/fabric.api.v1.Recordings/{m}": ADMINS for m in _RECORDINGS_ADMIN},
 }
+
+
+def bootstrap_only(roles: dict[str, frozenset[Role]]) -> dict[str, frozenset[Role]]:
+    """The table with the operator token (``Role.OPERATOR``) kept only on the Operators
+    service (``api.operator_token_bootstrap_only``): it creates named operators, nothing else."""
+    return {method: allowed if "/fabric.api.v1.Operators/" in method
+            else allowed - {Role.OPERATOR} for method, allowed in roles.items()}

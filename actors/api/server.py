@@ -20,7 +20,7 @@ from actors.api.principals import KeyVerifier
 from actors.api.privacy import privacy_servicer
 from actors.api.recordings import RecordingsServicer
 from actors.api.records import RecordsServicer
-from actors.api.roles import ROLES
+from actors.api.roles import ROLES, bootstrap_only
 from actors.api.tenant_admin import TenantAdminServicer
 from actors.api.voicemail import VoicemailServicer
 from fabric.actor import ActorSystem
@@ -115,7 +115,7 @@ async def start_api(
     authorizer = Authorizer(
         load_or_create_operator_token(api.operator_token_file),
         KeyVerifier(system, operators=accountability.operators),
-        ROLES,
+        bootstrap_only(ROLES) if api.operator_token_bootstrap_only else ROLES,
         cache_ttl_s=api.key_cache_s,
         clock=clock,
         failed=FailedCredentials(
