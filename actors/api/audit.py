@@ -3,8 +3,6 @@ carrier-admins (and the operator token) read any tenant's log or the carrier's o
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import grpc
 
 from actors import validate
@@ -22,7 +20,7 @@ DEFAULT_LIMIT = 100
 
 def entry_to_pb(entry: AuditEntry) -> api_audit.AuditEntry:
     """The API's form of an entry."""
-    return api_audit.AuditEntry(**asdict(entry))
+    return api_audit.AuditEntry(**entry.as_dict())
 
 
 def log_of(tenant_id: str) -> str:

@@ -58,12 +58,17 @@ class CassandraAuditStore:
 
     async def append(self, entry: AuditEntry) -> None:
         """Write the entry, its month and its stream's head in one logged batch."""
-        month = month_of(entry.at_us)
+        await self.append_many([entry])
+
+    async def append_many(self, entries: list[AuditEntry]) -> None:
+        """Write the entries, their months and their streams' heads in one logged batch."""
         batch = BatchStatement(consistency_level=self._conn.consistency)
-        batch.add(self._ps["insert"], (entry.log_id, month, entry.at_us, entry.stream,
-                                       entry.seq, entry.to_json()))
-        batch.add(self._ps["month"], (entry.log_id, month))
-        batch.add(self._ps["head"], (entry.log_id, entry.stream, entry.seq, entry.hash))
+        for entry in entries:
+            month = month_of(entry.at_us)
+            batch.add(self._ps["insert"], (entry.log_id, month, entry.at_us, entry.stream,
+                                           entry.seq, entry.to_json()))
+            batch.add(self._ps["month"], (entry.log_id, month))
+            batch.add(self._ps["head"], (entry.log_id, entry.stream, entry.seq, entry.hash))
         await run(self._conn.session, batch)
 
     async def _months(self, log_id: str) -> list[str]:

@@ -11,10 +11,11 @@ inserted one (a broken link) are all reported.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from fabric.audit.entry import GENESIS, RETENTION_S, AuditEntry
+from fabric.audit.entry import GENESIS, RETENTION_S, AuditEntry, chained
 from fabric.audit.store import AuditStore
 from fabric.clock import Clock, SystemClock
 
@@ -33,14 +34,25 @@ class AuditWriter:
     async def append(self, entry: AuditEntry) -> AuditEntry:
         """Give ``entry`` (its log, who, what, outcome) this stream's next seq, the time and
         the previous hash; store it; return it sealed."""
-        lock = self._locks.setdefault(entry.log_id, asyncio.Lock())
-        async with lock:
-            seq, prev = self._tips.get(entry.log_id, (0, GENESIS))
-            sealed = replace(entry, stream=self.stream, seq=seq + 1,
-                             at_us=entry.at_us or int(self.clock.now() * 1_000_000),
-                             prev_hash=prev, hash="").sealed()
-            await self.store.append(sealed)
-            self._tips[entry.log_id] = (sealed.seq, sealed.hash)
+        return (await self.append_all([entry]))[0]
+
+    async def append_all(self, entries: list[AuditEntry]) -> list[AuditEntry]:
+        """:meth:`append` for entries of different logs (one RPC's), stored together in one
+        write; the logs' locks are taken in order (no deadlock between two RPCs)."""
+        logs = sorted({e.log_id for e in entries})
+        if len(logs) != len(entries):
+            raise ValueError("append_all takes at most one entry per log")
+        async with contextlib.AsyncExitStack() as stack:
+            for log_id in logs:
+                await stack.enter_async_context(self._locks.setdefault(log_id, asyncio.Lock()))
+            now_us = int(self.clock.now() * 1_000_000)
+            sealed = []
+            for entry in entries:
+                seq, prev = self._tips.get(entry.log_id, (0, GENESIS))
+                sealed.append(chained(entry, self.stream, seq + 1, entry.at_us or now_us, prev))
+            await self.store.append_many(sealed)
+            for e in sealed:
+                self._tips[e.log_id] = (e.seq, e.hash)
             return sealed
 
 

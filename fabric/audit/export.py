@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
-from dataclasses import asdict
 
 from fabric.audit.entry import AuditEntry
 from fabric.audit.store import AuditStore
@@ -19,4 +17,4 @@ async def read_tenant_log(store: AuditStore, tenant_id: str) -> AsyncIterator[Au
 async def tenant_log_jsonl(store: AuditStore, tenant_id: str) -> AsyncIterator[bytes]:
     """The tenant's audit log as JSON lines (one entry per line, UTF-8)."""
     async for entry in read_tenant_log(store, tenant_id):
-        yield (json.dumps(asdict(entry), sort_keys=True) + "\n").encode()
+        yield (entry.to_json() + "\n").encode()

@@ -65,16 +65,15 @@ class AuditRecorder:
         target = "" if who.tenant_id else target_tenant(request)
         if target:
             logs.append(target)
-        base = AuditEntry(
-            log_id="", stream="", seq=0, at_us=0, principal=who.user_id,
+        base = dict(
+            stream="", seq=0, at_us=0, principal=who.user_id,
             role=str(getattr(who.role, "value", who.role)), principal_tenant=who.tenant_id,
             key_id=who.key_id, method=method, action=spec.action,
             object_class=spec.object_class, object_id=object_id(request, spec), peer=peer,
             outcome=outcome, error_id=error_id, prev_hash="")
-        written = []
         try:
-            for log_id in logs:
-                written.append(await self.writer.append(_with_log(base, log_id)))
+            return await self.writer.append_all(
+                [AuditEntry(log_id=log_id, **base) for log_id in logs])  # type: ignore[arg-type]
         except FabricError as exc:
             log.error("audit log not written (%s): refusing the answer", exc.error_id)
             raise Unavailable("the audit log cannot be written just now; retry",
@@ -83,10 +82,3 @@ class AuditRecorder:
             log.exception("audit log not written: refusing the answer")
             raise Unavailable("the audit log cannot be written just now; retry",
                               error_id="audit-unavailable") from None
-        return written
-
-
-def _with_log(entry: AuditEntry, log_id: str) -> AuditEntry:
-    from dataclasses import replace
-
-    return replace(entry, log_id=log_id)

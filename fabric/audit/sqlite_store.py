@@ -45,13 +45,17 @@ class SqliteAuditStore:
 
     async def append(self, entry: AuditEntry) -> None:
         """Insert the entry and move its stream's head, in one transaction."""
+        await self.append_many([entry])
+
+    async def append_many(self, entries: list[AuditEntry]) -> None:
+        """Insert the entries and move their streams' heads, in one transaction."""
+        rows = [(e.log_id, e.stream, e.seq, e.at_us, e.principal, e.method, e.object_class,
+                 e.outcome, e.to_json()) for e in entries]
+        heads = [(e.log_id, e.stream, e.seq, e.hash) for e in entries]
+
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (entry.log_id, entry.stream, entry.seq, entry.at_us, entry.principal,
-                 entry.method, entry.object_class, entry.outcome, entry.to_json()))
-            conn.execute("INSERT OR REPLACE INTO audit_heads VALUES (?, ?, ?, ?)",
-                         (entry.log_id, entry.stream, entry.seq, entry.hash))
+            conn.executemany("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany("INSERT OR REPLACE INTO audit_heads VALUES (?, ?, ?, ?)", heads)
 
         await self._db.run(write)
 

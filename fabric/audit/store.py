@@ -86,6 +86,10 @@ class AuditStore(Protocol):
         """Add a sealed entry and move its stream's head to it."""
         ...
 
+    async def append_many(self, entries: list[AuditEntry]) -> None:
+        """:meth:`append` for several entries in one write (all or none where possible)."""
+        ...
+
     async def query(self, log_id: str, query: AuditQuery) -> AuditPage:
         """A page of the log, newest first."""
         ...
@@ -126,6 +130,11 @@ class MemoryAuditStore:
         """Add the entry and move its stream's head."""
         self.rows.setdefault(entry.log_id, []).append(entry)
         self.head[(entry.log_id, entry.stream)] = (entry.seq, entry.hash)
+
+    async def append_many(self, entries: list[AuditEntry]) -> None:
+        """Add each entry."""
+        for entry in entries:
+            await self.append(entry)
 
     async def query(self, log_id: str, query: AuditQuery) -> AuditPage:
         """A page of the log, newest first."""
