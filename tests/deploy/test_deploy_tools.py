@@ -305,3 +305,19 @@ async def test_promtool_check_metrics_over_live_endpoint(live_metrics: str) -> N
     assert "_created" not in text
     result = _run(_tool("promtool"), "check", "metrics", stdin=text)
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("case", sorted(VALUES))
+def test_every_ray_container_runs_with_usage_stats_off(case: str, tmp_path: Path) -> None:
+    """Nothing leaves for third parties (issue 14): every container of the Ray pods reads the
+    settings ConfigMap, which turns Ray's usage statistics off."""
+    docs = [d for d in yaml.safe_load_all(_render(case, tmp_path).read_text()) if d]
+    [settings] = [d for d in docs if d["kind"] == "ConfigMap"
+                  and d["metadata"]["name"].endswith("-settings")]
+    assert settings["data"]["RAY_USAGE_STATS_ENABLED"] == "0"
+    [cluster] = [d for d in docs if d["kind"] == "RayCluster"]
+    for pod in (cluster["spec"]["headGroupSpec"], *cluster["spec"]["workerGroupSpecs"]):
+        for container in pod["template"]["spec"]["containers"]:
+            refs = [e["configMapRef"]["name"] for e in container.get("envFrom", [])
+                    if "configMapRef" in e]
+            assert settings["metadata"]["name"] in refs, container["name"]
