@@ -100,7 +100,8 @@ async def start_fabric(
         ),
     )
     cluster.ensure_workers(nodes - 1)
-    media = await start_media(settings.media)  # before the hosts: they look relays up
+    # before the hosts (they look relays up); with the stores' settings the relays can record
+    media = await start_media(settings.media, storage=settings.storage, vault=settings.vault)
     system = await RayActorSystem.start(
         settings,
         actor_types=ACTOR_TYPES,
