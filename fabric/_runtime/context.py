@@ -78,7 +78,8 @@ class ActivationContext:
         stored = await self._host.state_store.load(kind, key)
         if self._fenced is not None and self.fence is None and stored is not None:
             self.fence = await self._fenced.claim(kind, key)
-            stored = await self._host.state_store.load(kind, key)  # under the claim
+            if not self.fence.fresh:
+                stored = await self._host.state_store.load(kind, key)  # under the claim
         self.version = 0 if stored is None else stored.version
         if self.fence is not None:
             self.fence.version = self.version
@@ -125,8 +126,11 @@ class ActivationContext:
         assert store is not None
         if self.fence is None:  # first write: claim, then check what is stored now
             fence = await store.claim(self._address.kind, self._address.key)
-            stored = await store.load(self._address.kind, self._address.key)
-            current = 0 if stored is None else stored.version
+            if fence.fresh and self.version is not None:
+                current = self.version  # no fenced writer since our load (see Fence.fresh)
+            else:
+                stored = await store.load(self._address.kind, self._address.key)
+                current = 0 if stored is None else stored.version
             if self.version is not None and current != self.version:
                 self.deactivate_requested = True
                 self._pending.clear()

@@ -130,7 +130,9 @@ class Fence:
     ``epoch`` orders claims: every claim of (kind, key) gets a larger epoch than every
     earlier one. ``seq`` counts this activation's writes; ``version`` is the version it last
     loaded or wrote; ``lease_until`` (the store's monotonic clock) is when its lease on the
-    actor lapses, 0 = no lease. The store updates them; the runtime only holds the fence.
+    actor lapses, 0 = no lease. ``fresh``: no claim of the actor was on record (none in the
+    store's claim retention), so nothing was written through a fence since a read made
+    just before the claim. The store updates them; the runtime only holds the fence.
     """
 
     kind: str
@@ -139,6 +141,7 @@ class Fence:
     seq: int = 0
     version: int = 0
     lease_until: float = 0.0
+    fresh: bool = False
 
 
 @dataclass(frozen=True, slots=True)

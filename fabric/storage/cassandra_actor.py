@@ -33,7 +33,10 @@ for state and claims); a write made when less than half the lease is left first 
   timestamps are above "now": they beat rows written by the compare-and-set store before
   (server timestamps), and the tombstone of a forgotten actor. A claim row therefore needs
   to outlive only its last activation (30 days' TTL); a claim found missing at a check is
-  re-taken ``IF NOT EXISTS`` (nobody claimed meanwhile) or is lost.
+  re-taken ``IF NOT EXISTS`` (nobody claimed meanwhile) or is lost. A claim that found no
+  claim on record (``Fence.fresh``, a new call) does not read the state again: no writer
+  can have had a write acknowledged since the read made before it (a writer whose claim
+  expired must renew or check first, and finds it gone or ours).
 - *Network partition.* A host cut off from a quorum can neither claim, renew, write nor
   check: its turns fail ``Unavailable`` and acknowledge nothing, and after its lease lapses
   the side that reaches a quorum claims the actor (a failover waits at most one lease).
@@ -52,14 +55,7 @@ runtime; a (kind, key) is written one way only, never both.
 logged batch as the state (all or nothing), with the due times the activation read once
 (``reminders_of``), so moving or cancelling needs no read.
 
-Reminders: rows in ``reminders_by_bucket`` partitioned by the hour of their due time, an
-index row per reminder in ``reminder_by_id`` (to move or cancel it), and the list of hours
-that may hold reminders in ``reminder_buckets``. ``due`` reads only the listed hours up to
-``until``. An hour found empty is unlisted with ``USING TIMESTAMP <time before the read>``:
-an upsert writes its reminder row before it lists the hour, so a listing written after our
-read carries a later timestamp and survives the delete (clocks of one machine, or NTP). An
-hour is only unlisted once it is over, so a store that listed an hour itself skips the
-listing write until a minute before the hour ends.
+Reminders are rows of :mod:`fabric.storage.cassandra_reminders`.
 """
 
 from __future__ import annotations
@@ -69,47 +65,33 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from cassandra import ConsistencyLevel, WriteTimeout
-from cassandra.query import BatchStatement, BatchType, BoundStatement, PreparedStatement
+from cassandra import WriteTimeout
+from cassandra.query import BatchStatement, BatchType, BoundStatement
 
 from fabric.config import StorageSettings
 from fabric.errors import FailedPrecondition, Unavailable
-from fabric.storage.base import Fence, Reminder, ReminderChange, StoredState
+from fabric.storage.base import Fence, ReminderChange, StoredState
+from fabric.storage.cassandra_reminders import (
+    BUCKET_S,
+    LIST_MARGIN_S,
+    REMINDER_CQL,
+    SHARD,
+    CassandraReminderStore,
+    Prepared,
+    bucket_of,
+    strong,
+)
 from fabric.storage.cassandra_session import CassandraConnection, aexecute, connect, run
 from fabric.storage.sqlite_actor import check_version, conflict
 
-BUCKET_S = 3600
-_SHARD = 0
+__all__ = ["CassandraReminderStore", "CassandraStateStore", "claim_lost", "fresh_epoch",
+           "write_timestamp"]
+
 SEQ_BITS = 20
 CLAIM_TTL_S = 30 * 86400
 CLAIM_ATTEMPTS = 8
 LEASE_S = 5.0  # how long a claim keeps other activations out (renewed by its writes)
 CLOCK_MARGIN_S = 1.0  # clock difference between hosts the leases tolerate (NTP: far less)
-LIST_MARGIN_S = 60.0  # clock skew between hosts we tolerate at an hour's end
-_STRONG = frozenset({ConsistencyLevel.LOCAL_QUORUM, ConsistencyLevel.QUORUM,
-                     ConsistencyLevel.EACH_QUORUM, ConsistencyLevel.ALL})
-
-REMINDER_CQL = {
-    "get": "SELECT due FROM reminder_by_id WHERE kind = ? AND key = ? AND name = ?",
-    "get_all": "SELECT name, due FROM reminder_by_id WHERE kind = ? AND key = ?",
-    "put_id": "INSERT INTO reminder_by_id (kind, key, name, due) VALUES (?, ?, ?, ?)",
-    "del_id": "DELETE FROM reminder_by_id WHERE kind = ? AND key = ? AND name = ?",
-    "put_row": "INSERT INTO reminders_by_bucket (bucket, due, kind, key, name) "
-    "VALUES (?, ?, ?, ?, ?)",
-    "del_row": "DELETE FROM reminders_by_bucket WHERE bucket = ? AND due = ? "
-    "AND kind = ? AND key = ? AND name = ?",
-    "list": "INSERT INTO reminder_buckets (shard, bucket) VALUES (?, ?)",
-    "buckets": "SELECT bucket FROM reminder_buckets WHERE shard = ? AND bucket <= ?",
-    "unlist": "DELETE FROM reminder_buckets USING TIMESTAMP ? WHERE shard = ? AND bucket = ?",
-    "scan": "SELECT due, kind, key, name FROM reminders_by_bucket "
-    "WHERE bucket = ? AND due <= ? LIMIT ?",
-}
-
-
-def bucket_of(due: float) -> int:
-    """The hour bucket of a due time (unix seconds)."""
-    return int(due // BUCKET_S)
-
 
 def fresh_epoch(now: float | None = None) -> int:
     """The smallest epoch a claim made now may take: its timestamps start after ``now``."""
@@ -122,42 +104,12 @@ def write_timestamp(fence: Fence) -> int:
     return (fence.epoch << SEQ_BITS) | fence.seq
 
 
-def strong(consistency: int) -> int:
-    """``consistency`` if it is a quorum (or stronger), else LOCAL_QUORUM."""
-    return consistency if consistency in _STRONG else ConsistencyLevel.LOCAL_QUORUM
-
-
 def claim_lost(kind: str) -> FailedPrecondition:
     """The error of a write by an activation that a later claim superseded."""
     return FailedPrecondition(
         f"a newer activation of this {kind} actor claimed it; this one stops",
         error_id="state-claim-lost",
     )
-
-
-class _Prepared:
-    def __init__(self, conn: CassandraConnection) -> None:
-        self._conn = conn
-        self._ps: dict[str, PreparedStatement] = {}
-
-    def prepare(
-        self,
-        texts: dict[str, str],
-        serial: frozenset[str] = frozenset(),
-        quorum: frozenset[str] = frozenset(),
-    ) -> None:
-        for name, text in texts.items():
-            ps = self._conn.session.prepare(text)
-            ps.consistency_level = self._conn.consistency
-            ps.serial_consistency_level = ConsistencyLevel.LOCAL_SERIAL
-            if name in quorum:
-                ps.consistency_level = strong(self._conn.consistency)
-            if name in serial:
-                ps.consistency_level = ConsistencyLevel.LOCAL_SERIAL
-            self._ps[name] = ps
-
-    def __getitem__(self, name: str) -> PreparedStatement:
-        return self._ps[name]
 
 
 class CassandraStateStore:
@@ -169,7 +121,7 @@ class CassandraStateStore:
     ) -> None:
         self._conn = conn
         self._owns = owns_connection
-        self._ps = _Prepared(conn)
+        self._ps = Prepared(conn)
         self._listed: set[int] = set()
         self._lease_s = lease_s
 
@@ -250,7 +202,8 @@ class CassandraStateStore:
                 continue
             row = rows[0]
             if row.applied:
-                return Fence(kind, key, epoch, lease_until=sent + self._lease_s - CLOCK_MARGIN_S)
+                return Fence(kind, key, epoch, lease_until=sent + self._lease_s - CLOCK_MARGIN_S,
+                             fresh=seen is None)
             current = getattr(row, "epoch", None)
             seen = None if current is None else int(current)
             lease = getattr(row, "lease_until", None)
@@ -336,7 +289,7 @@ class CassandraStateStore:
                 batch.add(statement)
             await run(session, batch)
         for bucket in listings:  # after the rows (see the module docstring)
-            await run(session, self._ps["list"], [_SHARD, bucket])
+            await run(session, self._ps["list"], [SHARD, bucket])
             self._listed.add(bucket)
 
     def _reminder_statements(
@@ -420,78 +373,6 @@ class CassandraStateStore:
     async def delete(self, kind: str, key: str) -> None:
         """Forget the state (no error if absent)."""
         await run(self._conn.session, self._ps["delete"], [kind, key])
-
-    async def close(self) -> None:
-        """Shut the driver down if this store opened it."""
-        if self._owns:
-            self._conn.shutdown()
-
-
-class CassandraReminderStore:
-    """Reminders bucketed by hour of due time."""
-
-    def __init__(self, conn: CassandraConnection, *, owns_connection: bool = True) -> None:
-        self._conn = conn
-        self._owns = owns_connection
-        self._ps = _Prepared(conn)
-
-    async def prepare(self) -> None:
-        """Prepare the statements (in a thread: preparing blocks on the network)."""
-        await asyncio.to_thread(self._prepare)
-
-    def _prepare(self) -> None:
-        self._ps.prepare(REMINDER_CQL)
-
-    @classmethod
-    async def open(cls, settings: StorageSettings) -> CassandraReminderStore:
-        """Connect and prepare."""
-        store = cls(await connect(settings))
-        await store.prepare()
-        return store
-
-    async def _current_due(self, kind: str, key: str, name: str) -> float | None:
-        rows = await run(self._conn.session, self._ps["get"], [kind, key, name])
-        return float(rows[0].due) if rows else None
-
-    async def upsert(self, reminder: Reminder) -> None:
-        """Create or move a reminder."""
-        r = reminder
-        due = float(r.due)
-        session = self._conn.session
-        old = await self._current_due(r.kind, r.key, r.name)
-        bucket = bucket_of(due)
-        await run(session, self._ps["put_row"], [bucket, due, r.kind, r.key, r.name])
-        await run(session, self._ps["put_id"], [r.kind, r.key, r.name, due])
-        await run(session, self._ps["list"], [_SHARD, bucket])  # after the row: see module doc
-        if old is not None and old != due:
-            await run(session, self._ps["del_row"], [bucket_of(old), old, r.kind, r.key, r.name])
-
-    async def cancel(self, kind: str, key: str, name: str) -> None:
-        """Remove a reminder if present."""
-        old = await self._current_due(kind, key, name)
-        if old is None:
-            return
-        session = self._conn.session
-        await run(session, self._ps["del_row"], [bucket_of(old), old, kind, key, name])
-        await run(session, self._ps["del_id"], [kind, key, name])
-
-    async def due(self, until: float, limit: int = 1000) -> list[Reminder]:
-        """Reminders due at or before ``until``, earliest first."""
-        session = self._conn.session
-        last = bucket_of(until)
-        read_at = int(time.time() * 1_000_000) - 1
-        listed = await run(session, self._ps["buckets"], [_SHARD, last])
-        found: list[Reminder] = []
-        for row in listed:
-            bucket = int(row.bucket)
-            rows = await run(session, self._ps["scan"], [bucket, float(until), limit - len(found)])
-            if not rows and bucket < last:
-                await run(session, self._ps["unlist"], [read_at, _SHARD, bucket])
-            found.extend(Reminder(kind=r.kind, key=r.key, name=r.name, due=r.due) for r in rows)
-            if len(found) >= limit:
-                break
-        found.sort(key=lambda r: (r.due, r.kind, r.key, r.name))
-        return found[:limit]
 
     async def close(self) -> None:
         """Shut the driver down if this store opened it."""
