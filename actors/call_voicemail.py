@@ -36,7 +36,7 @@ from actors import call_liveness as liveness
 from actors.call_media import CallMediaFeatures, NoMedia
 from actors.mailbox import mailbox_address
 from actors.mailbox import metrics as vm_metrics
-from actors.mailbox.audio import BYTES_PER_S, WAV_HEADER_BYTES
+from actors.mailbox.audio import BEEP_MS, BYTES_PER_S, WAV_HEADER_BYTES
 from actors.messages.v1 import call_pb2 as msg_call
 from actors.messages.v1 import mailbox_pb2 as msg_mailbox
 from actors.messages.v1 import media_events_pb2 as msg_media
@@ -119,6 +119,7 @@ async def answer(actor: CallActor, s: msg_call.LiveCallState) -> bool:
         target=target,
         greeting=await _greeting(actor, s.callee_tenant_id, plan.greeting_object_id),
         max_seconds=float(plan.max_message_s),
+        beep_ms=BEEP_MS,
     )
     try:
         await media.start_playrec(s.call_id, s.caller.media_leg_id, spec)

@@ -30,7 +30,7 @@ import logging
 from google.protobuf.message import Message
 
 from actors.mailbox import metrics, views
-from actors.mailbox.audio import parse_greeting_wav
+from actors.mailbox.audio import BEEP_MS, default_greeting_ms, parse_greeting_wav
 from actors.mailbox.notify import message_waiting
 from actors.messages.v1 import common_pb2 as msg_common
 from actors.messages.v1 import mailbox_pb2 as msg_mailbox
@@ -183,11 +183,13 @@ class MailboxActor(VirtualActor[str]):
 
     def _greeting(self) -> api_vm.MailboxGreeting:
         s = self.state
+        custom = bool(s.greeting_object_id)
         return api_vm.MailboxGreeting(
             mailbox=s.mailbox_id,
-            custom=bool(s.greeting_object_id),
-            duration_ms=s.greeting_duration_ms if s.greeting_object_id else 0,
-            updated_at_ms=s.greeting_updated_at_ms if s.greeting_object_id else 0,
+            custom=custom,
+            duration_ms=s.greeting_duration_ms if custom else default_greeting_ms(),
+            updated_at_ms=s.greeting_updated_at_ms if custom else 0,
+            beep_ms=BEEP_MS,
         )
 
     async def _upload_greeting(self, wav: bytes) -> api_vm.MailboxGreeting:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import struct
 import wave
+from functools import cache
 
 from fabric.errors import InvalidArgument
 
@@ -65,3 +66,17 @@ def parse_greeting_wav(data: bytes) -> int:
     if not MIN_GREETING_S <= seconds <= MAX_GREETING_S:
         raise _bad(f"lasts {seconds:.2f} s")
     return duration_ms(len(pcm))
+
+
+BEEP_MS = 400
+"""The beep after the greeting (the relay's play/record leg plays it; recording starts when
+it ends)."""
+
+
+@cache
+def default_greeting_ms() -> int:
+    """The length of the relay's shipped default greeting (read once per process)."""
+    from fabric.media.feature_types import DEFAULT_GREETING
+    from fabric.media.prompts import load_prompt
+
+    return duration_ms(len(load_prompt(DEFAULT_GREETING)))

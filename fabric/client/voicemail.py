@@ -144,6 +144,12 @@ class VoicemailClient:
             self.stub.GetMailboxSettings, api_vm.MailboxRef(mailbox=mailbox)
         )
 
+    async def prompt_frames(self, mailbox: str) -> int:
+        """How many 20 ms frames of greeting and beep a caller hears before the mailbox
+        records (speak after that many: :meth:`fabric.client.CallAudio.wait_received`)."""
+        greeting = (await self.settings(mailbox)).greeting
+        return -(-(greeting.duration_ms + greeting.beep_ms) // 20)
+
     async def set_settings(
         self, mailbox: str, max_message_s: int = 0, quota_bytes: int = 0
     ) -> api_vm.MailboxSettings:

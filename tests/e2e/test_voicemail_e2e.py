@@ -12,7 +12,12 @@ and another tenant); no plaintext audio in Cassandra's files, the Ray session or
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
+import os
+import stat
+import sys
 import tempfile
 import time
 import uuid
@@ -114,7 +119,9 @@ async def leave_message(
     await audio.start(info.media)
     if info.state != api_calls.CALL_STATE_ANSWERED:
         await next_of(caller, info.call_id, api_calls.CALL_EVENT_ANSWERED)
-    assert await audio.wait_prompt_end(quiet_s=0.5, timeout_s=60) > 0, "no greeting heard"
+    frames = await VoicemailClient(o.owner).prompt_frames("102")
+    assert await audio.wait_received(frames - 1, timeout_s=60), "no greeting heard"
+    assert await audio.wait_prompt_end(quiet_s=0.3, timeout_s=10) >= frames - 1
     await audio.send_ulaw(speech)
     if pound:
         await audio.send_dtmf("#")
@@ -290,3 +297,51 @@ async def test_isolation_member_and_other_tenant(vm: E2EFabric) -> None:
     assert answers[0] == answers[1] == (answers[0][0], "mailbox-not-found")
     assert (await VoicemailClient(o.owner).page("102")).total_count == 0
     assert (await VoicemailClient(o.bob).page("102")).total_count == 0
+
+
+async def fabric_cli(e2e: E2EFabric, cwd: Path, token: str, *args: str) -> tuple[int, str]:
+    """``fabric --target T --ca CA ARGS`` as a user runs it (token in $FABRIC_TOKEN)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FABRIC_")}
+    env.update(PYTHONPATH=str(ROOT), XDG_CONFIG_HOME=str(cwd / "config"), FABRIC_TOKEN=token)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "fabric.client.cli", "--target", e2e.target, "--ca",
+        str(e2e.ca_file), *args, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+async def test_the_readme_walkthrough_with_the_cli(vm: E2EFabric, tmp_path: Path) -> None:
+    op = vm.client()
+    owner_key = (await op.create_tenant(f"CLI {uuid.uuid4().hex[:6]}")).owner_api_key
+    owner = op.with_token(owner_key)
+    for ext, name in (("101", "Alice"), ("102", "Bob")):
+        user = await owner.create_user(name)
+        await owner.put_extension(ext, user.user_id, voicemail=ext == "102")
+
+    async def cli(*args: str) -> str:
+        rc, out = await fabric_cli(vm, tmp_path, owner_key, *args)
+        assert rc == 0 and "Traceback" not in out, out
+        return out
+
+    await cli("wav", "hello.wav")
+    left = await cli("voicemail", "leave", "101", "102", "--wav", "hello.wav")
+    assert "ended: voicemail" in left, left
+    listed = json.loads(await cli("-o", "json", "voicemail", "list", "102"))
+    assert len(listed) == 1, (left, listed)
+    [message] = listed
+    assert message["ended_by"] == "dtmf" and message["from"] == "101"
+    shown = await cli("voicemail", "show", "102", message["message_id"])
+    assert "transcript" in shown and "101" in shown
+    played = await cli("voicemail", "play", "102", message["message_id"], "--out", "m.wav")
+    assert "saved" in played
+    sent = g711.ulaw_to_pcm16(g711.read_wav_as_ulaw(tmp_path / "hello.wav"))
+    assert pcm_of((tmp_path / "m.wav").read_bytes()) == sent  # the tone, as sent
+    assert stat.S_IMODE((tmp_path / "m.wav").stat().st_mode) == 0o600
+    greeting = await cli("voicemail", "greeting", "102", "--upload", "hello.wav")
+    assert "uploaded" in greeting
+    await cli("voicemail", "delete", "102", message["message_id"], "--yes")
+    assert json.loads(await cli("-o", "json", "voicemail", "list", "102")) == []
+    rc, out = await fabric_cli(vm, tmp_path, owner_key, "voicemail", "list", "1x")
+    assert rc == 2 and "2 to 8 digits" in out

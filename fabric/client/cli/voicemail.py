@@ -17,6 +17,7 @@ from fabric.client.audio import CallAudio
 from fabric.client.client import FabricClient
 from fabric.client.softphone import Softphone
 from fabric.client.voicemail import VoicemailClient, greeting_wav
+from fabric.errors import FabricError
 
 from .base import Group, confirm, pass_session, yes_option
 from .output import as_dict, emit, emit_fields, enum, when
@@ -179,7 +180,9 @@ def vm_greeting(s: Session, mailbox: str, upload: Path | None, reset: bool) -> N
 @pass_session
 def vm_leave(s: Session, from_extension: str, to: str, wav: Path, no_pound: bool) -> None:
     """Call EXT from your extension FROM and, when its mailbox answers, speak WAV after the
-    beep, then press # (a test caller: nobody must answer EXT)."""
+    beep, then press # (a test caller: nobody must answer EXT). The greeting's length comes
+    from the mailbox's settings when your key reaches it; else the end of the prompt audio
+    is waited for."""
     _mailbox(to)
 
     async def run(c: FabricClient) -> None:
@@ -199,7 +202,13 @@ def vm_leave(s: Session, from_extension: str, to: str, wav: Path, no_pound: bool
                             fail(f"the call ended ({why}) before a mailbox answered")
                         if ev.type == api_calls.CALL_EVENT_ANSWERED:
                             break
-                heard = await audio.wait_prompt_end()
+                try:  # the greeting's length, when this key reaches the mailbox
+                    frames = await VoicemailClient(c).prompt_frames(to)
+                except FabricError:
+                    frames = 0
+                if frames:
+                    await audio.wait_received(frames - 1, timeout_s=frames * 0.02 + 30)
+                heard = await audio.wait_prompt_end(quiet_s=0.3 if frames else 1.5)
                 click.echo(f"mailbox {to} answered: greeting and beep ({heard * 0.02:.1f} s)")
                 frames = await audio.send_wav(wav)
                 click.echo(f"said {frames * 0.02:.1f} s from {wav}")
