@@ -68,19 +68,27 @@ def pct(values: list[float], p: float) -> float:
 # ---- the fabric over gRPC -----------------------------------------------------------------
 
 
-async def setup_tenant(target: str, ca: Path, operator: str, pairs: int,
-                       channels: int) -> tuple[list[FabricClient], list[tuple[str, str]]]:
+async def setup_tenant(target: str, ca: Path, operator: str, pairs: int, channels: int,
+                       tenants: int = 1) -> tuple[list[FabricClient], list[tuple[int, str, str]]]:
+    """``tenants`` tenants sharing ``pairs`` caller/callee extension pairs round-robin, each
+    with ``channels`` clients; returns the clients and (client index, caller, callee)."""
     op = FabricClient(target, operator, ca_file=ca)
-    made = await op.create_tenant("Bench")
-    owner = op.with_token(made.owner_api_key)
-    user = await owner.create_user("Bench user")
+    clients: list[FabricClient] = []
+    owners = []
+    for t in range(tenants):
+        made = await op.create_tenant(f"Bench {t}")
+        owner = op.with_token(made.owner_api_key)
+        owners.append((owner, (await owner.create_user("Bench user")).user_id))
+        clients.extend(FabricClient(target, made.owner_api_key, ca_file=ca)
+                       for _ in range(channels))
     exts = []
     for i in range(pairs):
+        t = i % tenants
+        owner, user_id = owners[t]
         a, b = f"{1000 + i}", f"{5000 + i}"
-        await owner.put_extension(a, user.user_id, ring_timeout_s=60)
-        await owner.put_extension(b, user.user_id, ring_timeout_s=60)
-        exts.append((a, b))
-    clients = [FabricClient(target, made.owner_api_key, ca_file=ca) for _ in range(channels)]
+        await owner.put_extension(a, user_id, ring_timeout_s=60)
+        await owner.put_extension(b, user_id, ring_timeout_s=60)
+        exts.append((t * channels + (i // tenants) % channels, a, b))
     await op.close()
     return clients, exts
 
@@ -138,7 +146,7 @@ async def lifecycle(c: FabricClient, caller: Softphone, callee: Softphone) -> tu
     return t_ring, t_answer
 
 
-async def drive(clients: list[FabricClient], exts: list[tuple[str, str]], seconds: float,
+async def drive(clients: list[FabricClient], exts: list[tuple[int, str, str]], seconds: float,
                 warmup_s: float, cpu_probe: Any = None) -> dict[str, Any]:
     """Run one lifecycle loop per extension pair; measure after the warm-up."""
     ringing_ms: list[float] = []
@@ -148,9 +156,9 @@ async def drive(clients: list[FabricClient], exts: list[tuple[str, str]], second
     measuring = asyncio.Event()
     stop = asyncio.Event()
 
-    async def worker(i: int, caller_ext: str, callee_ext: str) -> None:
+    async def worker(ci: int, caller_ext: str, callee_ext: str) -> None:
         nonlocal done
-        c = clients[i % len(clients)]
+        c = clients[ci]
         async with Softphone(c, caller_ext) as caller, Softphone(c, callee_ext) as callee:
             while not stop.is_set():
                 t0 = time.perf_counter()
@@ -165,7 +173,7 @@ async def drive(clients: list[FabricClient], exts: list[tuple[str, str]], second
                     ringing_ms.append((t_ring - t0) * 1000)
                     answered_ms.append((t_answer - t0) * 1000)
 
-    tasks = [asyncio.create_task(worker(i, a, b)) for i, (a, b) in enumerate(exts)]
+    tasks = [asyncio.create_task(worker(ci, a, b)) for ci, a, b in exts]
     await asyncio.sleep(warmup_s)
     measuring.set()
     cpu_before = cpu_probe() if cpu_probe else {}
@@ -243,7 +251,7 @@ async def bench_fabric(args: argparse.Namespace, run: Path, cassandra: str = "",
         target = f"localhost:{port}"
         clients, exts = await setup_tenant(target, run / "tls" / "ca.pem",
                                            (run / "op.token").read_text().strip(),
-                                           args.concurrency, args.channels)
+                                           args.concurrency, args.channels, args.tenants)
         groups = await process_groups(system)
         if jvm_pid is not None:
             groups[JVM] = [jvm_pid]
@@ -443,6 +451,8 @@ def main() -> int:
     p.add_argument("--warmup", type=float, default=3.0)
     p.add_argument("--concurrency", type=int, default=32, help="concurrent caller/callee pairs")
     p.add_argument("--channels", type=int, default=4, help="gRPC channels shared by them")
+    p.add_argument("--tenants", type=int, default=1,
+                   help="tenants the pairs are spread over (each has its own active-call index)")
     p.add_argument("--hosts", type=int, default=1, help="actor host processes")
     p.add_argument("--baseline-seconds", type=float, default=15.0)
     p.add_argument("--baseline-concurrency", type=int, default=4)
@@ -481,6 +491,7 @@ def main() -> int:
         "baseline_cpu_ms_per_lifecycle": base.get("cpu_ms_per_lifecycle", {}),
         "errors": sum(ours["errors"].values()),
         "concurrency": args.concurrency,
+        "tenants": args.tenants,
         "target": {"ratio": 0.7, "p99_dial_to_ringing_ms": 100},
     }
     print(json.dumps(line))
