@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from privacy_world import World, open_world
 
 from fabric.config import StorageSettings, VaultSettings
 from fabric.storage.factory import open_stores
 from fabric.testing import ManualClock
-from privacy_world import World, open_world
 
 BACKENDS = ["embedded", pytest.param("cassandra", marks=pytest.mark.cassandra)]
 

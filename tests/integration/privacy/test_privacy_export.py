@@ -34,8 +34,8 @@ async def _populate(w: World) -> dict[str, str]:
     await w.put(VOICEMAIL, "vm-102-b", wav(), subjects=f"{bob},{OTHER}", audio_format="wav")
     await w.put(TRANSCRIPT, "tr-vm-101-a", b'{"text": "call me back"}', parent="vm-101-a")
     await w.put(RECORDING, "rec-1", b"\x01\x02" * 4000, subjects=f"{bob},{alice}")
-    await w.put(SMS_BODY, "sms-1", "hello from outside".encode(), subjects=f"{OUTSIDE},{alice}")
-    await w.put(SMS_BODY, "sms-2", "to bob".encode(), subjects=f"{OTHER},{bob}")
+    await w.put(SMS_BODY, "sms-1", b"hello from outside", subjects=f"{OUTSIDE},{alice}")
+    await w.put(SMS_BODY, "sms-2", b"to bob", subjects=f"{OTHER},{bob}")
     return {"alice": alice, "bob": bob}
 
 
