@@ -7,7 +7,6 @@
   as a WAV of 8 kHz mono 16-bit PCM (what the relay plays as it is). Anything else is refused
   with ``invalid-announcement`` (the CLI converts any WAV first, with
   ``fabric.media.g711.read_wav_as_ulaw``). At most :data:`MAX_ANNOUNCEMENT_S` seconds.
-- :func:`wav_header` writes the header of a 16-bit PCM WAV of known length.
 """
 
 from __future__ import annotations
@@ -18,12 +17,13 @@ import wave
 
 from fabric.errors import InvalidArgument
 from fabric.media.g711 import ulaw_to_pcm16
+from fabric.media.wavstream import wav_header
 
 SAMPLE_RATE = 8000
 MAX_ANNOUNCEMENT_S = 30
 _WAVE_FORMAT_MULAW = 7
 
-__all__ = ["MAX_ANNOUNCEMENT_S", "SAMPLE_RATE", "announcement_from_wav", "wav_header"]
+__all__ = ["MAX_ANNOUNCEMENT_S", "SAMPLE_RATE", "announcement_from_wav"]
 
 
 def _invalid(why: str) -> InvalidArgument:
@@ -74,19 +74,3 @@ def announcement_from_wav(raw: bytes) -> bytes:
     if len(pcm) > MAX_ANNOUNCEMENT_S * SAMPLE_RATE * 2:
         raise _invalid("is too long")
     return wav_header(1, len(pcm)) + pcm
-
-
-def wav_header(channels: int, data_bytes: int, sample_rate: int = SAMPLE_RATE) -> bytes:
-    """The 44-byte header of a 16-bit PCM WAV with ``data_bytes`` of samples."""
-    block = channels * 2
-    fmt = struct.pack("<HHIIHH", 1, channels, sample_rate, sample_rate * block, block, 16)
-    return (
-        b"RIFF"
-        + struct.pack("<I", 36 + data_bytes)
-        + b"WAVE"
-        + b"fmt "
-        + struct.pack("<I", len(fmt))
-        + fmt
-        + b"data"
-        + struct.pack("<I", data_bytes)
-    )

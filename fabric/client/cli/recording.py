@@ -7,7 +7,6 @@ player in the CLI. Admins reach every recording of the tenant, a member their ow
 
 from __future__ import annotations
 
-import struct
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from fabric.api.v1 import recordings_pb2 as api_rec
 from fabric.client.client import FabricClient
 from fabric.client.recordings import RecordingsClient
 from fabric.media.g711 import read_wav_as_ulaw, ulaw_to_pcm16
+from fabric.media.wavstream import wav_header
 
 from .base import Group, confirm, pass_session, yes_option
 from .checks import check_extension
@@ -146,7 +146,8 @@ def recording_settings(s: Session, consent: bool | None, objection_digit: str | 
             ulaw = read_wav_as_ulaw(announcement)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--announcement") from None
-        prompt = _pcm_wav(ulaw_to_pcm16(ulaw))
+        pcm = ulaw_to_pcm16(ulaw)
+        prompt = wav_header(1, len(pcm)) + pcm
     change = consent is not None or objection_digit or announcement or default_announcement
 
     async def body(c: FabricClient) -> None:
@@ -166,13 +167,6 @@ def recording_settings(s: Session, consent: bool | None, objection_digit: str | 
         ])
 
     s.run(ADMIN, body)
-
-
-def _pcm_wav(pcm: bytes) -> bytes:
-    """8 kHz mono 16-bit PCM as a WAV file."""
-    fmt = struct.pack("<HHIIHH", 1, 1, 8000, 16000, 2, 16)
-    return (b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt " + struct.pack("<I", 16)
-            + fmt + b"data" + struct.pack("<I", len(pcm)) + pcm)
 
 
 @click.group(cls=Group)
