@@ -79,6 +79,15 @@ _LIVE = (api_calls.CALL_STATE_ANSWERED, api_calls.CALL_STATE_HELD)
 __all__ = ["CallRecording"]
 
 
+def _party_names(s: msg_call.LiveCallState, tenant_id: str) -> list[str]:
+    """How the recording's tenant names the two parties: its own extensions; a party in
+    another tenant by public number (the caller's tenant's, or the number dialled), never
+    that tenant's internal extension."""
+    caller = s.caller.extension if s.caller.tenant_id == tenant_id else s.from_public
+    callee = s.answered.extension if s.answered.tenant_id == tenant_id else s.to
+    return [caller, callee]
+
+
 def _permits(leg: msg_call.Leg, policies: tuple[int, ...] = (ALWAYS, ON_DEMAND)) -> bool:
     return bool(leg.extension) and leg.recording_policy in policies
 
@@ -213,11 +222,11 @@ class CallRecording:
             return
         if not r.current.recording_id or r.current.state == STOPPED:
             return
-        leg = s.caller if msg.leg_id == s.caller.media_leg_id else s.answered
         if msg.leg_id not in (s.caller.media_leg_id, s.answered.media_leg_id):
             return
-        r.objected_by = leg.extension
-        r.current.objected_by = leg.extension
+        side = "caller" if msg.leg_id == s.caller.media_leg_id else "callee"
+        r.objected_by = side
+        r.current.objected_by = _party_names(s, r.current.tenant_id)[side == "callee"]
         r.current.objected_at_ms = self._now_ms()
         log.info("a party objected to the recording; stopping it")
         await self._stop_recording(s, "objection")
@@ -281,7 +290,7 @@ class CallRecording:
             metadata={
                 "call_id": s.call_id,
                 "subjects": ",".join(u for u in subjects if u),
-                "extensions": ",".join((s.caller.extension, s.answered.extension)),
+                "extensions": ",".join(_party_names(s, tenant_id)),
                 "audio_format": "wav",
                 "channels": str(len(legs)),
                 "sample_rate": "8000",
@@ -306,7 +315,7 @@ class CallRecording:
             recording_id=recording_id,
             call_id=s.call_id,
             tenant_id=tenant_id,
-            extensions=[s.caller.extension, s.answered.extension],
+            extensions=_party_names(s, tenant_id),
             started_at_ms=now,
             state=PAUSED if s.state == api_calls.CALL_STATE_HELD else ACTIVE,
             consent=consent,

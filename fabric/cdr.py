@@ -90,7 +90,7 @@ class Cdr:
     node_ids: Sequence[str] = field(default_factory=tuple)
     # call recording (with ``recorded`` and ``recording_consent``: 'extension-policy' or
     # 'call-request'): who asked (a user id, for 'call-request'), when the announcement
-    # began, the recordings' ids, and the extension whose party objected ('' = none)
+    # began, the recordings' ids, and the party that objected ('caller', 'callee' or '')
     recording_requested_by: str = ""
     recording_announced_at: datetime | None = None
     recording_ids: Sequence[str] = field(default_factory=tuple)
@@ -224,9 +224,9 @@ class Cdr:
             )
         if not isinstance(by, str) or (by and not ID_RE.match(by)):
             raise _invalid("cdr-invalid-recording", "recording_requested_by", "'' or a user id")
-        if not isinstance(objection, str) or (objection and not EXTENSION_RE.match(objection)):
+        if objection not in ("", "caller", "callee"):
             raise _invalid(
-                "cdr-invalid-recording", "recording_objection", "'' or an extension (2-8 digits)"
+                "cdr-invalid-recording", "recording_objection", "'', 'caller' or 'callee'"
             )
         if when is not None and not (
             isinstance(when, datetime)

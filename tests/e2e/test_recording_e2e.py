@@ -300,7 +300,7 @@ async def test_an_objection_by_key_press_stops_the_recording_and_is_on_the_recor
     r = await RecordingsClient(o.owner).get(current.recording_id)
     assert r.objected_by == "102" and r.objected_at_ms > 0
     cdr = await o.owner.get_cdr(call_id)
-    assert cdr.recorded and cdr.recording_objection == "102"
+    assert cdr.recorded and cdr.recording_objection == "callee"
 
 
 async def _fabric(e2e: E2EFabric, cwd: Path, token: str, *args: str) -> tuple[int, str]:

@@ -113,7 +113,7 @@ async def test_cdr_recording_fields_roundtrip(cdr_store, make_cdr):
         recording_requested_by="u-1a2b3c4d5e6f",
         recording_announced_at=start + timedelta(seconds=10, microseconds=7_000),
         recording_ids=["20260301-a1-1", "20260301-a1-2"],
-        recording_objection="102",
+        recording_objection="callee",
     )
     await cdr_store.write(cdr)
     back = await cdr_store.get(cdr.tenant_id, cdr.call_id)

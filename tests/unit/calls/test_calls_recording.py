@@ -266,7 +266,7 @@ async def test_an_objection_stops_the_recording_and_is_kept(world: World) -> Non
     assert info.value.error_id == "recording-objected"
     await _hangup(world, a, call_id)
     cdr = world.fabric.cdrs.rows[call_id]
-    assert cdr.recorded and cdr.recording_objection == "102"
+    assert cdr.recorded and cdr.recording_objection == "callee"
 
 
 async def test_a_restricted_party_is_not_recorded(world: World) -> None:

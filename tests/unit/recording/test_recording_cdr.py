@@ -18,7 +18,7 @@ def test_a_recorded_call_keeps_who_asked_when_and_the_ids(make_cdr):
         recording_requested_by="u-1a2b3c",
         recording_announced_at=base.answer_time + timedelta(seconds=2),
         recording_ids=["20260301-ab-1"],
-        recording_objection="102",
+        recording_objection="callee",
     )
     assert cdr.validate() is cdr
     assert cdr.recording_ids == ("20260301-ab-1",)
@@ -30,7 +30,7 @@ def test_a_recorded_call_keeps_who_asked_when_and_the_ids(make_cdr):
     [
         ({"recording_ids": ["x-1"]}, "recording_ids"),
         ({"recording_requested_by": "u-1"}, "recording_requested_by"),
-        ({"recording_objection": "102"}, "recording_objection"),
+        ({"recording_objection": "callee"}, "recording_objection"),
     ],
 )
 def test_an_unrecorded_call_has_no_recording_details(make_cdr, overrides, field):
