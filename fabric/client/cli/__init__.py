@@ -25,6 +25,7 @@ from .login import login, logout, profile
 from .media import call, phone, wav
 from .operators import compliance, operator
 from .output import check_tz
+from .privacy import privacy
 from .recording import record, recording
 from .records import cdr
 from .session import Session
@@ -75,6 +76,7 @@ for command in (tenant, number, user, ext, group, hours, key, call, phone, wav, 
 call.add_command(record)  # fabric call record start|stop (fabric/client/cli/recording.py)
 
 cli.add_command(voicemail)  # fabric voicemail ... (fabric/client/cli/voicemail.py)
+cli.add_command(privacy)  # fabric privacy ... (fabric/client/cli/privacy.py, issue 13)
 for command in (audit, operator, compliance):  # issue 14: fabric/client/cli/{audit,operators}.py
     cli.add_command(command)
 
