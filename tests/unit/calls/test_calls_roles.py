@@ -19,6 +19,7 @@ from fabric.api.v1 import audit_pb2 as api_audit
 from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.api.v1 import carrier_pb2 as api_carrier
 from fabric.api.v1 import messaging_pb2 as api_messaging
+from fabric.api.v1 import privacy_pb2 as api_privacy
 from fabric.api.v1 import recordings_pb2 as api_recordings
 from fabric.api.v1 import records_pb2 as api_records
 from fabric.api.v1 import tenant_pb2 as api_tenant
@@ -29,7 +30,7 @@ from fabric.errors import PermissionDenied
 RPCS = sorted(
     f"/{service.full_name}/{method.name}"
     for module in (api_carrier, api_tenant, api_calls, api_records, api_audit, api_recordings,
-                   api_voicemail, api_messaging)
+                   api_voicemail, api_messaging, api_privacy)
     for service in module.DESCRIPTOR.services_by_name.values()
     for method in service.methods
 )
@@ -62,6 +63,10 @@ def allowed(rpc: str, role: Role) -> bool:
         if method in ("GetSmsSettings", "SetSmsSettings"):
             return role in (Role.OWNER, Role.ADMIN)
         return role in (Role.OWNER, Role.ADMIN, Role.MEMBER)
+    if service == "Privacy":  # carrier: a closed tenant's export, requests, retention
+        if method in ("Export", "ListRequests", "GetRetention"):
+            return admins or carrier
+        return admins
     if service == "Voicemail":  # members: their own extensions' mailboxes (the servicer)
         return role in (Role.OWNER, Role.ADMIN, Role.MEMBER)
     if service == "Calls":
