@@ -87,6 +87,7 @@ bench-deps: install
 
 bench: install bench-deps
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+	$(PY) benchmarks/media_relay.py --fork --calls 100,200
 
 clean:
 	rm -rf $(RUN) .mypy_cache .ruff_cache .pytest_cache
