@@ -104,6 +104,7 @@ class ForkRecorder:
         self._segment_start = 0.0  # monotonic time the current recorded segment began
         self._segment_offset = 0.0  # recorded seconds before it
         self._stop_reason: ForkEnd | None = None
+        self._pause_pending = False  # paused (held) while the announcement played
         self._sleeper: asyncio.Future[None] | None = None
         pcm = prompt_pcm(spec.announcement, spec.announcement_prompt)
         self._frames = encode_frames(pcm, spec.codec) if pcm else []
@@ -145,7 +146,9 @@ class ForkRecorder:
         )
 
     def pause(self) -> ForkInfo:
-        """Stop recording audio (hold); the paused span is left out of the timeline."""
+        """Stop recording audio (hold); the paused span is left out of the timeline. During
+        the announcement: recording starts paused once it has played."""
+        self._pause_pending = self.state == "announcing"
         if self.state == "recording":
             self._drain(time.monotonic())
             self._feed(self._mixer.flush(0.0, final=True))
@@ -154,6 +157,7 @@ class ForkRecorder:
 
     def resume(self) -> ForkInfo:
         """Record again after a pause."""
+        self._pause_pending = False
         if self.state == "paused":
             self._segment_offset = self._mixer.emitted / SAMPLE_RATE
             self._segment_start = time.monotonic()
@@ -180,7 +184,7 @@ class ForkRecorder:
             self._queue.clear()  # what the parties said during the announcement is not kept
             self._segment_start = time.monotonic()
             if self.state == "announcing":
-                self.state = "recording"
+                self.state = "paused" if self._pause_pending else "recording"
             await self._nap(None)  # until stopped; the relay's recorder clock calls tick()
             self._drain(time.monotonic())
             if self.state == "recording":

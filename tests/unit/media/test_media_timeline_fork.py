@@ -13,6 +13,7 @@ from fabric.media.legs import Leg
 from fabric.media.rtp import RtpHeader, build_rtp
 from fabric.media.session import RelaySession
 from fabric.media.timeline import ForkMixer, MonoTrack, deinterleave, interleave
+from fabric.media.wavstream import wav_header
 from fabric.testing import eventually
 from fabric.vault.content import ContentInfo
 
@@ -162,3 +163,23 @@ async def test_announcement_mutes_forwarding_and_plays_to_every_party() -> None:
     assert session.muted and a.peers != (b,)  # the parties hear only the announcement
     await fork.stop()
     assert not session.muted and a.peers == (b,) and b.peers == (a,)
+
+
+async def test_hold_during_the_announcement_starts_the_recording_paused() -> None:
+    store = FakeStore()
+
+    async def opener() -> Any:
+        return store
+
+    session = RelaySession("c3")
+    a, b = FakeLeg("a"), FakeLeg("b")
+    session.add(a)
+    session.add(b)
+    wav = wav_header(1, 640) + bytes(640)  # 40 ms: two frames
+    fork = ForkRecorder(session, ForkSpec(SealTarget("t1", "recording", "r3"), announcement=wav),
+                        opener, lambda event: None)
+    assert fork.pause().state == "announcing"
+    await eventually(lambda: fork.state != "announcing", what="the announcement played")
+    assert fork.state == "paused"
+    assert fork.resume().state == "recording"
+    await fork.stop()
