@@ -65,6 +65,9 @@ class PrivacyClient:
                     elif which == "done":
                         summary = event.done.summary
         except grpc.aio.AioRpcError as exc:
+            if not part.stat().st_size:  # refused before any byte: leave nothing behind
+                part.unlink()
+                note.unlink(missing_ok=True)
             raise error_from_rpc(exc.code(), exc.details(), exc.trailing_metadata()) from None
         digest = hashlib.sha256()
         with part.open("rb") as f:
