@@ -9,7 +9,10 @@ CallActors ``tell`` ``CallStarted`` when a call starts ringing and ``CallEnded``
 CDR is written; an answered call says ``CallStarted`` again at each session check (a no-op
 when listed), so a start that was lost with a host is listed again within one refresh
 interval. A call listed but gone (its ``CallEnded`` lost with a host) is dropped by the
-reader that finds it ended. Each change is saved before the next message is taken.
+reader that finds it ended. Each change is saved before it is answered; saves are
+pipelined (``pipelined_saves``: later messages are taken while a write is in flight and
+one group commit carries them all), so a busy tenant's calls do not queue behind one
+store round trip each.
 
 New calls are admitted here (``AdmitCall``) against the plan's concurrent-call and
 media-session limits: the index is the one place that sees all of a tenant's calls, one
@@ -41,6 +44,7 @@ class ActiveCallIndex(VirtualActor[TenantId]):
     """The ids of a tenant's active calls, saved on every change."""
 
     kind = KIND
+    pipelined_saves = True  # answers wait for the write; the next turns do not
 
     async def on_activate(self) -> None:
         """Load the saved list (empty for a tenant with no call yet)."""

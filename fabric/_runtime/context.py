@@ -16,10 +16,19 @@ follows them (one write per transition); changes not followed by a save are writ
 turn drops its unwritten changes.
 The due times are read once per activation (``reminders_of``), so moving or cancelling a
 reminder needs no read.
+
+An actor class with ``pipelined_saves = True`` (one whose turns only change its state and
+answer, such as a tenant's index of active calls) does not wait for its saves: the state
+goes with the next *group commit* (one write in flight per actor, carrying the latest state
+queued meanwhile), and the host sends each turn's reply only once the commit that carries
+its state is written. So its throughput is not one write round trip per turn, and nothing
+is answered before it is stored. A commit refused by a newer claim fails the turns that
+wait for it and the next save. Saves with reminder changes, and deletes, wait as usual.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, TypeVar
 
 from google.protobuf.message import DecodeError, Message
@@ -41,7 +50,8 @@ class ActivationContext:
     """The :class:`~fabric.actor.ActorContext` of one activation."""
 
     __slots__ = ("_address", "_host", "version", "deactivate_requested", "reminders_set",
-                 "_fenced", "fence", "_dues", "_pending")
+                 "_fenced", "fence", "_dues", "_pending", "pipelined", "turn_commit",
+                 "_latest", "_next", "_flusher", "_failed")
 
     def __init__(self, address: ActorAddress, host: ActorHost) -> None:
         self._address = address
@@ -56,6 +66,12 @@ class ActivationContext:
         self.fence: Fence | None = None
         self._dues: dict[str, float] | None = None
         self._pending: dict[str, ReminderChange] = {}
+        self.pipelined = False  # set by the host for actors with ``pipelined_saves``
+        self.turn_commit: asyncio.Future[None] | None = None  # the current turn's write
+        self._latest: bytes | None = None  # state waiting for the next group commit
+        self._next: asyncio.Future[None] | None = None  # the commit that will carry it
+        self._flusher: asyncio.Task[None] | None = None
+        self._failed: FailedPrecondition | None = None
 
     @property
     def address(self) -> ActorAddress:
@@ -99,6 +115,10 @@ class ActivationContext:
     async def save_state(self, state: Message) -> None:
         """CAS-write the state; a conflict deactivates this (stale) activation."""
         if self._fenced is not None:
+            if self.pipelined and not self._pending:
+                self._queue_commit(state.SerializeToString())
+                return
+            await self.settle()
             await self._fenced_write(state.SerializeToString())
             return
         store = self._host.state_store
@@ -116,12 +136,47 @@ class ActivationContext:
     async def clear_state(self) -> None:
         """Delete the state."""
         if self._fenced is not None:
+            await self.settle()
             await self._fenced_write(None)
             return
         await self._host.state_store.delete(self._address.kind, self._address.key)
         self.version = 0
 
-    async def _fenced_write(self, data: bytes | None) -> None:
+    def _queue_commit(self, data: bytes) -> None:
+        """Pipelined save: the state goes with the next group commit; the turn's reply waits
+        for that commit (``turn_commit``), the actor's next turn does not."""
+        if self._failed is not None:
+            raise self._failed
+        self._latest = data
+        loop = asyncio.get_running_loop()
+        if self._next is None:
+            self._next = loop.create_future()
+            self._next.add_done_callback(_retrieve)
+        self.turn_commit = self._next
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._commit_loop())
+
+    async def _commit_loop(self) -> None:
+        """Write the latest queued state, one write at a time, until none is queued."""
+        while self._latest is not None and self._next is not None:
+            data, done = self._latest, self._next
+            self._latest, self._next = None, None
+            try:
+                await self._fenced_write(data, with_reminders=False)
+            except Exception as exc:  # noqa: BLE001 - handed to the turns that wait for it
+                if isinstance(exc, FailedPrecondition):
+                    self._failed = exc
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
+
+    async def settle(self) -> None:
+        """Wait until every queued state is written (each turn gets its own outcome)."""
+        flusher = self._flusher
+        if flusher is not None and not flusher.done():
+            await asyncio.wait([flusher])
+
+    async def _fenced_write(self, data: bytes | None, *, with_reminders: bool = True) -> None:
         store = self._fenced
         assert store is not None
         if self.fence is None:  # first write: claim, then check what is stored now
@@ -138,8 +193,9 @@ class ActivationContext:
                 raise conflict(self._address.kind, current, self.version)
             fence.version = current
             self.fence = fence
-        changes = tuple(self._pending.values())
-        self._pending.clear()
+        changes = tuple(self._pending.values()) if with_reminders else ()
+        if with_reminders:
+            self._pending.clear()
         try:
             self.version = await store.write(self.fence, data, changes)
         except FailedPrecondition:
@@ -230,3 +286,9 @@ class ActivationContext:
                 error_id="actor-service-missing",
             ) from None
         return svc  # type: ignore[return-value]
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    """Mark a commit's error as seen (a tell's turn has nobody to hand it to)."""
+    if not future.cancelled():
+        future.exception()

@@ -27,6 +27,10 @@ actors it owns. Within the host (each activation's ``ActorContext`` is in ``cont
   The removal (or the retry of a failed turn's reminder) goes through the activation's
   context, so on a fenced store it is written with the turn's other reminder changes;
   every turn's changes are written (``ActivationContext.flush``) before its reply.
+- **Pipelined saves**: for an actor class with ``pipelined_saves = True`` the reply of a
+  turn that saved is sent when the group commit carrying its state is written, while the
+  actor goes on with its next turns (see ``context``); a deactivation waits for the
+  commits first.
 """
 
 from __future__ import annotations
@@ -297,6 +301,7 @@ class ActorHost:
             self._finish_reminder(act, item, ok=False)
             return False
         act.actor = actor
+        act.ctx.pipelined = bool(getattr(cls, "pipelined_saves", False))
         if act.budget is None:
             act.budget = RestartBudget(
                 self.clock, self.settings.max_restarts, self.settings.restart_window_s
@@ -317,10 +322,16 @@ class ActorHost:
                 await self._finish_reminder_async(act, item, ok=True)
             else:
                 assert item.message is not None
+                ctx.turn_commit = None
                 result = await actor.handle(item.message, item.sender)
                 await ctx.flush()  # the turn's reminder changes are durable before the reply
+                answer = _EMPTY if result is None else result
+                commit, ctx.turn_commit = ctx.turn_commit, None
                 if item.reply is not None and not item.reply.done():
-                    item.reply.set_result(_EMPTY if result is None else result)
+                    if commit is None:
+                        item.reply.set_result(answer)
+                    else:  # a pipelined save: answer once it is written
+                        commit.add_done_callback(_reply_when_written(item.reply, answer))
         except Exception as exc:  # noqa: BLE001 - supervised below
             await self._supervise(act, actor, item, exc)
         finally:
@@ -370,6 +381,7 @@ class ActorHost:
             return
         token = current_actor.set(act.address)
         try:
+            await act.ctx.settle()
             await actor.on_deactivate(reason)
             await act.ctx.flush()
             await act.ctx.release()
@@ -413,6 +425,24 @@ class ActorHost:
             self.enqueue(address, item)
         except FabricError as exc:
             _fail(item, exc)
+
+
+def _reply_when_written(
+    reply: asyncio.Future[Any], answer: Any
+) -> Callable[[asyncio.Future[None]], None]:
+    def done(commit: asyncio.Future[None]) -> None:
+        if reply.done():
+            return
+        exc = None if commit.cancelled() else commit.exception()
+        if commit.cancelled():
+            reply.set_exception(Unavailable("the state save was cancelled; retry",
+                                            error_id="actor-save-cancelled"))
+        elif exc is not None:
+            reply.set_exception(exc)
+        else:
+            reply.set_result(answer)
+
+    return done
 
 
 def _fail(item: Item, exc: BaseException) -> None:

@@ -4,6 +4,7 @@ a failed turn written, and a stale activation stopped. In-memory fake of the int
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 import pytest
@@ -20,7 +21,7 @@ from fabric.storage.base import (
     StoredState,
 )
 from fabric.systems import LocalActorSystem
-from fabric.testing import ManualClock
+from fabric.testing import ManualClock, eventually
 
 
 class FakeFencedStore:
@@ -210,3 +211,67 @@ async def test_a_stale_activation_stops_at_its_next_write(system):
     assert info.value.error_id == "state-claim-lost"
     await sys_.host.idle()
     assert not sys_.host.is_resident(ActorAddress("phone", "p1"))
+
+
+class Tally(VirtualActor):
+    """Counts what it is told; saves after each, pipelined (replies wait for the write)."""
+
+    kind = "tally"
+    pipelined_saves = True
+
+    async def on_activate(self) -> None:
+        state = await self.ctx.load_state(StringValue)
+        self.seen = state.value.split(",") if state and state.value else []
+        self.turns = 0
+
+    async def handle(self, message: Message, sender: ActorAddress | None) -> Message | None:
+        assert isinstance(message, StringValue)
+        self.turns += 1
+        self.seen.append(message.value)
+        await self.ctx.save_state(StringValue(value=",".join(self.seen)))
+        return StringValue(value=str(self.turns))
+
+
+class SlowStore(FakeFencedStore):
+    """Writes wait for ``gate``; ``fail`` makes the next write lose its claim."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.fail = False
+
+    async def write(
+        self, fence: Fence, data: bytes | None, reminders: tuple[ReminderChange, ...] = ()
+    ) -> int:
+        await self.gate.wait()
+        if self.fail:
+            raise FailedPrecondition("newer claim", error_id="state-claim-lost")
+        return await super().write(fence, data, reminders)
+
+
+async def test_pipelined_saves_answer_after_the_group_commit_that_carries_them():
+    store = SlowStore()
+    system = await LocalActorSystem([Tally], state_store=store, reminder_store=store,
+                                    background=False).start()
+    ref = system.ref(ActorAddress("tally", "t1"))
+    try:
+        asks = [asyncio.ensure_future(ref.ask(StringValue(value=f"c{i}"), timeout=5))
+                for i in range(5)]
+
+        async def every_turn_ran() -> bool:
+            act = system.host._table.get(ActorAddress("tally", "t1"))
+            assert act is not None and act.actor is not None and act.actor.turns == 5  # type: ignore[attr-defined]
+            return True
+        await eventually(every_turn_ran, 5, 0.01, what="five turns before any write")
+        assert not any(a.done() for a in asks), "no answer before the state is written"
+        store.gate.set()
+        replies = await asyncio.gather(*asks)
+        assert [r.value for r in replies] == ["1", "2", "3", "4", "5"]  # type: ignore[attr-defined]
+        assert 1 <= len(store.writes) <= 2  # group commits: never a write per turn
+        stored = store.rows[("tally", "t1")].data
+        assert stored == StringValue(value="c0,c1,c2,c3,c4").SerializeToString()
+        store.fail = True
+        with pytest.raises(FailedPrecondition):
+            await ref.ask(StringValue(value="late"), timeout=5)
+    finally:
+        await system.stop()
