@@ -14,6 +14,9 @@ Why it works this way:
   group, wait for Cassandra's shutdown hook, and SIGKILL after a timeout: no orphan JVM.
 - The cluster layout is saved in ``<dir>/cluster.json`` so ``down`` and ``status`` need
   only ``--dir``.
+- ``--dcs us,eu`` names each node's data centre (GossipingPropertyFileSnitch and a
+  ``cassandra-rackdc.properties`` per node): a two-DC cluster on one machine, where a
+  keyspace replicated only in ``eu`` keeps its rows on the ``eu`` node (data residency).
 - No node takes anonymous clients: password roles and TLS (:mod:`cluster.cassandra_security`);
   ``up`` prints the ``storage.*`` settings that log in.
 """
@@ -30,7 +33,7 @@ import struct
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +73,7 @@ class ClusterLayout:
     native_port: int = 9042
     storage_port: int = 7000
     heap_mb: int = 1024
+    datacenters: list[str] = field(default_factory=list)  # one per node; [] = one DC
 
     @property
     def nodes(self) -> list[NodeSpec]:
@@ -80,6 +84,7 @@ class ClusterLayout:
             native_port=self.native_port,
             storage_port=self.storage_port,
             heap_mb=self.heap_mb,
+            datacenters=self.datacenters or None,
         )
 
     def save(self) -> None:
@@ -90,6 +95,7 @@ class ClusterLayout:
             "native_port": self.native_port,
             "storage_port": self.storage_port,
             "heap_mb": self.heap_mb,
+            "datacenters": self.datacenters,
         }
         (self.base_dir / "cluster.json").write_text(json.dumps(data, indent=2) + "\n")
 
@@ -106,6 +112,7 @@ class ClusterLayout:
             native_port=int(data["native_port"]),
             storage_port=int(data["storage_port"]),
             heap_mb=int(data["heap_mb"]),
+            datacenters=list(data.get("datacenters", [])),
         )
 
 
@@ -395,6 +402,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--storage-port", type=int, default=7000, help="internode port")
     parser.add_argument("--heap", type=int, default=0, help="heap MB per node (1024 or 512)")
     parser.add_argument("--timeout", type=float, default=START_TIMEOUT_S, help="start timeout")
+    parser.add_argument("--dcs", default="",
+                        help="data centre of each node, comma-separated (e.g. us,eu)")
     return parser
 
 
@@ -405,12 +414,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             heap = args.heap or (1024 if args.nodes == 1 else 512)
+            dcs = [d for d in args.dcs.split(",") if d]
+            if dcs and len(dcs) != args.nodes:
+                raise LauncherError(f"--dcs names {len(dcs)} data centres for {args.nodes} "
+                                    "node(s): give one per node (e.g. --nodes 2 --dcs us,eu)")
             layout = ClusterLayout(
                 base_dir=base_dir,
                 addresses=consecutive_addresses(args.address, args.nodes),
                 native_port=args.native_port,
                 storage_port=args.storage_port,
                 heap_mb=heap,
+                datacenters=dcs,
             )
             began = time.monotonic()
             timings = up(layout, args.timeout)

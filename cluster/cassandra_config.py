@@ -70,6 +70,12 @@ class NodeSpec:
     storage_port: int = 7000
     heap_mb: int = 1024
     cluster_name: str = "callfabric-dev"
+    datacenter: str = ""  # '' = SimpleSnitch (dc 'datacenter1'); else this node's data centre
+
+    @property
+    def rackdc_path(self) -> Path:
+        """The node's cassandra-rackdc.properties (with a named data centre)."""
+        return self.node_dir / "conf" / "cassandra-rackdc.properties"
 
     @property
     def pidfile(self) -> Path:
@@ -109,9 +115,14 @@ def node_specs(
     native_port: int = 9042,
     storage_port: int = 7000,
     heap_mb: int = 1024,
+    datacenters: list[str] | None = None,
 ) -> list[NodeSpec]:
-    """Describe a local cluster of ``len(addresses)`` nodes, the first one being the seed."""
+    """Describe a local cluster of ``len(addresses)`` nodes, the first one being the seed;
+    ``datacenters`` names each node's data centre (e.g. ``["us", "eu"]``), else one DC."""
     tokens = balanced_tokens(len(addresses))
+    dcs = datacenters or [""] * len(addresses)
+    if len(dcs) != len(addresses):
+        raise ValueError("give one data centre per node")
     return [
         NodeSpec(
             index=i + 1,
@@ -122,9 +133,17 @@ def node_specs(
             native_port=native_port,
             storage_port=storage_port,
             heap_mb=heap_mb,
+            datacenter=dcs[i],
         )
         for i, addr in enumerate(addresses)
     ]
+
+
+# With named data centres, system_auth keeps its SimpleStrategy replicas (one per DC on a
+# two-DC cluster): LOCAL_QUORUM logins would need two replicas in the local DC and fail.
+MULTI_DC_YAML = """auth_read_consistency_level: ONE
+auth_write_consistency_level: ONE
+"""
 
 
 def render_yaml(node: NodeSpec) -> str:
@@ -133,7 +152,7 @@ def render_yaml(node: NodeSpec) -> str:
     return f"""\
 cluster_name: '{node.cluster_name}'
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
-endpoint_snitch: SimpleSnitch
+endpoint_snitch: {"GossipingPropertyFileSnitch" if node.datacenter else "SimpleSnitch"}
 num_tokens: 1
 initial_token: '{node.token}'
 auto_bootstrap: false
@@ -185,7 +204,7 @@ batch_size_fail_threshold: 640KiB
 user_defined_functions_enabled: false
 materialized_views_enabled: false
 sasi_indexes_enabled: false
-"""
+""" + (MULTI_DC_YAML if node.datacenter else "")
 
 
 def render_logback(node: NodeSpec) -> str:
@@ -241,6 +260,8 @@ def java_command(node: NodeSpec, lib: Path, cluster_size: int, java: str = "java
         f"-Dcassandra.storagedir={d}",
         f"-Dcassandra.logdir={node.log_dir}",
         f"-Dlogback.configurationFile={node.logback_path}",
+        *([f"-Dcassandra-rackdc.properties=file://{node.rackdc_path}"] if node.datacenter
+          else []),
         "-Dcassandra.skip_wait_for_gossip_to_settle=0",
         "-Dcassandra.ring_delay_ms=10000",  # bounds the shadow gossip round on a busy box
         "-Dcassandra.consistent.rangemovement=false",
@@ -264,3 +285,5 @@ def write_node_files(node: NodeSpec, security_yaml: str = "") -> None:
         (node.node_dir / sub).mkdir(parents=True, exist_ok=True)
     node.yaml_path.write_text(render_yaml(node) + security_yaml)
     node.logback_path.write_text(render_logback(node))
+    if node.datacenter:
+        node.rackdc_path.write_text(f"dc={node.datacenter}\nrack=rack1\n")

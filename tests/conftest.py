@@ -214,14 +214,17 @@ class PrivateCassandra:
         self.base_dir = base_dir
         self.layout: Any = None
 
-    def up(self, first_address: str, nodes: int = 1, heap_mb: int = 512) -> list[str]:
-        """Start the cluster; return the node addresses."""
+    def up(self, first_address: str, nodes: int = 1, heap_mb: int = 512,
+           datacenters: list[str] | None = None) -> list[str]:
+        """Start the cluster (``datacenters``: one per node, e.g. ["us", "eu"]); return the
+        node addresses."""
         from cluster.cassandra import ClusterLayout, consecutive_addresses, up
 
         self.layout = ClusterLayout(
             base_dir=self.base_dir,
             addresses=consecutive_addresses(first_address, nodes),
             heap_mb=heap_mb,
+            datacenters=datacenters or [],
         )
         up(self.layout)
         return list(self.layout.addresses)

@@ -108,3 +108,27 @@ def test_keyspace_and_replication_are_checked():
             check_keyspace_name(bad)
     with pytest.raises(SchemaError):
         create_keyspace_cql("ok", 0, "dc1")
+
+
+def test_two_data_centres_name_each_nodes_dc(tmp_path: Path):
+    from cluster.cassandra_config import write_node_files
+
+    layout = ClusterLayout(base_dir=tmp_path, addresses=["127.0.0.91", "127.0.0.92"],
+                           datacenters=["us", "eu"])
+    layout.save()
+    assert ClusterLayout.load(tmp_path) == layout
+    us, eu = layout.nodes
+    assert (us.datacenter, eu.datacenter) == ("us", "eu")
+    write_node_files(eu)
+    assert eu.rackdc_path.read_text() == "dc=eu\nrack=rack1\n"
+    yaml = render_yaml(eu)
+    assert "endpoint_snitch: GossipingPropertyFileSnitch" in yaml
+    assert "auth_read_consistency_level: ONE" in yaml
+    assert f"-Dcassandra-rackdc.properties=file://{eu.rackdc_path}" in java_command(
+        eu, tmp_path, 2)
+    single = node_specs(tmp_path, ["127.0.0.1"])[0]
+    assert "endpoint_snitch: SimpleSnitch" in render_yaml(single)
+    assert "auth_read_consistency_level" not in render_yaml(single)
+    with pytest.raises(ValueError, match="one data centre per node"):
+        node_specs(tmp_path, ["127.0.0.1", "127.0.0.2"], datacenters=["us"])
+    assert main(["up", "--dir", str(tmp_path / "x"), "--nodes", "2", "--dcs", "us"]) != 0
