@@ -1,8 +1,9 @@
-"""The accountability part of a gateway: operators, the audit log and compliance records.
+"""The accountability part of a gateway: operators, the audit log, compliance records and
+the billing staff's CDR metadata.
 
 :func:`accountability` makes, from the process's stores, what ``start_api`` plugs in: the
 operator directory (for the key verifier), the audit recorder (for the edge interceptor)
-and the registrars of the Audit, Operators and Compliance services.
+and the registrars of the Audit, Operators, Compliance and Billing services.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import grpc
 
 from actors.api.audit import AuditServicer
+from actors.api.billing import BillingServicer
 from actors.api.operators import OperatorDirectory, OperatorsServicer
 from actors.compliance.api import ComplianceServicer
 from actors.compliance.records import ComplianceRecords
@@ -28,7 +30,7 @@ from fabric.storage.memory import MemoryStateStore
 log = logging.getLogger(__name__)
 
 SERVICE_NAMES = [audit_pb2.DESCRIPTOR.services_by_name[name].full_name
-                 for name in ("Audit", "Operators", "Compliance")]
+                 for name in ("Audit", "Operators", "Compliance", "Billing")]
 
 
 @dataclass(slots=True)
@@ -61,5 +63,7 @@ def accountability(system: ActorSystem, stores: Stores) -> Accountability:
                 OperatorsServicer(operators), s),
             lambda s: audit_pb2_grpc.add_ComplianceServicer_to_server(
                 ComplianceServicer(system, records), s),
+            lambda s: audit_pb2_grpc.add_BillingServicer_to_server(
+                BillingServicer(stores.cdr), s),
         ],
     )

@@ -112,6 +112,7 @@ ROLES: dict[str, frozenset[Role]] = {
     "/fabric.api.v1.Compliance/RecordDocument": OPERATOR,
     "/fabric.api.v1.Compliance/GetCompliance": ADMINS | STAFF,
     "/fabric.api.v1.Compliance/SetHipaaMode": ADMINS,
+    "/fabric.api.v1.Billing/QueryUsage": OPERATOR | {Role.BILLING},  # CDR metadata, no numbers
     # SMS (issue 12): members reach the numbers routed to their extensions (actors/api/messaging.py)
     **{f"/fabric.api.v1.Messaging/{m}": EVERYONE for m in _MESSAGING},
     "/fabric.api.v1.Messaging/GetSmsSettings": ADMINS,

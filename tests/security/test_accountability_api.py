@@ -85,7 +85,7 @@ async def api(tmp_path: Path, embedded_settings: StorageSettings) -> AsyncIterat
     target = f"127.0.0.1:{gateway.port}"
     channel = grpc.aio.insecure_channel(target)
     try:
-        yield Api(target=target, audit=stores.audit, channel=channel,
+        yield Api(target=target, audit=stores.audit, channel=channel, cdrs=cdrs,
                   operator_token=(tmp_path / "operator.token").read_text().strip())
     finally:
         await channel.close()
@@ -315,3 +315,25 @@ async def test_a_tenant_export_holds_its_audit_log(api: Api) -> None:
     page = await audit_pb2_grpc.AuditStub(api.channel).QueryAuditLog(
         api_audit.QueryAuditLogRequest(method="Export"), metadata=owner)
     assert [(e.role, e.action, e.key_id != "") for e in page.entries] == [("owner", "export", True)]
+
+
+async def test_billing_reads_cdr_metadata_without_numbers(api: Api, make_cdr: Any) -> None:
+    tenant = await _tenant(api, "Billed")
+    tenant_id = tenant.tenant.tenant_id
+    cdr = make_cdr(tenant_id=tenant_id)
+    await api.cdrs.write(cdr)
+    billing = await _operator(api, api_audit.OPERATOR_ROLE_BILLING, "Bea Billing")
+    got = await audit_pb2_grpc.BillingStub(api.channel).QueryUsage(
+        api_audit.QueryUsageRequest(tenant_id=tenant_id, since_ms=1), metadata=_md(billing))
+    [record] = got.records
+    assert (record.call_id, record.billable_s, record.disposition) == (
+        cdr.call_id, cdr.billable_s, "answered")
+    assert cdr.from_number not in str(got) and cdr.to_number not in str(got)
+    # billing reads no content and no tenant's audit log
+    for method in ("/fabric.api.v1.Records/GetCdr", "/fabric.api.v1.Audit/QueryAuditLog"):
+        assert await _call(api, method, billing, _request(method, tenant_id)) == \
+            grpc.StatusCode.PERMISSION_DENIED
+    # the tenant sees who read its billing data
+    page = await audit_pb2_grpc.AuditStub(api.channel).QueryAuditLog(
+        api_audit.QueryAuditLogRequest(method="QueryUsage"), metadata=_md(tenant.owner_api_key))
+    assert [(e.role, e.outcome) for e in page.entries] == [("billing", "OK")]

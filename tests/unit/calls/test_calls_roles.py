@@ -48,6 +48,8 @@ def allowed(rpc: str, role: Role) -> bool:
         return carrier
     if service == "Audit":
         return admins or carrier
+    if service == "Billing":
+        return carrier or role is Role.BILLING
     if service == "Compliance":
         return {"RecordDocument": carrier, "GetCompliance": admins or staff,
                 "SetHipaaMode": admins}[method]
