@@ -55,7 +55,8 @@ async def populate(stores: Stores, tenant: str, a: argparse.Namespace) -> None:
     numbers = [f"+1555010{i:04d}" for i in range(200)]
 
     async def cdr(i: int) -> None:
-        start = now - timedelta(minutes=i % 40_000, seconds=i % 60)
+        # within the last 23 hours: the tenant was just made, and exports read from its creation
+        start = now - timedelta(minutes=1 + i % 1380, seconds=i % 60)
         await stores.cdr.write(Cdr(
             call_id=f"c{i:08d}{uuid.uuid4().hex[:8]}", tenant_id=tenant,
             from_number=numbers[i % 200], to_number=f"{100 + i % 50}",
@@ -100,17 +101,22 @@ async def raw_read(src: Sources, tenant: str, since_ms: int) -> tuple[float, flo
     return time.perf_counter() - began, first, n
 
 
-async def export(service: PrivacyService, owner: msg_common.Principal) -> tuple[float, float, int]:
-    """(seconds, seconds to the first byte, zip bytes) of one whole-tenant export."""
+async def export(
+    service: PrivacyService, owner: msg_common.Principal
+) -> tuple[float, float, int, dict[str, int]]:
+    """(seconds, seconds to the first byte, zip bytes, counts) of one whole-tenant export."""
     began = time.perf_counter()
     first = 0.0
     size = 0
+    counts: dict[str, int] = {}
     async for ev in service.export(owner, api_privacy.ExportRequest()):
         if ev.HasField("data"):
             if not first:
                 first = time.perf_counter() - began
             size += len(ev.data.chunk)
-    return time.perf_counter() - began, first, size
+        elif ev.HasField("done"):
+            counts = dict(ev.done.summary.counts)
+    return time.perf_counter() - began, first, size, counts
 
 
 async def main(a: argparse.Namespace) -> dict[str, object]:
@@ -140,12 +146,16 @@ async def main(a: argparse.Namespace) -> dict[str, object]:
             print(f"populated in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
             src = Sources(stores.cdr, stores.content, stores.mdr)
             service = PrivacyService(system, src)
-            since = int(time.time() * 1000) - 40 * 86_400_000
+            since = int(time.time() * 1000) - 86_400_000  # as the export: creation - 1 day
             ratios, ours, base, ttfb, ttfb_raw = [], [], [], [], []
             size = 0
             for r in range(a.rounds):
                 raw_s, raw_first, cdrs = await raw_read(src, tenant, since)
-                exp_s, exp_first, size = await export(service, owner)
+                exp_s, exp_first, size, counts = await export(service, owner)
+                want = {"cdr": a.cdrs, "voicemail": a.voicemails, "sms-body": a.sms}
+                got = {k: counts.get(k, 0) for k in want}
+                if got != want or cdrs != a.cdrs:
+                    raise SystemExit(f"export holds {got}, raw read {cdrs} CDRs; wanted {want}")
                 ratios.append(raw_s / exp_s)
                 ours.append(size / exp_s / 1e6)
                 base.append(size / raw_s / 1e6)

@@ -81,12 +81,33 @@ def audio_header(info: ContentInfo, first: bytes) -> bytes:
     return wav_header(info.size, rate, channels)
 
 
-def _cell(value: Any) -> str:
+_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+
+
+def _json_value(value: Any) -> Any:
+    """A record's value as JSON data (times ISO 8601, enums by value, tuples as lists)."""
+    kind = type(value)
+    if kind is datetime:
+        return value.isoformat()
+    if kind is tuple:
+        return list(value)
+    if isinstance(value, str) and kind is not str:  # a StrEnum
+        return str(value.value) if hasattr(value, "value") else str(value)
+    return value
+
+
+def cdr_row(cdr: Cdr) -> dict[str, Any]:
+    """A CDR as JSON data, in column order (as ``Cdr.to_dict`` makes it, without its
+    per-field reflection: exports write millions of these)."""
+    return {c: _json_value(getattr(cdr, c)) for c in CDR_COLUMNS}
+
+
+def _cell(value: Any) -> Any:
     if value is None:
         return ""
-    if isinstance(value, list | tuple):
+    if type(value) is list:
         return ";".join(str(v) for v in value)
-    return str(value)
+    return value
 
 
 def _csv(rows: Iterable[dict[str, Any]], columns: tuple[str, ...], header: bool) -> bytes:
@@ -99,9 +120,7 @@ def _csv(rows: Iterable[dict[str, Any]], columns: tuple[str, ...], header: bool)
 
 
 def _jsonl(rows: Iterable[dict[str, Any]]) -> bytes:
-    return b"".join(
-        json.dumps(r, separators=(",", ":"), sort_keys=True).encode() + b"\n" for r in rows
-    )
+    return "".join([_JSON.encode(r) + "\n" for r in rows]).encode()
 
 
 def _iso(ms: int) -> str:
@@ -188,7 +207,7 @@ class Export:
         """Progress, data and, last, done (the summary is then in :attr:`summary`)."""
         yield self._progress("account", 0, 1)
         self._account()
-        for ev in self._drain():
+        for ev in self._drain(force=True):  # the first bytes go out at once
             yield ev
         async for ev in self._records("cdrs", "cdr", CDR_COLUMNS):
             yield ev
@@ -259,7 +278,7 @@ class Export:
         if name == "cdrs":
             async for cdr in cdrs(self.src, self.tenant_id, self.since_ms, self.as_of_ms,
                                   self.subject):
-                yield cdr.to_dict()
+                yield cdr_row(cdr)
         else:
             async for row in mdrs(self.src, self.tenant_id, self.since_ms, self.as_of_ms,
                                   self.subject):
