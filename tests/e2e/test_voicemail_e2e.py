@@ -63,10 +63,14 @@ def _fixture() -> tuple[bytes, list[str]]:
 async def vm(
     cassandra_settings: Any, tmp_path_factory: pytest.TempPathFactory, ray_driver: Any
 ) -> AsyncIterator[E2EFabric]:
-    """A fabric whose relays can record (they get the storage and vault settings)."""
+    """A fabric whose relays can record (they get the storage and vault settings), with
+    the default media timeout."""
     real = harness.start_media
 
     async def recording_relays(settings: Any, **_: Any) -> Any:  # (whatever the harness gives)
+        # the default media timeout (30 s): the CLI's phone sends RTCP every 5 s, and hears a
+        # 7 s greeting before it speaks (the harness's 3 s would end its call)
+        settings = settings.model_copy(update={"media_timeout_s": 30.0})
         return await real(settings, storage=cassandra_settings, vault=VaultSettings())
 
     harness.start_media = recording_relays  # type: ignore[assignment]
