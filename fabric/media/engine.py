@@ -424,6 +424,7 @@ class RelayEngine:
             log.warning("media: reaping an orphaned relay session (owner never released it)")
             session = self.sessions.pop(call_id)
             report = session.report()
+            self.features.session_released(call_id)  # its recordings end and are sealed
             for leg in session.legs.values():
                 self._retire_leg(leg)
             self._released[call_id] = report

@@ -183,3 +183,31 @@ async def test_hold_during_the_announcement_starts_the_recording_paused() -> Non
     assert fork.state == "paused"
     assert fork.resume().state == "recording"
     await fork.stop()
+
+
+async def test_a_reaped_session_stops_and_seals_its_fork() -> None:
+    from fabric.media.engine import RelayConfig, RelayEngine
+    from fabric.media.feature_types import ForkFinished
+
+    store = FakeStore()
+
+    async def opener() -> Any:
+        return store
+
+    engine = RelayEngine(RelayConfig(port_min=40100, port_max=40110, idle_session_s=1.0),
+                         opener)
+    engine.allocate_session("c4")
+    for leg_id in ("a", "b"):
+        engine.sessions["c4"].add(FakeLeg(leg_id))
+    engine.start_fork("c4", ForkSpec(SealTarget("t1", "recording", "r4"), announcement_prompt=""))
+    engine.sweep(engine.sessions["c4"].created + 5.0)  # nobody sent anything: an orphan
+    assert "c4" not in engine.sessions
+    events: list[object] = []
+
+    def sealed() -> bool:
+        events.extend(engine.drain_events())
+        return any(isinstance(e, ForkFinished) for e in events)
+
+    await eventually(sealed, what="the orphan's fork sealed")
+    assert "r4" in store.objects and not engine.features.forks
+    await engine.close()
