@@ -63,7 +63,7 @@ class AuditRecorder:
         spec = spec_of(method)
         logs = [who.tenant_id] if who.tenant_id else [CARRIER_LOG]
         target = "" if who.tenant_id else target_tenant(request)
-        if target:
+        if target and target not in logs:  # (a request naming the carrier's own log)
             logs.append(target)
         base = dict(
             stream="", seq=0, at_us=0, principal=who.user_id,
