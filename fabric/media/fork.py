@@ -159,6 +159,7 @@ class ForkRecorder:
         """Record again after a pause."""
         self._pause_pending = False
         if self.state == "paused":
+            self._drain(time.monotonic())  # what was said on hold is dropped here, not recorded
             self._segment_offset = self._mixer.emitted / SAMPLE_RATE
             self._segment_start = time.monotonic()
             self._mixer.reanchor_all()
@@ -169,6 +170,7 @@ class ForkRecorder:
         """Stop, seal, and return the outcome (also emitted as an event)."""
         if self._stop_reason is None:
             self._stop_reason = reason
+            self._detach()  # nothing after the stop is queued; what was queued is recorded
             if self._sleeper is not None:
                 _wake(self._sleeper)
         await asyncio.shield(self._task)
@@ -272,11 +274,14 @@ class ForkRecorder:
         if data:
             self._sink.feed(data)
 
-    async def _seal(self) -> None:
+    def _detach(self) -> None:
         for leg_id in self.channels:
             leg = self.session.legs.get(leg_id)
-            if leg is not None:
+            if leg is not None and leg.tap is not None:
                 leg.tap = None
+
+    async def _seal(self) -> None:
+        self._detach()
         self._queue.clear()
         reason = self._stop_reason or ForkEnd.STOPPED
         recorded = False
