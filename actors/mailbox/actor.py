@@ -16,7 +16,11 @@ Messages arrive from the call actor's voicemail path (``actors.call_voicemail``)
 deposit never keeps two). A new message is submitted to transcription
 (``actors.transcription``; job id = its audio object id, so a re-submission queues nothing)
 and is PENDING until the pool tells ``TranscriptionResult``; a full or unreachable pool is
-retried on a durable reminder. The owner's softphones get MESSAGE_WAITING
+retried on a durable reminder. Before submitting, the mailbox asks its TenantActor
+(``TranscriptionPolicyQuery``: the extension's ``voicemail_transcription`` setting, the plan
+and the HIPAA gate) and the privacy restriction of its owner and the caller; a message kept
+from transcription is SKIPPED with the reason (``transcription-off``, ``baa-required``,
+``privacy-restricted``). The owner's softphones get MESSAGE_WAITING
 (``actors.mailbox.notify``) when a message arrives and when its transcript is ready.
 
 Deleting a message deletes its vault objects first (unreadable at once), then forgets it.
@@ -34,7 +38,10 @@ from actors.mailbox.audio import BEEP_MS, default_greeting_ms, parse_greeting_wa
 from actors.mailbox.notify import message_waiting
 from actors.messages.v1 import common_pb2 as msg_common
 from actors.messages.v1 import mailbox_pb2 as msg_mailbox
+from actors.messages.v1 import tenant_pb2 as msg_tenant
 from actors.messages.v1 import transcription_pb2 as msg_tx
+from actors.privacy.restrictions import restricted_or_closed
+from actors.tenant.base import tenant_address
 from actors.transcription import TranscriptionService
 from fabric.actor import ActorAddress, VirtualActor, handler
 from fabric.api.v1 import calls_pb2 as api_calls
@@ -50,6 +57,7 @@ MAX_MESSAGES = 1000
 RETRY_REMINDER = "transcribe"
 RETRY_S = 60.0
 NOT_DEPLOYED = "transcription is not deployed on this fabric"
+PRIVACY_RESTRICTED = "privacy-restricted"
 
 __all__ = ["KIND", "MailboxActor", "mailbox_address", "message_object_id"]
 
@@ -267,9 +275,38 @@ class MailboxActor(VirtualActor[str]):
             return self.ctx.service(TranscriptionService)  # type: ignore[type-abstract]
         return None
 
+    async def _may_transcribe(self, m: msg_mailbox.StoredMessage) -> str:
+        """"" when the message may be transcribed, else why not (an error id): the
+        extension's setting and the HIPAA gate (asked of the TenantActor), then the privacy
+        restriction of its owner and caller (failing closed). Raises a retryable error when
+        the tenant cannot answer."""
+        s = self.state
+        policy = await self.ctx.system.ref(tenant_address(s.tenant_id)).ask(
+            msg_tenant.TranscriptionPolicyQuery(extension=s.mailbox_id),
+            reply=msg_tenant.TranscriptionPolicy,
+        )
+        if not policy.allowed:
+            return policy.reason or "transcription-off"
+        caller = getattr(m, "from")
+        if await restricted_or_closed(self.ctx.system, s.tenant_id, policy.owner_user_id, caller):
+            return PRIVACY_RESTRICTED
+        return ""
+
     async def _transcribe(self, m: msg_mailbox.StoredMessage) -> None:
         """Submit a PENDING message (idempotent by job id: its audio object id); a full or
-        unreachable pool leaves it PENDING and a reminder submits it again."""
+        unreachable pool leaves it PENDING and a reminder submits it again. A message the
+        tenant's setting, the HIPAA gate or a privacy restriction keeps from transcription
+        is SKIPPED with the reason."""
+        try:
+            refused = await self._may_transcribe(m)
+        except FabricError:
+            await self.ctx.set_reminder(RETRY_REMINDER, RETRY_S)
+            return
+        if refused:
+            m.transcript_status = api_vm.TRANSCRIPT_STATUS_SKIPPED
+            m.transcript_reason = refused
+            await self.ctx.save_state(self.state)
+            return
         service = self._transcription()
         if service is None:
             m.transcript_status = api_vm.TRANSCRIPT_STATUS_SKIPPED

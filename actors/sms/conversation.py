@@ -17,6 +17,10 @@ in its answer, and each side stores them. Each side writes its message detail re
 
 The opt-out is the recipient side's state: ``opted_out`` on (tenant A, A's number, B) means
 B sent STOP to A's number, so A's sends to B are refused (``recipient-opted-out``).
+
+A restricted subject (``actors.privacy.restrictions``: the sending user or the other
+number) gets no processing: ``SendSms`` and ``DeliverSms`` are refused with
+``FAILED_PRECONDITION privacy-restricted`` before anything is stored or sent.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from actors.messages.v1 import common_pb2 as msg_common
 from actors.messages.v1 import numbers_pb2 as msg_numbers
 from actors.messages.v1 import sms_pb2 as msg_sms
 from actors.number import DIRECTORY
+from actors.privacy.restrictions import restricted_or_closed
 from actors.sms import rules
 from actors.sms.gateway import NoCarrierGateway, OutboundSms, SmsGateway
 from actors.sms.keys import KIND, ConversationKeys
@@ -45,6 +50,7 @@ from fabric.storage.mdr import Mdr, MdrStore
 from fabric.vault.content import SMS_BODY, ContentStore
 
 DELIVER_TIMEOUT_S = 10.0
+PRIVACY_RESTRICTED = "privacy-restricted"
 MAX_PAGE = 200
 INBOUND = api_messaging.MESSAGE_DIRECTION_INBOUND
 OUTBOUND = api_messaging.MESSAGE_DIRECTION_OUTBOUND
@@ -256,11 +262,23 @@ class ConversationActor(VirtualActor[str]):
         ))
         return ""
 
+    async def _refuse_restricted(self, *subjects: str) -> None:
+        """``FAILED_PRECONDITION privacy-restricted`` when a party restricted the processing
+        of their data (``actors.privacy``; failing closed when that cannot be checked)."""
+        if await restricted_or_closed(self.ctx.system, self.state.tenant_id, *subjects):
+            raise FailedPrecondition(
+                "a party of this message has restricted the processing of their data, so it "
+                "is not processed; an owner or admin of the tenant lifts the restriction "
+                "with `fabric privacy restrict <subject> --lift`",
+                error_id=PRIVACY_RESTRICTED,
+            )
+
     @handler
     async def on_send(self, msg: msg_sms.SendSms) -> api_messaging.TextMessage:
         """Send a message from own_number to other_number (see the module doc)."""
         if self.exists and self.state.own_number != msg.own_number:
             raise Internal("conversation key collision", error_id="sms-key-collision")
+        await self._refuse_restricted(msg.principal.user_id, msg.other_number)
         recipient_tenant = await self._recipient_tenant(msg)
         self._numbers(msg.own_number, msg.other_number)
         s = self.state
@@ -323,6 +341,7 @@ class ConversationActor(VirtualActor[str]):
     @handler
     async def on_deliver(self, msg: msg_sms.DeliverSms) -> msg_sms.SmsDeliveryResult:
         """Store an inbound message, apply the keyword rules, announce it."""
+        await self._refuse_restricted(msg.other_number)
         self._numbers(msg.own_number, msg.other_number)
         s = self.state
         got = await self._append(

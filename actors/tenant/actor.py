@@ -22,6 +22,7 @@ from actors.tenant.admin import TenantAdmin
 from actors.tenant.base import KIND, TenantId
 from actors.tenant.routing import TenantRouting
 from actors.tenant.sms import TenantSms
+from actors.tenant.transcription import TenantTranscription
 from fabric.actor import ActorAddress, VirtualActor, handler
 from fabric.api.v1 import carrier_pb2 as api_carrier
 from fabric.api.v1 import common_pb2 as api_common
@@ -29,7 +30,9 @@ from fabric.api.v1 import tenant_pb2 as api_tenant
 from fabric.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Unauthenticated
 
 
-class TenantActor(TenantAdmin, TenantRouting, TenantSms, VirtualActor[TenantId]):
+class TenantActor(
+    TenantAdmin, TenantRouting, TenantSms, TenantTranscription, VirtualActor[TenantId]
+):
     """A tenant's configuration, credentials, registrations and routing."""
 
     kind = KIND

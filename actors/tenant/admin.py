@@ -27,6 +27,7 @@ from actors.tenant.base import (
     TenantParts,
     new_id,
 )
+from actors.tenant.transcription import turns_transcription_on
 from fabric.actor import handler
 from fabric.api.v1 import carrier_pb2 as api_carrier
 from fabric.api.v1 import common_pb2 as api_common
@@ -192,6 +193,12 @@ class TenantAdmin(TenantParts):
                 error_id="unknown-user",
             )
         ext.ring_timeout_s = validate.ring_timeout(ext.ring_timeout_s, "extension.ring_timeout_s")
+        if ext.voicemail_transcription not in api_tenant.VoicemailTranscription.values():
+            raise InvalidArgument(
+                "extension.voicemail_transcription must be UNSPECIFIED, ON or OFF",
+                error_id="invalid-transcription",
+                details={"field": "extension.voicemail_transcription"},
+            )
         fw = ext.forwarding
         if fw.mode not in (
             api_tenant.FORWARD_MODE_UNSPECIFIED,
@@ -230,6 +237,9 @@ class TenantAdmin(TenantParts):
             # recording can carry PHI: a Pro tenant needs a BAA on file (issue 14)
             await gate_feature_in_actor(self.ctx, state.tenant_id, state.plan,
                                         PhiFeature.RECORDING)
+        if turns_transcription_on(state.plan, before, ext):  # PHI too (issue 14)
+            await gate_feature_in_actor(self.ctx, state.tenant_id, state.plan,
+                                        PhiFeature.VOICEMAIL_TRANSCRIPTION)
         state.extensions[ext.extension].CopyFrom(ext)
         await self.ctx.save_state(state)
         return ext

@@ -17,6 +17,7 @@ from actors.api.messaging import MessagingServicer
 from actors.messages.v1 import numbers_pb2 as msg_numbers
 from actors.messages.v1 import tenant_pb2 as msg_tenant
 from actors.number import DIRECTORY, NumberDirectory
+from actors.privacy import PrivacyActor
 from actors.sms import ConversationActor, ConversationKeys, SmsTenantActor, VaultConversationKeys
 from actors.tenant import TenantActor, tenant_address
 from fabric.api.v1 import carrier_pb2 as api_carrier
@@ -50,7 +51,7 @@ async def test_embedded_store_holds_no_body_nor_number(tmp_path: Path) -> None:
     )
     assert stores.content is not None and stores.mdr is not None and stores.vault is not None
     system = LocalActorSystem(
-        [TenantActor, NumberDirectory, ConversationActor, SmsTenantActor],
+        [TenantActor, NumberDirectory, ConversationActor, SmsTenantActor, PrivacyActor],
         state_store=stores.state,
         services={ContentStore: stores.content, MdrStore: stores.mdr,
                   ConversationKeys: VaultConversationKeys(stores.vault)},

@@ -14,9 +14,13 @@ import pytest
 from actors.api.messaging import MessagingServicer
 from actors.messages.v1 import common_pb2 as msg_common
 from actors.messages.v1 import numbers_pb2 as msg_numbers
+from actors.messages.v1 import privacy_pb2 as msg_privacy
 from actors.messages.v1 import tenant_pb2 as msg_tenant
 from actors.number import DIRECTORY, NumberDirectory
+from actors.privacy import PrivacyActor, privacy_address
 from actors.sms import ConversationActor, ConversationKeys, SmsTenantActor
+from actors.sms.gateway import InboundSms
+from actors.sms.inbound import receive_inbound
 from actors.sms.keys import KIND
 from actors.tenant import TenantActor, tenant_address
 from fabric.actor import ActorAddress
@@ -139,7 +143,7 @@ async def _user_ext(system: LocalActorSystem, owner: msg_common.Principal, ext: 
 async def world() -> AsyncIterator[World]:
     content, mdrs = FakeContent(), FakeMdrs()
     system = LocalActorSystem(
-        [TenantActor, NumberDirectory, ConversationActor, SmsTenantActor],
+        [TenantActor, NumberDirectory, ConversationActor, SmsTenantActor, PrivacyActor],
         services={ContentStore: content, MdrStore: mdrs, ConversationKeys: FakeKeys()},
         clock=ManualClock(), background=False,
     )
@@ -251,3 +255,35 @@ async def test_rate_limit(world: World) -> None:
             await _send(w, w.a1, w.b1, "spam")
     assert exc.value.error_id == "rate-limited-sms"
     assert exc.value.details["retry_after_s"] > 0
+
+
+async def _restrict(w: World, tenant_id: str, subject: str, on: bool = True) -> None:
+    await w.system.ref(privacy_address(tenant_id)).ask(msg_privacy.SetRestriction(
+        principal=msg_common.Principal(tenant_id=tenant_id, user_id="u-owner",
+                                       role=api_common.ROLE_OWNER),
+        subject=subject, restricted=on))
+
+
+async def test_restricted_subject_is_not_processed(world: World) -> None:
+    """A restricted sender, recipient number or outside sender: refused privacy-restricted,
+    nothing stored, sealed or recorded; lifting the restriction lets the message through."""
+    w = world
+    await _restrict(w, w.a, w.member)  # the member of 101 sends
+    _as(w.a, Role.MEMBER, w.member)
+    with pytest.raises(FailedPrecondition) as exc:
+        await _send(w, "101", w.b1, "hello")
+    assert exc.value.error_id == "privacy-restricted"
+    assert w.content.objects == {} and w.mdrs.rows == {}
+    await _restrict(w, w.a, w.member, on=False)
+    await _restrict(w, w.a, w.b1)  # the other number, as tenant a's subject
+    with pytest.raises(FailedPrecondition) as exc:
+        await _send(w, "101", w.b1, "hello")
+    assert exc.value.error_id == "privacy-restricted"
+    outsider = "+15550100321"
+    await _restrict(w, w.b, outsider)
+    with pytest.raises(FailedPrecondition) as exc:
+        await receive_inbound(w.system, FakeKeys(), InboundSms("m1", outsider, w.b1, "hi", 1))
+    assert exc.value.error_id == "privacy-restricted"
+    assert w.content.objects == {} and w.mdrs.rows == {}
+    await _restrict(w, w.a, w.b1, on=False)
+    assert (await _send(w, "101", w.b1, "now")).status == api_messaging.DELIVERY_STATUS_DELIVERED
