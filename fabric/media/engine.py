@@ -24,12 +24,15 @@ import asyncio
 import ipaddress
 import logging
 import os
+import socket
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from fabric.errors import InvalidArgument, NotFound, ResourceExhausted
+from fabric.media.fastleg import FastLeg
+from fabric.media.fastpath import COMPILED, PYTHON, FastPlane, load_plane_module
 from fabric.media.feature_types import (
     ForkInfo,
     ForkSpec,
@@ -39,10 +42,11 @@ from fabric.media.feature_types import (
     PlayRecSpec,
 )
 from fabric.media.features import MediaFeatures
-from fabric.media.legs import Leg, SdesLeg
+from fabric.media.legs import Leg, SdesLeg, srtp_session
 from fabric.media.ports import PortAllocator
 from fabric.media.sealsink import ContentOpener
 from fabric.media.session import RelaySession
+from fabric.media.srtp_fast import SrtpContext
 from fabric.media.suites import check_key_material, new_key_material, parse_suite
 from fabric.media.types import (
     DropReason,
@@ -73,6 +77,9 @@ class RelayConfig:
     orphan_grace_s: float = 120.0
     idle_session_s: float = 3600.0
     sweep_interval_s: float = 1.0
+    # "auto": the compiled data plane (fabric.media.fastpath) when it loads, else Python;
+    # "python": always the Python path
+    dataplane: str = "auto"
 
     @property
     def advertised_host(self) -> str:
@@ -177,6 +184,17 @@ class RelayEngine:
         self.timeouts_total = 0
         self.sessions_total = 0
         self._sweeper: asyncio.Task[None] | None = None
+        # the compiled data plane: its module (None = the Python path runs), its loop
+        # (started with the first leg it serves) and how many sessions left it for Python
+        self._plane_module = load_plane_module(config.dataplane)
+        self._plane: FastPlane | None = None
+        self.sessions_handed_over = 0
+        self._fast_next = False
+
+    @property
+    def dataplane(self) -> str:
+        """Which data plane serves new SDES legs: ``compiled`` or ``python``."""
+        return COMPILED if self._plane_module is not None else PYTHON
 
     # lifecycle -----------------------------------------------------------------------
 
@@ -193,6 +211,8 @@ class RelayEngine:
         for call_id in list(self.sessions):
             await self.release_session(call_id)
         await self.features.close()
+        if self._plane is not None:
+            self._plane.close()
         await asyncio.sleep(0)  # let transports run connection_lost
 
     # control API ---------------------------------------------------------------------
@@ -236,6 +256,9 @@ class RelayEngine:
                 error_id="media-leg-kind-mismatch",
             )
         relay_key = new_key_material(suite)
+        self._fast_next = self._fast_ok(
+            session, declared_address(offer, self.config.advertised_host)
+        )
         leg = await self._open_sdes_leg(leg_id, suite, offer, relay_key)
         answer = MediaAnswer(
             relay_host=self.config.advertised_host,
@@ -251,13 +274,84 @@ class RelayEngine:
         session.answers[leg_id] = (offer, answer)
         return answer
 
+    def _fast_ok(self, session: RelaySession, declared: tuple[str, int] | None) -> bool:
+        """Whether a new SDES leg of ``session`` goes to the compiled plane (IPv4 only)."""
+        if self._plane_module is None or session.python_path:
+            return False
+        try:
+            socket.inet_aton(self.config.bind_host)
+            if declared is not None:
+                socket.inet_aton(declared[0])
+        except OSError:
+            return False
+        return True
+
+    def _open_fast_leg(
+        self,
+        leg_id: str,
+        suite: Any,
+        offer: MediaOffer,
+        relay_key: tuple[bytes, bytes],
+        declared: tuple[str, int] | None,
+    ) -> FastLeg:
+        if self._plane is None:
+            assert self._plane_module is not None
+            self._plane = FastPlane(self._plane_module, capacity=max(16, self.ports.size))
+        attempts = min(32, self.ports.size)
+        for _ in range(attempts):
+            port = self.ports.take()
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            try:
+                sock.bind((self.config.bind_host, port))
+            except OSError:
+                sock.close()
+                self.ports.put_back_busy(port)
+                continue
+            try:
+                rx = SrtpContext(srtp_session(suite, offer.master_key, offer.master_salt, True))
+                tx = SrtpContext(srtp_session(suite, relay_key[0], relay_key[1], False))
+                return FastLeg(leg_id, self._plane, sock, suite, rx, tx, self.ports.give_back,
+                               declared)
+            except BaseException:
+                sock.close()
+                self.ports.give_back(port)
+                raise
+        raise ResourceExhausted(
+            f"no bindable media port after {attempts} tries; other processes hold this "
+            "relay's range: give it a range of its own (media.port_min..port_max)",
+            error_id="media-ports-busy",
+        )
+
+    def _to_python_path(self, session: RelaySession) -> None:
+        """Hand every compiled leg of ``session`` to the Python path (at once: no packet
+        is forwarded between the hand-over of two legs); the session stays there."""
+        if session.python_path:
+            return
+        session.python_path = True
+        fast = [leg for leg in session.legs.values() if isinstance(leg, FastLeg)]
+        if not fast or self._plane is None:
+            return
+        self.sessions_handed_over += 1
+        self._plane.detach([leg.handle for leg in fast])
+        loop = asyncio.get_running_loop()
+        for leg in fast:
+            session.legs[leg.leg_id] = leg.to_python(loop)
+        session.rewire()
+
     async def _open_sdes_leg(
         self,
         leg_id: str,
         suite: Any,
         offer: MediaOffer,
         relay_key: tuple[bytes, bytes],
-    ) -> SdesLeg:
+    ) -> SdesLeg | FastLeg:
+        """Open the leg's socket: on the compiled plane if :meth:`add_leg` chose it for
+        this leg's session (``_fast_next``), else an asyncio datagram endpoint."""
+        if self._fast_next:
+            self._fast_next = False
+            declared = declared_address(offer, self.config.advertised_host)
+            return self._open_fast_leg(leg_id, suite, offer, relay_key, declared)
         loop = asyncio.get_running_loop()
         attempts = min(32, self.ports.size)
         for _ in range(attempts):
@@ -296,6 +390,7 @@ class RelayEngine:
             raise InvalidArgument(
                 f"leg {leg_id!r} already exists in this call", error_id="media-leg-exists"
             )
+        self._to_python_path(session)  # aiortc's packets are Python objects
         leg = WebRtcLeg(leg_id)
         try:
             answer = await leg.accept(sdp_offer)
@@ -351,7 +446,9 @@ class RelayEngine:
     def start_playrec(self, call_id: str, leg_id: str, spec: PlayRecSpec) -> PlayRecInfo:
         """Answer ``leg_id`` at the relay: greeting, beep, record (returns at once; the
         outcome is a ``PlayRecFinished`` event)."""
-        return self.features.start_playrec(self._session(call_id), leg_id, spec)
+        session = self._session(call_id)
+        self._to_python_path(session)  # the local end takes plain packets in Python
+        return self.features.start_playrec(session, leg_id, spec)
 
     async def stop_playrec(self, call_id: str, leg_id: str) -> PlayRecFinished:
         """End a play/record leg now; its outcome."""
@@ -359,7 +456,9 @@ class RelayEngine:
 
     def start_fork(self, call_id: str, spec: ForkSpec) -> ForkInfo:
         """Start recording the call's legs (announcement first); returns at once."""
-        return self.features.start_fork(self._session(call_id), spec)
+        session = self._session(call_id)
+        self._to_python_path(session)  # the fork's taps take plain packets in Python
+        return self.features.start_fork(session, spec)
 
     def pause_fork(self, call_id: str) -> ForkInfo:
         """Pause the call's recording (hold)."""
@@ -400,6 +499,7 @@ class RelayEngine:
             "ports_in_use": self.ports.in_use,
             "sessions_total": self.sessions_total,
             "timeouts_total": self.timeouts_total,
+            "sessions_handed_over": self.sessions_handed_over,
         }
 
     # sweeper -------------------------------------------------------------------------

@@ -232,6 +232,31 @@ class SdesLeg(Leg, asyncio.DatagramProtocol):
         self._heard = False  # an authenticated packet arrived: ``remote`` is its source
         self.remote = declared
 
+    @classmethod
+    def adopt(
+        cls,
+        leg_id: str,
+        port: int,
+        suite: SrtpSuite,
+        rx: SrtpContext,
+        tx: SrtpContext,
+        on_closed: Callable[[int], None],
+        remote: tuple[str, int] | None,
+    ) -> SdesLeg:
+        """A leg continuing one the compiled data plane served: the same SRTP contexts
+        (rollover counters, replay window) and remote; the caller copies the counters."""
+        leg = cls.__new__(cls)
+        Leg.__init__(leg, leg_id, "sdes")
+        leg.port, leg.suite, leg._rx, leg._tx = port, suite, rx, tx
+        leg.transport = None
+        leg._on_closed = on_closed
+        leg.relatches = 0
+        leg._candidate, leg._candidate_packets = None, 0
+        leg._relatched_at = -RELATCH_INTERVAL_S
+        leg._heard = False
+        leg.remote = remote
+        return leg
+
     @property
     def latched(self) -> bool:
         """True once the client sent an authenticated packet (a declared address is not

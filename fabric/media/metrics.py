@@ -62,6 +62,20 @@ class RelayMetricsCollector(Collector):
             "fabric_media_timeouts", "Sessions ended by a silent leg", counts["timeouts_total"]
         )
         yield counter("fabric_media_sessions", "Relay sessions allocated", counts["sessions_total"])
+        yield counter(
+            "fabric_media_sessions_to_python_path",
+            "Sessions handed from the compiled data plane to the Python path (fork, play/record,"
+            " WebRTC)",
+            counts["sessions_handed_over"],
+        )
+        path = GaugeMetricFamily(
+            "fabric_media_dataplane_info",
+            "Which data plane serves new SDES legs (1 on the running one)",
+            labels=["relay", "path"],
+        )
+        for name in ("compiled", "python"):
+            path.add_metric([relay, name], 1.0 if self._engine.dataplane == name else 0.0)
+        yield path
         drops = CounterMetricFamily(
             "fabric_media_packets_dropped", "Packets dropped, by reason", labels=["relay", "reason"]
         )

@@ -54,6 +54,9 @@ class RelaySession:
         self.departed: list[LegStats] = []
         self.terminated: dict[str, Leg] = {}  # leg id -> its local end (play/record)
         self.muted = False
+        # True once the session left the compiled data plane (a feature needing Python per
+        # packet started, or a WebRTC leg joined); its later legs stay on the Python path
+        self.python_path = False
 
     @property
     def timed_out(self) -> bool:
@@ -81,6 +84,10 @@ class RelaySession:
     def mute(self, muted: bool) -> None:
         """Stop (or resume) forwarding between the legs, without counting drops."""
         self.muted = muted
+        self._rewire()
+
+    def rewire(self) -> None:
+        """Recompute who forwards to whom (after a leg object was replaced)."""
         self._rewire()
 
     def _rewire(self) -> None:

@@ -1,0 +1,1 @@
+"""C sources of the relay's compiled data plane (see :mod:`fabric.media.fastpath`)."""
