@@ -50,8 +50,13 @@ def _row(r: Any) -> ObjectRow:
                      bytes(r[8]), bool(r[9]))
 
 
+_MADE: set[Path] = set()  # folders this process made (or found): no mkdir per object
+
+
 def _private_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path not in _MADE:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _MADE.add(path)
 
 
 class _FileWriter:
@@ -59,7 +64,12 @@ class _FileWriter:
         _private_dir(final.parent)
         self._final = final
         self._tmp = final.with_suffix(".tmp")
-        self._fd = os.open(self._tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        try:
+            self._fd = os.open(self._tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        except FileNotFoundError:  # the folder was removed since: make it again
+            _MADE.discard(final.parent)
+            _private_dir(final.parent)
+            self._fd = os.open(self._tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
         self._durable = durable
         self._expected = 0
 
@@ -81,7 +91,10 @@ class _FileWriter:
             self._fd = -1
             os.replace(self._tmp, self._final)
 
-        await asyncio.to_thread(_finish)
+        if self._durable:
+            await asyncio.to_thread(_finish)
+        else:  # a close and a rename: cheaper here than a hop to a thread
+            _finish()
 
     async def abort(self) -> None:
         if self._fd >= 0:

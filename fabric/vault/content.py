@@ -239,9 +239,8 @@ class ContentStore:
                 error_id="content-invalid-metadata",
                 details={"field": "metadata"},
             )
-        existing = await self.backend.object(tenant_id, data_class, object_id)
-        if existing is not None and not existing.deleted:
-            raise _exists(data_class)
+        # no read of the name first: put_object refuses a live name (then the chunks and
+        # the key are dropped below), so a new object costs one store round trip less
         key = await self.vault.new_data_key(tenant_id, data_class, object_id)
         names = (tenant_id, data_class, object_id, key.key_id)
         writer = await self.backend.writer(key.key_id)
