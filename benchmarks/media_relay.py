@@ -83,8 +83,12 @@ def crypto_ceiling(count: int = 30000, direct: bool = False) -> float:
 # ---- the relay process ----------------------------------------------------------------
 
 
-def relay_main(conn: Any) -> None:
+def relay_main(conn: Any, mode: str = "compiled") -> None:
+    """The relay process. ``mode``: ``compiled`` (the default data plane), ``python`` (the
+    fall-back path), ``forwarder`` (the compiled loop with SRTP replaced by a no-op: the
+    batched UDP forwarder without crypto, the physical limit of the same sockets pattern)."""
     from fabric.media.engine import RelayConfig, RelayEngine
+    from fabric.media.fastpath import FastPlane, load_plane_module
 
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -100,9 +104,16 @@ def relay_main(conn: Any) -> None:
         VaultSettings(root_key_file=Path(folder.name) / "keys" / "root.key"),
     )
     engine = RelayEngine(
-        RelayConfig(port_min=PORT_MIN, port_max=PORT_MAX, media_timeout_s=3600, idle_session_s=1e9),
+        RelayConfig(port_min=PORT_MIN, port_max=PORT_MAX, media_timeout_s=3600, idle_session_s=1e9,
+                    dataplane="python" if mode == "python" else "auto"),
         content,
     )
+    if mode != "python" and engine.dataplane != "compiled":
+        raise SystemExit("the compiled data plane did not load (see the log line)")
+    if mode == "forwarder":
+        module = load_plane_module()
+        assert module is not None
+        engine._plane = FastPlane(module, PORT_MAX - PORT_MIN + 1, crypto=False)
     forks_made = [0]
 
     async def handle(cmd: str, arg: Any) -> Any:
@@ -412,59 +423,104 @@ def fork_main(calls_list: list[int], seconds: float, rounds: int) -> None:
     )
 
 
+def start_relay(mode: str) -> tuple[Any, Any]:
+    """A relay process in ``mode`` (see :func:`relay_main`) and its command pipe."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    relay = ctx.Process(target=relay_main, args=(child, mode), daemon=True)
+    relay.start()
+    return relay, parent
+
+
+def stop_relay(relay: Any, conn: Any) -> None:
+    """Stop a relay process started by :func:`start_relay`."""
+    conn.send(("stop", None))
+    relay.join(5)
+    if relay.is_alive():
+        relay.kill()
+
+
+MODES = ("forwarder", "compiled", "python")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", default="100,250,500", help="comma-separated concurrent calls")
     parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per load")
     parser.add_argument("--fork", action="store_true", help="recording forks vs. none (issue 11)")
     parser.add_argument("--rounds", type=int, default=2, help="--fork: alternations per load")
+    parser.add_argument("--modes", default=",".join(MODES),
+                        help="data planes to measure: forwarder, compiled, python, rtpengine")
     args = parser.parse_args()
     if args.fork:
         fork_main([int(c) for c in args.calls.split(",")], args.seconds, args.rounds)
         return
-    # the machine is shared and noisy: measure the ceilings before, between and after the
-    # load runs and keep the median, so figure and baseline see the same conditions
-    ceilings = [crypto_ceiling()]
-    direct_ceilings = [crypto_ceiling(direct=True)]
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe()
-    relay = ctx.Process(target=relay_main, args=(child,), daemon=True)
-    relay.start()
-    runs = []
-    try:
-        for calls in (int(c) for c in args.calls.split(",")):
-            runs.append(run_load(parent, calls, args.seconds))
-            ceilings.append(crypto_ceiling())
-            direct_ceilings.append(crypto_ceiling(direct=True))
-            print(json.dumps(runs[-1]), file=sys.stderr)
-        sdes_us = uvloop.run(bridge_cost(parent, webrtc=False))
-        webrtc_us = uvloop.run(bridge_cost(parent, webrtc=True))
-    finally:
-        parent.send(("stop", None))
-        relay.join(5)
-        if relay.is_alive():
-            relay.kill()
-    ceiling = statistics.median(ceilings)
-    direct_ceiling = statistics.median(direct_ceilings)
-    best = max(runs, key=lambda r: r["pps_per_core"])
-    value = best["pps_per_core"]
+    calls_list = [int(c) for c in args.calls.split(",")]
+    modes = [m for m in args.modes.split(",") if m]
+    ceiling = crypto_ceiling()
+    direct_ceiling = crypto_ceiling(direct=True)
+    table: dict[str, list[dict[str, Any]]] = {}
+    sdes_us = webrtc_us = 0.0
+    for mode in modes:
+        if mode == "rtpengine":
+            from benchmarks.rtpengine_driver import rtpengine_runs
+
+            table[mode] = rtpengine_runs(calls_list, args.seconds, run_load)
+            continue
+        relay, conn = start_relay(mode)
+        try:
+            table[mode] = []
+            for calls in calls_list:
+                run = run_load(conn, calls, args.seconds)
+                run["mode"] = mode
+                table[mode].append(run)
+                print(json.dumps(run), file=sys.stderr)
+            if mode == "compiled":
+                sdes_us = uvloop.run(bridge_cost(conn, webrtc=False))
+                webrtc_us = uvloop.run(bridge_cost(conn, webrtc=True))
+        finally:
+            stop_relay(relay, conn)
+    for calls_index, calls in enumerate(calls_list):
+        row = {m: table[m][calls_index] for m in table if table[m]}
+        print(
+            f"{calls:5d} calls  "
+            + "  ".join(
+                f"{m}: {r['pps_per_core']:>9.0f} pkt/s/core loss {r['loss']:.4f} "
+                f"p50 {r['latency_ms_p50']} p99 {r['latency_ms_p99']} ms"
+                for m, r in row.items()
+            ),
+            file=sys.stderr,
+        )
+    ours = table.get("compiled") or []
+    base_mode = "rtpengine" if table.get("rtpengine") else "python"
+    base = table.get(base_mode) or []
+    top = max(calls_list)
+    value = next((r["pps_per_core"] for r in ours if r["calls"] == top), 0.0)
+    baseline = next((r["pps_per_core"] for r in base if r["calls"] == top), 0.0)
+    limit = next((r["pps_per_core"] for r in table.get("forwarder", []) if r["calls"] == top), 0.0)
     print(
         json.dumps(
             {
                 "bench": "media_relay",
                 "value": value,
-                "unit": "forwarded packets/s per core of relay CPU",
-                "baseline": round(ceiling, 1),
-                "baseline_what": "pylibsrtp unprotect+protect ceiling, packets/s per core",
-                "ratio": round(value / ceiling, 3),
+                "unit": f"forwarded packets/s per core of relay CPU, {top} calls, compiled",
+                "baseline": baseline,
+                "baseline_what": (
+                    "rtpengine userspace, decrypt + re-encrypt"
+                    if base_mode == "rtpengine"
+                    else "our Python data plane (rtpengine not measured)"
+                ),
+                "ratio": round(value / baseline, 3) if baseline else 0.0,
+                "forwarder_no_crypto": limit,
+                "ratio_to_forwarder": round(value / limit, 3) if limit else 0.0,
+                "pylibsrtp_ceiling": round(ceiling, 1),
                 "direct_libsrtp_ceiling": round(direct_ceiling, 1),
-                "ratio_to_direct_ceiling": round(value / direct_ceiling, 3),
                 "cpu_count": os.cpu_count(),
                 "one_call_relay_us_per_packet": {
                     "sdes_to_sdes": round(sdes_us, 1),
                     "sdes_to_webrtc": round(webrtc_us, 1),
                 },
-                "runs": runs,
+                "runs": [r for m in table for r in table[m]],
             }
         )
     )

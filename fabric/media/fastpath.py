@@ -91,11 +91,14 @@ def load_plane_module(wanted: str = "auto") -> ModuleType | None:
 class FastPlane:
     """One running C loop: legs are slots (handles) in it."""
 
-    def __init__(self, module: ModuleType, capacity: int) -> None:
-        pointers = _srtp_pointers()
-        assert pointers is not None
+    def __init__(self, module: ModuleType, capacity: int, crypto: bool = True) -> None:
         self.ffi: Any = module.ffi
         self.lib: Any = module.lib
+        pointers = _srtp_pointers()
+        assert pointers is not None
+        if not crypto:  # benchmarks only: the same loop forwarding without SRTP
+            null = int(self.ffi.cast("uintptr_t", self.ffi.addressof(self.lib, "fp_nocrypto")))
+            pointers = (null, null, null, null)
         self._engine = self.lib.fp_new(capacity, *pointers)
         if self._engine == self.ffi.NULL:
             raise MemoryError("the compiled data plane could not allocate its tables")

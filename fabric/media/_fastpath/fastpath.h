@@ -23,3 +23,4 @@ int fp_set_peers(void *engine, int handle, int *peers, int n);
 void fp_detach(void *engine, int *handles, int n);
 unsigned long long fp_batches(void *engine);
 unsigned long long fp_wakeups(void *engine);
+int fp_nocrypto(void *ctx, void *hdr, int *len);
