@@ -4,15 +4,23 @@ One row per (tenant, message id), upserted (a retry or a status change rewrites 
 numbers are blind indexes plus the sealed pair (:class:`fabric.storage.mdr.MdrSealer`).
 Records older than the 7-year retention are purged when the store opens (Cassandra does it
 by TTL).
+
+Writes are group-committed: the records written while a transaction is being prepared or
+is running (many conversations of the host at once) go into the next one, so a busy host
+pays one commit for many records; each ``write`` still returns only once its record is
+committed (or raises what the transaction raised).
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fabric.errors import Unavailable
 from fabric.storage.mdr import RETENTION_S, Mdr, MdrSealer
 from fabric.storage.sqlite_db import SqliteDb
 from fabric.vault.vault import Vault
@@ -35,12 +43,25 @@ CREATE INDEX IF NOT EXISTS mdr_by_tenant_time ON mdr (tenant_id, sent_at_ms DESC
 """
 
 
+_UPSERT = (
+    "INSERT OR REPLACE INTO mdr (tenant_id, message_id, sent_at_ms, direction, from_number, "
+    "to_number, sealed_numbers, segments, encoding, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+
+def _upsert_all(rows: list[tuple[Any, ...]]) -> Callable[[sqlite3.Connection], Any]:
+    return lambda c: c.executemany(_UPSERT, rows)
+
+
 class SqliteMdrStore:
     """Message detail records in ``<data_dir>/mdr.sqlite3``."""
 
     def __init__(self, path: Path, *, vault: Vault) -> None:
         self._db = SqliteDb(path, _SCHEMA)
         self._sealer = MdrSealer(vault)
+        self._queued: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def open(self) -> SqliteMdrStore:
         """Create the file and purge records past retention."""
@@ -56,14 +77,40 @@ class SqliteMdrStore:
             mdr.tenant_id, mdr.message_id, mdr.sent_at_ms, mdr.direction, sealed.from_index,
             sealed.to_index, sealed.sealed, mdr.segments, mdr.encoding, mdr.status,
         )
-        await self._db.run(
-            lambda c: c.execute(
-                "INSERT OR REPLACE INTO mdr (tenant_id, message_id, sent_at_ms, direction, "
-                "from_number, to_number, sealed_numbers, segments, encoding, status) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
-        )
+        done = asyncio.get_running_loop().create_future()
+        self._queued.append((row, done))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush(), name="mdr-group-commit")
+        await done
+
+    async def _flush(self) -> None:
+        """Commit the queued records in one transaction, again while more are queued."""
+        try:
+            await asyncio.sleep(0)  # let the writers of this loop turn queue theirs too
+            while self._queued:
+                batch, self._queued = self._queued, []
+                rows = [row for row, _ in batch]
+                try:
+                    await self._db.run(_upsert_all(rows))
+                except Exception as exc:  # handed to every writer of the batch
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                except BaseException:
+                    for _, done in batch:
+                        done.cancel()
+                    raise
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+        finally:
+            self._flusher = None
+            for _, done in self._queued:  # only if this task was cancelled: none is lost silently
+                if not done.done():
+                    done.set_exception(Unavailable("the record store closed before the write",
+                                                   error_id="storage-unavailable"))
+            self._queued = []
 
     async def list(
         self, tenant_id: str, since_ms: int, until_ms: int, limit: int = 100
@@ -85,5 +132,7 @@ class SqliteMdrStore:
         return out
 
     async def close(self) -> None:
-        """Close the file."""
+        """Close the file (after the queued records are written)."""
+        if self._flusher is not None:
+            await asyncio.wait([self._flusher])
         await self._db.close()
