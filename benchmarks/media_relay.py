@@ -1,16 +1,25 @@
-"""Benchmark of the SRTP relay: crypto ceiling vs. our relay's forwarded packets per CPU second.
+"""Benchmark of the SRTP relay's data planes against each other and against rtpengine.
 
-One run measures, side by side:
-(a) the ceiling: pylibsrtp unprotect + protect of 172-byte G.711 RTP packets in a tight loop;
-(b) our relay (RelayEngine on uvloop, in its own process) forwarding N concurrent calls at
-    50 packets/s per leg each way, driven by a load generator in this process; the figure is
-    forwarded packets per second of relay CPU time (time.process_time in the relay process);
-(c) loss and added latency (generator send -> generator receive through the relay).
+One run measures, side by side, with the same load generator (N concurrent G.711 calls,
+50 packets/s per leg each way, the caller on AES_CM_128_HMAC_SHA1_80, the callee on
+``--suite-b``, every packet decrypted and re-encrypted):
+(a) ``forwarder``: our compiled loop with SRTP replaced by a no-op (recvmmsg/sendmmsg on the
+    same sockets, same bookkeeping): the physical limit of this sockets pattern;
+(b) ``compiled``: our relay on its compiled data plane (fabric.media.fastpath), in a process
+    of its own; ``python``: the same relay on the Python path (the fall-back);
+(c) ``rtpengine``: Debian's rtpengine 10.5 in userspace (``--table=-1``) when installed
+    (``make bench-deps``), driven over its ng protocol (benchmarks/mediabench/rtpengine.py).
+Figures per load: forwarded packets per second of relay CPU time (all the relay process's
+threads), loss, latency generator send -> generator receive (p50/p99). The crypto ceilings
+(pylibsrtp, direct libsrtp) are printed too. The JSON line last: value = compiled, baseline
+= rtpengine (or the Python path when rtpengine could not run; ``baseline_what`` says which),
+at the largest load. Usage: python benchmarks/media_relay.py [--calls 100,250,500]
+[--seconds 6] [--modes forwarder,compiled,python,rtpengine] [--suite-b ...]
 
 The generator pre-encrypts its packets before the timed window and only counts what comes
 back (the RTP header is in clear: sequence numbers identify packets), so its own CPU is
 mostly sendto/recv. Sends are spread over the 20 ms frame in 10 slots, like unsynchronised
-phones. Usage: python benchmarks/media_relay.py [--calls 100,250,500] [--seconds 6]
+phones.
 
 ``--fork``: the cost of recording (issue 11). For each load, the same run twice in the same
 relay process, alternating: without forks (baseline), then with a recording fork on every
@@ -180,14 +189,16 @@ def relay_main(conn: Any, mode: str = "compiled") -> None:
 class GenLeg:
     """One simulated phone: pre-encrypted packets out, arrival times of packets in."""
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int, suite: SrtpSuite = SUITE) -> None:
         self.index = index
-        self.key = new_key_material(SUITE)
-        self.tx = srtp_session(SUITE, *self.key, inbound=False)
+        self.suite = suite
+        self.key = new_key_material(suite)
+        self.tx = srtp_session(suite, *self.key, inbound=False)
         self.packets: list[bytes] = []
         self.sent_at: list[float] = []
         self.peer: GenLeg | None = None
         self.received = 0
+        self.passthrough = 0
         self.latencies: list[float] = []
         self.remote: tuple[str, int] = ("", 0)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -204,24 +215,33 @@ class GenLeg:
             return  # forwarded RTCP (the latching receiver reports)
         self.received += 1
         seq = (data[2] << 8) | data[3]
-        sent_at = self.peer.sent_at  # type: ignore[union-attr]
+        peer: GenLeg = self.peer  # type: ignore[assignment]
+        sent_at = peer.sent_at
         if warm_seq <= seq < len(sent_at):
             self.latencies.append(time.perf_counter() - sent_at[seq])
+            if seq == warm_seq and data == peer.packets[seq]:
+                self.passthrough += 1  # the relay did not re-encrypt (SRTP passed through)
 
 
-def run_load(conn: Any, calls: int, seconds: float, fork: bool = False) -> dict[str, Any]:
+def run_load(
+    conn: Any, calls: int, seconds: float, fork: bool = False, suite_b: SrtpSuite = SUITE
+) -> dict[str, Any]:
     """Drive ``calls`` calls for ``seconds`` (+1 s warm-up) with a plain-socket epoll loop.
 
     Plain sockets and epoll rather than asyncio: the generator must cost less CPU than the
     relay it measures, since both share this machine's two cores.
     """
-    legs = [GenLeg(i) for i in range(2 * calls)]
+    legs = [GenLeg(i, SUITE if i % 2 == 0 else suite_b) for i in range(2 * calls)]
     for a, b in zip(legs[0::2], legs[1::2], strict=True):
         a.peer, b.peer = b, a
     setup = [
         (
             f"bench-{i}",
-            [(leg, MediaOffer(SUITE.value, *legs[2 * i + j].key)) for j, leg in enumerate("ab")],
+            [
+                (leg, MediaOffer(legs[2 * i + j].suite.value, *legs[2 * i + j].key, "127.0.0.1",
+                                 legs[2 * i + j].sock.getsockname()[1]))
+                for j, leg in enumerate("ab")
+            ],
         )
         for i in range(calls)
     ]
@@ -260,6 +280,7 @@ def run_load(conn: Any, calls: int, seconds: float, fork: bool = False) -> dict[
     start = time.perf_counter()
     cpu0 = 0.0
     totals0: dict[str, int] = {}
+    delivered0 = 0
     wall0 = start
     for frame in range(frames):
         if frame == warm:
@@ -268,6 +289,7 @@ def run_load(conn: Any, calls: int, seconds: float, fork: bool = False) -> dict[
             conn.send(("totals", None))
             totals0 = conn.recv()
             wall0 = time.perf_counter()
+            delivered0 = sum(leg.received for leg in legs)
         for s, group in enumerate(slots):
             pump(start + frame * 0.020 + s * 0.020 / SLOTS)
             now = time.perf_counter()
@@ -279,6 +301,7 @@ def run_load(conn: Any, calls: int, seconds: float, fork: bool = False) -> dict[
     cpu1 = conn.recv()
     conn.send(("totals", None))
     totals1 = conn.recv()
+    delivered1 = sum(leg.received for leg in legs)
     # drain: keep reading until everything sent has come back or nothing arrives for 2 s;
     # a relay that falls behind shows as latency, a packet never delivered as loss
     sent_total = frames * len(legs)
@@ -294,7 +317,10 @@ def run_load(conn: Any, calls: int, seconds: float, fork: bool = False) -> dict[
             quiet_until = time.perf_counter() + 2.0
     late = wall1 - (start + frames * 0.020)
     received_total = sum(leg.received for leg in legs)
-    forwarded = totals1["packets_out"] - totals0["packets_out"]
+    if totals1["packets_out"] is None:  # rtpengine: what the generator received meanwhile
+        forwarded = delivered1 - delivered0
+    else:
+        forwarded = totals1["packets_out"] - totals0["packets_out"]
     relay_cpu = cpu1 - cpu0
     wall = wall1 - wall0
     latencies = sorted(x for leg in legs for x in leg.latencies)
@@ -322,6 +348,8 @@ def run_load(conn: Any, calls: int, seconds: float, fork: bool = False) -> dict[
         "sessions_left": counts["sessions"],
         "ports_left": counts["ports_in_use"],
         "forks": fork,
+        "suites": f"{SUITE.value}<->{suite_b.value}",
+        "passthrough_packets": sum(leg.passthrough for leg in legs),
         **fork_stats,
     }
 
@@ -440,7 +468,7 @@ def stop_relay(relay: Any, conn: Any) -> None:
         relay.kill()
 
 
-MODES = ("forwarder", "compiled", "python")
+MODES = ("forwarder", "compiled", "python", "rtpengine")
 
 
 def main() -> None:
@@ -451,7 +479,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="--fork: alternations per load")
     parser.add_argument("--modes", default=",".join(MODES),
                         help="data planes to measure: forwarder, compiled, python, rtpengine")
+    parser.add_argument("--suite-b", default=SrtpSuite.AEAD_AES_256_GCM.value,
+                        choices=[s.value for s in SrtpSuite],
+                        help="the callee's suite (the caller's is AES_CM_128_HMAC_SHA1_80); "
+                        "AEAD_AES_256_GCM makes rtpengine re-encrypt both directions")
     args = parser.parse_args()
+    suite_b = SrtpSuite(args.suite_b)
     if args.fork:
         fork_main([int(c) for c in args.calls.split(",")], args.seconds, args.rounds)
         return
@@ -463,15 +496,15 @@ def main() -> None:
     sdes_us = webrtc_us = 0.0
     for mode in modes:
         if mode == "rtpengine":
-            from benchmarks.rtpengine_driver import rtpengine_runs
+            from benchmarks.mediabench.rtpengine import rtpengine_runs
 
-            table[mode] = rtpengine_runs(calls_list, args.seconds, run_load)
+            table[mode] = rtpengine_runs(calls_list, args.seconds, run_load, suite_b)
             continue
         relay, conn = start_relay(mode)
         try:
             table[mode] = []
             for calls in calls_list:
-                run = run_load(conn, calls, args.seconds)
+                run = run_load(conn, calls, args.seconds, suite_b=suite_b)
                 run["mode"] = mode
                 table[mode].append(run)
                 print(json.dumps(run), file=sys.stderr)

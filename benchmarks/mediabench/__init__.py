@@ -1,0 +1,1 @@
+"""Helpers of benchmarks/media_relay.py (not benchmarks themselves)."""
