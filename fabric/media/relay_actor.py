@@ -24,6 +24,7 @@ session and writes the CDR with :meth:`fabric.media.types.MediaStatsReport.cdr_f
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import zlib
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -174,6 +175,34 @@ class MediaRelayActor(RelayFeatureMethods):
 MediaRelay = ray.remote(max_restarts=-1, max_task_retries=0)(MediaRelayActor)
 
 
+def relays_per_node(settings: MediaSettings, cores: float | None = None) -> int:
+    """``media.relays_per_node``, where 0 (the default) means one relay per CPU core the
+    node has to itself (``cores``, else this machine's): each relay's compiled data plane is
+    one thread that can fill one core; a second relay per core would only add context
+    switches, since the loop already batches (recvmmsg/sendmmsg)."""
+    if settings.relays_per_node > 0:
+        return settings.relays_per_node
+    return max(1, int(cores if cores is not None else (os.cpu_count() or 1)))
+
+
+def _cores_per_node(alive: list[dict[str, Any]]) -> float:
+    """The fewest cores any alive node has to itself: its Ray CPU resource, at most this
+    machine's cores, shared among the Ray nodes on the same machine (a local cluster)."""
+    machine = os.cpu_count() or 1
+    per_address: dict[str, int] = {}
+    for node in alive:
+        address = str(node.get("NodeManagerAddress", ""))
+        per_address[address] = per_address.get(address, 0) + 1
+    return min(
+        (
+            min(float(n.get("Resources", {}).get("CPU", machine)), machine)
+            / per_address[str(n.get("NodeManagerAddress", ""))]
+            for n in alive
+        ),
+        default=1.0,
+    )
+
+
 def relay_configs(settings: MediaSettings, relays: int) -> list[RelayConfig]:
     """Split the node's port range evenly between ``relays`` relays."""
     span = (settings.port_max - settings.port_min + 1) // relays
@@ -215,7 +244,7 @@ def start_media_relays(
     content: LazyContentStore | None = None,
 ) -> list[Any]:
     """Start (or find) the named relay actors ``media-relay-<i>``; return their handles."""
-    count = relays if relays is not None else settings.relays_per_node
+    count = relays if relays is not None else relays_per_node(settings)
     handles = []
     for config in relay_configs(settings, count):
         handles.append(
@@ -244,8 +273,9 @@ def start_media_relays_on_every_node(
     """
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    nodes = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
-    per_node = settings.relays_per_node
+    alive = [n for n in ray.nodes() if n.get("Alive")]
+    nodes = sorted(n["NodeID"] for n in alive)
+    per_node = relays_per_node(settings, _cores_per_node(alive))
     configs = relay_configs(settings, per_node * len(nodes))
     handles = []
     for config in configs:
