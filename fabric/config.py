@@ -165,7 +165,12 @@ class MediaSettings(BaseModel):
     )
     port_min: int = Field(20000, ge=1024, le=65535, description="first UDP port")
     port_max: int = Field(29999, ge=1024, le=65535, description="last UDP port")
-    relays_per_node: int = Field(1, ge=1, description="media relay actors per Ray node")
+    relays_per_node: int = Field(
+        0,
+        ge=0,
+        description="media relay processes per Ray node; 0 = one per CPU core the node has "
+        "to itself (each relay's compiled data plane is one thread that fills at most one core)",
+    )
     media_timeout_s: float = Field(30.0, gt=0, description="a silent leg ends the call")
     latch_timeout_s: float = Field(
         30.0,
