@@ -26,6 +26,7 @@ from fabric.config import CallSettings, FabricSettings, LimitsSettings
 from fabric.storage.base import CdrStore
 from fabric.storage.factory import Stores
 from fabric.storage.mdr import MdrStore
+from fabric.storage.residency import TenantRegions
 from fabric.vault.content import ContentStore
 from fabric.vault.vault import Vault
 
@@ -80,6 +81,8 @@ def make_services(settings: FabricSettings, stores: Stores) -> dict[type, object
         services[ConversationKeys] = VaultConversationKeys(stores.vault)
     if stores.vault is not None:  # the privacy purge destroys a closed tenant's key
         services[Vault] = stores.vault
+    if stores.regions is not None:  # residency: CreateTenant records the tenant's region
+        services[TenantRegions] = stores.regions
     media = make_call_media()
     if media is not None:
         services[CallMedia] = media

@@ -52,6 +52,13 @@ class StorageSettings(BaseModel):
     spool_dir: Path = Field(
         Path(".run/spool"), description="durable local spool for CDRs while Cassandra is down"
     )
+    regions: list[str] = Field(
+        default_factory=list,
+        description="residency (Cassandra only): [] = one keyspace for all; else e.g. "
+        "[\"us\", \"eu\"]: each tenant's CDRs, messages, audit log, content and vault keys "
+        "go to keyspace '<keyspace>_<region>', replicated only in the data centre named "
+        "<region>; the first listed is the default region",
+    )
 
 
 class RuntimeSettings(BaseModel):

@@ -9,6 +9,7 @@ import grpc
 from google.protobuf.message import Message
 
 from actors import validate
+from actors.compliance.records import Region
 from actors.messages.v1 import numbers_pb2 as msg_numbers
 from actors.messages.v1 import tenant_pb2 as msg_tenant
 from actors.number import DIRECTORY
@@ -21,6 +22,8 @@ from fabric.errors import FabricError, FailedPrecondition, InvalidArgument
 
 DEFAULT_TENANT_PAGE = 100
 MAX_TENANT_PAGE = 500
+DEFAULT_REGION = Region.US.value
+REGIONS = ("", *(r.value for r in Region))
 
 
 class CarrierServicer(carrier_pb2_grpc.CarrierAdminServicer):
@@ -48,6 +51,10 @@ class CarrierServicer(carrier_pb2_grpc.CarrierAdminServicer):
             api_carrier.PLAN_PRO,
         ):
             raise InvalidArgument("plan must be PLAN_STANDARD or PLAN_PRO", error_id="invalid-plan")
+        if request.region not in REGIONS:
+            raise InvalidArgument(
+                "region must be \"us\" (the default) or \"eu\"", error_id="invalid-region",
+                details={"field": "region"})
         tenant_id = f"t-{secrets.token_hex(6)}"
         owner_id = f"u-{secrets.token_hex(6)}"
         key_id, key, digest = new_api_key(tenant_id)
@@ -61,6 +68,7 @@ class CarrierServicer(carrier_pb2_grpc.CarrierAdminServicer):
                 owner_user_id=owner_id,
                 owner_key_id=key_id,
                 owner_secret_hash=digest,
+                region=request.region or DEFAULT_REGION,
             ),
         )
         await self.system.ref(DIRECTORY).ask(msg_numbers.IndexTenant(tenant_id=tenant_id))

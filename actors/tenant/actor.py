@@ -14,8 +14,11 @@ it is persisted by the tenant's ``ActiveCallIndex`` (``actors.call_index``).
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+from dataclasses import replace
 
+from actors.compliance.records import ComplianceRecords, Region
 from actors.messages.v1 import privacy_pb2 as msg_privacy
 from actors.messages.v1 import tenant_pb2 as msg_tenant
 from actors.tenant.admin import TenantAdmin
@@ -27,7 +30,16 @@ from fabric.actor import ActorAddress, VirtualActor, handler
 from fabric.api.v1 import carrier_pb2 as api_carrier
 from fabric.api.v1 import common_pb2 as api_common
 from fabric.api.v1 import tenant_pb2 as api_tenant
-from fabric.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Unauthenticated
+from fabric.errors import (
+    AlreadyExists,
+    FabricError,
+    FailedPrecondition,
+    InvalidArgument,
+    Unauthenticated,
+)
+from fabric.storage.residency import REGION_NOT_SERVED, TenantRegions
+
+DEFAULT_REGION = Region.US.value
 
 
 class TenantActor(
@@ -50,6 +62,8 @@ class TenantActor(
         """Create the tenant with its first owner and the owner's API key."""
         if self.state is not None:
             raise AlreadyExists("the tenant exists", error_id="tenant-exists")
+        region = msg.region or DEFAULT_REGION
+        await self._record_region(msg.tenant_id, region)
         created_at_ms = self._now_ms()
         owner = api_tenant.User(
             user_id=msg.owner_user_id, name=msg.owner_name, role=api_common.ROLE_OWNER
@@ -60,6 +74,7 @@ class TenantActor(
             plan=msg.plan or api_carrier.PLAN_STANDARD,
             status=api_carrier.TENANT_STATUS_ACTIVE,
             created_at_ms=created_at_ms,
+            region=region,
         )
         state.users[owner.user_id].CopyFrom(owner)
         key = state.api_keys[msg.owner_key_id]
@@ -76,6 +91,26 @@ class TenantActor(
         self.state = state
         return self._tenant_view(state)
 
+    async def _record_region(self, tenant_id: str, region: str) -> None:
+        """Residency: record the region in the storage's directory (``TenantRegions``, a
+        host service when ``storage.regions`` is set) before the tenant exists, so none of
+        its data is written elsewhere. Without regions one keyspace holds all: only the
+        default region is served."""
+        try:
+            regions: TenantRegions = self.ctx.service(TenantRegions)
+        except FabricError:
+            if region != DEFAULT_REGION:
+                raise FailedPrecondition(
+                    f"this fabric keeps all data in one keyspace (storage.regions is empty), "
+                    f"so it serves only region {DEFAULT_REGION!r}",
+                    error_id=REGION_NOT_SERVED, details={"field": "region"}) from None
+            return
+        await regions.assign(tenant_id, region)
+        if region != DEFAULT_REGION:  # the compliance record shows it (default: us)
+            with contextlib.suppress(FabricError):
+                records: ComplianceRecords = self.ctx.service(ComplianceRecords)
+                await records.update(tenant_id, lambda c: replace(c, region=Region(region)))
+
     @staticmethod
     def _tenant_view(state: msg_tenant.TenantState) -> api_carrier.Tenant:
         return api_carrier.Tenant(
@@ -85,6 +120,7 @@ class TenantActor(
             status=state.status,
             numbers=sorted(state.numbers),
             created_at_ms=state.created_at_ms,
+            region=state.region or DEFAULT_REGION,
         )
 
     @handler

@@ -83,12 +83,15 @@ class FabricClient:
     # ---- carrier ----------------------------------------------------------------------
 
     async def create_tenant(
-        self, name: str, owner_name: str = "Owner", plan: int = api_carrier.PLAN_STANDARD
+        self, name: str, owner_name: str = "Owner", plan: int = api_carrier.PLAN_STANDARD,
+        region: str = "",
     ) -> api_carrier.CreateTenantResponse:
-        """Create a tenant; the response holds the owner's API key (shown once)."""
+        """Create a tenant (``region`` "" = "us", or "eu"); the response holds the owner's
+        API key (shown once)."""
         return await self.call(
             self.carrier.CreateTenant,
-            api_carrier.CreateTenantRequest(name=name, owner_name=owner_name, plan=plan),  # type: ignore[arg-type]
+            api_carrier.CreateTenantRequest(name=name, owner_name=owner_name, plan=plan,  # type: ignore[arg-type]
+                                            region=region),
         )
 
     async def get_tenant(self, tenant_id: str) -> api_carrier.Tenant:

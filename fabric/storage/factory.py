@@ -24,6 +24,7 @@ from fabric.config import StorageSettings, VaultSettings
 from fabric.storage.base import CdrStore, ReminderStore, StateStore
 from fabric.storage.cassandra_session import CassandraConnection
 from fabric.storage.mdr import MdrStore
+from fabric.storage.residency import TenantRegions
 from fabric.storage.sealed_state import SealedFencedStateStore, SealedStateStore
 from fabric.vault.content import ContentStore
 from fabric.vault.factory import open_vault
@@ -42,7 +43,9 @@ class Stores:
     content: ContentStore | None = None
     mdr: MdrStore | None = None  # SMS message detail records (fabric.storage.mdr)
     audit: AuditStore | None = None  # the audit log (fabric.audit; issue 14)
+    regions: TenantRegions | None = None  # residency: each tenant's region (storage.regions)
     _connection: CassandraConnection | None = field(default=None, repr=False)
+    _region_connections: list[CassandraConnection] = field(default_factory=list, repr=False)
     _sweeper: asyncio.Task[None] | None = field(default=None, repr=False)
 
     async def close(self) -> None:
@@ -66,6 +69,8 @@ class Stores:
             await self.vault.close()
         if self._connection is not None:
             self._connection.shutdown()
+        for conn in self._region_connections:
+            conn.shutdown()
 
 
 async def open_stores(
@@ -153,6 +158,22 @@ async def _open_cassandra(
 
     conn = await asyncio.to_thread(_connect)
     try:
+        if settings.regions:
+            from fabric.storage.regional_open import open_regional
+
+            regional = await open_regional(settings, vault_settings, conn, clock,
+                                           apply_schema=apply_schema)
+            state = CassandraStateStore(conn, owns_connection=False)
+            reminders = CassandraReminderStore(conn, owns_connection=False)
+            await asyncio.gather(state.prepare(), reminders.prepare())
+            spooled = await SpoolingCdrStore(regional.cdr, settings.spool_dir,
+                                             vault=regional.vault).open()
+            return Stores(
+                cdr=spooled, state=SealedFencedStateStore(state, regional.vault),
+                reminders=reminders, vault=regional.vault, content=regional.content,
+                mdr=regional.mdr, audit=regional.audit, regions=regional.regions,
+                _connection=conn, _region_connections=regional.connections,
+            )
         vault = await open_vault(settings, vault_settings, connection=conn, clock=clock)
         cdr = CassandraCdrStore(conn, owns_connection=False, vault=vault)
         state = CassandraStateStore(conn, owns_connection=False)

@@ -27,10 +27,14 @@ async def open_vault(
     connection: CassandraConnection | None = None,
     provider: KeyProvider | None = None,
     clock: Clock | None = None,
+    key_store: KeyStore | None = None,
 ) -> Vault:
-    """The vault for these settings (a Cassandra connection is needed for that backend)."""
+    """The vault for these settings (a Cassandra connection is needed for that backend;
+    ``key_store``, if given, is used instead of the backend's, e.g. a regional one)."""
     keys: KeyStore
-    if storage.backend == "cassandra":
+    if key_store is not None:
+        keys = key_store
+    elif storage.backend == "cassandra":
         from fabric.vault.cassandra_keys import CassandraKeyStore
 
         if connection is None:

@@ -60,7 +60,8 @@ def tenant_get(s: Session, tenant_id: str) -> None:
         t = await c.get_tenant(tenant_id)
         emit_fields(s, as_dict(t), [
             ("tenant", t.tenant_id), ("name", t.name), ("plan", _plan(t)),
-            ("status", _status(t)), ("numbers", ", ".join(t.numbers) or "-"),
+            ("status", _status(t)), ("region", t.region or "us"),
+            ("numbers", ", ".join(t.numbers) or "-"),
             (f"created ({s.tz})", when(t.created_at_ms, s.tz)),
         ])
 
@@ -71,14 +72,17 @@ def tenant_get(s: Session, tenant_id: str) -> None:
 @click.argument("name")
 @click.option("--owner", default="Owner", show_default=True, help="the owner's display name")
 @click.option("--plan", type=click.Choice(sorted(PLANS)), default="standard", show_default=True)
+@click.option("--region", type=click.Choice(["us", "eu"]), default="us", show_default=True,
+              help="where its data is kept (never changes afterwards)")
 @pass_session
-def tenant_add(s: Session, name: str, owner: str, plan: str) -> None:
+def tenant_add(s: Session, name: str, owner: str, plan: str, region: str) -> None:
     """Create a tenant and its owner; prints the owner's API key, once."""
 
     async def body(c: FabricClient) -> None:
-        r = await c.create_tenant(name, owner, PLANS[plan])
+        r = await c.create_tenant(name, owner, PLANS[plan], region)
         done(s, as_dict(r),
-             f"tenant {r.tenant.tenant_id} created ({plan}); owner user {r.owner_user_id}\n"
+             f"tenant {r.tenant.tenant_id} created ({plan}, region {r.tenant.region}); "
+             f"owner user {r.owner_user_id}\n"
              "owner API key (shown once; keep it secret):\n"
              f"  export FABRIC_TOKEN={r.owner_api_key}")
 
