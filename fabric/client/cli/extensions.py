@@ -31,6 +31,13 @@ POLICIES = {
 }
 """``--recording-policy`` values."""
 POLICY_NAMES = {v: k for k, v in POLICIES.items()}
+TRANSCRIPTION = {
+    "default": api_tenant.VOICEMAIL_TRANSCRIPTION_UNSPECIFIED,
+    "on": api_tenant.VOICEMAIL_TRANSCRIPTION_ON,
+    "off": api_tenant.VOICEMAIL_TRANSCRIPTION_OFF,
+}
+"""``--transcription`` values (default: on for Standard, off for Pro)."""
+TRANSCRIPTION_NAMES = {v: k for k, v in TRANSCRIPTION.items()}
 
 EXT = click.argument("extension", callback=check_extension)
 GROUP = click.argument("group_id", callback=check_group_id)
@@ -68,6 +75,9 @@ def ext_options(f: click.decorators.FC) -> click.decorators.FC:
         click.option("--recording-policy", type=click.Choice(list(POLICIES)),
                      help="call recording: off (default), always (from the answer, after the "
                           "announcement) or on-demand (`fabric call record start|stop`)"),
+        click.option("--transcription", type=click.Choice(list(TRANSCRIPTION)),
+                     help="voicemail transcription: default (on for Standard, off for Pro), "
+                          "on (Pro: needs a BAA on file, else baa-required) or off"),
         click.option("--forward-always", metavar="EXT|+E164", callback=check_forward_target,
                      help="never ring; ring this extension or outside number instead"),
         click.option("--forward-no-answer", metavar="EXT|+E164", callback=check_forward_target,
@@ -80,7 +90,8 @@ def ext_options(f: click.decorators.FC) -> click.decorators.FC:
 
 def _apply(e: api_tenant.Extension, ring_timeout: int | None, voicemail: bool | None,
            recording: bool | None, forward_always: str | None, forward_no_answer: str | None,
-           no_forward: bool, recording_policy: str | None = None) -> None:
+           no_forward: bool, recording_policy: str | None = None,
+           transcription: str | None = None) -> None:
     if sum(map(bool, (forward_always, forward_no_answer, no_forward))) > 1:
         raise click.UsageError(
             "give at most one of --forward-always, --forward-no-answer, --no-forward")
@@ -93,6 +104,8 @@ def _apply(e: api_tenant.Extension, ring_timeout: int | None, voicemail: bool | 
     if recording_policy is not None:
         e.recording_policy = POLICIES[recording_policy]
         e.recording = recording_policy == "always"
+    if transcription is not None:
+        e.voicemail_transcription = TRANSCRIPTION[transcription]  # type: ignore[assignment]
     target = forward_always or forward_no_answer
     if no_forward:
         e.ClearField("forwarding")
@@ -142,6 +155,7 @@ def ext_get(s: Session, extension: str) -> None:
             ("extension", e.extension), ("user", f"{e.user_id} ({name})"),
             ("ring", f"{e.ring_timeout_s} s"), ("voicemail", "on" if e.voicemail else "off"),
             ("recording", _recording(e)), ("forwarding", _forwarding(e)),
+            ("transcription", TRANSCRIPTION_NAMES.get(e.voicemail_transcription, "default")),
         ])
 
     s.run(ADMIN, body)
