@@ -16,7 +16,9 @@ the engine's name):
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from fabric.metrics_text import exposition
 
 RTF_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0)
 
@@ -53,5 +55,5 @@ class TranscriptionMetrics:
             self.rtf.labels(engine=name).observe(busy_seconds / audio_seconds)
 
     def text(self) -> str:
-        """The Prometheus text exposition of these series."""
-        return generate_latest(self.registry).decode()
+        """The Prometheus text exposition of these series (no ``_created`` families)."""
+        return exposition(self.registry)

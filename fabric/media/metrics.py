@@ -126,18 +126,21 @@ def _feature_metrics(engine: RelayEngine, relay: str) -> Iterator[Metric]:
     for reason, value in sorted(c.playrec_ended.items()):
         ended.add_metric([relay, reason], value)
     yield ended
-    for name, doc, value in (
-        ("fabric_media_playrec_sessions", "Play/record legs started", c.playrec_started),
-        ("fabric_media_dtmf_events", "Key presses reported (RFC 4733)", c.dtmf_events),
-        ("fabric_media_fork_drops",
-         "Frames recording forks lost because the recorder fell behind (forwarding unaffected)",
-         c.fork_drops),
-        ("fabric_media_events_dropped", "Feature events dropped, never drained",
-         c.events_dropped),
-    ):
+    def counter(name: str, doc: str, value: float) -> Metric:
         family = CounterMetricFamily(name, doc, labels=["relay"])
         family.add_metric([relay], value)
-        yield family
+        return family
+
+    yield counter("fabric_media_playrec_sessions", "Play/record legs started", c.playrec_started)
+    yield counter("fabric_media_dtmf_events", "Key presses reported (RFC 4733)", c.dtmf_events)
+    yield counter(
+        "fabric_media_fork_drops",
+        "Frames recording forks lost because the recorder fell behind (forwarding unaffected)",
+        c.fork_drops,
+    )
+    yield counter(
+        "fabric_media_events_dropped", "Feature events dropped, never drained", c.events_dropped
+    )
     gauge = GaugeMetricFamily("fabric_media_playrec_active", "Live play/record legs",
                               labels=["relay"])
     gauge.add_metric([relay], active["playrec"])

@@ -41,10 +41,18 @@ from fabric.testing import eventually
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.cassandra, pytest.mark.ray]
 
 PUBLIC = {
+    "fabric.api.v1.Audit",
+    "fabric.api.v1.Billing",
     "fabric.api.v1.Calls",
     "fabric.api.v1.CarrierAdmin",
+    "fabric.api.v1.Compliance",
+    "fabric.api.v1.Messaging",
+    "fabric.api.v1.Operators",
+    "fabric.api.v1.Privacy",
+    "fabric.api.v1.Recordings",
     "fabric.api.v1.Records",
     "fabric.api.v1.TenantAdmin",
+    "fabric.api.v1.Voicemail",
     "grpc.health.v1.Health",
 }
 

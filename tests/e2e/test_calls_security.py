@@ -147,6 +147,7 @@ def requests_for(w: World, absent: bool = False) -> dict[str, Message]:
         "GetConfig": api_tenant.TenantConfigRequest(),
         "CreateUser": api_tenant.CreateUserRequest(name="Intruder", role=api_common.ROLE_MEMBER),
         "DeleteUser": api_tenant.UserRef(user_id=user),
+        "UpdateUser": api_tenant.UpdateUserRequest(user_id=user, name="Intruder"),
         "ListUsers": api_tenant.ListUsersRequest(),
         "PutExtension": api_tenant.PutExtensionRequest(
             extension=api_tenant.Extension(extension=ext, user_id=user)

@@ -9,7 +9,6 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import grpc
@@ -27,9 +26,16 @@ from fabric.api.v1 import calls_pb2_grpc
 from fabric.api.v1 import common_pb2 as api_common
 from fabric.cdr import Cdr
 from fabric.client import FabricClient
-from fabric.config import CallSettings, FabricSettings, LimitsSettings
+from fabric.config import (
+    CallSettings,
+    FabricSettings,
+    LimitsSettings,
+    StorageSettings,
+    VaultSettings,
+)
 from fabric.errors import NotFound
 from fabric.storage.base import CdrPage, CdrStore
+from fabric.storage.factory import Stores, open_stores
 from fabric.systems import LocalActorSystem
 
 
@@ -81,6 +87,7 @@ async def edge_apis(tmp_path: Path) -> AsyncIterator[EdgeApiFactory]:
     """Start APIs with ``api.*`` overrides (``api = await start(key_cache_s=0.2)``); all are
     stopped at the end."""
     started: list[EdgeApi] = []
+    opened: list[Stores] = []
 
     async def start(media: object | None = None, limits: dict[str, int] | None = None,
                     **api: Any) -> EdgeApi:
@@ -99,7 +106,14 @@ async def edge_apis(tmp_path: Path) -> AsyncIterator[EdgeApiFactory]:
                       **({CallMedia: media} if media is not None else {})},
         )
         await system.start()
-        gateway = await start_api(system, settings, SimpleNamespace(cdr=cdrs))  # type: ignore[arg-type]
+        # the gateway's other stores (content, vault, audit): embedded, in this test's folder
+        stores = await open_stores(
+            StorageSettings(backend="embedded", data_dir=tmp_path / f"data-{port}",
+                            spool_dir=tmp_path / f"spool-{port}"),
+            sweep=False, vault_settings=VaultSettings(root_key_file=tmp_path / "root.key"))
+        opened.append(stores)
+        stores.cdr = cdrs  # type: ignore[assignment]
+        gateway = await start_api(system, settings, stores)
         token = (tmp_path / "operator.token").read_text().strip()
         target = f"127.0.0.1:{gateway.port}"
         api_ = EdgeApi(target, gateway, FabricClient(target, token), system)
@@ -113,6 +127,8 @@ async def edge_apis(tmp_path: Path) -> AsyncIterator[EdgeApiFactory]:
             await api_.operator.close()
             await api_.gateway.stop()
             await api_.system.stop()
+        for stores in opened:
+            await stores.close()
 
 
 class FakeMedia:
