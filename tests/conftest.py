@@ -17,6 +17,7 @@ unreachable node fails the test with the command to run: it is never skipped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import uuid
@@ -63,8 +64,8 @@ def cassandra_address() -> tuple[str, int]:
     return host, port
 
 
-@pytest.fixture(scope="session")
-def cassandra_settings(
+@contextlib.contextmanager
+def fresh_keyspace(
     cassandra_address: tuple[str, int], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[StorageSettings]:
     """StorageSettings for a fresh keyspace with the schema applied; dropped at the end."""
@@ -93,6 +94,25 @@ def cassandra_settings(
             drop_keyspace(conn.session, keyspace)
         finally:
             conn.shutdown()
+
+
+@pytest.fixture(scope="session")
+def cassandra_settings(
+    cassandra_address: tuple[str, int], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StorageSettings]:
+    """The session's keyspace (fresh, schema applied, dropped at the end)."""
+    with fresh_keyspace(cassandra_address, tmp_path_factory) as settings:
+        yield settings
+
+
+@pytest.fixture(scope="module")
+def own_cassandra_settings(
+    cassandra_address: tuple[str, int], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StorageSettings]:
+    """A keyspace of the module's own, for tests whose vault root key must wrap every key
+    in it (the session keyspace holds keys other tests wrapped under their root keys)."""
+    with fresh_keyspace(cassandra_address, tmp_path_factory) as settings:
+        yield settings
 
 
 @pytest.fixture(scope="session")

@@ -21,9 +21,9 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     clock = ManualClock(1_780_000_000.0)
     vault_settings = VaultSettings(root_key_file=tmp_path / "keys" / "root.key")
     if request.param == "cassandra":
-        settings: StorageSettings = request.getfixturevalue("cassandra_settings")
+        settings: StorageSettings = request.getfixturevalue("own_cassandra_settings")
         settings = settings.model_copy(update={"spool_dir": tmp_path / "spool"})
-        # one root key for the session's keyspace (it wraps the shared platform key)
+        # one root key for the module's own keyspace (it wraps the shared platform key)
         vault_settings = VaultSettings(root_key_file=settings.data_dir / "keys" / "root.key")
         stores = await open_stores(settings, apply_schema=False, vault_settings=vault_settings,
                                    sweep=False, clock=clock)
