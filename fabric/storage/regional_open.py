@@ -59,7 +59,7 @@ class RegionalStores:
 
 
 def _region_sessions(
-    settings: StorageSettings, conn: CassandraConnection, apply_schema: bool
+    settings: StorageSettings, apply_schema: bool
 ) -> dict[str, CassandraConnection]:
     """One driver connection per region, whose local data centre is the region's (its
     keyspace has replicas only there, so LOCAL_QUORUM is a quorum of that region)."""
@@ -67,12 +67,14 @@ def _region_sessions(
     try:
         for region in settings.regions:
             keyspace = region_keyspace(settings.keyspace, region)
-            if apply_schema:
-                apply_migrations(conn.session, keyspace,
+            local = connect_sync(settings.model_copy(
+                update={"datacenter": region, "keyspace": keyspace}), use_keyspace=False)
+            out[region] = local
+            if apply_schema:  # through the region's session: its replicas are all there
+                apply_migrations(local.session, keyspace,
                                  replication_factor=settings.replication_factor,
                                  datacenter=region)
-            out[region] = connect_sync(
-                settings.model_copy(update={"datacenter": region, "keyspace": keyspace}))
+            local.session.set_keyspace(keyspace)
     except BaseException:
         for c in out.values():
             c.shutdown()
@@ -92,7 +94,7 @@ async def open_regional(
     check_regions(settings.regions)
     regions = CassandraTenantRegions(conn, settings.regions)
     await asyncio.to_thread(regions.prepare)
-    sessions = await asyncio.to_thread(_region_sessions, settings, conn, apply_schema)
+    sessions = await asyncio.to_thread(_region_sessions, settings, apply_schema)
     try:
         return await _open_stores(settings, vault_settings, clock, regions, sessions)
     except BaseException:
