@@ -131,7 +131,11 @@ class ConversationActor(VirtualActor[str]):
             sent_by_extension=extension,
         )
         m.body_object_id = self._object_id(m)
-        await self._content().put(s.tenant_id, SMS_BODY, m.body_object_id, body.encode())
+        # whose body it is (sealed metadata): privacy's per-subject export and erasure find it
+        subjects = ",".join(v for v in (own, other, extension) if v)
+        await self._content().put(
+            s.tenant_id, SMS_BODY, m.body_object_id, body.encode(), {"subjects": subjects}
+        )
         s.next_seq += 1
         s.messages.append(m)
         return m

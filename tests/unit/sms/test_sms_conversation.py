@@ -59,10 +59,13 @@ class FakeContent:
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str, str], bytes] = {}
+        self.metadata: dict[tuple[str, str, str], dict[str, str]] = {}
 
-    async def put(self, tenant_id: str, data_class: str, object_id: str, data: bytes) -> None:
+    async def put(self, tenant_id: str, data_class: str, object_id: str, data: bytes,
+                  metadata: dict[str, str] | None = None) -> None:
         assert (tenant_id, data_class, object_id) not in self.objects
         self.objects[(tenant_id, data_class, object_id)] = data
+        self.metadata[(tenant_id, data_class, object_id)] = dict(metadata or {})
 
     async def open(self, tenant_id: str, data_class: str, object_id: str) -> FakeReader:
         data = self.objects.get((tenant_id, data_class, object_id))
@@ -200,6 +203,11 @@ async def test_delivered_to_the_register_endpoint_and_stored_on_both_sides(world
     assert {(k[0], r.direction) for k, r in w.mdrs.rows.items()} == {
         (w.a, "outbound"), (w.b, "inbound")}
     assert all(b"hello" == v for v in w.content.objects.values())
+    # each copy names its numbers (privacy's per-subject export and erasure find it by them)
+    for (tenant, _, _), meta in w.content.metadata.items():
+        names = set(meta["subjects"].split(","))
+        assert {w.a1, w.b1} <= names
+        assert ("101" in names) == (tenant == w.a)
 
 
 async def test_stop_refuses_start_allows(world: World) -> None:
