@@ -12,16 +12,14 @@
 from __future__ import annotations
 
 import io
-import struct
 import wave
 
 from fabric.errors import InvalidArgument
-from fabric.media.g711 import ulaw_to_pcm16
+from fabric.media.g711 import mono_8k_ulaw_data, ulaw_to_pcm16
 from fabric.media.wavstream import wav_header
 
 SAMPLE_RATE = 8000
 MAX_ANNOUNCEMENT_S = 30
-_WAVE_FORMAT_MULAW = 7
 
 __all__ = ["MAX_ANNOUNCEMENT_S", "SAMPLE_RATE", "announcement_from_wav"]
 
@@ -36,29 +34,12 @@ def _invalid(why: str) -> InvalidArgument:
     )
 
 
-def _ulaw_data(raw: bytes) -> bytes | None:
-    """The data of an 8 kHz mono u-law WAV; None for another WAV format."""
-    offset = 12
-    fmt: tuple[int, int, int, int] | None = None
-    while offset + 8 <= len(raw):
-        chunk_id = raw[offset : offset + 4]
-        (size,) = struct.unpack_from("<I", raw, offset + 4)
-        body = raw[offset + 8 : offset + 8 + size]
-        if chunk_id == b"fmt " and len(body) >= 16:
-            tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", body)
-            fmt = (tag, channels, rate, bits)
-        elif chunk_id == b"data":
-            return bytes(body) if fmt == (_WAVE_FORMAT_MULAW, 1, SAMPLE_RATE, 8) else None
-        offset += 8 + size + (size & 1)
-    return None
-
-
 def announcement_from_wav(raw: bytes) -> bytes:
     """A tenant's prompt as a WAV of 8 kHz mono 16-bit PCM; INVALID_ARGUMENT
     invalid-announcement for anything else."""
     if raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
         raise _invalid("is not a WAV file")
-    ulaw = _ulaw_data(raw)
+    ulaw = mono_8k_ulaw_data(raw)
     if ulaw is not None:
         pcm = ulaw_to_pcm16(ulaw)
     else:

@@ -93,13 +93,13 @@ def read_wav_as_ulaw(path: Path) -> bytes:
     raw = path.read_bytes()
     if raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
         raise ValueError(f"{path.name} is not a RIFF/WAVE file")
-    ready = _mono_8k_ulaw(raw)
+    ready = mono_8k_ulaw_data(raw)
     if ready is not None:
         return ready  # already G.711 µ-law at 8 kHz: the bytes as they are, no re-encoding
     return _convert_with_av(path)
 
 
-def _mono_8k_ulaw(raw: bytes) -> bytes | None:
+def mono_8k_ulaw_data(raw: bytes) -> bytes | None:
     """The data of a mono 8 kHz µ-law WAV; None for any other WAV."""
     offset = 12
     fmt: tuple[int, int, int, int] | None = None
