@@ -34,16 +34,19 @@ class SealedNumbers:
     sealed: bytes
 
 
-class CdrSealer:
-    """Seals and opens the numbers of CDRs through the vault."""
+class TenantRecordKeys:
+    """A tenant's blind indexer and record sealer of one data class, held as long as the vault
+    caches keys and dropped when the vault drops its keys (a tenant destroyed). Shared by the
+    CDR and MDR sealers."""
 
-    def __init__(self, vault: Vault) -> None:
+    def __init__(self, vault: Vault, data_class: str) -> None:
         self.vault = vault
+        self.data_class = data_class
         self._keys: dict[str, tuple[BlindIndexer, RecordSealer, float]] = {}
         self._generation = vault.generation
 
-    async def _tenant(self, tenant_id: str) -> tuple[BlindIndexer, RecordSealer]:
-        """The tenant's indexer and sealer, held as long as the vault caches keys."""
+    async def get(self, tenant_id: str) -> tuple[BlindIndexer, RecordSealer]:
+        """The tenant's indexer and sealer."""
         if self._generation != self.vault.generation:  # keys dropped (a tenant destroyed)
             self._keys.clear()
             self._generation = self.vault.generation
@@ -51,11 +54,19 @@ class CdrSealer:
         if held is not None and held[2] > time.monotonic():
             return held[0], held[1]
         indexer = await self.vault.indexer(tenant_id)
-        sealer = await self.vault.record_sealer(tenant_id, DATA_CLASS)
+        sealer = await self.vault.record_sealer(tenant_id, self.data_class)
         if len(self._keys) > 10_000:
             self._keys.clear()
         self._keys[tenant_id] = (indexer, sealer, time.monotonic() + self.vault.key_cache_s)
         return indexer, sealer
+
+
+class CdrSealer:
+    """Seals and opens the numbers of CDRs through the vault."""
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+        self._tenant = TenantRecordKeys(vault, DATA_CLASS).get
 
     async def seal(self, cdr: Cdr) -> SealedNumbers:
         """Blind indexes and the sealed pair of numbers of a (validated) CDR."""

@@ -15,12 +15,12 @@ records older than 7 years on open) and :mod:`fabric.storage.cassandra_mdr` (mig
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
 from fabric.errors import InvalidArgument
-from fabric.vault.vault import BlindIndexer, RecordSealer, Vault
+from fabric.storage.cdr_seal import TenantRecordKeys
+from fabric.vault.vault import Vault
 
 DATA_CLASS = "mdr"
 RETENTION_S = 2557 * 86400  # 7 years, as CDRs
@@ -70,18 +70,7 @@ class MdrSealer:
 
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
-        self._keys: dict[str, tuple[BlindIndexer, RecordSealer, float]] = {}
-
-    async def _tenant(self, tenant_id: str) -> tuple[BlindIndexer, RecordSealer]:
-        held = self._keys.get(tenant_id)
-        if held is not None and held[2] > time.monotonic():
-            return held[0], held[1]
-        indexer = await self.vault.indexer(tenant_id)
-        sealer = await self.vault.record_sealer(tenant_id, DATA_CLASS)
-        if len(self._keys) > 10_000:
-            self._keys.clear()
-        self._keys[tenant_id] = (indexer, sealer, time.monotonic() + self.vault.key_cache_s)
-        return indexer, sealer
+        self._tenant = TenantRecordKeys(vault, DATA_CLASS).get
 
     async def seal(self, mdr: Mdr) -> SealedMdrNumbers:
         """Blind indexes and the sealed pair of numbers of a record."""
