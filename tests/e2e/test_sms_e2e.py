@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from calls_e2e_harness import E2EFabric
+from store_files import SCAN_TABLE_OPTIONS, read_all
 
 from cluster.cassandra import DEFAULT_DIR, ClusterLayout
 from fabric.api.v1 import calls_pb2 as api_calls
@@ -314,8 +315,7 @@ async def test_raw_store_holds_no_body(world: World, cassandra_address: tuple[st
     try:
         for table in tables:
             conn.session.execute(
-                f"ALTER TABLE {keyspace}.{table} WITH compression = {{'enabled': 'false'}} "
-                "AND memtable_flush_period_in_ms = 1000"
+                f"ALTER TABLE {keyspace}.{table} WITH {SCAN_TABLE_OPTIONS}"
             )
         sent = await w.a.send(w.a1, w.b1, marker)
         assert (await w.b.history(w.b1, w.a1, page_size=1)).messages[0].body == marker
@@ -325,26 +325,36 @@ async def test_raw_store_holds_no_body(world: World, cassandra_address: tuple[st
         )
         ks_dir = node_dir / "data" / keyspace
 
+        def data_files() -> list[Path]:
+            return [p for d in ks_dir.glob("*-*") if d.name.split("-")[0] in tables
+                    for p in d.glob("*-Data.db")]
+
         def flushed() -> bool:
-            dirs = [d for d in ks_dir.glob("*-*") if d.name.split("-")[0] in tables]
-            data = {d.name.split("-")[0]: list(d.glob("*-Data.db")) for d in dirs}
-            return all(data.get(t) for t in tables) and any(
-                control in p.read_bytes() for p in data["content_chunks"]
+            data = read_all(data_files)
+            named = {p.parent.name.split("-")[0] for p in data}
+            return named >= set(tables) and any(
+                control in raw for p, raw in data.items()
+                if p.parent.name.startswith("content_chunks-")
             )
 
         await eventually(flushed, 90, 0.5, what="memtables flushed with the control value")
-        ours = [p for p in ks_dir.rglob("*") if p.is_file()]
-        files = ours + [p for p in (node_dir / "commitlog").rglob("*") if p.is_file()]
-        raws = [p.read_bytes() for p in files]
-        assert any(control in raw for raw in raws)
+
+        def our_files() -> list[Path]:
+            return [p for p in ks_dir.rglob("*") if p.is_file()]
+
+        def all_files() -> list[Path]:
+            return our_files() + [p for p in (node_dir / "commitlog").rglob("*") if p.is_file()]
+
+        raws = read_all(all_files)
+        assert any(control in raw for raw in raws.values())
         needles = [marker.encode(), marker.encode("utf-16-le")]
-        leaks = [p.name for p, raw in zip(files, raws, strict=True)
-                 if any(n in raw for n in needles)]
+        leaks = [p.name for p, raw in raws.items() if any(n in raw for n in needles)]
         assert leaks == []
         # nor the numbers, in this keyspace's tables (conversation keys name no number; the
         # commit log is shared with other keyspaces, whose tests reuse the pool's numbers)
         numbers = [w.a1.encode(), w.b1.encode()]
-        assert [p.name for p in ours if any(n in p.read_bytes() for n in numbers)] == []
+        ours = read_all(our_files)
+        assert [p.name for p, raw in ours.items() if any(n in raw for n in numbers)] == []
     finally:
         for table in tables:
             conn.session.execute(

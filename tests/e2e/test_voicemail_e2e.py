@@ -31,6 +31,7 @@ import calls_e2e_harness as harness
 import pytest
 import pytest_asyncio
 from calls_e2e_harness import ROOT, E2EFabric, start_fabric, stop_fabric
+from store_files import SCAN_TABLE_OPTIONS, read_all
 
 from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.api.v1 import voicemail_pb2 as api_vm
@@ -146,8 +147,7 @@ def content_tables_uncompressed(e2e: E2EFabric) -> None:
     try:
         for table in ("content_chunks", "content_objects"):
             conn.session.execute(
-                f"ALTER TABLE {e2e.settings.storage.keyspace}.{table} WITH compression = "
-                "{'enabled': 'false'} AND memtable_flush_period_in_ms = 1000"
+                f"ALTER TABLE {e2e.settings.storage.keyspace}.{table} WITH {SCAN_TABLE_OPTIONS}"
             )
     finally:
         conn.shutdown()
@@ -224,28 +224,33 @@ def raw_scan(e2e: E2EFabric, tenant_id: str, pcm: bytes, ulaw: bytes, since: flo
     needles = {"pcm": pcm[mid : mid + 64], "ulaw": ulaw[mid // 2 : mid // 2 + 48]}
     ks_dir = node.node_dir / "data" / storage.keyspace
     deadline = time.monotonic() + 90
+
+    def content_files() -> list[Path]:
+        return [p for d in ks_dir.glob("content_*-*") for p in d.rglob("*") if p.is_file()]
+
     while True:  # the content tables flush every second once altered
-        tables = [d for d in ks_dir.glob("content_*-*")]
-        data = [p for d in tables for p in d.glob("*-Data.db")]
-        if any(tenant_id.encode() in p.read_bytes() for p in data):
+        flushed = read_all(content_files)
+        if any(tenant_id.encode() in raw for p, raw in flushed.items()
+               if p.name.endswith("-Data.db")):
             break
         assert time.monotonic() < deadline, "content tables not flushed within 90 s"
         time.sleep(0.5)
-    files = [p for d in tables for p in d.rglob("*") if p.is_file()]
-    files += [p for p in (node.node_dir / "commitlog").rglob("*") if p.is_file()]
-    for root in (Path(tempfile.gettempdir()) / "ray" / "session_latest", ROOT / ".run"):
-        files += [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()
-                  and "cassandra" not in p.parts and p.stat().st_mtime >= since - 1
-                  and p.stat().st_size < 64 * 1024 * 1024]
-    leaks = []
-    for path in files:
-        try:
-            raw = path.read_bytes()
-        except OSError:
-            continue
-        leaks += [f"{name} in {path}" for name, n in needles.items() if n in raw]
+
+    def all_files() -> list[Path]:
+        files = content_files()
+        files += [p for p in (node.node_dir / "commitlog").rglob("*") if p.is_file()]
+        for root in (Path(tempfile.gettempdir()) / "ray" / "session_latest", ROOT / ".run"):
+            files += [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()
+                      and "cassandra" not in p.parts and p.stat().st_mtime >= since - 1
+                      and p.stat().st_size < 64 * 1024 * 1024]
+        return files
+
+    scanned = read_all(all_files)
+    leaks = [f"{name} in {path}" for path, raw in scanned.items()
+             for name, n in needles.items() if n in raw]
     assert leaks == []
-    assert any(tenant_id.encode() in p.read_bytes() for p in data)  # the scan sees the rows
+    assert any(tenant_id.encode() in raw for p, raw in scanned.items()
+               if p.name.endswith("-Data.db"))  # the scan sees the rows
 
 
 async def test_hang_up_during_greeting_leaves_nothing_and_max_length_cuts(
