@@ -1,8 +1,11 @@
-"""The Cassandra message detail record store (table ``mdr_by_tenant_day``, migration 008).
+"""The Cassandra message detail record store (table ``mdr_by_tenant_day_v2``, migration 017).
 
 Partition (tenant, UTC day of the message), newest first, 7-year TTL. A write is one
 idempotent insert (a retry or a status change rewrites the row: the key is derived from the
-record). ``list`` reads the day partitions of the range newest first until ``limit``.
+record: time, message id and side, so a message between two numbers of one tenant keeps its
+outbound and its inbound record). ``list`` reads the day partitions of the range newest
+first until ``limit``, from this table and from migration 008's ``mdr_by_tenant_day`` (rows
+written before 017, keyed without the side), one record per (message id, side).
 """
 
 from __future__ import annotations
@@ -41,13 +44,16 @@ class CassandraMdrStore:
 
         def _prepare() -> None:
             texts = {
-                "ins": "INSERT INTO mdr_by_tenant_day (tenant_id, day, sent_at, message_id, "
+                "ins": "INSERT INTO mdr_by_tenant_day_v2 (tenant_id, day, sent_at, message_id, "
                 "direction, from_number, to_number, sealed_numbers, segments, encoding, status) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                "day": "SELECT message_id, sent_at, direction, sealed_numbers, segments, "
-                "encoding, status FROM mdr_by_tenant_day WHERE tenant_id = ? AND day = ? "
-                "AND sent_at >= ? AND sent_at < ? LIMIT ?",
             }
+            for name, table in (("day", "mdr_by_tenant_day_v2"), ("old", "mdr_by_tenant_day")):
+                texts[name] = (
+                    "SELECT message_id, sent_at, direction, sealed_numbers, segments, encoding, "
+                    f"status FROM {table} WHERE tenant_id = ? AND day = ? AND sent_at >= ? "
+                    "AND sent_at < ? LIMIT ?"
+                )
             for name, text in texts.items():
                 ps = self._conn.session.prepare(text)
                 ps.consistency_level = self._conn.consistency
@@ -80,12 +86,16 @@ class CassandraMdrStore:
         for _ in range(MAX_DAYS_LISTED):
             if day < first or len(out) >= limit:
                 break
-            rows: Any = await run(
-                self._conn.session,
-                self._ps["day"],
-                [tenant_id, day, _at(since_ms), _at(until_ms), limit - len(out)],
-            )
-            for row in rows:
+            args = [tenant_id, day, _at(since_ms), _at(until_ms), limit - len(out)]
+            rows: list[Any] = []
+            seen: set[tuple[str, str]] = set()
+            for name in ("day", "old"):
+                for row in await run(self._conn.session, self._ps[name], args):
+                    if (row.message_id, row.direction) not in seen:
+                        seen.add((row.message_id, row.direction))
+                        rows.append(row)
+            rows.sort(key=lambda r: (r.sent_at, r.message_id), reverse=True)
+            for row in rows[: limit - len(out)]:
                 at_ms = int(row.sent_at.replace(tzinfo=UTC).timestamp() * 1000)
                 mdr = Mdr(tenant_id, row.message_id, row.direction, "", "", at_ms, row.segments,
                           row.encoding, row.status)

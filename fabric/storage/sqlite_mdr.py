@@ -1,6 +1,7 @@
-"""The embedded message detail record store: ``mdr.sqlite3``, the SQLite twin of migration 008.
+"""The embedded message detail record store: ``mdr.sqlite3``, twin of migrations 008 and 017.
 
-One row per (tenant, message id), upserted (a retry or a status change rewrites it); the
+One row per (tenant, message id, side), upserted (a retry or a status change rewrites it;
+a message between two numbers of one tenant keeps its outbound and its inbound record); the
 numbers are blind indexes plus the sealed pair (:class:`fabric.storage.mdr.MdrSealer`).
 Records older than the 7-year retention are purged when the store opens (Cassandra does it
 by TTL).
@@ -26,7 +27,7 @@ from fabric.storage.sqlite_db import SqliteDb
 from fabric.vault.vault import Vault
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS mdr (
+CREATE TABLE IF NOT EXISTS mdr_v2 (
     tenant_id TEXT NOT NULL,
     message_id TEXT NOT NULL,
     sent_at_ms INTEGER NOT NULL,
@@ -37,15 +38,24 @@ CREATE TABLE IF NOT EXISTS mdr (
     segments INTEGER NOT NULL,
     encoding TEXT NOT NULL,
     status TEXT NOT NULL,
-    PRIMARY KEY (tenant_id, message_id)
+    PRIMARY KEY (tenant_id, message_id, direction)
 );
-CREATE INDEX IF NOT EXISTS mdr_by_tenant_time ON mdr (tenant_id, sent_at_ms DESC);
+CREATE INDEX IF NOT EXISTS mdr_v2_by_tenant_time ON mdr_v2 (tenant_id, sent_at_ms DESC);
 """
+
+_COLUMNS = ("tenant_id, message_id, sent_at_ms, direction, from_number, to_number, "
+            "sealed_numbers, segments, encoding, status")
+
+
+def _move_old_records(c: sqlite3.Connection) -> None:
+    """Move the rows of the table keyed without the side (``mdr``, before ``mdr_v2``)."""
+    if c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mdr'").fetchone():
+        c.execute(f"INSERT OR IGNORE INTO mdr_v2 ({_COLUMNS}) SELECT {_COLUMNS} FROM mdr")
+        c.execute("DROP TABLE mdr")
 
 
 _UPSERT = (
-    "INSERT OR REPLACE INTO mdr (tenant_id, message_id, sent_at_ms, direction, from_number, "
-    "to_number, sealed_numbers, segments, encoding, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT OR REPLACE INTO mdr_v2 ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -64,13 +74,15 @@ class SqliteMdrStore:
         self._flusher: asyncio.Task[None] | None = None
 
     async def open(self) -> SqliteMdrStore:
-        """Create the file and purge records past retention."""
+        """Create the file, move records from the old table and purge those past retention."""
         cutoff = int((time.time() - RETENTION_S) * 1000)
-        await self._db.run(lambda c: c.execute("DELETE FROM mdr WHERE sent_at_ms < ?", (cutoff,)))
+        await self._db.run(_move_old_records)
+        await self._db.run(
+            lambda c: c.execute("DELETE FROM mdr_v2 WHERE sent_at_ms < ?", (cutoff,)))
         return self
 
     async def write(self, mdr: Mdr) -> None:
-        """Validate, seal the numbers and upsert by (tenant, message id)."""
+        """Validate, seal the numbers and upsert by (tenant, message id, side)."""
         mdr.validate()
         sealed = await self._sealer.seal(mdr)
         row = (
@@ -120,7 +132,7 @@ class SqliteMdrStore:
         def _select(c: sqlite3.Connection) -> list[Any]:
             return c.execute(
                 "SELECT message_id, sent_at_ms, direction, sealed_numbers, segments, encoding, "
-                "status FROM mdr WHERE tenant_id = ? AND sent_at_ms >= ? AND sent_at_ms < ? "
+                "status FROM mdr_v2 WHERE tenant_id = ? AND sent_at_ms >= ? AND sent_at_ms < ? "
                 "ORDER BY sent_at_ms DESC LIMIT ?",
                 (tenant_id, since_ms, until_ms, limit),
             ).fetchall()

@@ -308,7 +308,7 @@ async def test_raw_store_holds_no_body(world: World, cassandra_address: tuple[st
     storage = w.fabric.settings.storage
     keyspace = storage.keyspace
     node_dir = _node_dir(*cassandra_address)
-    tables = ["actor_state", "content_chunks", "content_objects", "mdr_by_tenant_day"]
+    tables = ["actor_state", "content_chunks", "content_objects", "mdr_by_tenant_day_v2"]
     conn = connect_sync(storage, use_keyspace=False)
     marker = "SMS-BODY-MARKER-" + uuid.uuid4().hex
     control = b"SMS-CONTROL-" + uuid.uuid4().hex.encode()

@@ -40,7 +40,7 @@ REGIONS = ("us", "eu")
 KEYSPACE = "resroute"
 # tables of a tenant's data partitioned by tenant id (cdr_by_call and content_chunks are
 # keyed by call id / key id: checked by their files)
-TENANT_TABLES = ("cdr_by_tenant_day", "mdr_by_tenant_day", "content_objects",
+TENANT_TABLES = ("cdr_by_tenant_day", "mdr_by_tenant_day_v2", "content_objects",
                  "vault_tenant_keys", "vault_data_keys")
 ALL_TABLES = (*TENANT_TABLES, "cdr_by_call", "content_chunks", "audit_log")
 

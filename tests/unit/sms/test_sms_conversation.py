@@ -88,11 +88,11 @@ class FakeKeys:
 
 class FakeMdrs:
     def __init__(self) -> None:
-        self.rows: dict[tuple[str, str], Mdr] = {}
+        self.rows: dict[tuple[str, str, str], Mdr] = {}
 
     async def write(self, mdr: Mdr) -> None:
         mdr.validate()
-        self.rows[(mdr.tenant_id, mdr.message_id)] = mdr
+        self.rows[(mdr.tenant_id, mdr.message_id, mdr.direction)] = mdr
 
 
 @dataclass
