@@ -50,7 +50,7 @@ typecheck: install
 test: install lint typecheck deploy-tools
 	$(PY) -m cluster.cassandra up --dir $(RUN)/cassandra
 	status=0; \
-	FABRIC_TEST_CASSANDRA=127.0.0.1:9042 $(PY) -m pytest -q -p no:cacheprovider tests || status=$$?; \
+	FABRIC_TEST_CASSANDRA=127.0.0.1:9042 $(PY) -m pytest -q -p no:cacheprovider --durations=30 tests || status=$$?; \
 	$(PY) -m cluster.cassandra down --dir $(RUN)/cassandra; \
 	exit $$status
 
