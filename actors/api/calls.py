@@ -33,6 +33,7 @@ from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.api.v1 import calls_pb2_grpc
 from fabric.config import CallSettings
 from fabric.errors import FabricError, InvalidArgument, NotFound
+from fabric.storage.regional_state import ActorRegions
 
 REFRESH_S = 10.0  # well inside calls.party_grace_s (see the module docstring)
 MAX_LISTED = 200
@@ -41,9 +42,11 @@ MAX_LISTED = 200
 class CallsServicer(calls_pb2_grpc.CallsServicer):
     """Softphone registration and call control."""
 
-    def __init__(self, system: ActorSystem, settings: CallSettings | None = None) -> None:
+    def __init__(self, system: ActorSystem, settings: CallSettings | None = None,
+                 actors: ActorRegions | None = None) -> None:
         self.system = system
         self.silence_s = (settings or CallSettings()).registration_timeout_s
+        self.actors = actors  # residency: Dial records the call's region first
 
     # ---- registration -----------------------------------------------------------------
 
@@ -156,6 +159,8 @@ class CallsServicer(calls_pb2_grpc.CallsServicer):
         if request.HasField("media"):
             validate.media_offer(request.media)
         call_id = uuid.uuid4().hex
+        if self.actors is not None:  # the call's state goes to its tenant's region
+            await self.actors.record_call(call_id, caller().tenant_id)
         start = msg_call.StartCall(
             call_id=call_id,
             principal=caller(),

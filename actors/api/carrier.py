@@ -19,6 +19,7 @@ from fabric.api.v1 import carrier_pb2 as api_carrier
 from fabric.api.v1 import carrier_pb2_grpc
 from fabric.edge.credentials import new_api_key
 from fabric.errors import FabricError, FailedPrecondition, InvalidArgument
+from fabric.storage.residency import TenantRegions
 
 DEFAULT_TENANT_PAGE = 100
 MAX_TENANT_PAGE = 500
@@ -29,8 +30,9 @@ REGIONS = ("", *(r.value for r in Region))
 class CarrierServicer(carrier_pb2_grpc.CarrierAdminServicer):
     """Tenants and the number pool, for the carrier's operator."""
 
-    def __init__(self, system: ActorSystem) -> None:
+    def __init__(self, system: ActorSystem, regions: TenantRegions | None = None) -> None:
         self.system = system
+        self.regions = regions  # residency: CreateTenant records the region first
 
     async def _tenant(self, tenant_id: str, message: Message) -> api_carrier.Tenant:
         validate.object_id(tenant_id, "tenant_id")
@@ -58,6 +60,8 @@ class CarrierServicer(carrier_pb2_grpc.CarrierAdminServicer):
         tenant_id = f"t-{secrets.token_hex(6)}"
         owner_id = f"u-{secrets.token_hex(6)}"
         key_id, key, digest = new_api_key(tenant_id)
+        if self.regions is not None:  # before the tenant's first actor claims its state
+            await self.regions.assign(tenant_id, request.region or DEFAULT_REGION)
         tenant = await self._tenant(
             tenant_id,
             msg_tenant.CreateTenant(

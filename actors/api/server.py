@@ -133,10 +133,11 @@ async def start_api(
         audit=accountability.recorder,
     )
     registrars: list[Any] = [
-        lambda s: carrier_pb2_grpc.add_CarrierAdminServicer_to_server(CarrierServicer(system), s),
+        lambda s: carrier_pb2_grpc.add_CarrierAdminServicer_to_server(CarrierServicer(
+            system, regions=stores.regions), s),
         lambda s: tenant_pb2_grpc.add_TenantAdminServicer_to_server(TenantAdminServicer(system), s),
         lambda s: calls_pb2_grpc.add_CallsServicer_to_server(
-            CallsServicer(system, settings.calls), s
+            CallsServicer(system, settings.calls, actors=stores.actors), s
         ),
         lambda s: records_pb2_grpc.add_RecordsServicer_to_server(
             RecordsServicer(store, system=system), s

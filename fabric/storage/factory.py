@@ -24,6 +24,7 @@ from fabric.config import StorageSettings, VaultSettings
 from fabric.storage.base import CdrStore, ReminderStore, StateStore
 from fabric.storage.cassandra_session import CassandraConnection
 from fabric.storage.mdr import MdrStore
+from fabric.storage.regional_state import ActorRegions
 from fabric.storage.residency import TenantRegions
 from fabric.storage.sealed_state import SealedFencedStateStore, SealedStateStore
 from fabric.vault.content import ContentStore
@@ -44,6 +45,7 @@ class Stores:
     mdr: MdrStore | None = None  # SMS message detail records (fabric.storage.mdr)
     audit: AuditStore | None = None  # the audit log (fabric.audit; issue 14)
     regions: TenantRegions | None = None  # residency: each tenant's region (storage.regions)
+    actors: ActorRegions | None = None  # residency: each actor's keyspace (calls recorded)
     _connection: CassandraConnection | None = field(default=None, repr=False)
     _region_connections: list[CassandraConnection] = field(default_factory=list, repr=False)
     _sweeper: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -168,10 +170,11 @@ async def _open_cassandra(
             await asyncio.gather(state.prepare(), reminders.prepare())
             spooled = await SpoolingCdrStore(regional.cdr, settings.spool_dir,
                                              vault=regional.vault).open()
-            return Stores(
-                cdr=spooled, state=SealedFencedStateStore(state, regional.vault),
-                reminders=reminders, vault=regional.vault, content=regional.content,
-                mdr=regional.mdr, audit=regional.audit, regions=regional.regions,
+            return Stores(  # state and reminders routed by actor (regional_state)
+                cdr=spooled, state=SealedFencedStateStore(regional.state(state), regional.vault),
+                reminders=regional.reminders(reminders), vault=regional.vault,
+                content=regional.content, mdr=regional.mdr, audit=regional.audit,
+                regions=regional.regions, actors=regional.actors,
                 _connection=conn, _region_connections=regional.connections,
             )
         vault = await open_vault(settings, vault_settings, connection=conn, clock=clock)

@@ -5,8 +5,9 @@ with replicas only in the data centre named like the region) and migrated like t
 one, and a driver connection whose local data centre is the region's carries that region's
 CDR, MDR, audit, content and vault key stores. The routing wrappers
 (:mod:`fabric.storage.regional`) pick a tenant's region from :class:`TenantRegions`
-(shared keyspace). Actor state and reminders are not here: they stay in the shared
-keyspace (see the README's residency section).
+(shared keyspace). Actor state, claims and reminders of a tenant's actors are routed the
+same way (:mod:`fabric.storage.regional_state`: per actor, the shared keyspace keeping the
+carrier's own actors).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from fabric.audit.cassandra_store import CassandraAuditStore
 from fabric.audit.store import AuditStore
 from fabric.clock import Clock
 from fabric.config import StorageSettings, VaultSettings
-from fabric.storage.base import CdrStore
+from fabric.storage.base import CdrStore, FencedStateStore, ReminderStore
+from fabric.storage.cassandra_actor import CassandraReminderStore, CassandraStateStore
 from fabric.storage.cassandra_cdr import CassandraCdrStore
 from fabric.storage.cassandra_content import CassandraContentBackend
 from fabric.storage.cassandra_mdr import CassandraMdrStore
@@ -30,6 +32,12 @@ from fabric.storage.regional import (
     RegionalContentStore,
     RegionalKeyStore,
     RegionalMdrStore,
+)
+from fabric.storage.regional_state import (
+    ActorRegions,
+    CassandraCallRegions,
+    RegionalFencedStateStore,
+    RegionalReminderStore,
 )
 from fabric.storage.residency import (
     CassandraTenantRegions,
@@ -56,6 +64,17 @@ class RegionalStores:
     mdr: MdrStore
     audit: AuditStore
     content: ContentStore
+    actors: ActorRegions  # which keyspace holds an actor (state, claims, reminders)
+    state_by_region: dict[str, FencedStateStore]
+    reminders_by_region: dict[str, ReminderStore]
+
+    def state(self, shared: FencedStateStore) -> RegionalFencedStateStore:
+        """Actor state routed by actor, ``shared`` keeping the carrier's own actors."""
+        return RegionalFencedStateStore(self.actors, shared, self.state_by_region)
+
+    def reminders(self, shared: ReminderStore) -> RegionalReminderStore:
+        """Reminders routed by actor; the due scan reads every keyspace."""
+        return RegionalReminderStore(self.actors, shared, self.reminders_by_region)
 
 
 def _region_sessions(
@@ -93,10 +112,13 @@ async def open_regional(
     """The regional stores on ``conn``'s cluster (its session is the shared keyspace's)."""
     check_regions(settings.regions)
     regions = CassandraTenantRegions(conn, settings.regions)
+    calls = CassandraCallRegions(conn)
     await asyncio.to_thread(regions.prepare)
+    await asyncio.to_thread(calls.prepare)
     sessions = await asyncio.to_thread(_region_sessions, settings, apply_schema)
     try:
-        return await _open_stores(settings, vault_settings, clock, regions, sessions)
+        return await _open_stores(settings, vault_settings, clock,
+                                  ActorRegions(regions, calls), sessions)
     except BaseException:
         for c in sessions.values():
             c.shutdown()
@@ -105,8 +127,9 @@ async def open_regional(
 
 async def _open_stores(
     settings: StorageSettings, vault_settings: VaultSettings, clock: Clock | None,
-    regions: TenantRegions, sessions: dict[str, CassandraConnection],
+    actors: ActorRegions, sessions: dict[str, CassandraConnection],
 ) -> RegionalStores:
+    regions = actors.tenants
     key_stores: dict[str, KeyStore] = {}
     for region, c in sessions.items():
         ks = CassandraKeyStore(c)
@@ -118,17 +141,25 @@ async def _open_stores(
     mdrs: dict[str, MdrStore] = {}
     audits: dict[str, AuditStore] = {}
     contents: dict[str, ContentStore] = {}
+    states: dict[str, FencedStateStore] = {}
+    reminders: dict[str, ReminderStore] = {}
     for region, c in sessions.items():
         cdr = CassandraCdrStore(c, owns_connection=False, vault=vault)
         backend = CassandraContentBackend(c)
         mdr = CassandraMdrStore(c, vault=vault)
         audit = CassandraAuditStore(c)
-        await asyncio.gather(cdr.prepare(), backend.prepare(), mdr.prepare(), audit.prepare())
+        state = CassandraStateStore(c, owns_connection=False)
+        reminder = CassandraReminderStore(c, owns_connection=False)
+        await asyncio.gather(cdr.prepare(), backend.prepare(), mdr.prepare(), audit.prepare(),
+                             state.prepare(), reminder.prepare())
         cdrs[region], mdrs[region], audits[region] = cdr, mdr, audit
+        states[region], reminders[region] = state, reminder
         contents[region] = ContentStore(vault, backend)
     return RegionalStores(
         regions=regions, connections=list(sessions.values()), vault=vault,
         cdr=RegionalCdrStore(regions, cdrs),
         mdr=RegionalMdrStore(regions, mdrs), audit=RegionalAuditStore(regions, audits),
         content=RegionalContentStore(regions, contents),
+        actors=actors, state_by_region=states,
+        reminders_by_region=reminders,
     )
