@@ -1,34 +1,39 @@
 """Per-tenant residency on a two-DC local cluster (127.0.0.95 in dc ``us``, 127.0.0.96 in
 dc ``eu``; the launcher's ``--dcs us,eu``, own nodes: the shared dev node is untouched).
 
-One fabric configured with ``storage.regions = ["us", "eu"]``: a tenant created through the
-TenantActor with region ``eu`` is recorded in the region directory (and refused another
-region afterwards: ``region-immutable``); its CDRs, message records, audit entries, sealed
-content (objects and chunks) and vault keys, written through the fabric's stores, lie only
-in the SSTables of the ``eu`` node, and a ``us`` tenant's only on the ``us`` node. Checked
-on disk after a clean stop (memtables flushed) with ``sstabledump``. Slow (two JVMs): one
-test.
+One fabric configured with ``storage.regions = ["us", "eu"]``: a tenant created through
+CarrierAdmin's CreateTenant with region ``eu`` is recorded in the region directory (and
+refused another region afterwards: ``region-immutable``); its CDRs, message records, audit
+entries, sealed content (objects and chunks), vault keys, actor state and claims (the
+TenantActor's, a mailbox's, a ringing call's recorded by Dial's ``record_call``) and
+reminders, written through the fabric's stores, lie only in the SSTables of the ``eu`` node,
+and a ``us`` tenant's only on the ``us`` node; the shared keyspace keeps none of them (only
+the carrier's number directory and the region directories). Checked on disk after a clean
+stop (memtables flushed) with ``sstabledump``. Slow (two JVMs): one test.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from actors.messages.v1 import tenant_pb2 as msg_tenant
-from actors.tenant import TenantActor, tenant_address
-from cluster.cassandra_sstables import data_files, partition_keys
+from actors.api.carrier import CarrierServicer
+from actors.number import NumberDirectory
+from actors.tenant import TenantActor
+from cluster.cassandra_sstables import data_files, partition_keys, rows_text
 from fabric.api.v1 import carrier_pb2 as api_carrier
 from fabric.audit.chain import AuditWriter
 from fabric.audit.entry import AuditEntry
 from fabric.audit.store import AuditQuery
 from fabric.config import StorageSettings, VaultSettings
 from fabric.errors import FailedPrecondition
-from fabric.storage.factory import open_stores
+from fabric.storage.base import FencedStateStore, ReminderChange
+from fabric.storage.factory import Stores, open_stores
 from fabric.storage.mdr import Mdr
 from fabric.storage.residency import TenantRegions
 from fabric.systems import LocalActorSystem
@@ -42,7 +47,10 @@ KEYSPACE = "resroute"
 # keyed by call id / key id: checked by their files)
 TENANT_TABLES = ("cdr_by_tenant_day", "mdr_by_tenant_day_v2", "content_objects",
                  "vault_tenant_keys", "vault_data_keys")
-ALL_TABLES = (*TENANT_TABLES, "cdr_by_call", "content_chunks", "audit_log")
+# actor tables partitioned by (kind, key): a tenant's actors name it, a call its call id
+ACTOR_TABLES = ("actor_state", "actor_claims", "reminder_by_id")
+ALL_TABLES = (*TENANT_TABLES, *ACTOR_TABLES, "cdr_by_call", "content_chunks", "audit_log",
+              "reminders_by_bucket")
 
 
 def _audit_entry(log_id: str) -> AuditEntry:
@@ -53,11 +61,20 @@ def _audit_entry(log_id: str) -> AuditEntry:
                       outcome="OK", error_id="", prev_hash="")
 
 
-async def _create(system: LocalActorSystem, tenant_id: str, region: str) -> api_carrier.Tenant:
-    return await system.ref(tenant_address(tenant_id)).ask(msg_tenant.CreateTenant(
-        tenant_id=tenant_id, name=tenant_id, plan=api_carrier.PLAN_STANDARD, owner_name="O",
-        owner_user_id="u-owner", owner_key_id="k1", owner_secret_hash=b"h" * 32,
-        region=region), reply=api_carrier.Tenant)
+async def _actors_of(stores: Stores, tenant_id: str, call_id: str) -> None:
+    """A mailbox with a retry reminder and a ringing call with its ring reminder, written
+    as the runtime writes them (claim, then fenced writes with their reminders)."""
+    assert stores.actors is not None
+    state = stores.state
+    assert isinstance(state, FencedStateStore)
+    due = time.time() + 3600
+    mailbox = await state.claim("mailbox", f"{tenant_id}/101")
+    await state.write(mailbox, b"mailbox state", (ReminderChange("retry", due, None),))
+    await state.release(mailbox)
+    await stores.actors.record_call(call_id, tenant_id)  # as Dial does, before StartCall
+    call = await state.claim("call", call_id)
+    await state.write(call, b"ringing", (ReminderChange("ring-0", due, None),))
+    await state.release(call)
 
 
 async def test_each_tenant_s_data_lies_only_on_its_region_s_node(
@@ -71,20 +88,34 @@ async def test_each_tenant_s_data_lies_only_on_its_region_s_node(
         spool_dir=tmp_path / "spool", **private_cassandra.client_settings())
     stores = await open_stores(settings, sweep=False, vault_settings=VaultSettings(
         root_key_file=tmp_path / "root.key"))
-    tenants = {region: f"t-{region}{uuid.uuid4().hex[:8]}" for region in REGIONS}
+    tenants: dict[str, str] = {}
+    calls = {region: uuid.uuid4().hex for region in REGIONS}
     secret = {region: f"voicemail of {region} {uuid.uuid4().hex}".encode() for region in REGIONS}
     try:
         assert stores.regions is not None and stores.content is not None
         assert stores.mdr is not None and stores.audit is not None
-        system = LocalActorSystem([TenantActor], state_store=stores.state,
+        system = LocalActorSystem([TenantActor, NumberDirectory], state_store=stores.state,
+                                  reminder_store=stores.reminders,
                                   services={TenantRegions: stores.regions}, background=False)
         await system.start()
         try:
+            carrier = CarrierServicer(system, regions=stores.regions)
             for region in REGIONS:
-                made = await _create(system, tenants[region], region)
-                assert made.region == region
+                made = await carrier.CreateTenant(api_carrier.CreateTenantRequest(
+                    name=f"Acme {region}", region=region), None)  # type: ignore[arg-type]
+                assert made.tenant.region == region
+                tenants[region] = made.tenant.tenant_id
+                got = await carrier.GetTenant(api_carrier.TenantRef(
+                    tenant_id=tenants[region]), None)  # type: ignore[arg-type]
+                assert got.region == region  # read back from the region's keyspace
         finally:
             await system.stop()
+        for region in REGIONS:
+            await _actors_of(stores, tenants[region], calls[region])
+        due = {(r.kind, r.key) for r in await stores.reminders.due(time.time() + 7200)}
+        for region in REGIONS:  # the scan reads every region's keyspace
+            assert ("call", calls[region]) in due and (
+                "mailbox", f"{tenants[region]}/101") in due, due
         assert await stores.regions.region_of(tenants["eu"]) == "eu"
         with pytest.raises(FailedPrecondition) as moved:
             await stores.regions.assign(tenants["eu"], "us")
@@ -133,7 +164,29 @@ async def test_each_tenant_s_data_lies_only_on_its_region_s_node(
         # the content's plaintext is on no node's disk (sealed)
         for path in data_files(node, f"{KEYSPACE}_{here}", "content_chunks"):
             assert secret[here] not in Path(path).read_bytes()
-    # the region directory and the tenant's (sealed) actor state are in the shared keyspace
+        # actor state, claims and reminders: the tenant's actors and its call, here only
+        mine, theirs = (tenants[here], calls[here]), (tenants[other], calls[other])
+        for table in ACTOR_TABLES:
+            keys = await asyncio.to_thread(partition_keys, node, f"{KEYSPACE}_{here}", table)
+            for name in mine:
+                assert any(name in k for k in keys), (here, table, name, keys)
+            assert not any(n in k for k in keys for n in theirs), (here, table, keys)
+            shared = await asyncio.to_thread(partition_keys, node, KEYSPACE, table)
+            assert not any(n in k for k in shared for n in (*mine, *theirs)), (table, shared)
+        dump = await asyncio.to_thread(rows_text, node, f"{KEYSPACE}_{here}",
+                                       "reminders_by_bucket")
+        assert all(n in dump for n in mine) and not any(n in dump for n in theirs), here
+        shared_dump = await asyncio.to_thread(rows_text, node, KEYSPACE, "reminders_by_bucket")
+        assert not any(n in shared_dump for n in (*mine, *theirs)), here
+        for path in data_files(node, f"{KEYSPACE}_{here}", "actor_state"):  # sealed
+            assert b"mailbox state" not in Path(path).read_bytes()
+    # the shared keyspace keeps the region directories and the carrier's own actors
     regions_on_us = await asyncio.to_thread(partition_keys, nodes["us"], KEYSPACE,
                                             "tenant_regions")
     assert all(any(t in k for k in regions_on_us) for t in tenants.values()), regions_on_us
+    calls_on_us = await asyncio.to_thread(partition_keys, nodes["us"], KEYSPACE,
+                                          "actor_regions")
+    assert all(any(c in k for k in calls_on_us) for c in calls.values()), calls_on_us
+    carrier_state = await asyncio.to_thread(partition_keys, nodes["us"], KEYSPACE,
+                                            "actor_state")
+    assert any(k.startswith("numbers:") for k in carrier_state), carrier_state
