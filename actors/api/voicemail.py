@@ -3,7 +3,8 @@
 Reach is checked here, once per call, before the mailbox sees anything: the mailbox id must
 be an extension of the caller's tenant (else NOT_FOUND ``mailbox-not-found``, the same
 answer for another tenant's mailbox, whose extension is not in the caller's tenant); a
-member reaches only the mailboxes of extensions assigned to them (PERMISSION_DENIED
+member reaches only the mailboxes of extensions assigned to them and the shared mailbox
+of each ring group one of their extensions is a member of (PERMISSION_DENIED
 ``mailbox-not-yours``); owners and admins reach every mailbox of their tenant. The mailbox
 (``actors.mailbox``) then runs the operation.
 
@@ -86,14 +87,33 @@ class VoicemailServicer(voicemail_pb2_grpc.VoicemailServicer):
                 "voicemail (`fabric ext list`)",
                 error_id="mailbox-not-found",
             )
-        if who.role == api_common.ROLE_MEMBER and ext.user_id != who.user_id:
+        if who.role == api_common.ROLE_MEMBER and ext.user_id != who.user_id and not (
+            await self._group_member(who, mailbox)
+        ):
             raise PermissionDenied(
                 f"mailbox {mailbox} belongs to another user's extension; a member reaches only "
-                "the mailboxes of their own extensions (an owner or admin reaches any)",
+                "the mailboxes of their own extensions and the shared mailboxes of their ring "
+                "groups (an owner or admin reaches any)",
                 error_id="mailbox-not-yours",
                 details={"field": "mailbox", "required_roles": "owner, admin"},
             )
         return who
+
+    async def _group_member(self, who: msg_common.Principal, mailbox: str) -> bool:
+        """Whether ``mailbox`` is the shared mailbox of a ring group with one of ``who``'s
+        extensions among its members."""
+        op = msg_tenant.AdminOp(principal=who)
+        op.list_ring_groups.CopyFrom(api_tenant.ListRingGroupsRequest())
+        ref = self.system.ref(tenant_address(who.tenant_id))
+        groups = await ref.ask(op, reply=api_tenant.ListRingGroupsResponse)
+        shared = [g for g in groups.groups if g.voicemail_extension == mailbox]
+        if not shared:
+            return False
+        op = msg_tenant.AdminOp(principal=who)
+        op.list_extensions.CopyFrom(api_tenant.ListExtensionsRequest())
+        found = await ref.ask(op, reply=api_tenant.ListExtensionsResponse)
+        own = {e.extension for e in found.extensions if e.user_id == who.user_id}
+        return any(own.intersection(g.extensions) for g in shared)
 
     async def _op(self, mailbox: str, reply: type[R], **op: Message) -> R:
         """Run one operation on a mailbox the caller reaches; its answer typed ``reply``."""

@@ -245,7 +245,8 @@ class TenantAdmin(TenantParts):
         return ext
 
     def _references(self, state: msg_tenant.TenantState, extension: str) -> bool:
-        if any(extension in g.extensions for g in state.ring_groups.values()):
+        if any(extension in g.extensions or extension == g.voicemail_extension
+               for g in state.ring_groups.values()):
             return True
         if any(r.extension == extension for r in state.numbers.values()):
             return True
@@ -308,6 +309,22 @@ class TenantAdmin(TenantParts):
             raise InvalidArgument("group.strategy is unknown", error_id="invalid-ring-group")
         group.strategy = group.strategy or api_tenant.RING_ALL_AT_ONCE
         group.ring_timeout_s = validate.ring_timeout(group.ring_timeout_s, "group.ring_timeout_s")
+        if group.voicemail_extension:
+            validate.extension(group.voicemail_extension, "group.voicemail_extension")
+            box = state.extensions.get(group.voicemail_extension)
+            if box is None:
+                raise InvalidArgument(
+                    "group.voicemail_extension must name an existing extension (the group's "
+                    "shared mailbox)", error_id="unknown-extension",
+                    details={"field": "group.voicemail_extension"},
+                )
+            if not box.voicemail:
+                raise InvalidArgument(
+                    f"extension {box.extension} has voicemail off; turn it on "
+                    f"(`fabric ext set {box.extension} --voicemail`) to make it the group's "
+                    "shared mailbox", error_id="voicemail-off",
+                    details={"field": "group.voicemail_extension"},
+                )
         if group.group_id not in state.ring_groups and len(state.ring_groups) >= MAX_GROUPS:
             raise FailedPrecondition(f"a tenant has at most {MAX_GROUPS} groups", error_id="limit")
         state.ring_groups[group.group_id].CopyFrom(group)

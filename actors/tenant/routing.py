@@ -173,3 +173,7 @@ class TenantRouting(TenantRegistrations):
                 decision.steps.append(msg_tenant.RingStep(targets=[target], timeout_s=timeout))
         elif targets:
             decision.steps.append(msg_tenant.RingStep(targets=targets, timeout_s=timeout))
+        box = state.extensions.get(group.voicemail_extension)
+        if box is not None and box.voicemail:  # the group's shared mailbox
+            decision.voicemail = True
+            decision.voicemail_extension = box.extension

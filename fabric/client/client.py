@@ -239,13 +239,15 @@ class FabricClient:
         extensions: list[str],
         strategy: int = api_tenant.RING_ALL_AT_ONCE,
         ring_timeout_s: int = 0,
+        voicemail_extension: str = "",
     ) -> api_tenant.RingGroup:
-        """Create or replace a ring group."""
+        """Create or replace a ring group (``voicemail_extension``: its shared mailbox)."""
         group = api_tenant.RingGroup(
             group_id=group_id,
             extensions=extensions,
             strategy=strategy,  # type: ignore[arg-type]
             ring_timeout_s=ring_timeout_s,
+            voicemail_extension=voicemail_extension,
         )
         return await self.call(self.admin.PutRingGroup, api_tenant.PutRingGroupRequest(group=group))
 

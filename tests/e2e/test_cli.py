@@ -209,6 +209,11 @@ async def test_users_extensions_groups_hours_keys(sh: Shell) -> None:
     changed = (await sh.run("group", "set", "sales", "--in-order", "--add", "103", "--remove",
                             "101", "-o", "json", **own)).json()
     assert changed["extensions"] == ["102", "103"] and changed["strategy"] == "RING_IN_ORDER"
+    shared = (await sh.run("group", "set", "sales", "--voicemail", "101", "-o", "json",
+                           **own)).json()  # 101 (voicemail on) is the group's shared mailbox
+    assert shared["voicemail_extension"] == "101" and shared["extensions"] == ["102", "103"]
+    (await sh.run("group", "set", "sales", "--voicemail", "103", **own)).one_line_error(
+        "voicemail-off")
     listed = (await sh.run("group", "list", "-o", "json", **own)).json()
     assert [g["group_id"] for g in listed] == ["sales"]
     assert (await sh.run("group", "get", "sales", "-o", "json", **own)

@@ -227,7 +227,9 @@ def ext_delete(s: Session, extension: str, yes: bool) -> None:
 
 def _group_line(g: api_tenant.RingGroup) -> str:
     how = "in order" if g.strategy == api_tenant.RING_IN_ORDER else "all at once"
-    return f"ring group {g.group_id}: {', '.join(g.extensions)} ({how}, {g.ring_timeout_s}s)"
+    box = f", voicemail {g.voicemail_extension}" if g.voicemail_extension else ""
+    return (f"ring group {g.group_id}: {', '.join(g.extensions)} "
+            f"({how}, {g.ring_timeout_s}s{box})")
 
 
 @click.group(cls=Group)
@@ -242,9 +244,11 @@ def group_list(s: Session) -> None:
 
     async def body(c: FabricClient) -> None:
         groups = await c.list_ring_groups()
-        emit(s, [as_dict(g) for g in groups], ["group", "extensions", "strategy", "ring s"],
+        emit(s, [as_dict(g) for g in groups],
+             ["group", "extensions", "strategy", "ring s", "voicemail"],
              [(g.group_id, ", ".join(g.extensions),
-               enum(api_tenant.RingStrategy.Name(g.strategy), "RING_"), g.ring_timeout_s)
+               enum(api_tenant.RingStrategy.Name(g.strategy), "RING_"), g.ring_timeout_s,
+               g.voicemail_extension or "-")
               for g in groups])
 
     s.run(ADMIN, body)
@@ -261,7 +265,8 @@ def group_get(s: Session, group_id: str) -> None:
         emit_fields(s, as_dict(g), [
             ("group", g.group_id), ("extensions", ", ".join(g.extensions)),
             ("strategy", enum(api_tenant.RingStrategy.Name(g.strategy), "RING_")),
-            ("ring", f"{g.ring_timeout_s} s")])
+            ("ring", f"{g.ring_timeout_s} s"),
+            ("voicemail", g.voicemail_extension or "none")])
 
     s.run(ADMIN, body)
 
@@ -270,6 +275,9 @@ STRATEGY = click.option("--in-order/--all-at-once", "in_order", default=None,
                         help="ring one after another, or all at once (default)")
 RING = click.option("--ring-timeout", type=click.IntRange(5, 120),
                     help="seconds per member in order, or for the whole group (5-120)")
+VOICEMAIL = click.option("--voicemail", "voicemail", metavar="EXT",
+                         help="the group's shared mailbox: an extension with voicemail on "
+                         "that takes the calls nobody answered ('' for none)")
 
 
 @group.command("add")
@@ -277,9 +285,10 @@ RING = click.option("--ring-timeout", type=click.IntRange(5, 120),
 @click.argument("extensions", nargs=-1, required=True, callback=check_extensions)
 @STRATEGY
 @RING
+@VOICEMAIL
 @pass_session
 def group_add(s: Session, group_id: str, extensions: tuple[str, ...], in_order: bool | None,
-              ring_timeout: int | None) -> None:
+              ring_timeout: int | None, voicemail: str | None) -> None:
     """Create a ring group; refuses an existing one."""
 
     async def body(c: FabricClient) -> None:
@@ -287,7 +296,8 @@ def group_add(s: Session, group_id: str, extensions: tuple[str, ...], in_order: 
             raise click.ClickException(
                 f"ring group {group_id!r} exists: `fabric group set {group_id} ...` changes it")
         strategy = api_tenant.RING_IN_ORDER if in_order else api_tenant.RING_ALL_AT_ONCE
-        g = await c.put_ring_group(group_id, list(extensions), strategy, ring_timeout or 0)
+        g = await c.put_ring_group(group_id, list(extensions), strategy, ring_timeout or 0,
+                                   voicemail or "")
         done(s, as_dict(g), _group_line(g))
 
     s.run(ADMIN, body)
@@ -302,10 +312,11 @@ def group_add(s: Session, group_id: str, extensions: tuple[str, ...], in_order: 
               help="remove a member (repeatable)")
 @STRATEGY
 @RING
+@VOICEMAIL
 @pass_session
 def group_set(s: Session, group_id: str, members: str | None, adds: tuple[str, ...],
               removes: tuple[str, ...], in_order: bool | None,
-              ring_timeout: int | None) -> None:
+              ring_timeout: int | None, voicemail: str | None) -> None:
     """Change only the given settings of a ring group."""
     new_members = None
     if members is not None:
@@ -325,8 +336,10 @@ def group_set(s: Session, group_id: str, members: str | None, adds: tuple[str, .
             g.strategy = api_tenant.RING_IN_ORDER if in_order else api_tenant.RING_ALL_AT_ONCE
         if ring_timeout is not None:
             g.ring_timeout_s = ring_timeout
+        if voicemail is not None:
+            g.voicemail_extension = voicemail
         made = await c.put_ring_group(g.group_id, list(g.extensions), g.strategy,
-                                      g.ring_timeout_s)
+                                      g.ring_timeout_s, g.voicemail_extension)
         done(s, as_dict(made), _group_line(made))
 
     s.run(ADMIN, body)

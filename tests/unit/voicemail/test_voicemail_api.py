@@ -16,9 +16,10 @@ from actors.mailbox import mailbox_address
 from actors.messages.v1 import common_pb2 as msg_common
 from actors.messages.v1 import mailbox_pb2 as msg_mailbox
 from fabric.api.v1 import common_pb2 as api_common
+from fabric.api.v1 import tenant_pb2 as api_tenant
 from fabric.api.v1 import voicemail_pb2 as api_vm
 from fabric.edge.auth import Principal, Role, current_principal
-from fabric.errors import InvalidArgument, NotFound, PermissionDenied
+from fabric.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from fabric.vault.content import VOICEMAIL
 
 CTX: Any = None  # the servicer never reads its grpc context
@@ -157,3 +158,46 @@ async def test_greetings_and_settings(world: World) -> None:
     _as(t.owner)
     s = await settings(quota_bytes=2 << 20)
     assert (s.max_message_s, s.quota_bytes) == (60, 2 << 20)
+
+
+async def test_a_ring_groups_members_reach_its_shared_mailbox(world: World) -> None:
+    w = world
+    t, alice, bob, _ = await _setup(w)
+    carol = await t.user("Carol")
+    await t.extension("103", carol)
+    dave = await t.user("Dave")
+    await t.extension("104", dave, voicemail=True)  # the shared mailbox
+    group = api_tenant.RingGroup(group_id="sales", extensions=["101", "103"],
+                                 voicemail_extension="104")
+    await t.admin(put_ring_group=api_tenant.PutRingGroupRequest(group=group))
+    api = VoicemailServicer(w.fabric.system, w.content)
+    req = api_vm.ListVoicemailRequest(mailbox="104")
+    for member in (alice, carol, dave):  # the group's members, and the mailbox's own user
+        _as(member)
+        assert (await api.ListMessages(req, CTX)).total_count == 0
+    _as(bob)  # not in the group
+    with pytest.raises(PermissionDenied) as denied:
+        await api.ListMessages(req, CTX)
+    assert denied.value.error_id == "mailbox-not-yours"
+    _as(alice)  # a member of the group still reaches no other member's own mailbox
+    with pytest.raises(PermissionDenied):
+        await api.ListMessages(api_vm.ListVoicemailRequest(mailbox="102"), CTX)
+
+
+async def test_a_shared_mailbox_must_have_voicemail_and_stays_while_used(world: World) -> None:
+    w = world
+    t, alice, bob, _ = await _setup(w)
+    put = api_tenant.PutRingGroupRequest(group=api_tenant.RingGroup(
+        group_id="sales", extensions=["101"], voicemail_extension="101"))
+    with pytest.raises(InvalidArgument) as off:
+        await t.admin(put_ring_group=put)
+    assert off.value.error_id == "voicemail-off"
+    put.group.voicemail_extension = "199"
+    with pytest.raises(InvalidArgument) as unknown:
+        await t.admin(put_ring_group=put)
+    assert unknown.value.error_id == "unknown-extension"
+    put.group.voicemail_extension = "102"
+    assert (await t.admin(put_ring_group=put)).voicemail_extension == "102"
+    with pytest.raises(FailedPrecondition) as used:
+        await t.admin(delete_extension=api_tenant.ExtensionRef(extension="102"))
+    assert used.value.error_id == "extension-in-use"

@@ -17,6 +17,7 @@ from actors.messages.v1 import privacy_pb2 as msg_privacy
 from actors.privacy import privacy_address
 from fabric.api.v1 import calls_pb2 as api_calls
 from fabric.api.v1 import common_pb2 as api_common
+from fabric.api.v1 import tenant_pb2 as api_tenant
 from fabric.api.v1 import voicemail_pb2 as api_vm
 from fabric.cdr import Disposition
 from fabric.media.feature_types import PlayRecEnd
@@ -183,3 +184,50 @@ async def test_a_restricted_caller_is_not_recorded(world: World) -> None:
     assert info.state == api_calls.CALL_STATE_ENDED and not w.media.legs
     assert info.end_reason == api_calls.END_REASON_VOICEMAIL
     assert w.fabric.cdrs.rows[info.call_id].disposition == Disposition.VOICEMAIL
+
+
+async def test_a_ring_groups_unanswered_call_goes_to_its_shared_mailbox(world: World) -> None:
+    w = world
+    t, alice, bob, bob_phone = await _setup(w)
+    carol = await t.user("Carol")
+    await t.extension("103", carol, voicemail=True)  # the shared mailbox: no phone of its own
+    await t.admin(put_ring_group=api_tenant.PutRingGroupRequest(group=api_tenant.RingGroup(
+        group_id="sales", extensions=["101", "102"], ring_timeout_s=10,
+        voicemail_extension="103")))
+    [number] = await t.numbers(1)
+    await t.admin(route_number=api_tenant.RouteNumberRequest(
+        route=api_tenant.NumberRoute(number=number, ring_group="sales")))
+    call_id = "5" * 32
+    info = await w.fabric.system.ref(call_address(call_id)).ask(
+        msg_call.StartCall(call_id=call_id, principal=alice, from_extension="101",
+                           to=api_common.Destination(number=number), media=OFFER),
+        reply=api_calls.CallInfo,
+    )
+    await bob_phone.expect(api_calls.CALL_EVENT_INCOMING)
+    await w.fabric.ring_out(10)
+    leg = w.media.legs[info.call_id]
+    assert leg.spec.target.object_id.startswith("vm-103-")  # 103's mailbox answered
+    said = sweep(1.0)
+    w.media.speak(info.call_id, said)
+    await w.media.end_by_itself(w.fabric.system, info.call_id, PlayRecEnd.DTMF)
+    assert w.fabric.cdrs.rows[info.call_id].disposition == Disposition.VOICEMAIL
+    page = await w.fabric.system.ref(mailbox_address(t.tenant_id, "103")).ask(
+        msg_mailbox.MailboxOp(principal=carol, list=api_vm.ListVoicemailRequest(mailbox="103")),
+        reply=api_vm.ListVoicemailResponse,
+    )
+    assert [m.ended_by for m in page.messages] == ["dtmf"]
+    reader = await w.content.open(t.tenant_id, VOICEMAIL, f"vm-103-{info.call_id}")
+    with wave.open(io.BytesIO(await reader.read_all()), "rb") as f:
+        assert f.readframes(f.getnframes()) == said
+    # without a shared mailbox the group's unanswered calls end NO_ANSWER
+    await t.admin(put_ring_group=api_tenant.PutRingGroupRequest(group=api_tenant.RingGroup(
+        group_id="sales", extensions=["102"], ring_timeout_s=10)))
+    call_id = "6" * 32
+    info = await w.fabric.system.ref(call_address(call_id)).ask(
+        msg_call.StartCall(call_id=call_id, principal=alice, from_extension="101",
+                           to=api_common.Destination(number=number), media=OFFER),
+        reply=api_calls.CallInfo,
+    )
+    await w.fabric.ring_out(10)
+    assert w.fabric.cdrs.rows[call_id].disposition == Disposition.NO_ANSWER
+    assert call_id not in w.media.legs
