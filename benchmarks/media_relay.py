@@ -36,7 +36,6 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
-import select
 import socket
 import statistics
 import struct
@@ -92,7 +91,8 @@ def crypto_ceiling(count: int = 30000, direct: bool = False) -> float:
 # ---- the relay process ----------------------------------------------------------------
 
 
-def relay_main(conn: Any, mode: str = "compiled") -> None:
+def relay_main(conn: Any, mode: str = "compiled", ports: tuple[int, int] = (PORT_MIN, PORT_MAX)
+               ) -> None:
     """The relay process. ``mode``: ``compiled`` (the default data plane), ``python`` (the
     fall-back path), ``forwarder`` (the compiled loop with SRTP replaced by a no-op: the
     batched UDP forwarder without crypto, the physical limit of the same sockets pattern)."""
@@ -113,7 +113,7 @@ def relay_main(conn: Any, mode: str = "compiled") -> None:
         VaultSettings(root_key_file=Path(folder.name) / "keys" / "root.key"),
     )
     engine = RelayEngine(
-        RelayConfig(port_min=PORT_MIN, port_max=PORT_MAX, media_timeout_s=3600, idle_session_s=1e9,
+        RelayConfig(port_min=ports[0], port_max=ports[1], media_timeout_s=3600, idle_session_s=1e9,
                     dataplane="python" if mode == "python" else "auto"),
         content,
     )
@@ -122,7 +122,7 @@ def relay_main(conn: Any, mode: str = "compiled") -> None:
     if mode == "forwarder":
         module = load_plane_module()
         assert module is not None
-        engine._plane = FastPlane(module, PORT_MAX - PORT_MIN + 1, crypto=False)
+        engine._plane = FastPlane(module, ports[1] - ports[0] + 1, crypto=False)
     forks_made = [0]
 
     async def handle(cmd: str, arg: Any) -> Any:
@@ -187,7 +187,7 @@ def relay_main(conn: Any, mode: str = "compiled") -> None:
 
 
 class GenLeg:
-    """One simulated phone: pre-encrypted packets out, arrival times of packets in."""
+    """One simulated phone: its socket, SRTP key and pre-encrypted packets."""
 
     def __init__(self, index: int, suite: SrtpSuite = SUITE) -> None:
         self.index = index
@@ -195,45 +195,58 @@ class GenLeg:
         self.key = new_key_material(suite)
         self.tx = srtp_session(suite, *self.key, inbound=False)
         self.packets: list[bytes] = []
-        self.sent_at: list[float] = []
-        self.peer: GenLeg | None = None
-        self.received = 0
-        self.passthrough = 0
-        self.latencies: list[float] = []
         self.remote: tuple[str, int] = ("", 0)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.setblocking(False)
 
-    def drain(self, warm_seq: int) -> None:
-        """Read one datagram (epoll is level-triggered: the rest is reported again)."""
-        try:
-            data = self.sock.recv(2048)
-        except BlockingIOError:
+
+def _sum(values: list[Any]) -> Any:
+    if isinstance(values[0], dict):
+        return {k: _sum([v[k] for v in values]) for k in values[0]}
+    if values[0] is None:
+        return None
+    return sum(values)
+
+
+class RelayGroup:
+    """Several relay processes behind the one command interface ``run_load`` drives: calls
+    are dealt round-robin, CPU and counters are summed (each relay owns a port slice)."""
+
+    def __init__(self, conns: list[Any]) -> None:
+        self.conns = conns
+        self._reply: Any = None
+
+    def send(self, message: tuple[str, Any]) -> None:
+        """One command to every relay (``setup``: each its share of the calls)."""
+        cmd, arg = message
+        k = len(self.conns)
+        if cmd == "setup":
+            for i, conn in enumerate(self.conns):
+                conn.send((cmd, arg[i::k]))
+            parts = [conn.recv() for conn in self.conns]
+            self._reply = [parts[i % k][i // k] for i in range(len(arg))]
             return
-        if len(data) <= 12 or data[1] >= 192:
-            return  # forwarded RTCP (the latching receiver reports)
-        self.received += 1
-        seq = (data[2] << 8) | data[3]
-        peer: GenLeg = self.peer  # type: ignore[assignment]
-        sent_at = peer.sent_at
-        if warm_seq <= seq < len(sent_at):
-            self.latencies.append(time.perf_counter() - sent_at[seq])
-            if seq == warm_seq and data == peer.packets[seq]:
-                self.passthrough += 1  # the relay did not re-encrypt (SRTP passed through)
+        for conn in self.conns:
+            conn.send(message)
+        self._reply = _sum([conn.recv() for conn in self.conns])
+
+    def recv(self) -> Any:
+        """The reply to the last :meth:`send`."""
+        return self._reply
 
 
 def run_load(
     conn: Any, calls: int, seconds: float, fork: bool = False, suite_b: SrtpSuite = SUITE
 ) -> dict[str, Any]:
-    """Drive ``calls`` calls for ``seconds`` (+1 s warm-up) with a plain-socket epoll loop.
-
-    Plain sockets and epoll rather than asyncio: the generator must cost less CPU than the
-    relay it measures, since both share this machine's two cores.
+    """Drive ``calls`` calls for ``seconds`` (+1 s warm-up) with the compiled generator
+    (benchmarks/mediabench/loadgen.c): pre-encrypted packets, sent on the 20 ms schedule in
+    ``SLOTS`` sub-slots, arrivals timed in C, so the generator costs little next to the relay.
     """
+    from benchmarks.mediabench.loadgen import Generator
+
     legs = [GenLeg(i, SUITE if i % 2 == 0 else suite_b) for i in range(2 * calls)]
-    for a, b in zip(legs[0::2], legs[1::2], strict=True):
-        a.peer, b.peer = b, a
     setup = [
         (
             f"bench-{i}",
@@ -249,93 +262,69 @@ def run_load(
     fork_stats0 = conn.recv()
     conn.send(("setup", setup))
     answers = conn.recv()
-    by_fd: dict[int, GenLeg] = {}
-    poller = select.epoll()
     for i, pair in enumerate(answers):
         for j, answer in enumerate(pair):
-            leg = legs[2 * i + j]
-            leg.remote = (answer.relay_host, answer.relay_port)
-            by_fd[leg.sock.fileno()] = leg
-            poller.register(leg.sock.fileno(), select.EPOLLIN)
+            legs[2 * i + j].remote = (answer.relay_host, answer.relay_port)
     warm = 50
     frames = int(seconds * 50) + warm
     for leg in legs:
         leg.packets = [bytes(leg.tx.protect(rtp(seq, 0x1000 + leg.index))) for seq in range(frames)]
-        leg.sent_at = [0.0] * frames
         leg.sock.sendto(bytes(leg.tx.protect_rtcp(build_receiver_report(leg.index))), leg.remote)
-    time.sleep(0.3)  # latching
+    gen = Generator([leg.sock for leg in legs], [i ^ 1 for i in range(len(legs))],
+                    [leg.remote for leg in legs], [leg.packets for leg in legs], warm, SLOTS)
+    gen.pump(gen.clock() + 0.3)  # latching
     if fork:
         conn.send(("fork_all", None))
         assert conn.recv() == calls, "a fork did not start"
-
-    def pump(until: float) -> None:
-        while True:
-            timeout = until - time.perf_counter()
-            for fd, _ in poller.poll(max(0.0, timeout)):
-                by_fd[fd].drain(warm)
-            if time.perf_counter() >= until:
-                return
-
-    slots = [legs[s::SLOTS] for s in range(SLOTS)]
-    start = time.perf_counter()
-    cpu0 = 0.0
-    totals0: dict[str, int] = {}
-    delivered0 = 0
-    wall0 = start
-    for frame in range(frames):
-        if frame == warm:
-            conn.send(("cpu", None))
-            cpu0 = conn.recv()
-            conn.send(("totals", None))
-            totals0 = conn.recv()
-            wall0 = time.perf_counter()
-            delivered0 = sum(leg.received for leg in legs)
-        for s, group in enumerate(slots):
-            pump(start + frame * 0.020 + s * 0.020 / SLOTS)
-            now = time.perf_counter()
-            for leg in group:
-                leg.sent_at[frame] = now
-                leg.sock.sendto(leg.packets[frame], leg.remote)
-    wall1 = time.perf_counter()
+    start = gen.clock()
+    gen.send(0, warm, start)
+    conn.send(("cpu", None))
+    cpu0 = conn.recv()
+    conn.send(("totals", None))
+    totals0 = conn.recv()
+    wall0 = gen.clock()
+    delivered0 = gen.total_received()
+    late = gen.send(warm, frames, start)
+    wall1 = gen.clock()
     conn.send(("cpu", None))
     cpu1 = conn.recv()
     conn.send(("totals", None))
     totals1 = conn.recv()
-    delivered1 = sum(leg.received for leg in legs)
+    delivered1 = gen.total_received()
     # drain: keep reading until everything sent has come back or nothing arrives for 2 s;
     # a relay that falls behind shows as latency, a packet never delivered as loss
     sent_total = frames * len(legs)
-    quiet_until = time.perf_counter() + 2.0
+    quiet_until = gen.clock() + 2.0
     last = -1
-    while time.perf_counter() < quiet_until:
-        pump(time.perf_counter() + 0.1)
-        now_received = sum(leg.received for leg in legs)
+    while gen.clock() < quiet_until:
+        gen.pump(gen.clock() + 0.1)
+        now_received = gen.total_received()
         if now_received >= sent_total:
             break
         if now_received != last:
             last = now_received
-            quiet_until = time.perf_counter() + 2.0
-    late = wall1 - (start + frames * 0.020)
-    received_total = sum(leg.received for leg in legs)
+            quiet_until = gen.clock() + 2.0
+    received_total = gen.total_received()
     if totals1["packets_out"] is None:  # rtpengine: what the generator received meanwhile
         forwarded = delivered1 - delivered0
     else:
         forwarded = totals1["packets_out"] - totals0["packets_out"]
     relay_cpu = cpu1 - cpu0
     wall = wall1 - wall0
-    latencies = sorted(x for leg in legs for x in leg.latencies)
+    latencies = sorted(gen.latencies())
+    passthrough = gen.total_passthrough()
+    gen.close()
     conn.send(("release", None))
     counts = conn.recv()
     conn.send(("fork_stats", None))
     fork_stats = {k: v - fork_stats0[k] for k, v in conn.recv().items()}
-    poller.close()
     for leg in legs:
         leg.sock.close()
     return {
         "calls": calls,
         "offered_pps": len(legs) * 50,
         "forwarded_pps": round(forwarded / wall, 1),
-        "generator_late_s": round(late, 3),
+        "generator_late_s": round(late, 4),
         "relay_cpu_util": round(relay_cpu / wall, 3),
         "pps_per_core": round(forwarded / relay_cpu, 1) if relay_cpu > 0 else 0.0,
         "loss": round(1 - received_total / sent_total, 6),
@@ -349,7 +338,8 @@ def run_load(
         "ports_left": counts["ports_in_use"],
         "forks": fork,
         "suites": f"{SUITE.value}<->{suite_b.value}",
-        "passthrough_packets": sum(leg.passthrough for leg in legs),
+        "passthrough_packets": passthrough,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
         **fork_stats,
     }
 
@@ -451,11 +441,11 @@ def fork_main(calls_list: list[int], seconds: float, rounds: int) -> None:
     )
 
 
-def start_relay(mode: str) -> tuple[Any, Any]:
-    """A relay process in ``mode`` (see :func:`relay_main`) and its command pipe."""
+def start_relay(mode: str, ports: tuple[int, int] = (PORT_MIN, PORT_MAX)) -> tuple[Any, Any]:
+    """A relay process in ``mode`` (see :func:`relay_main`) on ``ports``, and its pipe."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    relay = ctx.Process(target=relay_main, args=(child, mode), daemon=True)
+    relay = ctx.Process(target=relay_main, args=(child, mode, ports), daemon=True)
     relay.start()
     return relay, parent
 
@@ -468,21 +458,33 @@ def stop_relay(relay: Any, conn: Any) -> None:
         relay.kill()
 
 
-MODES = ("forwarder", "compiled", "python", "rtpengine")
+MODES = ("forwarder", "compiled", "python", "rtpengine")  # also: rtpengine_passthrough
+CALLS_PER_RELAY = 500
+
+
+def relays_for(calls: int, wanted: str) -> int:
+    """Relay processes for a load: ``--relays N``, or ``auto``: one per 500 calls (a relay
+    process is one data-plane thread; a node runs one per core), at most one per core."""
+    if wanted != "auto":
+        return max(1, int(wanted))
+    return max(1, min(os.cpu_count() or 1, -(-calls // CALLS_PER_RELAY)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", default="100,250,500", help="comma-separated concurrent calls")
     parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per load")
+    parser.add_argument("--relays", default="auto",
+                        help="relay processes per load (ours and the forwarder): N, or auto = "
+                        "one per 500 calls, at most one per core")
     parser.add_argument("--fork", action="store_true", help="recording forks vs. none (issue 11)")
     parser.add_argument("--rounds", type=int, default=2, help="--fork: alternations per load")
     parser.add_argument("--modes", default=",".join(MODES),
                         help="data planes to measure: forwarder, compiled, python, rtpengine")
-    parser.add_argument("--suite-b", default=SrtpSuite.AEAD_AES_256_GCM.value,
+    parser.add_argument("--suite-b", default=SUITE.value,
                         choices=[s.value for s in SrtpSuite],
-                        help="the callee's suite (the caller's is AES_CM_128_HMAC_SHA1_80); "
-                        "AEAD_AES_256_GCM makes rtpengine re-encrypt both directions")
+                        help="the callee's suite (the caller's is AES_CM_128_HMAC_SHA1_80, "
+                        "the issue's condition: the same suite on both legs)")
     args = parser.parse_args()
     suite_b = SrtpSuite(args.suite_b)
     if args.fork:
@@ -495,24 +497,33 @@ def main() -> None:
     table: dict[str, list[dict[str, Any]]] = {}
     sdes_us = webrtc_us = 0.0
     for mode in modes:
-        if mode == "rtpengine":
+        if mode in ("rtpengine", "rtpengine_passthrough"):
             from benchmarks.mediabench.rtpengine import rtpengine_runs
 
-            table[mode] = rtpengine_runs(calls_list, args.seconds, run_load, suite_b)
+            table[mode] = rtpengine_runs(calls_list, args.seconds, run_load, suite_b,
+                                         recrypt=mode == "rtpengine")
             continue
-        relay, conn = start_relay(mode)
+        counts = {calls: relays_for(calls, args.relays) for calls in calls_list}
+        k_max = max(counts.values())
+        width = (PORT_MAX - PORT_MIN + 1) // k_max
+        started = [start_relay(mode, (PORT_MIN + i * width, PORT_MIN + (i + 1) * width - 1))
+                   for i in range(k_max)]
         try:
             table[mode] = []
             for calls in calls_list:
-                run = run_load(conn, calls, args.seconds, suite_b=suite_b)
+                group = RelayGroup([conn for _, conn in started[: counts[calls]]])
+                run = run_load(group, calls, args.seconds, suite_b=suite_b)
                 run["mode"] = mode
+                run["relay_processes"] = counts[calls]
                 table[mode].append(run)
                 print(json.dumps(run), file=sys.stderr)
             if mode == "compiled":
+                conn = started[0][1]
                 sdes_us = uvloop.run(bridge_cost(conn, webrtc=False))
                 webrtc_us = uvloop.run(bridge_cost(conn, webrtc=True))
         finally:
-            stop_relay(relay, conn)
+            for relay, conn in started:
+                stop_relay(relay, conn)
     for calls_index, calls in enumerate(calls_list):
         row = {m: table[m][calls_index] for m in table if table[m]}
         print(

@@ -3,13 +3,21 @@ benchmarks/media_relay.py, driven over its ng control protocol (bencode over UDP
 
 :class:`RtpengineRelay` answers the same commands as the benchmark's relay process
 (``setup``, ``cpu``, ``totals``, ``release``, ...), so the same load generator drives both.
-Each call is an offer/answer through rtpengine with SDES on both sides. rtpengine passes
-SRTP through unchanged where it can: the caller offers two crypto lines with different keys,
-the callee answers the second, so caller -> callee is decrypted and re-encrypted; but
-rtpengine 10.5 answers the caller with the callee's own key (whatever the SDES flags: pad,
-static, nonew, prefer), so callee -> caller passes through. With the callee on another suite
-(``--suite-b AEAD_AES_256_GCM``, the default) both directions are decrypted and
-re-encrypted; ``passthrough_packets`` in each run shows which case was measured.
+Each call is an offer/answer through rtpengine with SDES AES_CM_128_HMAC_SHA1_80 on both
+legs, as the issue asks: the caller offers two crypto lines with different keys, the callee
+answers the second. What rtpengine 10.5 does with that (its daemon/call.c and
+media_socket.c, and checked by decrypting its output with the keys it signalled):
+- it answers the caller with tag 1 (the first line of the accepted suite) and copies the
+  callee's key into that answer ("SRTP<>SRTP passthrough" in call.c), so caller -> callee
+  is decrypted with key 1 and re-encrypted with key 2 (the bytes differ), while
+  callee -> caller leaves with the key it came in with;
+- its stream handler re-crypts a stream pair when the keys differ in EITHER direction
+  (``crypto_params_cmp`` in/out OR out/in in ``__determine_handler``), so callee -> caller
+  is decrypted and re-encrypted too, with the same key: byte-identical output, full crypto
+  cost. ``passthrough_packets`` therefore counts that direction (one per callee leg);
+- answering the FIRST line (``recrypt=False``, mode ``rtpengine_passthrough``) makes the keys
+  equal both ways and rtpengine forwards without crypto: the CPU difference between the two
+  modes is what the re-encryption costs it.
 CPU is the daemon's user + system time from ``/proc/<pid>/stat`` (all threads).
 """
 
@@ -94,7 +102,8 @@ def _media_port(sdp: str) -> int:
 class RtpengineRelay:
     """A running rtpengine daemon behind the benchmark's relay command interface."""
 
-    def __init__(self) -> None:
+    def __init__(self, recrypt: bool = True) -> None:
+        self.recrypt = recrypt
         binary = shutil.which("rtpengine")
         if binary is None:
             raise FileNotFoundError("rtpengine is not installed (make bench-deps)")
@@ -151,8 +160,10 @@ class RtpengineRelay:
             })
             # same suite: the callee takes the caller's second line; another suite (the
             # callee's offer says which): rtpengine's own line of that suite
-            tag = 2 if offer_b.suite == offer_a.suite else _crypto_tag(offered["sdp"],
-                                                                      offer_b.suite)
+            if offer_b.suite != offer_a.suite:
+                tag = _crypto_tag(offered["sdp"], offer_b.suite)
+            else:
+                tag = 2 if self.recrypt else 1  # 1: the control, equal keys both ways
             answered = self.command({
                 "command": "answer", "call-id": call, "from-tag": "a", "to-tag": "b",
                 "sdp": _sdp(offer_b.rtp_port, [
@@ -208,13 +219,14 @@ class RtpengineRelay:
 
 
 def rtpengine_runs(
-    calls_list: list[int], seconds: float, run_load: Any, suite_b: Any
+    calls_list: list[int], seconds: float, run_load: Any, suite_b: Any, recrypt: bool = True
 ) -> list[dict[str, Any]]:
-    """The generator's loads through rtpengine; [] (and a note on stderr) when it cannot run."""
+    """The generator's loads through rtpengine; [] (and a note on stderr) when it cannot run.
+    ``recrypt=False``: the pass-through control (see the module's doc)."""
     import sys
 
     try:
-        relay = RtpengineRelay()
+        relay = RtpengineRelay(recrypt)
     except (OSError, RuntimeError) as exc:
         print(f"rtpengine not measured: {exc}", file=sys.stderr)
         return []
@@ -222,7 +234,7 @@ def rtpengine_runs(
     try:
         for calls in calls_list:
             run = run_load(relay, calls, seconds, suite_b=suite_b)
-            run["mode"] = "rtpengine"
+            run["mode"] = "rtpengine" if recrypt else "rtpengine_passthrough"
             runs.append(run)
             print(json.dumps(run), file=sys.stderr)
     finally:
