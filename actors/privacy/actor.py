@@ -10,8 +10,11 @@ Retention runs on durable reminders, never a timer of one process: ``retention-s
 (while the tenant has a content period) deletes voicemail, recordings and SMS bodies older
 than their period, then sets itself for the next object's expiry (at most a day ahead);
 ``account-purge`` (set when the tenant is closed) deletes the account data and destroys the
-tenant key once the account retention after closure is over. CDRs are never touched here:
-their 7 years are the stores' TTL.
+tenant key once the account retention after closure is over. CDRs and message records are
+never deleted here (their 7 years are the stores' TTL) and stay readable: their record keys
+and the blind-index key are first re-wrapped under the root key (``Vault.retain_record_keys``),
+and ``records-purge``, 7 years after the closure (when the last record's TTL has run out),
+destroys those keys too.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from fabric.actor import ActorAddress, VirtualActor, handler
 from fabric.api.v1 import common_pb2 as api_common
 from fabric.api.v1 import privacy_pb2 as api_privacy
 from fabric.errors import FailedPrecondition, InvalidArgument, NotFound
+from fabric.storage.cdr_seal import DATA_CLASS as CDR_CLASS
+from fabric.storage.mdr import DATA_CLASS as MDR_CLASS
 from fabric.vault.content import ContentStore
 from fabric.vault.vault import Vault
 
@@ -37,6 +42,9 @@ log = logging.getLogger(__name__)
 KEEP_CLOSED = 1000
 SWEEP = "retention-sweep"
 PURGE = "account-purge"
+RECORDS_PURGE = "records-purge"
+RECORD_CLASSES = (CDR_CLASS, MDR_CLASS)
+"""The records kept 7 years, past the account: their keys outlive the tenant key."""
 KINDS = (
     api_privacy.REQUEST_EXPORT,
     api_privacy.REQUEST_ERASE,
@@ -291,6 +299,20 @@ class PrivacyActor(VirtualActor[str]):
             await self._schedule_sweep(next_s)
         elif name == PURGE:
             await self._purge()
+        elif name == RECORDS_PURGE:
+            await self._purge_records()
+
+    async def _purge_records(self) -> None:
+        """The last CDR and message record of the closed tenant has expired: destroy the
+        keys kept for them."""
+        if not self.state.closed_at_ms:
+            return
+        due_ms = self.state.closed_at_ms + policy.CDR_DAYS * policy.DAY_MS
+        if self._now_ms() < due_ms:
+            await self.ctx.set_reminder(RECORDS_PURGE, (due_ms - self._now_ms()) / 1000)
+            return
+        await self.ctx.service(Vault).destroy_retained_keys(self.key, RECORD_CLASSES)
+        log.info("closed tenant's record keys destroyed at the end of the records' period")
 
     async def _purge(self) -> None:
         if self.state.account_purged or not self.state.closed_at_ms:
@@ -310,7 +332,11 @@ class PrivacyActor(VirtualActor[str]):
             await self.ctx.save_state(self.state)
             return
         await purge_content(self.ctx.service(ContentStore), self.key)
-        await self.ctx.service(Vault).destroy_tenant(self.key)
+        vault = self.ctx.service(Vault)
+        await vault.retain_record_keys(self.key, RECORD_CLASSES)  # before the tenant key goes
+        await self.ctx.set_reminder(RECORDS_PURGE, max(0.0, (
+            self.state.closed_at_ms + policy.CDR_DAYS * policy.DAY_MS - self._now_ms()) / 1000))
+        await vault.destroy_tenant(self.key)
         self.state.account_purged = True
         self.state.restrictions.clear()
         for req in self.state.requests.values():

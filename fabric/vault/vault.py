@@ -14,6 +14,12 @@ version, a data key its tenant, class, object id, key id and tenant key version,
 its tenant, class, object id and key generation. Rotation adds a root or tenant version; old
 versions keep unwrapping until :meth:`Vault.rewrap` moves every key to the current ones.
 
+Records that must outlive their tenant's account (CDRs and message records: 7 years,
+regulatory) keep their record keys and the blind-index key when the account's data is
+purged: :meth:`Vault.retain_record_keys` re-wraps those few keys directly under the root key
+(``tenant_version`` :data:`RETAINED`) before :meth:`Vault.destroy_tenant` destroys the tenant
+key, and :meth:`Vault.destroy_retained_keys` destroys them when the records' period ends.
+
 Unwrapped tenant and record keys are cached for ``key_cache_s`` seconds, so sealing a record
 costs one AES-GCM call. Destroying a tenant's keys clears this process's cache at once;
 another process stops using its cached copy within ``key_cache_s`` (the content store checks
@@ -38,7 +44,7 @@ from fabric.vault.errors import (
     VaultKeyVersionMissing,
     VaultTampered,
 )
-from fabric.vault.keystore import DataKeyRecord, KeyStore, TenantKeyRecord
+from fabric.vault.keystore import DataKeyRecord, Destruction, KeyStore, TenantKeyRecord
 from fabric.vault.metrics import (
     VAULT_CURRENT_VERSION,
     VAULT_KEY_UNWRAPS,
@@ -51,6 +57,10 @@ log = logging.getLogger(__name__)
 SYSTEM_TENANT = "_system"  # owner of data with no tenant (actor state); not a valid tenant id
 RECORD_GENERATION = 1
 INDEX_KEY_ID = "index.1"
+INDEX_CLASS = "blind-index"
+RETAINED = 0
+"""``tenant_version`` of a key wrapped directly under the root key, kept past the
+destruction of its tenant key (tenant key versions start at 1)."""
 _INDEX_MEMO = 4096  # blind indexes remembered per tenant
 
 
@@ -65,6 +75,26 @@ def data_key_aad(record: DataKeyRecord, tenant_version: int) -> bytes:
     return crypto.context_aad(
         "data-key", r.tenant_id, r.data_class, r.object_id, r.key_id, tenant_version
     )
+
+
+def retained_key_aad(record: DataKeyRecord) -> bytes:
+    """Associated data of a record key wrapped directly under the root key."""
+    r = record
+    return crypto.context_aad("retained-key", r.tenant_id, r.data_class, r.key_id)
+
+
+def _pack_root_wrapped(wrapped: WrappedKey) -> bytes:
+    return wrapped.version.to_bytes(4, "big") + wrapped.blob
+
+
+def _unpack_root_wrapped(blob: bytes) -> WrappedKey:
+    return WrappedKey(int.from_bytes(blob[:4], "big"), blob[4:])
+
+
+def _record_key_ids(data_classes: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(key id, class) of the record keys of ``data_classes`` and of the blind index."""
+    return [(f"record.{c}.{RECORD_GENERATION}", c) for c in data_classes] + [
+        (INDEX_KEY_ID, INDEX_CLASS)]
 
 
 _bound: dict[tuple[str, str, str], object] = {}
@@ -344,7 +374,45 @@ class Vault:
                 f"the {data_class} key of this tenant was destroyed",
                 details={"data_class": data_class},
             )
+        if record.tenant_version == RETAINED:
+            return await self._unwrap_retained(record)
         return await self._unwrap_data_key(record)
+
+    async def _unwrap_retained(self, record: DataKeyRecord) -> bytes:
+        wrapped = _unpack_root_wrapped(record.wrapped)
+        VAULT_KEY_UNWRAPS.labels(level="root", version=str(wrapped.version)).inc()
+        return await self.provider.unwrap(wrapped, retained_key_aad(record))
+
+    async def retain_record_keys(self, tenant_id: str, data_classes: tuple[str, ...]) -> int:
+        """Before the tenant key is destroyed: wrap the record keys of ``data_classes`` and
+        the blind-index key directly under the root key, so the records sealed with them
+        (e.g. CDR numbers, kept 7 years) still open, and stay searchable, once
+        :meth:`destroy_tenant` has run. Idempotent; returns how many keys it re-wrapped."""
+        moved = 0
+        for key_id, _ in _record_key_ids(data_classes):
+            record = await self.keys.data_key(tenant_id, key_id)
+            if record is None or not record.wrapped or record.tenant_version == RETAINED:
+                continue
+            raw = await self._unwrap_data_key(record)
+            wrapped = await self.provider.wrap(raw, retained_key_aad(record))
+            await self.keys.rewrap_data_key(tenant_id, key_id, RETAINED,
+                                            _pack_root_wrapped(wrapped))
+            moved += 1
+        return moved
+
+    async def destroy_retained_keys(self, tenant_id: str, data_classes: tuple[str, ...]) -> int:
+        """Destroy the keys :meth:`retain_record_keys` kept (the records' period is over):
+        what they sealed becomes unreadable. Idempotent; returns how many it destroyed."""
+        destroyed = 0
+        for key_id, _ in _record_key_ids(data_classes):
+            record = await self.keys.data_key(tenant_id, key_id)
+            if record is None or not record.wrapped:
+                continue
+            await self.keys.destroy_data_key(Destruction(self.clock.now(), tenant_id, key_id))
+            destroyed += 1
+        self._forget(tenant_id)
+        VAULT_KEYS_DESTROYED.labels(level="data").inc(destroyed)
+        return destroyed
 
     async def record_sealer(self, tenant_id: str, data_class: str) -> RecordSealer:
         """The sealer of a tenant's small records of one class (cached)."""
@@ -362,7 +430,7 @@ class Vault:
         cached = self._indexers.get(tenant_id)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
-        indexer = BlindIndexer(await self._named_key(tenant_id, "blind-index", INDEX_KEY_ID))
+        indexer = BlindIndexer(await self._named_key(tenant_id, INDEX_CLASS, INDEX_KEY_ID))
         self._indexers[tenant_id] = (indexer, time.monotonic() + self.key_cache_s)
         return indexer
 
@@ -403,6 +471,18 @@ class Vault:
         self._tenants.clear()
         data_rewrapped = 0
         for d in await self.keys.all_data_keys():
+            if d.tenant_version == RETAINED:  # wrapped by the root key itself
+                if d.wrapped and _unpack_root_wrapped(d.wrapped).version != root:
+                    try:
+                        raw = await self._unwrap_retained(d)
+                    except (VaultTampered, VaultKeyVersionMissing):
+                        failed += 1
+                        continue
+                    wrapped = await self.provider.wrap(raw, retained_key_aad(d))
+                    await self.keys.rewrap_data_key(d.tenant_id, d.key_id, RETAINED,
+                                                    _pack_root_wrapped(wrapped))
+                    data_rewrapped += 1
+                continue
             try:
                 tk = await self._tenant(d.tenant_id)
                 if d.tenant_version == tk.current:
@@ -421,6 +501,9 @@ class Vault:
         if retire:
             retired_tenant = await self._retire_tenant_versions()
             used = {r.root_version for r in await self.keys.all_tenant_keys() if not r.destroyed}
+            used |= {_unpack_root_wrapped(d.wrapped).version
+                     for d in await self.keys.all_data_keys()
+                     if d.tenant_version == RETAINED and d.wrapped}
             for v in await self.provider.versions():
                 if v != root and v not in used:
                     await self.provider.retire(v)

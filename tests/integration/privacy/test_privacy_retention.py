@@ -5,6 +5,7 @@ the 30-day backup window), account data 90 days after closure (then the tenant k
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,11 @@ async def _tick(w: World, seconds: float) -> None:
     await w.clock.advance(seconds)
     await w.system.fire_due_reminders()
     await w.system.idle()
+
+
+def _around(w: World, seconds: float) -> tuple[datetime, datetime]:
+    now = datetime.fromtimestamp(w.clock.now(), UTC)
+    return now - timedelta(seconds=seconds), now + timedelta(days=1)
 
 
 async def _ids(w: World, data_class: str) -> list[str]:
@@ -101,11 +107,24 @@ async def test_account_data_goes_90_days_after_closure_and_export_works_until_th
         msg_privacy.GetPrivacyStatus())
     assert isinstance(status, msg_privacy.PrivacyStatus) and status.account_purged
     assert await world.content.backend.list_objects(world.tenant_id, VOICEMAIL) == []
-    assert world.stores.vault is not None
+    vault = world.stores.vault
+    assert vault is not None
     with pytest.raises(VaultKeyDestroyed):  # nothing sealed under the tenant key opens any more
-        await world.stores.vault.record_sealer(world.tenant_id, "cdr")
+        await vault.seal(world.tenant_id, "voicemail-meta", "x", b"x")
     with pytest.raises(NotFound):
         await world.export(who=operator)
+    # the CDR stays 7 years with its numbers readable and searchable (regulatory)
+    since, until = _around(world, 120 * DAY)
+    [kept] = (await world.stores.cdr.query(world.tenant_id, since, until,
+                                           number="+15550100777")).records
+    assert kept.to_number == "+15550100777"
+    await _tick(world, (policy.CDR_DAYS - 90) * DAY - 1)
+    assert (await world.stores.cdr.query(world.tenant_id, since, until)).records
+    await _tick(world, 1)  # 7 years after the closure: the keys kept for the records go too
+    with pytest.raises(VaultKeyDestroyed):
+        await vault.record_sealer(world.tenant_id, "cdr")
+    with pytest.raises(VaultKeyDestroyed):
+        await vault.indexer(world.tenant_id)
 
 
 async def test_a_tenant_may_shorten_the_account_period(world: World) -> None:

@@ -171,6 +171,34 @@ async def test_destroyed_tenant_cannot_open_anything(vault: Vault) -> None:
     assert all(not r.wrapped for r in await vault.keys.tenant_keys("acme"))
 
 
+async def test_retained_record_keys_outlive_the_tenant_key_until_destroyed(
+    vault: Vault,
+) -> None:
+    cdr = await vault.seal("acme", "cdr", "call-1", b"+15551234567")
+    index = (await vault.indexer("acme")).index("+15551234567")
+    key = await vault.new_data_key("acme", "voicemail", "vm-1")
+    assert await vault.retain_record_keys("acme", ("cdr", "mdr")) == 2  # cdr and the index
+    assert await vault.retain_record_keys("acme", ("cdr", "mdr")) == 0  # idempotent
+    await vault.destroy_tenant("acme")
+    assert await vault.open("acme", "cdr", "call-1", cdr) == b"+15551234567"
+    assert (await vault.indexer("acme")).index("+15551234567") == index  # still searchable
+    with pytest.raises(VaultKeyDestroyed):  # content went with the tenant key
+        await vault.open_data_key("acme", "voicemail", "vm-1", key.key_id)
+    with pytest.raises(VaultKeyDestroyed):  # no new record key without a tenant key
+        await vault.seal("acme", "mdr", "m-1", b"x")
+    # a root rotation re-wraps them too; the old root version can then be retired
+    await vault.rotate_root()
+    report = await vault.rewrap(retire=True)
+    assert report.failed == 0 and report.data_keys_rewrapped == 2
+    assert len(report.root_versions_retired) == 1  # nothing uses the old root version now
+    assert await vault.open("acme", "cdr", "call-1", cdr) == b"+15551234567"
+    assert await vault.destroy_retained_keys("acme", ("cdr", "mdr")) == 2
+    with pytest.raises(VaultKeyDestroyed):
+        await vault.open("acme", "cdr", "call-1", cdr)
+    with pytest.raises(VaultKeyDestroyed):
+        await vault.indexer("acme")
+
+
 def test_blind_index_is_hmac_sha256() -> None:
     for key in (b"k" * 32, b"x" * 100):
         expected = hmac.new(key, b"+15551234567", hashlib.sha256).digest()[:16].hex()
