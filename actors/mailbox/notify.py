@@ -1,4 +1,5 @@
-"""MESSAGE_WAITING: tell the mailbox owner's softphones that something changed in it.
+"""MESSAGE_WAITING: tell the mailbox owner's softphones (and, for a ring group's shared
+mailbox, its members' softphones) that something changed in it.
 
 The mailbox's id is its extension; the TenantActor knows that extension's live Register
 streams (``CheckParties``, the same ask a call's session check makes). The event is a
@@ -27,17 +28,17 @@ async def message_waiting(
     call_id: str,
     at_ms: int,
 ) -> int:
-    """Send MESSAGE_WAITING to every registration of the mailbox's extension; never raises.
-    Returns how many endpoints were told."""
+    """Send MESSAGE_WAITING to every registration of the mailbox's extension and of the
+    members of the ring groups sharing it; never raises. Returns how many endpoints were
+    told."""
     try:
         status = await system.ref(tenant_address(tenant_id)).ask(
-            msg_tenant.CheckParties(extensions=[mailbox_id]), reply=msg_tenant.PartiesStatus
+            msg_tenant.CheckParties(extensions=[mailbox_id], shared_mailbox=mailbox_id),
+            reply=msg_tenant.PartiesStatus,
         )
     except FabricError:
         return 0
-    endpoints: list[msg_common.Address] = [
-        e for party in status.parties if party.extension == mailbox_id for e in party.endpoints
-    ]
+    endpoints: list[msg_common.Address] = [e for party in status.parties for e in party.endpoints]
     event = api_calls.CallEvent(
         call_id=call_id,
         type=api_calls.CALL_EVENT_MESSAGE_WAITING,

@@ -97,9 +97,14 @@ class TenantRegistrations(TenantParts):
     @handler
     async def on_check_parties(self, msg: msg_tenant.CheckParties) -> msg_tenant.PartiesStatus:
         """The live endpoints of each extension, and when the last one went if none is."""
-        self._live()
+        state = self._live()
         out = msg_tenant.PartiesStatus()
-        for extension in msg.extensions:
+        extensions = list(msg.extensions)
+        if msg.shared_mailbox:  # the members of the groups sharing this mailbox
+            for group in state.ring_groups.values():
+                if group.voicemail_extension == msg.shared_mailbox:
+                    extensions += [e for e in group.extensions if e not in extensions]
+        for extension in extensions:
             endpoints = self._endpoints(extension)
             gone = self.gone_at.get(extension) if not endpoints else None
             out.parties.add(

@@ -216,6 +216,10 @@ async def test_a_ring_groups_unanswered_call_goes_to_its_shared_mailbox(world: W
         reply=api_vm.ListVoicemailResponse,
     )
     assert [m.ended_by for m in page.messages] == ["dtmf"]
+    ended = await bob_phone.expect(api_calls.CALL_EVENT_ENDED)  # the ringing stopped
+    assert ended.end_reason == api_calls.END_REASON_VOICEMAIL
+    waiting = await bob_phone.expect(api_calls.CALL_EVENT_MESSAGE_WAITING)  # a member's phone
+    assert waiting.message_waiting.mailbox == "103" and waiting.message_waiting.unheard_count == 1
     reader = await w.content.open(t.tenant_id, VOICEMAIL, f"vm-103-{info.call_id}")
     with wave.open(io.BytesIO(await reader.read_all()), "rb") as f:
         assert f.readframes(f.getnframes()) == said
