@@ -2,9 +2,11 @@
 
 Kind ``sms-conv``, key ``tenant|<blind index of the numbers>`` (:mod:`actors.sms.keys`: an
 actor key is stored in the clear, so it names no number). Its state (sealed at rest like every actor
-state) holds the ordered history as metadata only: direction, numbers, time, segments,
+state) holds the recent history as metadata only: direction, numbers, time, segments,
 delivery and read state, and the object id of the body, which is sealed in the vault's
-content store (class ``sms-body``, one data key per message and side). Deleting a message
+content store (class ``sms-body``, one data key per message and side). Older messages move
+into sealed pages (:mod:`actors.sms.history`), so the state stays bounded however long the
+conversation gets. Deleting a message
 deletes its body there (unreadable at once, key destroyed after the backup window).
 
 A message between two numbers of the fabric touches two conversations: the sender's
@@ -38,6 +40,7 @@ from actors.number import DIRECTORY
 from actors.privacy.restrictions import restricted_or_closed
 from actors.sms import rules
 from actors.sms.gateway import NoCarrierGateway, OutboundSms, SmsGateway
+from actors.sms.history import Change, PagedHistory
 from actors.sms.keys import KIND, ConversationKeys
 from actors.sms.metrics import count_keyword, count_message
 from actors.sms.tenant import sms_tenant_address
@@ -78,6 +81,7 @@ class ConversationActor(VirtualActor[str]):
         state = await self.ctx.load_state(msg_sms.SmsConversationState)
         self.exists = state is not None
         self.state = state or msg_sms.SmsConversationState(tenant_id=tenant_id, next_seq=1)
+        self.history = PagedHistory(self.state, self.key.partition("|")[2], self._content)
 
     def _numbers(self, own: str, other: str) -> None:
         """A new conversation learns its numbers from its first message."""
@@ -140,8 +144,20 @@ class ConversationActor(VirtualActor[str]):
         s.messages.append(m)
         return m
 
+    async def _save_changed(self, change: Change) -> None:
+        """Save the state; then drop the pages it replaced (or, failed, those it wrote)."""
+        try:
+            await self.ctx.save_state(self.state)
+        except BaseException:
+            with contextlib.suppress(FabricError):
+                await self.history.settle(change, saved=False)
+            raise
+        await self.history.settle(change, saved=True)
+
     async def _save(self, added: list[msg_sms.StoredSms]) -> None:
-        await self.ctx.save_state(self.state)
+        change = Change()
+        await self.history.page_out(change)
+        await self._save_changed(change)
         self.exists = True
         await self._touch()
         await self._records(added)
@@ -151,11 +167,11 @@ class ConversationActor(VirtualActor[str]):
         key = msg_sms.SmsConversationKey(
             own_number=s.own_number,
             other_number=s.other_number,
-            last_at_ms=s.messages[-1].sent_at_ms if s.messages else 0,
+            last_at_ms=self.history.last_at_ms(),
         )
         with contextlib.suppress(FabricError):
             await self.ctx.system.ref(sms_tenant_address(s.tenant_id)).tell(
-                msg_sms.TouchSmsConversation(key=key, removed=not s.messages)
+                msg_sms.TouchSmsConversation(key=key, removed=not self.history.count())
             )
 
     async def _records(self, added: list[msg_sms.StoredSms]) -> None:
@@ -180,14 +196,18 @@ class ConversationActor(VirtualActor[str]):
                     )
                 )
 
-    def _view(self, m: msg_sms.StoredSms, body: str) -> api_messaging.TextMessage:
+    def _view(
+        self, m: msg_sms.StoredSms, body: str | None
+    ) -> api_messaging.TextMessage:
+        """The public view of a message (``body`` None: the body was erased)."""
         out = api_messaging.TextMessage(
             message_id=m.message_id,
             direction=m.direction,
             own_number=self.state.own_number,
             other_number=self.state.other_number,
             to=m.to_number,
-            body=body,
+            body=body or "",
+            body_erased=body is None,
             segments=m.segments,
             encoding=m.encoding,
             status=m.status,
@@ -204,9 +224,9 @@ class ConversationActor(VirtualActor[str]):
         return api_messaging.Conversation(
             own_number=s.own_number,
             other_number=s.other_number,
-            message_count=len(s.messages),
-            unread_count=sum(1 for m in s.messages if not m.read),
-            last_at_ms=s.messages[-1].sent_at_ms if s.messages else 0,
+            message_count=self.history.count(),
+            unread_count=self.history.unread(),
+            last_at_ms=self.history.last_at_ms(),
             opted_out=s.opted_out,
         )
 
@@ -397,59 +417,52 @@ class ConversationActor(VirtualActor[str]):
         if op == "mark_read":
             return await self._mark_read(msg.mark_read.up_to_message_id)
         if op == "delete_message":
-            return await self._delete([msg.delete_message.message_id])
+            return await self._delete({msg.delete_message.message_id})
         if op == "delete_all":
-            return await self._delete([m.message_id for m in self.state.messages])
+            return await self._delete(None)
         if op == "summary":
             return self._summary()
         raise Internal("empty conversation operation", error_id="malformed-request")
 
-    async def _body(self, m: msg_sms.StoredSms) -> str:
-        reader = await self._content().open(self.state.tenant_id, SMS_BODY, m.body_object_id)
+    async def _body(self, m: msg_sms.StoredSms) -> str | None:
+        """The message's body; None when it was erased (privacy erasure, retention)."""
+        try:
+            reader = await self._content().open(self.state.tenant_id, SMS_BODY, m.body_object_id)
+        except NotFound:
+            return None
         return (await reader.read_all()).decode()
 
     async def _history(self, page: msg_sms.SmsHistoryPage) -> msg_sms.SmsHistoryReply:
         size = min(page.page_size or 50, MAX_PAGE)
-        older = [m for m in self.state.messages if not page.before_seq or m.seq < page.before_seq]
-        chosen = list(reversed(older[-size:]))
+        chosen, more = await self.history.newest(size, page.before_seq)
         bodies = await asyncio.gather(*(self._body(m) for m in chosen))
         out = msg_sms.SmsHistoryReply(conversation=self._summary())
         out.messages.extend(self._view(m, b) for m, b in zip(chosen, bodies, strict=True))
-        if len(older) > size:
+        if more:
             out.next_before_seq = chosen[-1].seq
         return out
 
     async def _mark_read(self, up_to: str) -> api_messaging.Conversation:
-        messages = self.state.messages
-        last = len(messages)
+        limit = self.state.next_seq
         if up_to:
-            last = next((i + 1 for i, m in enumerate(messages) if m.message_id == up_to), 0)
-            if not last:
+            found = await self.history.find(up_to)
+            if found is None:
                 raise _message_not_found()
-        changed = False
-        for m in messages[:last]:
-            if not m.read:
-                m.read = True
-                changed = True
-        if changed:
-            await self.ctx.save_state(self.state)
+            limit = found.message.seq
+        change = Change()
+        if await self.history.mark_read(limit, change):
+            await self._save_changed(change)
         return self._summary()
 
-    async def _delete(self, message_ids: list[str]) -> api_messaging.DeleteResponse:
-        doomed = set(message_ids)
-        victims = [m for m in self.state.messages if m.message_id in doomed]
-        if len(message_ids) == 1 and not victims:
+    async def _delete(self, message_ids: set[str] | None) -> api_messaging.DeleteResponse:
+        """Delete some messages (None: all of them) with their bodies and emptied pages."""
+        change = Change()
+        deleted = await self.history.delete(message_ids, change)
+        if message_ids is not None and not deleted:
             raise _message_not_found()
-        content = self._content()
-        for m in victims:
-            with contextlib.suppress(NotFound):  # deleted by an earlier attempt
-                await content.delete(self.state.tenant_id, SMS_BODY, m.body_object_id)
-        kept = [m for m in self.state.messages if m.message_id not in doomed]
-        del self.state.messages[:]
-        self.state.messages.extend(kept)
-        await self.ctx.save_state(self.state)
+        await self._save_changed(change)
         await self._touch()
-        return api_messaging.DeleteResponse(deleted=len(victims))
+        return api_messaging.DeleteResponse(deleted=deleted)
 
 
 class _Outside(Exception):
