@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from cluster.ports import free_tcp_port  # noqa: E402
 from fabric.api.v1 import calls_pb2 as api_calls  # noqa: E402
 from fabric.client import FabricClient, Softphone  # noqa: E402
+from fabric.client.bootstrap import new_carrier_admin_key  # noqa: E402
 from fabric.client.messaging import SmsClient  # noqa: E402
 from fabric.config import FabricSettings  # noqa: E402
 from fabric.errors import NotFound  # noqa: E402
@@ -231,8 +232,10 @@ async def phase(args: argparse.Namespace, run: Path, plain: bool) -> dict[str, A
                                         gateway_services=GATEWAY_SERVICES)
     try:
         target = f"localhost:{settings.api.port}"
-        clients, pairs, phones = await setup(target, run / "tls" / "ca.pem",
-                                             (run / "op.token").read_text().strip(),
+        admin = await new_carrier_admin_key(  # the token file only makes operators
+            target, (run / "op.token").read_text().strip(), ca_file=run / "tls" / "ca.pem",
+            name="sms benchmark")
+        clients, pairs, phones = await setup(target, run / "tls" / "ca.pem", admin,
                                              args.concurrency, args.channels)
         result = await drive(clients, pairs, phones, args.seconds, args.warmup)
         for phone in phones:

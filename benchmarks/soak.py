@@ -45,6 +45,7 @@ from benchmarks.call_setup import (  # noqa: E402
     start_system,
 )
 from fabric.client import FabricClient, Softphone  # noqa: E402
+from fabric.client.bootstrap import new_carrier_admin_key  # noqa: E402
 
 MB = 1024 * 1024
 MEDIA_PORTS = (23000, 23999)  # a band of its own, clear of the default relays and the tests'
@@ -209,10 +210,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         system = await start_system(settings)
         try:
             target = f"localhost:{settings.api.port}"
+            admin = await new_carrier_admin_key(  # the token file only makes operators
+                target, (run / "op.token").read_text().strip(),
+                ca_file=run / "tls" / "ca.pem", name="soak benchmark")
             clients, exts = await setup_tenant(
                 target,
                 run / "tls" / "ca.pem",
-                (run / "op.token").read_text().strip(),
+                admin,
                 args.concurrency,
                 args.channels,
             )

@@ -6,8 +6,11 @@ virtual actor hosts with the call control actors, one gateway host serving the g
 (TLS with a development CA made on first run) and watching media timeouts, the embedded
 store (``storage.backend = "embedded"``: SQLite under ``.run/data``, no JVM; set
 ``FABRIC_STORAGE__BACKEND=cassandra`` for a Cassandra node), and a Prometheus endpoint
-that merges every process's metrics (relays included). It prints how to connect, then
-waits; Ctrl-C (or SIGTERM) stops everything it started.
+that merges every process's metrics (relays included). Once the API serves, it makes (or
+reuses) the local user's named carrier-admin with the operator token, the bootstrap
+credential (``fabric.client.bootstrap``), and records where the fabric and that key are for
+the CLI. It prints how to connect, then waits; Ctrl-C (or SIGTERM) stops everything it
+started.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import logging
 import os
 import signal
@@ -29,6 +33,7 @@ from actors.metrics_export import MergedMetrics, gather_texts
 from actors.wiring import ACTOR_TYPES, GATEWAY_SERVICES, SERVICES
 from cluster.ray_local import LocalRayCluster
 from cluster.ray_security import secure_ray
+from fabric.client.bootstrap import carrier_admin_key_file, ensure_carrier_admin
 from fabric.client.cli.profiles import LocalFabric, local_fabric_file, record_local_fabric
 from fabric.config import FabricSettings, load_settings
 from fabric.media.relay_actor import start_media, stop_media
@@ -51,12 +56,25 @@ def already_running(settings: FabricSettings) -> str:
             "api.port with --config)")
 
 
-def _record(settings: FabricSettings) -> None:
-    """Tell the CLI (from any folder) where this fabric is."""
+async def _carrier_admin(settings: FabricSettings) -> Path:
+    """The local user's named carrier-admin (made once with the operator token, the
+    bootstrap credential; kept in ``carrier-admin.key`` beside it, mode 0600)."""
+    api = settings.api
+    key_file = carrier_admin_key_file(api.operator_token_file).resolve()
+    await ensure_carrier_admin(
+        f"localhost:{api.port}", api.operator_token_file.read_text().strip(), key_file,
+        ca_file=(api.tls_dir / "ca.pem") if api.tls else None,
+        name=f"{getpass.getuser()} (local carrier-admin, make up)")
+    return key_file
+
+
+def _record(settings: FabricSettings, key_file: Path) -> None:
+    """Tell the CLI (from any folder) where this fabric is and which key to use."""
     api = settings.api
     record_local_fabric(LocalFabric(
         target=f"localhost:{api.port}", ca=str((api.tls_dir / "ca.pem").resolve()),
-        operator_token_file=str(api.operator_token_file.resolve()), tls=api.tls))
+        operator_token_file=str(api.operator_token_file.resolve()), tls=api.tls,
+        operator_key_file=str(key_file)))
 
 
 async def _wait_serving(
@@ -97,12 +115,14 @@ def _banner(settings: FabricSettings, metrics_port: int) -> str:
     demo = DEMO_DIR.resolve()
     ca = (api.tls_dir / "ca.pem").resolve()
     token = api.operator_token_file.resolve()
+    key = carrier_admin_key_file(api.operator_token_file).resolve()
     security = f"TLS, CA {ca}" if api.tls else "plaintext"
     lines = [
         "",
         "call fabric is up",
         f"  gRPC API     {api.host}:{api.port} ({security})",
-        f"  operator     token in {token} (mode 0600; the CLI reads it by default)",
+        f"  carrier      your carrier-admin key in {key} (mode 0600; the CLI uses it)",
+        f"  bootstrap    operator token in {token} (creates operators only)",
         f"  media        SRTP relays on {settings.media.bind_host} UDP "
         f"{settings.media.port_min}-{settings.media.port_max}",
         f"  storage      {settings.storage.backend} ({settings.storage.data_dir})"
@@ -112,8 +132,8 @@ def _banner(settings: FabricSettings, metrics_port: int) -> str:
         if metrics_port
         else "  metrics      off",
         "",
-        "first call (another terminal, any folder: the CLI finds this fabric and its",
-        f"operator token through {local_fabric_file()}):",
+        "first call (another terminal, any folder: the CLI finds this fabric and your",
+        f"carrier-admin key through {local_fabric_file()}):",
         "  fabric tenant add Acme                  # prints: export FABRIC_TOKEN=...",
         "  export FABRIC_TOKEN=fk_...              # the owner's key printed above",
         "  fabric user add Alice --ext 101",
@@ -179,7 +199,7 @@ async def run(
                 start_http_server(metrics_port, addr=settings.metrics.host, registry=registry)
             refresher = asyncio.create_task(_refresh_metrics(system, media, merged))
             if cluster is not None:  # a fabric on this machine: the CLI finds it anywhere
-                _record(settings)
+                _record(settings, await _carrier_admin(settings))
                 DEMO_DIR.mkdir(parents=True, exist_ok=True)
             print(_banner(settings, metrics_port), flush=True)
             await stop.wait()

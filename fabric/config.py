@@ -111,10 +111,11 @@ class ApiSettings(BaseModel):
         description="the carrier operator's bearer token (made on first run, mode 0600)",
     )
     operator_token_bootstrap_only: bool = Field(
-        False,
+        True,
         description="the operator token may only manage named operators (fabric operator "
-        "...); every other carrier action then needs a named carrier-admin's key. Off by "
-        "default so scripts using the token keep working; turn on once carrier-admins exist",
+        "...); every other carrier action needs a named carrier-admin's key (make up makes "
+        "one for the local user). false = opt-out for old scripts that use the token for "
+        "tenant work (their actions are then tied to no person)",
     )
     key_cache_s: float = Field(
         5.0, ge=0, description="how long a verified API key is trusted before re-checking"

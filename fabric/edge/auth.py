@@ -145,9 +145,13 @@ class Authorizer:
         allowed = self._roles.get(method)
         if allowed is None or who.role not in allowed:
             needed = ", ".join(r.value for r in Role if r in (allowed or ()))
+            hint = ("; the operator token is the bootstrap credential: create a named "
+                    "carrier-admin with it (fabric operator add NAME --role carrier-admin) "
+                    "and use that key" if who.role == Role.OPERATOR
+                    and Role.CARRIER_ADMIN in (allowed or ()) else "")
             raise PermissionDenied(
                 f"your role ({who.role.value}) may not call this method; it needs a key with "
-                f"one of these roles: {needed or 'none (the method is closed)'}",
+                f"one of these roles: {needed or 'none (the method is closed)'}{hint}",
                 error_id="role-not-allowed",
                 details={"role": who.role.value, "required_roles": needed},
             )

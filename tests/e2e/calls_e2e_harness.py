@@ -18,6 +18,7 @@ from actors.wiring import ACTOR_TYPES, GATEWAY_SERVICES, SERVICES
 from cluster.ports import free_tcp_port
 from cluster.ray_local import LocalRayCluster
 from fabric.client import FabricClient
+from fabric.client.bootstrap import create_carrier_admin
 from fabric.config import (
     ApiSettings,
     FabricSettings,
@@ -49,13 +50,15 @@ class E2EFabric:
     cluster: LocalRayCluster
     target: str
     ca_file: Path
-    operator_token: str
+    operator_token: str  # a named carrier-admin's key (made with the bootstrap token)
     cdrs: CdrStore
     media: MediaControl
     stores: Stores  # the driver's own set (cdrs is its CDR store), closed by stop_fabric
+    bootstrap_token: str = ""  # the operator token file's: it only manages operators
 
     def client(self, token: str | None = None) -> FabricClient:
-        """An SDK client (TLS, the development CA) with ``token`` (default operator)."""
+        """An SDK client (TLS, the development CA) with ``token`` (default: the
+        carrier-admin)."""
         return FabricClient(self.target, token or self.operator_token, ca_file=self.ca_file)
 
 
@@ -111,18 +114,22 @@ async def start_fabric(
     target = f"localhost:{port}"
     ca = run_dir / "tls" / "ca.pem"
     stores = await open_stores(settings.storage)
+    await wait_serving(target, ca)
+    bootstrap = (run_dir / "operator.token").read_text().strip()
+    async with FabricClient(target, bootstrap, ca_file=ca) as client:  # as make up does
+        _, carrier_admin = await create_carrier_admin(client, "e2e carrier-admin")
     fabric = E2EFabric(
         settings=settings,
         system=system,
         cluster=cluster,
         target=target,
         ca_file=ca,
-        operator_token=(run_dir / "operator.token").read_text().strip(),
+        operator_token=carrier_admin,
         cdrs=stores.cdr,
         media=media,
         stores=stores,
+        bootstrap_token=bootstrap,
     )
-    await wait_serving(target, ca)
     return fabric, cluster
 
 

@@ -80,8 +80,21 @@ class Shell:
         assert proc.returncode is not None
         return Run(proc.returncode, out.decode(), err.decode())
 
+    def admin_key_file(self) -> Path:
+        """A file with the harness's named carrier-admin key (as ``make up`` keeps one)."""
+        path = self.home.parent / "carrier-admin.key"
+        if not path.exists():
+            path.write_text(self.fabric.operator_token + "\n")
+            path.chmod(0o600)
+        return path
+
     async def op(self, *args: str, **extra: str) -> Run:
-        """As the operator (token from the fabric's token file, by --token-file)."""
+        """As a carrier-admin (its key from a file, by --token-file); the operator token
+        file is the bootstrap credential only."""
+        return await self.run("--token-file", str(self.admin_key_file()), *args, **extra)
+
+    async def bootstrap(self, *args: str, **extra: str) -> Run:
+        """With the operator token file (the bootstrap credential), by --token-file."""
         return await self.run("--token-file", str(self.fabric.settings.api.operator_token_file),
                               *args, **extra)
 
@@ -341,11 +354,14 @@ async def test_bad_input_is_one_line_naming_the_value(sh: Shell, tmp_path: Path)
 
 async def test_credentials_and_targets(sh: Shell, tmp_path: Path) -> None:
     o = await new_office(sh)
-    # a tenant command with only the operator token: both roles named, before any call
-    (await sh.op("user", "list")).one_line_error("owner or admin", "operator token")
+    # a tenant command with a carrier-admin's key: both roles named, before any call
+    (await sh.op("user", "list")).one_line_error("owner or admin", "carrier operator")
     # a carrier command with a tenant key
     (await sh.run("tenant", "list", token=o.owner)).one_line_error(
-        "operator token", o.tenant_id)
+        "carrier-admin", o.tenant_id)
+    # the operator token is the bootstrap credential: operators yes, tenants no
+    assert (await sh.bootstrap("operator", "list", "-o", "json")).rc == 0
+    (await sh.bootstrap("tenant", "list")).one_line_error("bootstrap", "carrier-admin")
     # global flags after the subcommand
     after = await sh.run("user", "list", "--output", "json", token=o.owner, where=False,
                          FABRIC_TARGET=sh.fabric.target)
@@ -371,7 +387,8 @@ async def test_credentials_and_targets(sh: Shell, tmp_path: Path) -> None:
     from fabric.client.cli.profiles import LocalFabric
 
     record = LocalFabric(target=sh.fabric.target, ca=str(sh.fabric.ca_file),
-                         operator_token_file=str(sh.fabric.settings.api.operator_token_file))
+                         operator_token_file=str(sh.fabric.settings.api.operator_token_file),
+                         operator_key_file=str(sh.admin_key_file()))
     (cfg / "local.json").write_text(json.dumps(record.__dict__))
     listed = (await sh.run("tenant", "list", "-o", "json", where=False)).json()
     assert o.tenant_id in [t["tenant_id"] for t in listed]

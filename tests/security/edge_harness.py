@@ -26,6 +26,7 @@ from fabric.api.v1 import calls_pb2_grpc
 from fabric.api.v1 import common_pb2 as api_common
 from fabric.cdr import Cdr
 from fabric.client import FabricClient
+from fabric.client.bootstrap import create_carrier_admin
 from fabric.config import (
     CallSettings,
     FabricSettings,
@@ -67,7 +68,8 @@ class DictCdrStore:
 
 @dataclass
 class EdgeApi:
-    """The running API and an operator client on it."""
+    """The running API and a client of a named carrier-admin on it (made with the
+    bootstrap operator token)."""
 
     target: str
     gateway: ApiGateway
@@ -116,7 +118,9 @@ async def edge_apis(tmp_path: Path) -> AsyncIterator[EdgeApiFactory]:
         gateway = await start_api(system, settings, stores)
         token = (tmp_path / "operator.token").read_text().strip()
         target = f"127.0.0.1:{gateway.port}"
-        api_ = EdgeApi(target, gateway, FabricClient(target, token), system)
+        async with FabricClient(target, token) as bootstrap:  # the token: operators only
+            _, carrier_admin = await create_carrier_admin(bootstrap, "edge carrier-admin")
+        api_ = EdgeApi(target, gateway, FabricClient(target, carrier_admin), system)
         started.append(api_)
         return api_
 

@@ -60,8 +60,10 @@ class Api(SimpleNamespace):
 
     target: str
     audit: AuditStore
-    operator_token: str
+    operator_token: str  # the bootstrap credential: it manages operators only
     channel: grpc.aio.Channel
+    carrier_admin: str = ""  # a named carrier-admin's key (made with the token): tenant work
+    carrier_admin_id: str = ""
 
 
 @pytest.fixture
@@ -84,9 +86,15 @@ async def api(tmp_path: Path, embedded_settings: StorageSettings) -> AsyncIterat
     gateway = await start_api(system, settings, stores)
     target = f"127.0.0.1:{gateway.port}"
     channel = grpc.aio.insecure_channel(target)
+    token = (tmp_path / "operator.token").read_text().strip()
     try:
+        made = await audit_pb2_grpc.OperatorsStub(channel).CreateOperator(
+            api_audit.CreateOperatorRequest(
+                name="Carla Admin", role=api_audit.OPERATOR_ROLE_CARRIER_ADMIN),
+            metadata=_md(token))
         yield Api(target=target, audit=stores.audit, channel=channel, cdrs=cdrs,
-                  operator_token=(tmp_path / "operator.token").read_text().strip())
+                  operator_token=token, carrier_admin=made.api_key,
+                  carrier_admin_id=made.operator.operator_id)
     finally:
         await channel.close()
         await gateway.stop()
@@ -142,7 +150,7 @@ async def _tenant(api: Api, name: str = "Acme",
                   plan: Any = api_carrier.PLAN_STANDARD) -> api_carrier.CreateTenantResponse:
     stub = carrier_pb2_grpc.CarrierAdminStub(api.channel)
     return await stub.CreateTenant(api_carrier.CreateTenantRequest(name=name, plan=plan),
-                                   metadata=_md(api.operator_token))
+                                   metadata=_md(api.carrier_admin))
 
 
 async def _operator(api: Api, role: int, name: str = "Sam Support") -> str:
@@ -221,7 +229,7 @@ async def test_a_revoked_operator_key_stops_working(api: Api) -> None:
     ops = audit_pb2_grpc.OperatorsStub(api.channel)
     listed = await ops.ListOperators(api_audit.ListOperatorsRequest(),
                                      metadata=_md(api.operator_token))
-    (op,) = listed.operators
+    (op,) = [o for o in listed.operators if o.role == api_audit.OPERATOR_ROLE_SUPPORT]
     await ops.RevokeOperator(api_audit.RevokeOperatorRequest(operator_id=op.operator_id),
                              metadata=_md(api.operator_token))
     carrier = carrier_pb2_grpc.CarrierAdminStub(api.channel)
@@ -268,8 +276,8 @@ async def test_hipaa_gate_over_the_api(api: Api) -> None:
             if with_baa:
                 record = await compliance.RecordDocument(api_audit.RecordDocumentRequest(
                     tenant_id=made.tenant.tenant_id, document=baa),
-                    metadata=_md(api.operator_token))
-                assert record.documents[0].recorded_by == "bootstrap"
+                    metadata=_md(api.carrier_admin))
+                assert record.documents[0].recorded_by == api.carrier_admin_id  # a person
             user = await admin.CreateUser(api_tenant.CreateUserRequest(name="Dr. Who"),
                                           metadata=owner)
             put = admin.PutExtension(api_tenant.PutExtensionRequest(extension=api_tenant.Extension(
@@ -337,3 +345,18 @@ async def test_billing_reads_cdr_metadata_without_numbers(api: Api, make_cdr: An
     page = await audit_pb2_grpc.AuditStub(api.channel).QueryAuditLog(
         api_audit.QueryAuditLogRequest(method="QueryUsage"), metadata=_md(tenant.owner_api_key))
     assert [(e.role, e.outcome) for e in page.entries] == [("billing", "OK")]
+
+
+async def test_the_operator_token_is_the_bootstrap_credential_only(api: Api) -> None:
+    """By default (api.operator_token_bootstrap_only) the token manages operators and
+    nothing else: tenant work needs a named carrier-admin, so every action names a person."""
+    carrier = carrier_pb2_grpc.CarrierAdminStub(api.channel)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await carrier.CreateTenant(api_carrier.CreateTenantRequest(name="Token Co"),
+                                   metadata=_md(api.operator_token))
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    listed = await audit_pb2_grpc.OperatorsStub(api.channel).ListOperators(
+        api_audit.ListOperatorsRequest(), metadata=_md(api.operator_token))
+    assert api.carrier_admin_id in [o.operator_id for o in listed.operators]
+    made = await _tenant(api, "Admin Co")  # the carrier-admin's key does tenant work
+    assert made.tenant.tenant_id.startswith("t-")

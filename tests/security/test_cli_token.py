@@ -41,3 +41,31 @@ def test_the_key_comes_from_the_environment_then_a_file(
     monkeypatch.delenv("FABRIC_TOKEN")
     with pytest.raises(SystemExit):
         Session(token_file=tmp_path / "missing").credential()
+
+
+def test_the_local_carrier_admin_key_comes_before_the_bootstrap_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``make up`` makes a named carrier-admin for the local user: the CLI's default
+    credential is that key (recorded in local.json, else beside the token file), never the
+    operator token while the key exists."""
+    from fabric.client.cli.profiles import LocalFabric, record_local_fabric
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    for name in ("FABRIC_TOKEN", "FABRIC_TOKEN_FILE", "FABRIC_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    run = tmp_path / ".run"
+    run.mkdir()
+    (run / "operator.token").write_text("op-token\n")
+    assert Session().credential().token == "op-token"
+    (run / "carrier-admin.key").write_text("fk_carrier.beside.token\n")
+    cred = Session().credential()
+    assert cred.token == "fk_carrier.beside.token" and "carrier operator" in cred.describe()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "carrier-admin.key").write_text("fk_carrier.recorded.key\n")
+    record_local_fabric(LocalFabric(
+        target="localhost:1", ca="", operator_token_file=str(run / "operator.token"),
+        tls=False, operator_key_file=str(elsewhere / "carrier-admin.key")))
+    assert Session().credential().token == "fk_carrier.recorded.key"

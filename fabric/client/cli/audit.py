@@ -1,5 +1,5 @@
-"""``fabric audit``: a tenant's audit log (owners and admins: their own tenant's; carrier
-admins and the operator token: ``--tenant ID`` or ``--tenant carrier``)."""
+"""``fabric audit``: a tenant's audit log (owners and admins: their own tenant's;
+carrier-admins: ``--tenant ID`` or ``--tenant carrier``)."""
 
 from __future__ import annotations
 

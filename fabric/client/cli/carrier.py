@@ -30,7 +30,8 @@ def _tenant_line(t: api_carrier.Tenant) -> str:
 
 @click.group(cls=Group)
 def tenant() -> None:
-    """Carrier (operator token): the tenants - businesses - on this fabric."""
+    """Carrier (a carrier-admin's key; `make up` makes yours): the tenants - businesses -
+    on this fabric."""
 
 
 @tenant.command("list")

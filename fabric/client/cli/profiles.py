@@ -47,12 +47,15 @@ class Profile:
 
 @dataclass
 class LocalFabric:
-    """What ``make up`` recorded about the fabric it runs."""
+    """What ``make up`` recorded about the fabric it runs: ``operator_key_file`` holds the
+    named carrier-admin key it made for the local user (the CLI's default credential), the
+    operator token file the bootstrap credential (``fabric operator ...`` only)."""
 
     target: str
     ca: str
     operator_token_file: str
     tls: bool = True
+    operator_key_file: str = ""
 
 
 class ProfileStore:

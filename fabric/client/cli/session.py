@@ -2,9 +2,12 @@
 
 Credential, first found wins: ``$FABRIC_TOKEN``; ``--token-file``; ``$FABRIC_TOKEN_FILE``;
 the profile's key (``--profile``, ``$FABRIC_PROFILE`` or the current one, see
-``fabric login``); the operator token file of the settings (``api.operator_token_file``,
-relative to the current folder); the operator token file ``make up`` recorded. There is no
-``--token``: a key on the command line is visible to every local user.
+``fabric login``); the carrier-admin key ``make up`` made for the local user (the file it
+recorded, else ``carrier-admin.key`` beside the settings' ``api.operator_token_file``);
+then the operator token file of the settings (relative to the current folder) or the one
+``make up`` recorded: the bootstrap credential, which by default only manages operators
+(``api.operator_token_bootstrap_only``). There is no ``--token``: a key on the command
+line is visible to every local user.
 
 Target: ``--target``, ``$FABRIC_TARGET``, the profile's, the one ``make up`` recorded,
 ``localhost:<api.port>``. CA: ``--ca``, the profile's, the recorded one,
@@ -24,6 +27,7 @@ from typing import Any, NoReturn
 import click
 import grpc
 
+from fabric.client.bootstrap import carrier_admin_key_file
 from fabric.client.client import FabricClient
 from fabric.config import FabricSettings, load_settings
 from fabric.edge.credentials import KEY_PREFIX, parse_api_key
@@ -36,7 +40,7 @@ OPERATOR_KEY = KEY_PREFIX + "carrier."  # named carrier staff (fabric operator a
 ADMIN = "admin"
 MEMBER = "member"
 NEEDS = {
-    OPERATOR: "the carrier's operator token or an operator's key",
+    OPERATOR: "a carrier-admin's key (the operator token only manages operators)",
     ADMIN: "a tenant API key of an owner or admin",
     MEMBER: "a tenant API key (any role)",
 }
@@ -71,7 +75,7 @@ class Credential:
             return f"a tenant API key of {tenant} (from {self.source})"
         if self.token.startswith(OPERATOR_KEY):
             return f"a carrier operator's key (from {self.source})"
-        return f"the operator token (from {self.source})"
+        return f"the operator token, the bootstrap credential (from {self.source})"
 
 
 @dataclass
@@ -131,10 +135,14 @@ class Session:
             key_file = ProfileStore().key_file(name)
             if key_file.is_file():
                 return Credential(key_file.read_text().strip(), f"profile {name}")
+        local = self._local()
         operator = self.settings().api.operator_token_file
+        for key_file in ((Path(local.operator_key_file),) if local and local.operator_key_file
+                         else ()) + (carrier_admin_key_file(operator),):
+            if key_file.is_file():  # the local carrier-admin (make up made it)
+                return Credential(key_file.read_text().strip(), str(key_file.resolve()))
         if operator.is_file():
             return Credential(operator.read_text().strip(), str(operator.resolve()))
-        local = self._local()
         if local is not None and Path(local.operator_token_file).is_file():
             path = local.operator_token_file
             return Credential(Path(path).read_text().strip(), path)
