@@ -36,6 +36,7 @@ from cluster.ray_security import secure_ray
 from fabric.client.bootstrap import carrier_admin_key_file, ensure_carrier_admin
 from fabric.client.cli.profiles import LocalFabric, local_fabric_file, record_local_fabric
 from fabric.config import FabricSettings, load_settings
+from fabric.errors import FabricError
 from fabric.media.relay_actor import start_media, stop_media
 
 log = logging.getLogger("fabric.up")
@@ -56,15 +57,28 @@ def already_running(settings: FabricSettings) -> str:
             "api.port with --config)")
 
 
+def _login() -> str:
+    """The local user's login name (the carrier-admin is named after it)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no user name in the environment nor the password file
+        return "local user"
+
+
 async def _carrier_admin(settings: FabricSettings) -> Path:
     """The local user's named carrier-admin (made once with the operator token, the
     bootstrap credential; kept in ``carrier-admin.key`` beside it, mode 0600)."""
     api = settings.api
     key_file = carrier_admin_key_file(api.operator_token_file).resolve()
-    await ensure_carrier_admin(
-        f"localhost:{api.port}", api.operator_token_file.read_text().strip(), key_file,
-        ca_file=(api.tls_dir / "ca.pem") if api.tls else None,
-        name=f"{getpass.getuser()} (local carrier-admin, make up)")
+    try:
+        await ensure_carrier_admin(
+            f"localhost:{api.port}", api.operator_token_file.read_text().strip(), key_file,
+            ca_file=(api.tls_dir / "ca.pem") if api.tls else None,
+            name=f"{_login()} (local carrier-admin, make up)")
+    except FabricError as exc:  # the fabric runs on; say how to do it by hand
+        log.warning("could not make your carrier-admin (%s: %s); make one with `fabric "
+                    "--token-file %s operator add NAME --role carrier-admin`",
+                    exc.error_id, exc.message, api.operator_token_file.resolve())
     return key_file
 
 
