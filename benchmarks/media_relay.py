@@ -1,25 +1,32 @@
 """Benchmark of the SRTP relay's data planes against each other and against rtpengine.
 
 One run measures, side by side, with the same load generator (N concurrent G.711 calls,
-50 packets/s per leg each way, the caller on AES_CM_128_HMAC_SHA1_80, the callee on
-``--suite-b``, every packet decrypted and re-encrypted):
+50 packets/s per leg each way, SDES AES_CM_128_HMAC_SHA1_80 on both legs with different keys,
+every packet decrypted and re-encrypted):
 (a) ``forwarder``: our compiled loop with SRTP replaced by a no-op (recvmmsg/sendmmsg on the
     same sockets, same bookkeeping): the physical limit of this sockets pattern;
-(b) ``compiled``: our relay on its compiled data plane (fabric.media.fastpath), in a process
-    of its own; ``python``: the same relay on the Python path (the fall-back);
+(b) ``compiled``: our relay on its compiled data plane (fabric.media.fastpath), in processes
+    of its own (``--relays``: auto = one per 500 calls, at most one per core, each on its own
+    slice of the port range); ``python``: the same relay on the Python path (the fall-back);
 (c) ``rtpengine``: Debian's rtpengine 10.5 in userspace (``--table=-1``) when installed
-    (``make bench-deps``), driven over its ng protocol (benchmarks/mediabench/rtpengine.py).
-Figures per load: forwarded packets per second of relay CPU time (all the relay process's
-threads), loss, latency generator send -> generator receive (p50/p99). The crypto ceilings
-(pylibsrtp, direct libsrtp) are printed too. The JSON line last: value = compiled, baseline
-= rtpengine (or the Python path when rtpengine could not run; ``baseline_what`` says which),
-at the largest load. Usage: python benchmarks/media_relay.py [--calls 100,250,500]
-[--seconds 6] [--modes forwarder,compiled,python,rtpengine] [--suite-b ...]
+    (``make bench-deps``), driven over its ng protocol (benchmarks/mediabench/rtpengine.py):
+    the caller offers two crypto lines with different keys, the callee answers the second,
+    which makes rtpengine decrypt and re-encrypt both directions (see that module);
+    ``rtpengine_passthrough`` (not run by default): the control where it forwards without
+    crypto, to show what the re-encryption costs it.
+Figures per load: forwarded packets per second of relay CPU time (all the relay processes'
+threads), loss, latency generator send -> generator receive (p50/p99), the 1-minute load
+average of the machine when the run ended. The crypto ceilings (pylibsrtp, direct libsrtp)
+are printed too. The JSON line last: value = compiled, baseline = rtpengine (or the Python
+path when rtpengine could not run; ``baseline_what`` says which), at the largest load.
+Usage: python benchmarks/media_relay.py [--calls 100,250,500,1000] [--seconds 6]
+[--relays auto|N] [--modes forwarder,compiled,python,rtpengine] [--suite-b ...]
 
-The generator pre-encrypts its packets before the timed window and only counts what comes
-back (the RTP header is in clear: sequence numbers identify packets), so its own CPU is
-mostly sendto/recv. Sends are spread over the 20 ms frame in 10 slots, like unsynchronised
-phones.
+The load generator is compiled (benchmarks/mediabench/loadgen.c): packets are encrypted
+before the timed window, sent with ``sendto`` on the schedule (the 20 ms frame split into
+10 slots, like unsynchronised phones) and read with ``recvmmsg``; only the RTP header is
+read back (sequence numbers identify packets), so the generator costs little next to the
+relay it measures.
 
 ``--fork``: the cost of recording (issue 11). For each load, the same run twice in the same
 relay process, alternating: without forks (baseline), then with a recording fork on every
