@@ -40,7 +40,7 @@ from actors.number import DIRECTORY
 from actors.privacy.restrictions import restricted_or_closed
 from actors.sms import rules
 from actors.sms.gateway import NoCarrierGateway, OutboundSms, SmsGateway
-from actors.sms.history import Change, PagedHistory
+from actors.sms.history import Change, PagedHistory, body_object_id
 from actors.sms.keys import KIND, ConversationKeys
 from actors.sms.metrics import count_keyword, count_message
 from actors.sms.tenant import sms_tenant_address
@@ -102,9 +102,6 @@ class ConversationActor(VirtualActor[str]):
     def _now_ms(self) -> int:
         return int(self.ctx.clock.now() * 1000)
 
-    def _object_id(self, m: msg_sms.StoredSms) -> str:
-        return f"{m.message_id}.{'i' if m.direction == INBOUND else 'o'}"
-
     async def _append(
         self,
         message_id: str,
@@ -123,8 +120,6 @@ class ConversationActor(VirtualActor[str]):
         m = msg_sms.StoredSms(
             message_id=message_id,
             direction=direction,
-            from_number=own if direction == OUTBOUND else other,
-            to_number=other if direction == OUTBOUND else own,
             segments=seg.segments,
             encoding=seg.encoding,
             status=status,
@@ -134,15 +129,24 @@ class ConversationActor(VirtualActor[str]):
             seq=s.next_seq,
             sent_by_extension=extension,
         )
-        m.body_object_id = self._object_id(m)
         # whose body it is (sealed metadata): privacy's per-subject export and erasure find it
         subjects = ",".join(v for v in (own, other, extension) if v)
         await self._content().put(
-            s.tenant_id, SMS_BODY, m.body_object_id, body.encode(), {"subjects": subjects}
+            s.tenant_id, SMS_BODY, body_object_id(m), body.encode(), {"subjects": subjects}
         )
         s.next_seq += 1
         s.messages.append(m)
         return m
+
+    def _from(self, m: msg_sms.StoredSms) -> str:
+        """The sending number (derived from the direction; older states stored it)."""
+        own, other = self.state.own_number, self.state.other_number
+        return m.from_number or (own if m.direction == OUTBOUND else other)
+
+    def _to(self, m: msg_sms.StoredSms) -> str:
+        """The receiving number (derived from the direction; older states stored it)."""
+        own, other = self.state.own_number, self.state.other_number
+        return m.to_number or (other if m.direction == OUTBOUND else own)
 
     async def _save_changed(self, change: Change) -> None:
         """Save the state; then drop the pages it replaced (or, failed, those it wrote)."""
@@ -187,8 +191,8 @@ class ConversationActor(VirtualActor[str]):
                         tenant_id=self.state.tenant_id,
                         message_id=m.message_id,
                         direction="inbound" if m.direction == INBOUND else "outbound",
-                        from_number=m.from_number,
-                        to_number=m.to_number,
+                        from_number=self._from(m),
+                        to_number=self._to(m),
                         sent_at_ms=m.sent_at_ms,
                         segments=m.segments,
                         encoding=_ENCODING[m.encoding],
@@ -205,7 +209,7 @@ class ConversationActor(VirtualActor[str]):
             direction=m.direction,
             own_number=self.state.own_number,
             other_number=self.state.other_number,
-            to=m.to_number,
+            to=self._to(m),
             body=body or "",
             body_erased=body is None,
             segments=m.segments,
@@ -216,7 +220,7 @@ class ConversationActor(VirtualActor[str]):
             automatic=m.automatic,
             sent_by_extension=m.sent_by_extension,
         )
-        setattr(out, "from", m.from_number)
+        setattr(out, "from", self._from(m))
         return out
 
     def _summary(self) -> api_messaging.Conversation:
@@ -427,7 +431,9 @@ class ConversationActor(VirtualActor[str]):
     async def _body(self, m: msg_sms.StoredSms) -> str | None:
         """The message's body; None when it was erased (privacy erasure, retention)."""
         try:
-            reader = await self._content().open(self.state.tenant_id, SMS_BODY, m.body_object_id)
+            reader = await self._content().open(
+                self.state.tenant_id, SMS_BODY, body_object_id(m)
+            )
         except NotFound:
             return None
         return (await reader.read_all()).decode()

@@ -33,10 +33,12 @@ from fabric.api.v1 import messaging_pb2 as api_messaging
 from fabric.errors import NotFound
 from fabric.vault.content import SMS_BODY, SMS_PAGE, ContentStore
 
-PAGE_MESSAGES = 100
-"""Messages moved into one page."""
+PAGE_MESSAGES = 50
+"""Messages moved into one page. The tail (50-99 messages) covers GetHistory's default page
+(50); every message rewrites the whole state twice (both sides), so its size is most of a
+send's storage cost (benchmarks/sms.py)."""
 TAIL_MAX = 2 * PAGE_MESSAGES
-"""The tail's size that moves its oldest PAGE_MESSAGES into a page (so it keeps 100-199)."""
+"""The tail's size that moves its oldest PAGE_MESSAGES into a page (so it keeps 50-99)."""
 CACHED_PAGES = 4
 INBOUND = api_messaging.MESSAGE_DIRECTION_INBOUND
 
@@ -57,6 +59,12 @@ class Found:
     message: msg_sms.StoredSms
     page: int | None = None
     messages: list[msg_sms.StoredSms] = field(default_factory=list)
+
+
+def body_object_id(m: msg_sms.StoredSms) -> str:
+    """The object id of a message's sealed body: ``<message id>.i`` (inbound) or ``.o``.
+    Derived, not stored (older states stored it in ``body_object_id``; that is honoured)."""
+    return m.body_object_id or f"{m.message_id}.{'i' if m.direction == INBOUND else 'o'}"
 
 
 def _unread(messages: Iterable[msg_sms.StoredSms]) -> int:
@@ -228,7 +236,7 @@ class PagedHistory:
                     wanted -= hit
         for m in doomed:  # the bodies first: they are what must not outlive the delete
             with contextlib.suppress(NotFound):  # deleted by an earlier attempt or erased
-                await content.delete(tenant, SMS_BODY, m.body_object_id)
+                await content.delete(tenant, SMS_BODY, body_object_id(m))
         del self.state.messages[:]
         self.state.messages.extend(tail)
         for i, kept in reversed(pages):  # from the end: a dropped page shifts later indexes
