@@ -105,10 +105,9 @@ class CallActor(CallRecording, VirtualActor[CallId]):
     kind = KIND
 
     async def on_activate(self) -> None:
-        """Resume from the saved state; finish the CDR of a call that ended mid-write."""
-        self.state: msg_call.LiveCallState | None = await self.ctx.load_state(
-            msg_call.LiveCallState
-        )
+        """Take the host's services; the state is read by the first message (``_load``)."""
+        self.state: msg_call.LiveCallState | None = None
+        self._loaded = False
         self.metrics: CallMetrics | None = None
         self.media: CallMedia = NO_MEDIA
         with contextlib.suppress(FabricError):
@@ -122,10 +121,25 @@ class CallActor(CallRecording, VirtualActor[CallId]):
         with contextlib.suppress(FabricError):
             self.limits = self.ctx.service(LimitsSettings)
         self._counted_active = False
+
+    async def _load(self, new: bool = False) -> None:
+        """Resume from the saved state; finish the CDR of a call that ended mid-write.
+
+        ``new`` (a dial): on a fenced store the call claims first and reads nothing when
+        its id was never claimed (see ``ActorContext.load_state``): one LWT, no read.
+        """
+        self.state = await self.ctx.load_state(msg_call.LiveCallState, new=new)
+        self._loaded = True
         if self.state is not None and self.state.state != api_calls.CALL_STATE_ENDED:
             self._count_active(True)
         if self.state is not None and self.state.state == api_calls.CALL_STATE_ENDED:
             await self._finish_cdr(retrying=True)
+
+    async def handle(self, message: Message, sender: ActorAddress | None) -> Message | None:
+        """Read the state before the first message's handler (a dial reads it itself)."""
+        if not self._loaded and not isinstance(message, msg_call.StartCall):
+            await self._load()
+        return await super().handle(message, sender)
 
     async def on_deactivate(self, reason: DeactivationReason) -> None:
         """Stop counting this call as active on this host."""
@@ -142,6 +156,8 @@ class CallActor(CallRecording, VirtualActor[CallId]):
 
     async def on_reminder(self, name: str) -> None:
         """A ring step timed out, a session check is due, or a CDR write is to be retried."""
+        if not self._loaded:
+            await self._load()
         s = self.state
         if s is None:
             return
@@ -171,6 +187,14 @@ class CallActor(CallRecording, VirtualActor[CallId]):
             caller, decision = await route_dial(self.ctx.system, p.tenant_id, caller_ref, msg.to)
             direction = "internal" if decision.tenant_id == p.tenant_id else "outbound"
             await self._admit(msg, caller)
+            if not self._loaded:  # after routing and limits: a refused dial claims nothing
+                try:
+                    await self._load(new=True)
+                except FabricError:
+                    await self._unadmit(p.tenant_id, msg.call_id)
+                    raise
+                if self.state is not None:
+                    raise AlreadyExists("the call exists", error_id="call-exists")
         except FabricError as exc:
             if self.metrics is not None:
                 self.metrics.failed.labels(reason=exc.error_id).inc()
@@ -209,9 +233,7 @@ class CallActor(CallRecording, VirtualActor[CallId]):
             except FabricError:
                 with contextlib.suppress(FabricError):
                     await self.media.close(s.call_id)  # no session outlives a failed dial
-                with contextlib.suppress(FabricError):  # nor its place in the limits
-                    await self.ctx.system.ref(index_address(p.tenant_id)).tell(
-                        msg_tenant.CallEnded(call_id=s.call_id))
+                await self._unadmit(p.tenant_id, s.call_id)  # nor its place in the limits
                 self.ctx.deactivate_after_turn()
                 raise
             s.media = True
@@ -246,6 +268,12 @@ class CallActor(CallRecording, VirtualActor[CallId]):
         await self.ctx.system.ref(index_address(msg.principal.tenant_id)).ask(
             admit, reply=msg_tenant.CallAdmitted
         )
+
+    async def _unadmit(self, tenant_id: str, call_id: str) -> None:
+        """Give back the place ``_admit`` took (a dial that failed after it)."""
+        with contextlib.suppress(FabricError):
+            await self.ctx.system.ref(index_address(tenant_id)).tell(
+                msg_tenant.CallEnded(call_id=call_id))
 
     # ---- operations -------------------------------------------------------------------
 

@@ -211,7 +211,8 @@ def fabric_settings(run: Path, hosts: int, cassandra: str = "") -> FabricSetting
         storage=storage,  # type: ignore[arg-type]
         # one owner key drives every call: this measures throughput, not the per-key limit
         api={"port": free_port(), "tls_dir": run / "tls", "operator_token_file": run / "op.token",  # type: ignore[arg-type]
-             "dials_per_s_per_key": 1e6, "dial_burst": 1_000_000},
+             "dials_per_s_per_key": 1e6, "dial_burst": 1_000_000,
+             "operator_token_bootstrap_only": False},  # the bench sets tenants up with it
         runtime={"hosts_per_node": hosts},  # type: ignore[arg-type]
         metrics={"port": 0},  # type: ignore[arg-type]
     )

@@ -114,8 +114,12 @@ class ActorContext(Protocol):
         """
         ...
 
-    async def load_state(self, message_type: type[M]) -> M | None:
-        """Read the persisted state (None if none) and remember its version for the CAS."""
+    async def load_state(self, message_type: type[M], *, new: bool = False) -> M | None:
+        """Read the persisted state (None if none) and remember its version for the CAS.
+
+        ``new=True``: the key is expected to be new (e.g. a call id at its dial); a fenced
+        store may then claim first and skip the read when the key was never claimed.
+        """
         ...
 
     async def save_state(self, state: Message) -> None:

@@ -88,9 +88,21 @@ class ActivationContext:
         """The host's clock."""
         return self._host.clock
 
-    async def load_state(self, message_type: type[M]) -> M | None:
-        """Load and parse the state; remember its version."""
+    async def load_state(self, message_type: type[M], *, new: bool = False) -> M | None:
+        """Load and parse the state; remember its version.
+
+        ``new``: the caller expects a key new to the store (a call's id at its dial). On a
+        fenced store the activation then claims first and, when the claim finds none on
+        record (``Fence.fresh``), reads nothing: no fenced writer ever wrote this key, so it
+        has neither state nor reminders. A claim on record means a read under it, as usual.
+        """
         kind, key = self._address.kind, self._address.key
+        if new and self._fenced is not None and self.fence is None:
+            self.fence = await self._fenced.claim(kind, key)
+            if self.fence.fresh:
+                self.version = self.fence.version = 0
+                self._dues = {}
+                return None
         stored = await self._host.state_store.load(kind, key)
         if self._fenced is not None and self.fence is None and stored is not None:
             self.fence = await self._fenced.claim(kind, key)

@@ -55,6 +55,18 @@ runtime; a (kind, key) is written one way only, never both.
 logged batch as the state (all or nothing), with the due times the activation read once
 (``reminders_of``), so moving or cancelling needs no read.
 
+**Group commit across actors.** The writes of all activations of a host that are ready in
+one event-loop iteration go to Cassandra as one request (at most ``GROUP_MAX`` writes and
+about ``GROUP_BYTES``, below the server's batch size limit): a logged batch when one of them
+is several statements (each write stays all or nothing), else an unlogged one. On this
+class of machine the JVM's cost is mostly per request, not per row (measured: a logged
+batch of three rows cost the JVM 0.29-0.70 ms alone, 0.075-0.085 ms per write in groups of
+four to eight), and calls write at the same moments. Nothing in the argument above
+changes: every state statement keeps its own ``USING TIMESTAMP`` of its fence; each write
+waits for the request that carries it and is judged acknowledged by the same rule, with
+the time it saw the request complete (later than the truth, so erring towards refusing);
+a group's failure fails every write in it, each told so (retryable), none acknowledged.
+
 Reminders are rows of :mod:`fabric.storage.cassandra_reminders`.
 """
 
@@ -62,14 +74,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from cassandra import WriteTimeout
 from cassandra.query import BatchStatement, BatchType, BoundStatement
 
 from fabric.config import StorageSettings
-from fabric.errors import FailedPrecondition, Unavailable
+from fabric.errors import FabricError, FailedPrecondition, Unavailable
 from fabric.storage.base import Fence, ReminderChange, StoredState
 from fabric.storage.cassandra_reminders import (
     BUCKET_S,
@@ -81,7 +96,13 @@ from fabric.storage.cassandra_reminders import (
     bucket_of,
     strong,
 )
-from fabric.storage.cassandra_session import CassandraConnection, aexecute, connect, run
+from fabric.storage.cassandra_session import (
+    CassandraConnection,
+    aexecute,
+    connect,
+    run,
+    unavailable,
+)
 from fabric.storage.sqlite_actor import check_version, conflict
 
 __all__ = ["CassandraReminderStore", "CassandraStateStore", "claim_lost", "fresh_epoch",
@@ -92,6 +113,19 @@ CLAIM_TTL_S = 30 * 86400
 CLAIM_ATTEMPTS = 8
 LEASE_S = 5.0  # how long a claim keeps other activations out (renewed by its writes)
 CLOCK_MARGIN_S = 1.0  # clock difference between hosts the leases tolerate (NTP: far less)
+GROUP_MAX = 16  # writes per group commit
+GROUP_BYTES = 24_000  # payload per group commit (Cassandra's default batch limit: 50 KiB)
+STATEMENT_BYTES = 120  # what a statement adds to a group beside its payload (estimate)
+
+
+@dataclass(slots=True)
+class _Queued:
+    """One write waiting for the next group commit."""
+
+    statements: list[BoundStatement]
+    size: int
+    done: asyncio.Future[None]
+
 
 def fresh_epoch(now: float | None = None) -> int:
     """The smallest epoch a claim made now may take: its timestamps start after ``now``."""
@@ -124,6 +158,8 @@ class CassandraStateStore:
         self._ps = Prepared(conn)
         self._listed: set[int] = set()
         self._lease_s = lease_s
+        self._queue: deque[_Queued] = deque()
+        self._flush_scheduled = False
 
     async def prepare(self) -> None:
         """Prepare the statements (in a thread: preparing blocks on the network)."""
@@ -242,7 +278,7 @@ class CassandraStateStore:
             state = self._ps["forget"].bind([ts, fence.kind, fence.key])
         else:
             state = self._ps["put"].bind([fence.kind, fence.key, bytes(data), version, ts])
-        await self._apply(fence.kind, fence.key, [state], reminders)
+        await self._apply(fence.kind, fence.key, [state], reminders, len(data or b""))
         if time.monotonic() > fence.lease_until:
             await self._check(fence)  # the lease lapsed meanwhile: is the claim still ours?
         fence.version = version
@@ -275,22 +311,54 @@ class CassandraStateStore:
         key: str,
         statements: list[BoundStatement],
         reminders: tuple[ReminderChange, ...],
+        payload: int = 0,
     ) -> None:
         listings: list[int] = []
         for change in reminders:
             statements.extend(self._reminder_statements(kind, key, change, listings))
-        session = self._conn.session
-        if len(statements) == 1:
-            await run(session, statements[0])
-        elif statements:
-            batch = BatchStatement(BatchType.LOGGED,
-                                   consistency_level=strong(self._conn.consistency))
-            for statement in statements:
-                batch.add(statement)
-            await run(session, batch)
+        if statements:
+            await self._commit(statements, payload + STATEMENT_BYTES * len(statements))
         for bucket in listings:  # after the rows (see the module docstring)
-            await run(session, self._ps["list"], [SHARD, bucket])
+            await run(self._conn.session, self._ps["list"], [SHARD, bucket])
             self._listed.add(bucket)
+
+    def _commit(self, statements: list[BoundStatement], size: int) -> asyncio.Future[None]:
+        """Queue one write (all or nothing) for the next group commit."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._queue.append(_Queued(statements, size, done))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return done
+
+    def _flush(self) -> None:
+        """Send the queued writes, as few requests as the group limits allow."""
+        self._flush_scheduled = False
+        queue = self._queue
+        while queue:
+            group = [queue.popleft()]
+            size = group[0].size
+            while (queue and len(group) < GROUP_MAX
+                   and size + queue[0].size <= GROUP_BYTES):
+                size += queue[0].size
+                group.append(queue.popleft())
+            group = [q for q in group if not q.done.done()]  # (a cancelled waiter)
+            if group:
+                sent = aexecute(self._conn.session, self._request(group))
+                sent.add_done_callback(partial(_settle, group))
+
+    def _request(self, group: list[_Queued]) -> Any:
+        """One statement, or a batch: logged when one write of it is several statements."""
+        if len(group) == 1 and len(group[0].statements) == 1:
+            return group[0].statements[0]
+        logged = any(len(q.statements) > 1 for q in group)
+        batch = BatchStatement(BatchType.LOGGED if logged else BatchType.UNLOGGED,
+                               consistency_level=strong(self._conn.consistency))
+        for q in group:
+            for statement in q.statements:
+                batch.add(statement)
+        return batch
 
     def _reminder_statements(
         self, kind: str, key: str, change: ReminderChange, listings: list[int]
@@ -378,3 +446,23 @@ class CassandraStateStore:
         """Shut the driver down if this store opened it."""
         if self._owns:
             self._conn.shutdown()
+
+
+def _settle(group: list[_Queued], sent: asyncio.Future[Any]) -> None:
+    """Hand a group commit's outcome to each of its writes (a driver error: retryable)."""
+    cause: BaseException | None
+    if sent.cancelled():
+        cause = asyncio.CancelledError()
+    else:
+        cause = sent.exception()
+    for q in group:
+        if q.done.done():
+            continue
+        if cause is None:
+            q.done.set_result(None)
+        elif isinstance(cause, FabricError):
+            q.done.set_exception(cause)
+        else:
+            error = unavailable(cause)
+            error.__cause__ = cause
+            q.done.set_exception(error)

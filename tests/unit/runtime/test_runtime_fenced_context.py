@@ -275,3 +275,56 @@ async def test_pipelined_saves_answer_after_the_group_commit_that_carries_them()
             await ref.ask(StringValue(value="late"), timeout=5)
     finally:
         await system.stop()
+
+
+class FreshClaimStore(FakeFencedStore):
+    """Claims say ``fresh`` when none was on record; reads counted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def claim(self, kind: str, key: str) -> Fence:
+        fresh = (kind, key) not in self.epochs
+        fence = await super().claim(kind, key)
+        fence.fresh = fresh
+        return fence
+
+    async def load(self, kind: str, key: str) -> StoredState | None:
+        self.reads += 1
+        return await super().load(kind, key)
+
+    async def reminders_of(self, kind: str, key: str) -> Mapping[str, float]:
+        self.reads += 1
+        return await super().reminders_of(kind, key)
+
+
+class NewPhone(Phone):
+    """A Phone whose activations expect a new key (as a call at its dial)."""
+
+    kind = "newphone"
+
+    async def on_activate(self) -> None:
+        self.state = await self.ctx.load_state(StringValue, new=True)
+
+
+async def test_a_new_key_is_claimed_first_and_read_only_when_claimed_before():
+    store = FreshClaimStore()
+    clock = ManualClock(1_000.0)
+    sys_ = await LocalActorSystem([NewPhone], state_store=store, reminder_store=store,
+                                  clock=clock, background=False).start()
+    try:
+        await sys_.ref(ActorAddress("newphone", "n1")).ask(StringValue(value="ring"), timeout=5)
+        assert store.claims == 1 and store.reads == 0  # never claimed: no state, no reminders
+        assert store.writes == [("state", b"\n\x07ringing",
+                                 (ReminderChange("ring", 1030.0, None),))]
+        store.epochs[("newphone", "n2")] = 7  # claimed before (and written): read under ours
+        store.rows[("newphone", "n2")] = StoredState(b"\n\x03old", 3)
+        store.dues[("newphone", "n2", "ring")] = 1010.0
+        await sys_.ref(ActorAddress("newphone", "n2")).ask(StringValue(value="ring"), timeout=5)
+        assert store.claims == 2 and store.reads == 2
+        assert store.writes[-1] == ("state", b"\n\x07ringing",
+                                    (ReminderChange("ring", 1030.0, 1010.0),))
+        assert store.rows[("newphone", "n2")].version == 4
+    finally:
+        await sys_.stop()
