@@ -51,6 +51,7 @@ from cluster.cassandra_security import client_settings  # noqa: E402
 from cluster.ports import free_tcp_port  # noqa: E402
 from fabric.api.v1 import calls_pb2 as api_calls  # noqa: E402
 from fabric.client import FabricClient, Softphone  # noqa: E402
+from fabric.client.bootstrap import new_carrier_admin_key  # noqa: E402
 from fabric.config import FabricSettings  # noqa: E402
 
 
@@ -211,8 +212,7 @@ def fabric_settings(run: Path, hosts: int, cassandra: str = "") -> FabricSetting
         storage=storage,  # type: ignore[arg-type]
         # one owner key drives every call: this measures throughput, not the per-key limit
         api={"port": free_port(), "tls_dir": run / "tls", "operator_token_file": run / "op.token",  # type: ignore[arg-type]
-             "dials_per_s_per_key": 1e6, "dial_burst": 1_000_000,
-             "operator_token_bootstrap_only": False},  # the bench sets tenants up with it
+             "dials_per_s_per_key": 1e6, "dial_burst": 1_000_000},
         runtime={"hosts_per_node": hosts},  # type: ignore[arg-type]
         metrics={"port": 0},  # type: ignore[arg-type]
     )
@@ -250,8 +250,10 @@ async def bench_fabric(args: argparse.Namespace, run: Path, cassandra: str = "",
     system = await start_system(settings)
     try:
         target = f"localhost:{port}"
-        clients, exts = await setup_tenant(target, run / "tls" / "ca.pem",
-                                           (run / "op.token").read_text().strip(),
+        admin = await new_carrier_admin_key(  # the token file only makes operators
+            target, (run / "op.token").read_text().strip(), ca_file=run / "tls" / "ca.pem",
+            name="call_setup benchmark")
+        clients, exts = await setup_tenant(target, run / "tls" / "ca.pem", admin,
                                            args.concurrency, args.channels, args.tenants)
         groups = await process_groups(system)
         if jvm_pid is not None:
@@ -396,9 +398,11 @@ async def profile_in_process(args: argparse.Namespace, run: Path) -> dict[str, A
     await system.start()
     gateway = await start_api(system, settings, stores)
     try:
+        admin = await new_carrier_admin_key(
+            f"localhost:{port}", (run / "inproc" / "op.token").read_text().strip(),
+            ca_file=run / "inproc" / "tls" / "ca.pem", name="call_setup profile")
         clients, exts = await setup_tenant(f"localhost:{port}", run / "inproc" / "tls" / "ca.pem",
-                                           (run / "inproc" / "op.token").read_text().strip(),
-                                           args.concurrency, args.channels)
+                                           admin, args.concurrency, args.channels)
         profiler = cProfile.Profile()
         profiler.enable()
         result = await drive(clients, exts, args.profile_seconds, 1.0)
