@@ -241,7 +241,6 @@ static void drain(engine_t *e, int handle) {
             on_packet(e, l, e->rbuf[i], (int)e->rmsg[i].msg_len, a->sin_addr.s_addr,
                       a->sin_port, now);
         }
-        flush(e);
         if (n < BATCH) break;
     }
 }
@@ -258,6 +257,12 @@ static void *run(void *arg) {
             int h = (int)ev[i].data.u32;
             if (h >= 0 && h < e->capacity && e->legs[h].active) drain(e, h);
         }
+        /* one flush per wake-up, not per socket: the datagrams of the whole round leave
+         * back to back (a receiver woken by the first finds the rest queued; measured:
+         * the wake-ups of receivers were ~27% of the loop's CPU at 500 calls when each
+         * socket's packet was sent right after it was read). send_to flushes early when
+         * the MAX_OUT queue is full; the added delay is one round's processing time. */
+        flush(e);
         pthread_mutex_unlock(&e->mu);
     }
     return NULL;
