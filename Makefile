@@ -90,6 +90,8 @@ bench-deps: install
 	    festival festvox-us-slt-hts sox; }
 	command -v rtpengine >/dev/null || \
 	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends rtpengine-daemon; }
+	command -v perf >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends linux-perf; }
 	$(PY) -m pip install -q -e '.[dev,bench]'
 
 bench: install bench-deps
