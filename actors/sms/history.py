@@ -129,15 +129,13 @@ class PagedHistory:
         return messages
 
     async def page_out(self, change: Change) -> None:
-        """Move the tail's oldest messages into a page once the tail is full."""
+        """Move the tail's oldest messages into pages once the tail is full (a state saved
+        before pages existed is paged out at its first save)."""
         tail = self.state.messages
-        if len(tail) < TAIL_MAX:
-            return
-        moving = [msg_sms.StoredSms() for _ in range(PAGE_MESSAGES)]
-        for copy, m in zip(moving, tail[:PAGE_MESSAGES], strict=True):
-            copy.CopyFrom(m)
-        self.state.pages.append(await self._write(moving, change))
-        del tail[:PAGE_MESSAGES]
+        while len(tail) >= TAIL_MAX:
+            moving = [_copy(m) for m in tail[:PAGE_MESSAGES]]
+            self.state.pages.append(await self._write(moving, change))
+            del tail[:PAGE_MESSAGES]
 
     async def _rewrite(self, i: int, messages: list[msg_sms.StoredSms], change: Change) -> None:
         """Replace page ``i`` by ``messages`` (dropped when empty)."""

@@ -280,3 +280,18 @@ async def test_retention_deletes_paged_bodies(world: World) -> None:
     assert await w.content.list("t-a", SMS_BODY) == []
     history = await _all(w, "t-a")
     assert len(history) == N and all(m.body_erased for m in history)
+
+
+async def test_a_long_unpaged_tail_is_paged_out_at_its_next_save(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state saved with more than a full tail (as before pages existed) is paged out at
+    once, in order, by the next message."""
+    w = world
+    monkeypatch.setattr(paging, "TAIL_MAX", 10_000)
+    bodies = await _converse(w, 37)
+    assert await _pages(w, "t-a") == []
+    monkeypatch.setattr(paging, "TAIL_MAX", 2 * PAGE)
+    bodies += await _converse(w, 1)
+    assert len(await _pages(w, "t-a")) == (38 - 2 * PAGE) // PAGE + 1
+    assert [m.body for m in await _all(w, "t-a")] == list(reversed(bodies))
