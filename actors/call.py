@@ -13,6 +13,9 @@ Why it is shaped this way:
   and no CDR behind. Once ringing, every transition is saved before events go out, so a
   re-activation (after passivation or the loss of the host) resumes from the last saved
   state: an answered call keeps going, a ringing call's ring reminder still fires.
+- The state is read by the first message, not at activation: a dial (``StartCall``) reads
+  it only after routing and admission, with ``load_state(new=True)``, so on a fenced store
+  (Cassandra) a call id never claimed before costs one claim and no read.
 - The ring timeout of each ring step is a durable reminder named ``ring-<step>``; a late
   reminder of an earlier step is ignored by its name. All steps together ring at most
   ``calls.max_ring_s`` (a long in-order ring group is cut short, then rings out).
