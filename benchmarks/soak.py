@@ -124,7 +124,7 @@ async def sampler(
 
 
 async def steady_load(
-    clients: list[FabricClient], exts: list[tuple[str, str]], rate: float, seconds: float
+    clients: list[FabricClient], exts: list[tuple[int, str, str]], rate: float, seconds: float
 ) -> dict[str, Any]:
     """Start lifecycles at ``rate`` per second (open loop, one call per extension pair at a
     time) for ``seconds``; count done, late (no free pair at the slot) and errors."""
@@ -163,7 +163,7 @@ async def steady_load(
                 if len(ringing_ms) < 200_000:
                     ringing_ms.append((t_ring - started) * 1000)
 
-    tasks = [asyncio.create_task(worker(i, a, b)) for i, (a, b) in enumerate(exts)]
+    tasks = [asyncio.create_task(worker(i, a, b)) for i, a, b in exts]
     await asyncio.sleep(seconds)
     stop.set()
     elapsed = time.perf_counter() - t0
