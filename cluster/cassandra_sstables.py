@@ -16,6 +16,9 @@ from cluster.cassandra_jars import ensure_jars
 from cluster.cassandra_process import node_pid
 
 EXPORT_TIMEOUT_S = 120.0
+SHORT_RUN_FLAGS = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx512m",
+                   "-XX:-UsePerfData"]
+"""A dump runs for a second or two: the quick compiler only, one GC thread, a small heap."""
 
 
 def data_files(node: NodeSpec, keyspace: str, table: str) -> list[str]:
@@ -31,7 +34,7 @@ def _export(node: NodeSpec, path: str, java: str, *flags: str) -> str:
                            "flushed and its SSTables are complete")
     lib = ensure_jars()
     return subprocess.run(
-        [java, *JAVA17_FLAGS, f"-Dcassandra.config=file://{node.yaml_path}",
+        [java, *JAVA17_FLAGS, *SHORT_RUN_FLAGS, f"-Dcassandra.config=file://{node.yaml_path}",
          f"-Dlogback.configurationFile={node.logback_path}",
          *([f"-Dcassandra-rackdc.properties=file://{node.rackdc_path}"]
            if node.datacenter else []),
