@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
 
 from google.protobuf.message import Message
 
@@ -159,22 +158,13 @@ class ConversationActor(VirtualActor[str]):
             raise
         await self.history.settle(change, saved=True)
 
-    async def _save(
-        self,
-        added: list[msg_sms.StoredSms],
-        announce: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        """Save the state, then tell the tenant's index, write the records and (given)
-        announce the inbound messages, the last two together."""
+    async def _save(self, added: list[msg_sms.StoredSms]) -> None:
         change = Change()
         await self.history.page_out(change)
         await self._save_changed(change)
         self.exists = True
         await self._touch()
-        if announce is None:
-            await self._records(added)
-        else:
-            await asyncio.gather(self._records(added), announce())
+        await self._records(added)
 
     async def _touch(self) -> None:
         s = self.state
@@ -244,29 +234,16 @@ class ConversationActor(VirtualActor[str]):
             opted_out=s.opted_out,
         )
 
-    async def _route(self) -> msg_sms.SmsRoute | None:
-        """Where the own number's messages go now (None: the number left the tenant)."""
-        try:
-            return await self.ctx.system.ref(tenant_address(self.state.tenant_id)).ask(
-                msg_sms.SmsRouteQuery(number=self.state.own_number), reply=msg_sms.SmsRoute
-            )
-        except FabricError:
-            return None
-
-    async def _announce(
-        self,
-        views: list[api_messaging.TextMessage],
-        routing: Awaitable[msg_sms.SmsRoute | None] | None = None,
-    ) -> None:
-        """Tell each inbound message to the Register streams of the number's extensions
-        (``routing``: the route, already being asked for)."""
+    async def _announce(self, views: list[api_messaging.TextMessage]) -> None:
+        """Tell each inbound message to the Register streams of the number's extensions."""
         if not views:
-            if routing is not None:
-                await routing
             return
         s = self.state
-        route = await (routing if routing is not None else self._route())
-        if route is None:
+        try:
+            route = await self.ctx.system.ref(tenant_address(s.tenant_id)).ask(
+                msg_sms.SmsRouteQuery(number=s.own_number), reply=msg_sms.SmsRoute
+            )
+        except FabricError:
             return  # the number left the tenant: the message stays in the conversation
         for view in views:
             for target in route.targets:
@@ -288,26 +265,14 @@ class ConversationActor(VirtualActor[str]):
         """Check the sender, find who holds the recipient's number ("" outside the fabric,
         once the SMS gateway took it); raise before anything is stored."""
         system = self.ctx.system
-
-        async def check_sender() -> None:
-            if not msg.sender_checked:
-                await system.ref(tenant_address(self.state.tenant_id)).ask(
-                    msg_sms.SmsSenderQuery(principal=msg.principal, **{"from": msg.own_number}),
-                    reply=msg_sms.SmsSender,
-                )
-
-        # two reads, asked together; the sender's refusal comes first when both fail
-        checked, owner = await asyncio.gather(
-            check_sender(),
-            system.ref(DIRECTORY).ask(
-                msg_numbers.LookupNumber(number=msg.other_number), reply=msg_numbers.NumberOwner
-            ),
-            return_exceptions=True,
+        if not msg.sender_checked:
+            await system.ref(tenant_address(self.state.tenant_id)).ask(
+                msg_sms.SmsSenderQuery(principal=msg.principal, **{"from": msg.own_number}),
+                reply=msg_sms.SmsSender,
+            )
+        owner = await system.ref(DIRECTORY).ask(
+            msg_numbers.LookupNumber(number=msg.other_number), reply=msg_numbers.NumberOwner
         )
-        for outcome in (checked, owner):
-            if isinstance(outcome, BaseException):
-                raise outcome
-        assert isinstance(owner, msg_numbers.NumberOwner)
         if owner.tenant_id:
             return owner.tenant_id
         if owner.in_pool:
@@ -407,16 +372,10 @@ class ConversationActor(VirtualActor[str]):
         await self._refuse_restricted(msg.other_number)
         self._numbers(msg.own_number, msg.other_number)
         s = self.state
-        # the route is only read; asked for now, it is there when the message is saved
-        routing = asyncio.ensure_future(self._route())
-        try:
-            got = await self._append(
-                msg.message_id, INBOUND, msg.body, msg.sent_at_ms,
-                api_messaging.DELIVERY_STATUS_DELIVERED,
-            )
-        except BaseException:
-            routing.cancel()
-            raise
+        got = await self._append(
+            msg.message_id, INBOUND, msg.body, msg.sent_at_ms,
+            api_messaging.DELIVERY_STATUS_DELIVERED,
+        )
         added = [got]
         kw = rules.keyword(msg.body)
         answer: str | None = None
@@ -440,12 +399,9 @@ class ConversationActor(VirtualActor[str]):
                 )
             )
             out.replies.add(message_id=reply_id, body=answer, sent_at_ms=at_ms)
-        try:
-            view = self._view(got, msg.body)
-            await self._save(added, lambda: self._announce([view], routing))
-        finally:
-            routing.cancel()  # done by now unless the save failed
+        await self._save(added)
         count_message("inbound", "delivered")
+        await self._announce([self._view(got, msg.body)])
         return out
 
     # ---- reading and deleting -----------------------------------------------------------
