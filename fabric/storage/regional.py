@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from fabric.audit.entry import AuditEntry
 from fabric.audit.store import AuditPage, AuditQuery, AuditStore
@@ -24,7 +24,14 @@ from fabric.storage.residency import TenantRegions
 from fabric.vault.content import ContentInfo, ContentReader, ContentStore
 from fabric.vault.keystore import DataKeyRecord, Destruction, KeyStore, TenantKeyRecord
 
-T = TypeVar("T")
+
+class _Closable(Protocol):
+    """What every routed store has: a close."""
+
+    async def close(self) -> None: ...
+
+
+T = TypeVar("T", bound=_Closable)
 
 
 class _Routed(Generic[T]):
@@ -37,6 +44,11 @@ class _Routed(Generic[T]):
     async def of(self, tenant_id: str) -> T:
         """The store of ``tenant_id``'s region."""
         return self.by_region[await self.regions.region_of(tenant_id)]
+
+    async def close(self) -> None:
+        """Close every region's store."""
+        for store in self.by_region.values():
+            await store.close()
 
 
 class RegionalCdrStore(_Routed[CdrStore]):
@@ -62,11 +74,6 @@ class RegionalCdrStore(_Routed[CdrStore]):
         """Erase in the tenant's region."""
         return await (await self.of(tenant_id)).delete_tenant(tenant_id)
 
-    async def close(self) -> None:
-        """Close every region's store."""
-        for store in self.by_region.values():
-            await store.close()
-
 
 class RegionalMdrStore(_Routed[MdrStore]):
     """:class:`MdrStore` routed by tenant."""
@@ -80,11 +87,6 @@ class RegionalMdrStore(_Routed[MdrStore]):
     ) -> list[Mdr]:
         """Read from the tenant's region."""
         return await (await self.of(tenant_id)).list(tenant_id, since_ms, until_ms, limit)
-
-    async def close(self) -> None:
-        """Close every region's store."""
-        for store in self.by_region.values():
-            await store.close()
 
 
 class RegionalAuditStore(_Routed[AuditStore]):
@@ -114,11 +116,6 @@ class RegionalAuditStore(_Routed[AuditStore]):
     async def heads(self, log_id: str) -> dict[str, tuple[int, str]]:
         """The log's heads, from its region."""
         return await (await self.of(log_id)).heads(log_id)
-
-    async def close(self) -> None:
-        """Close every region's store."""
-        for store in self.by_region.values():
-            await store.close()
 
 
 class RegionalContentStore(ContentStore):
@@ -152,8 +149,7 @@ class RegionalContentStore(ContentStore):
 
     async def close(self) -> None:
         """Close every region's backend."""
-        for store in self._routed.by_region.values():
-            await store.close()
+        await self._routed.close()
 
 
 class RegionalKeyStore(_Routed[KeyStore]):
@@ -217,8 +213,3 @@ class RegionalKeyStore(_Routed[KeyStore]):
     async def destroy_data_key(self, destruction: Destruction) -> None:
         """In the tenant's region."""
         await (await self.of(destruction.tenant_id)).destroy_data_key(destruction)
-
-    async def close(self) -> None:
-        """Close every region's store."""
-        for store in self.by_region.values():
-            await store.close()
