@@ -9,46 +9,24 @@ compiled data plane does.
 
 from __future__ import annotations
 
-import hashlib
-import importlib
 import socket
 import sys
 from pathlib import Path
 from typing import Any
 
-MODULE = "_fabric_loadgen"
+from fabric.media._fastpath.build import CffiModule
+
 _HERE = Path(__file__).resolve().parent
-
-
-def _tag() -> str:
-    digest = hashlib.sha256()
-    for name in ("loadgen.h", "loadgen.c", "loadgen.py"):
-        digest.update((_HERE / name).read_bytes())
-    return digest.hexdigest()[:12]
+LOADGEN = CffiModule(
+    "_fabric_loadgen", _HERE, "loadgen.h", "loadgen.c", "int gen_init",
+    tagged=("loadgen.h", "loadgen.c", "loadgen.py"),
+)
+"""The load generator's C loop, built like the relay's data plane."""
 
 
 def load() -> Any:
     """The compiled module (built on first use)."""
-    target = _HERE.parents[1] / ".cache" / "mediabench" / _tag()
-    if not any(target.glob(f"{MODULE}*.so")):
-        from cffi import FFI
-
-        target.mkdir(parents=True, exist_ok=True)
-        ffi = FFI()
-        header = (_HERE / "loadgen.h").read_text()
-        ffi.cdef(header)
-        ffi.set_source(
-            MODULE,
-            "#include <stdint.h>\n" + header.split("int gen_init")[0]
-            + (_HERE / "loadgen.c").read_text(),
-            extra_compile_args=["-O2"],
-        )
-        ffi.compile(tmpdir=str(target), verbose=False)
-    sys.path.insert(0, str(target))
-    try:
-        return importlib.import_module(MODULE)
-    finally:
-        sys.path.remove(str(target))
+    return LOADGEN.load(_HERE.parents[1] / ".cache" / "mediabench" / LOADGEN.tag())
 
 
 class Generator:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 from types import ModuleType
 from typing import Any
@@ -51,21 +50,7 @@ def _srtp_pointers() -> tuple[int, int, int, int] | None:
 def _import_or_build() -> ModuleType:
     from fabric.media._fastpath import build as fp_build
 
-    target = fp_build.cache_dir()
-    if not any(target.glob(f"{fp_build.MODULE}*.so")):
-        staging = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-        fp_build.build(staging)
-        try:
-            staging.rename(target)
-        except OSError:  # another relay process built it first
-            pass
-    sys.path.insert(0, str(target))
-    try:
-        import importlib
-
-        return importlib.import_module(fp_build.MODULE)
-    finally:
-        sys.path.remove(str(target))
+    return fp_build.FASTPATH.load(fp_build.cache_dir())
 
 
 def load_plane_module(wanted: str = "auto") -> ModuleType | None:
