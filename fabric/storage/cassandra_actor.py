@@ -74,18 +74,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from cassandra import WriteTimeout
 from cassandra.query import BatchStatement, BatchType, BoundStatement
 
 from fabric.config import StorageSettings
-from fabric.errors import FabricError, FailedPrecondition, Unavailable
+from fabric.errors import FailedPrecondition, Unavailable
 from fabric.storage.base import Fence, ReminderChange, StoredState
+from fabric.storage.cassandra_group import GroupCommit
 from fabric.storage.cassandra_reminders import (
     BUCKET_S,
     LIST_MARGIN_S,
@@ -101,7 +99,6 @@ from fabric.storage.cassandra_session import (
     aexecute,
     connect,
     run,
-    unavailable,
 )
 from fabric.storage.sqlite_actor import check_version, conflict
 
@@ -116,15 +113,6 @@ CLOCK_MARGIN_S = 1.0  # clock difference between hosts the leases tolerate (NTP:
 GROUP_MAX = 16  # writes per group commit
 GROUP_BYTES = 24_000  # payload per group commit (Cassandra's default batch limit: 50 KiB)
 STATEMENT_BYTES = 120  # what a statement adds to a group beside its payload (estimate)
-
-
-@dataclass(slots=True)
-class _Queued:
-    """One write waiting for the next group commit."""
-
-    statements: list[BoundStatement]
-    size: int
-    done: asyncio.Future[None]
 
 
 def fresh_epoch(now: float | None = None) -> int:
@@ -158,8 +146,8 @@ class CassandraStateStore:
         self._ps = Prepared(conn)
         self._listed: set[int] = set()
         self._lease_s = lease_s
-        self._queue: deque[_Queued] = deque()
-        self._flush_scheduled = False
+        self._group: GroupCommit[list[BoundStatement]] = GroupCommit(
+            conn, self._request, max_items=GROUP_MAX, max_bytes=GROUP_BYTES)
 
     async def prepare(self) -> None:
         """Prepare the statements (in a thread: preparing blocks on the network)."""
@@ -317,46 +305,20 @@ class CassandraStateStore:
         for change in reminders:
             statements.extend(self._reminder_statements(kind, key, change, listings))
         if statements:
-            await self._commit(statements, payload + STATEMENT_BYTES * len(statements))
+            await self._group.submit(statements, payload + STATEMENT_BYTES * len(statements))
         for bucket in listings:  # after the rows (see the module docstring)
             await run(self._conn.session, self._ps["list"], [SHARD, bucket])
             self._listed.add(bucket)
 
-    def _commit(self, statements: list[BoundStatement], size: int) -> asyncio.Future[None]:
-        """Queue one write (all or nothing) for the next group commit."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        self._queue.append(_Queued(statements, size, done))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)
-        return done
-
-    def _flush(self) -> None:
-        """Send the queued writes, as few requests as the group limits allow."""
-        self._flush_scheduled = False
-        queue = self._queue
-        while queue:
-            group = [queue.popleft()]
-            size = group[0].size
-            while (queue and len(group) < GROUP_MAX
-                   and size + queue[0].size <= GROUP_BYTES):
-                size += queue[0].size
-                group.append(queue.popleft())
-            group = [q for q in group if not q.done.done()]  # (a cancelled waiter)
-            if group:
-                sent = aexecute(self._conn.session, self._request(group))
-                sent.add_done_callback(partial(_settle, group))
-
-    def _request(self, group: list[_Queued]) -> Any:
+    def _request(self, group: list[list[BoundStatement]]) -> Any:
         """One statement, or a batch: logged when one write of it is several statements."""
-        if len(group) == 1 and len(group[0].statements) == 1:
-            return group[0].statements[0]
-        logged = any(len(q.statements) > 1 for q in group)
+        if len(group) == 1 and len(group[0]) == 1:
+            return group[0][0]
+        logged = any(len(statements) > 1 for statements in group)
         batch = BatchStatement(BatchType.LOGGED if logged else BatchType.UNLOGGED,
                                consistency_level=strong(self._conn.consistency))
-        for q in group:
-            for statement in q.statements:
+        for statements in group:
+            for statement in statements:
                 batch.add(statement)
         return batch
 
@@ -446,23 +408,3 @@ class CassandraStateStore:
         """Shut the driver down if this store opened it."""
         if self._owns:
             self._conn.shutdown()
-
-
-def _settle(group: list[_Queued], sent: asyncio.Future[Any]) -> None:
-    """Hand a group commit's outcome to each of its writes (a driver error: retryable)."""
-    cause: BaseException | None
-    if sent.cancelled():
-        cause = asyncio.CancelledError()
-    else:
-        cause = sent.exception()
-    for q in group:
-        if q.done.done():
-            continue
-        if cause is None:
-            q.done.set_result(None)
-        elif isinstance(cause, FabricError):
-            q.done.set_exception(cause)
-        else:
-            error = unavailable(cause)
-            error.__cause__ = cause
-            q.done.set_exception(error)

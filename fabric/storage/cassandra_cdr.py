@@ -6,7 +6,8 @@ UTC day of ``start_time``, newest first), ``cdr_by_call`` (the same record by ca
 
 Writes: an UNLOGGED batch carrying both row inserts of a CDR (and the tenant-day marker the
 first time this process sees that tenant and day). Writes that callers issue during the
-same event-loop iteration are grouped, up to ``max_group`` CDRs per request: the client's
+same event-loop iteration are grouped (``fabric.storage.cassandra_group``), up to
+``max_group`` CDRs per request: the client's
 per-request CPU (and the wake-ups of the driver's I/O thread) is what limits ingest on a
 small machine, and under load many writes are ready at once. A lone write still goes out
 on the next loop iteration. The batch is not atomic across partitions, but a failed request
@@ -32,20 +33,18 @@ sealed pair; the number filter compares blind indexes. Rows without ``sealed_num
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from datetime import UTC, date, datetime
-from functools import partial
 from typing import Any
 
 from cassandra.query import UNSET_VALUE, BatchStatement, BatchType, PreparedStatement
 
 from fabric.cdr import Cdr
 from fabric.config import StorageSettings
-from fabric.errors import FabricError, FailedPrecondition, NotFound
+from fabric.errors import FailedPrecondition, NotFound
 from fabric.storage.base import CdrPage
+from fabric.storage.cassandra_group import GroupCommit
 from fabric.storage.cassandra_session import (
     CassandraConnection,
-    aexecute,
     connect,
     run,
     unavailable,
@@ -150,8 +149,8 @@ class CassandraCdrStore:
         self._sealer = CdrSealer(vault) if vault is not None else None
         self._owns = owns_connection
         self._max_group = max_group
-        self._pending: deque[tuple[Cdr, SealedNumbers | None, asyncio.Future[None]]] = deque()
-        self._flush_scheduled = False
+        self._group: GroupCommit[tuple[Cdr, SealedNumbers | None]] = GroupCommit(
+            conn, self._group_batch, max_items=max_group, on_written=self._written)
         self._seen_days: set[tuple[str, date]] = set()
         self._ps: dict[str, PreparedStatement] = {}
 
@@ -201,51 +200,14 @@ class CassandraCdrStore:
             await run(self._conn.session, self.write_batch([cdr], [sealed]))
             self._remember_day(cdr.tenant_id, cdr.start_time.date())
             return
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        self._pending.append((cdr, sealed, future))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)
-        await future
+        await self._group.submit((cdr, sealed))
 
-    def _flush(self) -> None:
-        """Send the writes queued during this loop iteration, ``max_group`` CDRs a request."""
-        self._flush_scheduled = False
-        pending = self._pending
-        while pending:
-            group = [pending.popleft() for _ in range(min(self._max_group, len(pending)))]
-            group = [g for g in group if not g[2].done()]  # drop timed-out waiters
-            if not group:
-                continue
-            try:
-                batch = self.write_batch([g[0] for g in group], [g[1] for g in group])
-            except Exception as exc:  # a value the driver cannot encode: fail these writes
-                failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-                failed.set_exception(exc)
-                self._group_done(group, failed)
-                continue
-            sent = aexecute(self._conn.session, batch)
-            sent.add_done_callback(partial(self._group_done, group))
+    def _group_batch(self, group: list[tuple[Cdr, SealedNumbers | None]]) -> BatchStatement:
+        return self.write_batch([cdr for cdr, _ in group], [sealed for _, sealed in group])
 
-    def _group_done(
-        self,
-        group: list[tuple[Cdr, SealedNumbers | None, asyncio.Future[None]]],
-        sent: asyncio.Future[Any],
-    ) -> None:
-        error: BaseException | None = None
-        if sent.cancelled():
-            error = unavailable(asyncio.CancelledError())
-        elif (cause := sent.exception()) is not None:
-            error = cause if isinstance(cause, FabricError) else unavailable(cause)
-        for cdr, _, future in group:
-            if future.done():
-                continue
-            if error is None:
-                self._remember_day(cdr.tenant_id, cdr.start_time.date())
-                future.set_result(None)
-            else:
-                future.set_exception(error)
+    def _written(self, group: list[tuple[Cdr, SealedNumbers | None]]) -> None:
+        for cdr, _ in group:
+            self._remember_day(cdr.tenant_id, cdr.start_time.date())
 
     def write_batch(
         self, cdrs: list[Cdr], sealed: list[SealedNumbers | None] | None = None
