@@ -16,7 +16,7 @@ through an actor's mailbox and none is written to disk on the way.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import TypeVar
 
 import grpc
@@ -88,7 +88,7 @@ class VoicemailServicer(voicemail_pb2_grpc.VoicemailServicer):
                 error_id="mailbox-not-found",
             )
         if who.role == api_common.ROLE_MEMBER and ext.user_id != who.user_id and not (
-            await self._group_member(who, mailbox)
+            await self._group_member(who, mailbox, found.extensions)
         ):
             raise PermissionDenied(
                 f"mailbox {mailbox} belongs to another user's extension; a member reaches only "
@@ -99,21 +99,18 @@ class VoicemailServicer(voicemail_pb2_grpc.VoicemailServicer):
             )
         return who
 
-    async def _group_member(self, who: msg_common.Principal, mailbox: str) -> bool:
+    async def _group_member(
+        self, who: msg_common.Principal, mailbox: str, extensions: Iterable[api_tenant.Extension]
+    ) -> bool:
         """Whether ``mailbox`` is the shared mailbox of a ring group with one of ``who``'s
-        extensions among its members."""
+        extensions (among the tenant's ``extensions``) among its members."""
         op = msg_tenant.AdminOp(principal=who)
         op.list_ring_groups.CopyFrom(api_tenant.ListRingGroupsRequest())
-        ref = self.system.ref(tenant_address(who.tenant_id))
-        groups = await ref.ask(op, reply=api_tenant.ListRingGroupsResponse)
-        shared = [g for g in groups.groups if g.voicemail_extension == mailbox]
-        if not shared:
-            return False
-        op = msg_tenant.AdminOp(principal=who)
-        op.list_extensions.CopyFrom(api_tenant.ListExtensionsRequest())
-        found = await ref.ask(op, reply=api_tenant.ListExtensionsResponse)
-        own = {e.extension for e in found.extensions if e.user_id == who.user_id}
-        return any(own.intersection(g.extensions) for g in shared)
+        groups = await self.system.ref(tenant_address(who.tenant_id)).ask(
+            op, reply=api_tenant.ListRingGroupsResponse)
+        own = {e.extension for e in extensions if e.user_id == who.user_id}
+        return any(own.intersection(g.extensions) for g in groups.groups
+                   if g.voicemail_extension == mailbox)
 
     async def _op(self, mailbox: str, reply: type[R], **op: Message) -> R:
         """Run one operation on a mailbox the caller reaches; its answer typed ``reply``."""

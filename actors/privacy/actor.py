@@ -268,6 +268,10 @@ class PrivacyActor(VirtualActor[str]):
         due_ms = policy.account_purge_at_ms(self.state.closed_at_ms, self.state.retention)
         await self.ctx.set_reminder(PURGE, max(0.0, (due_ms - self._now_ms()) / 1000))
 
+    async def _schedule_records_purge(self) -> None:
+        due_ms = policy.records_purge_at_ms(self.state.closed_at_ms)
+        await self.ctx.set_reminder(RECORDS_PURGE, max(0.0, (due_ms - self._now_ms()) / 1000))
+
     @handler
     async def on_tenant_closed(self, msg: msg_privacy.TenantClosed) -> msg_privacy.PrivacyStatus:
         """The account retention after closure starts: schedule the purge."""
@@ -307,9 +311,8 @@ class PrivacyActor(VirtualActor[str]):
         keys kept for them."""
         if not self.state.closed_at_ms:
             return
-        due_ms = self.state.closed_at_ms + policy.CDR_DAYS * policy.DAY_MS
-        if self._now_ms() < due_ms:
-            await self.ctx.set_reminder(RECORDS_PURGE, (due_ms - self._now_ms()) / 1000)
+        if self._now_ms() < policy.records_purge_at_ms(self.state.closed_at_ms):
+            await self._schedule_records_purge()
             return
         await self.ctx.service(Vault).destroy_retained_keys(self.key, RECORD_CLASSES)
         log.info("closed tenant's record keys destroyed at the end of the records' period")
@@ -334,8 +337,7 @@ class PrivacyActor(VirtualActor[str]):
         await purge_content(self.ctx.service(ContentStore), self.key)
         vault = self.ctx.service(Vault)
         await vault.retain_record_keys(self.key, RECORD_CLASSES)  # before the tenant key goes
-        await self.ctx.set_reminder(RECORDS_PURGE, max(0.0, (
-            self.state.closed_at_ms + policy.CDR_DAYS * policy.DAY_MS - self._now_ms()) / 1000))
+        await self._schedule_records_purge()
         await vault.destroy_tenant(self.key)
         self.state.account_purged = True
         self.state.restrictions.clear()

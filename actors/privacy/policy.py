@@ -107,6 +107,12 @@ def account_purge_at_ms(closed_at_ms: int, own: api_privacy.RetentionPolicy) -> 
     return closed_at_ms + days * DAY_MS
 
 
+def records_purge_at_ms(closed_at_ms: int) -> int:
+    """When the keys kept for a closed tenant's CDRs and message records are destroyed: the
+    records' 7 years after the closure (the last record's TTL has run out)."""
+    return closed_at_ms + CDR_DAYS * DAY_MS
+
+
 def deadline_ms(received_at_ms: int) -> int:
     """The answer deadline of a request received at ``received_at_ms``."""
     return received_at_ms + RESPONSE_DAYS * DAY_MS
