@@ -42,11 +42,11 @@ from fabric.media.feature_types import (
     PlayRecSpec,
 )
 from fabric.media.features import MediaFeatures
-from fabric.media.legs import Leg, SdesLeg, srtp_session
+from fabric.media.legs import Leg, SdesLeg
 from fabric.media.ports import PortAllocator
 from fabric.media.sealsink import ContentOpener
 from fabric.media.session import RelaySession
-from fabric.media.srtp_fast import SrtpContext
+from fabric.media.srtp_aescm import srtp_context
 from fabric.media.suites import check_key_material, new_key_material, parse_suite
 from fabric.media.types import (
     DropReason,
@@ -309,8 +309,9 @@ class RelayEngine:
                 self.ports.put_back_busy(port)
                 continue
             try:
-                rx = SrtpContext(srtp_session(suite, offer.master_key, offer.master_salt, True))
-                tx = SrtpContext(srtp_session(suite, relay_key[0], relay_key[1], False))
+                module = self._plane_module
+                rx = srtp_context(module, suite, offer.master_key, offer.master_salt, True)
+                tx = srtp_context(module, suite, relay_key[0], relay_key[1], False)
                 return FastLeg(leg_id, self._plane, sock, suite, rx, tx, self.ports.give_back,
                                declared)
             except BaseException:

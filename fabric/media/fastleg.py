@@ -2,8 +2,9 @@
 
 :class:`FastLeg` is what the session sees of an SDES leg whose packets the C loop handles
 (:mod:`fabric.media.fastpath`): its counters, liveness and remote address are read from the
-C slot; setting ``peers`` rewires the slot. The socket and the libsrtp sessions stay
-Python objects (so the hand-over keeps the SRTP state: rollover counters, replay windows).
+C slot; setting ``peers`` rewires the slot. The socket and the SRTP contexts (libsrtp
+sessions, and the precomputed RTP transforms of :mod:`fabric.media.srtp_aescm`) stay Python
+objects (so the hand-over keeps the SRTP state: rollover counters, replay windows).
 
 :meth:`FastLeg.to_python` hands a detached leg to the Python path: an
 :class:`fabric.media.legs.SdesLeg` with the same socket, SRTP sessions, remote, latching
@@ -24,6 +25,7 @@ import pylibsrtp
 
 from fabric.media.fastpath import FastPlane
 from fabric.media.legs import Leg, SdesLeg
+from fabric.media.srtp_aescm import AesCmContext
 from fabric.media.srtp_fast import SrtpContext
 from fabric.media.suites import SrtpSuite
 from fabric.media.types import LegStats
@@ -101,7 +103,9 @@ class FastLeg(Leg):
         self._detached = self._closed = False
         ip, port = ipv4_to_c(*declared) if declared else (0, 0)
         self.handle = plane.add(
-            sock.fileno(), srtp_address(rx.session), srtp_address(tx.session), ip, port
+            sock.fileno(), srtp_address(rx.session), srtp_address(tx.session), ip, port,
+            rx.address() if isinstance(rx, AesCmContext) else 0,
+            tx.address() if isinstance(tx, AesCmContext) else 0,
         )
         self._slot: Any = plane.leg(self.handle)
         self.created = float(self._slot.created)

@@ -2,8 +2,10 @@
 
 :class:`FastPlane` wraps one instance of the C loop (``fabric/media/_fastpath/fastpath.c``):
 a thread of its own (the GIL is not held) that owns the sockets of the relay's fast legs
-in one epoll set, receives with ``recvmmsg``, unprotects and re-protects with libsrtp (the
-copy inside pylibsrtp, called through its function pointers) and sends with ``sendmmsg``.
+in one epoll set, receives with ``recvmmsg``, unprotects and re-protects (AES_CM_128_HMAC_SHA1_80
+RTP with the precomputed transform of :mod:`fabric.media.srtp_aescm` when libcrypto loads,
+everything else with libsrtp, the copy inside pylibsrtp, called through its function
+pointers) and sends with ``sendmmsg``.
 Python keeps control: it opens the sockets and libsrtp sessions, wires legs to their
 peers, reads the counters, runs timeouts. The per-packet rules are those of
 :class:`fabric.media.legs.SdesLeg` (latching, re-latching, drops by reason, RFC 3550 loss
@@ -81,6 +83,7 @@ class FastPlane:
         self.lib: Any = module.lib
         pointers = _srtp_pointers()
         assert pointers is not None
+        self.crypto = crypto
         if not crypto:  # benchmarks only: the same loop forwarding without SRTP
             null = int(self.ffi.cast("uintptr_t", self.ffi.addressof(self.lib, "fp_nocrypto")))
             pointers = (null, null, null, null)
@@ -91,12 +94,17 @@ class FastPlane:
             raise RuntimeError("the compiled data plane thread did not start")
         self._closed = False
 
-    def add(self, fd: int, rx: int, tx: int, declared_ip: int, declared_port: int) -> int:
-        """Serve socket ``fd`` with the libsrtp sessions at addresses ``rx``/``tx``; a handle."""
+    def add(self, fd: int, rx: int, tx: int, declared_ip: int, declared_port: int,
+            frx: int = 0, ftx: int = 0) -> int:
+        """Serve socket ``fd`` with the libsrtp sessions at addresses ``rx``/``tx`` (and for
+        RTP the precomputed transforms ``frx``/``ftx`` of fabric.media.srtp_aescm, 0: none);
+        a handle."""
         ffi = self.ffi
+        if not self.crypto:
+            frx = ftx = 0
         handle: int = self.lib.fp_leg_add(
             self._engine, fd, ffi.cast("void *", rx), ffi.cast("void *", tx),
-            declared_ip, declared_port,
+            ffi.cast("void *", frx), ffi.cast("void *", ftx), declared_ip, declared_port,
         )
         if handle < 0:
             raise OSError(f"the compiled data plane refused the socket ({handle})")

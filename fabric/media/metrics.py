@@ -15,6 +15,9 @@ from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from fabric.media.fastpath import load_plane_module
+from fabric.media.srtp_aescm import LIBSRTP, OPENSSL, transform_name
+
 if TYPE_CHECKING:
     from fabric.media.engine import RelayEngine
 
@@ -76,6 +79,16 @@ class RelayMetricsCollector(Collector):
         for name in ("compiled", "python"):
             path.add_metric([relay, name], 1.0 if self._engine.dataplane == name else 0.0)
         yield path
+        transform = GaugeMetricFamily(
+            "fabric_media_srtp_transform_info",
+            "Which SRTP transform protects RTP of new compiled AES_CM_128_HMAC_SHA1_80 legs"
+            " (1 on the running one)",
+            labels=["relay", "transform"],
+        )
+        running = transform_name(load_plane_module(self._engine.config.dataplane))
+        for name in (OPENSSL, LIBSRTP):
+            transform.add_metric([relay, name], 1.0 if running == name else 0.0)
+        yield transform
         drops = CounterMetricFamily(
             "fabric_media_packets_dropped", "Packets dropped, by reason", labels=["relay", "reason"]
         )

@@ -2,8 +2,9 @@
 also builds it on first use into an ignored cache directory when it is missing).
 
 ``python -m fabric.media._fastpath.build [DIR]`` compiles ``fastpath.c`` into ``DIR``
-(default: :func:`cache_dir`). No libsrtp headers or library are needed: the C code calls
-libsrtp through function pointers taken from pylibsrtp's own binding at run time.
+(default: :func:`cache_dir`). No libsrtp or OpenSSL headers or libraries are needed: the C
+code calls libsrtp through function pointers taken from pylibsrtp's own binding, and loads
+OpenSSL's libcrypto with ``dlopen`` at run time (``fs_init``; see fabric/media/srtp_aescm.py).
 """
 
 from __future__ import annotations
@@ -82,10 +83,10 @@ class CffiModule:
 
 FASTPATH = CffiModule(
     MODULE, _HERE, "fastpath.h", "fastpath.c", "void *fp_new",
-    tagged=("fastpath.h", "fastpath.c", "build.py"),
-    compile_args=("-O2", "-pthread"), link_args=("-pthread",),
+    tagged=("fastpath.h", "fastpath.c", "srtp_aescm.c", "build.py"),
+    compile_args=("-O2", "-pthread", f"-I{_HERE}"), link_args=("-pthread", "-ldl"),
 )
-"""The relay's compiled data plane."""
+"""The relay's compiled data plane (``fastpath.c``, which includes ``srtp_aescm.c``)."""
 
 
 def source_tag() -> str:

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "srtp_aescm.c" /* the precomputed AES_CM_128_HMAC_SHA1_80 RTP transform (fs_*) */
+
 typedef int (*srtp_fn)(void *ctx, void *hdr, int *len);
 
 #define BATCH 64
@@ -128,7 +130,8 @@ static int send_to(engine_t *e, fp_leg *p, const unsigned char *plain, int len, 
     int k = e->nout;
     memcpy(e->sbuf[k], plain, (size_t)len);
     int out = len;
-    int st = rtcp ? e->protect_rtcp(p->tx, e->sbuf[k], &out) : e->protect(p->tx, e->sbuf[k], &out);
+    int st = rtcp ? e->protect_rtcp(p->tx, e->sbuf[k], &out)
+             : p->ftx ? fs_protect(p->ftx, e->sbuf[k], &out) : e->protect(p->tx, e->sbuf[k], &out);
     if (st) return 0;
     e->siov[k].iov_len = (size_t)out;
     e->saddr[k].sin_family = AF_INET;
@@ -151,7 +154,7 @@ static void relatch(engine_t *e, fp_leg *l, unsigned char *data, int n, unsigned
     }
     int len = n;
     int st = (data[1] >= 192 && data[1] <= 223) ? e->unprotect_rtcp(l->rx, data, &len)
-                                                  : e->unprotect(l->rx, data, &len);
+             : l->frx ? fs_unprotect(l->frx, data, &len) : e->unprotect(l->rx, data, &len);
     if (st) {
         count_failure(l, st);
         l->has_cand = 0;
@@ -190,7 +193,7 @@ static void on_packet(engine_t *e, fp_leg *l, unsigned char *data, int n, unsign
         }
         return;
     }
-    int st = e->unprotect(l->rx, data, &len);
+    int st = l->frx ? fs_unprotect(l->frx, data, &len) : e->unprotect(l->rx, data, &len);
     if (st) { count_failure(l, st); return; }
     if (!l->heard) { l->remote_ip = ip; l->remote_port = port; l->has_remote = 1; l->heard = 1; }
     l->last_rx = now;
@@ -280,15 +283,15 @@ void fp_stop(void *engine) {
     if (__atomic_exchange_n(&e->running, 0, __ATOMIC_ACQ_REL)) pthread_join(e->thread, NULL);
 }
 
-int fp_leg_add(void *engine, int fd, void *rx, void *tx, unsigned int declared_ip,
-               unsigned short declared_port) {
+int fp_leg_add(void *engine, int fd, void *rx, void *tx, void *frx, void *ftx,
+               unsigned int declared_ip, unsigned short declared_port) {
     engine_t *e = engine;
     pthread_mutex_lock(&e->mu);
     if (e->nfree == 0) { pthread_mutex_unlock(&e->mu); return -1; }
     int h = e->free_slots[--e->nfree];
     fp_leg *l = &e->legs[h];
     memset(l, 0, sizeof(*l));
-    l->fd = fd; l->rx = rx; l->tx = tx;
+    l->fd = fd; l->rx = rx; l->tx = tx; l->frx = frx; l->ftx = ftx;
     l->created = mono();
     l->relatched_at = -RELATCH_INTERVAL_S;
     l->base_seq = -1;
