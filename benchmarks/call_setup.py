@@ -148,8 +148,10 @@ async def lifecycle(c: FabricClient, caller: Softphone, callee: Softphone) -> tu
 
 
 async def drive(clients: list[FabricClient], exts: list[tuple[int, str, str]], seconds: float,
-                warmup_s: float, cpu_probe: Any = None) -> dict[str, Any]:
-    """Run one lifecycle loop per extension pair; measure after the warm-up."""
+                warmup_s: float, cpu_probe: Any = None, counter: Any = None) -> dict[str, Any]:
+    """Run one lifecycle loop per extension pair; measure after the warm-up. ``counter``
+    (optional): ``await counter(True)`` when measuring starts, ``await counter(False)`` (a
+    dict of totals) when it stops; the totals are reported per lifecycle."""
     ringing_ms: list[float] = []
     answered_ms: list[float] = []
     done = 0
@@ -178,17 +180,23 @@ async def drive(clients: list[FabricClient], exts: list[tuple[int, str, str]], s
     await asyncio.sleep(warmup_s)
     measuring.set()
     cpu_before = cpu_probe() if cpu_probe else {}
+    if counter is not None:
+        await counter(True)
     started = time.perf_counter()
     await asyncio.sleep(seconds)
     stop.set()
     elapsed = time.perf_counter() - started
     cpu_after = cpu_probe() if cpu_probe else {}
+    counted = await counter(False) if counter is not None else {}
     await asyncio.gather(*tasks, return_exceptions=True)
     cpu_ms = {k: round((cpu_after[k] - cpu_before[k]) * 1000 / max(done, 1), 2)
               for k in cpu_before if k in cpu_after}
     if cpu_ms:
         cpu_ms["total"] = round(sum(cpu_ms.values()), 2)
+    per = {name: {label: round(n / max(done, 1), 2) for label, n in sorted(counts.items())}
+           for name, counts in counted.items()}
     return {
+        **({"requests_per_lifecycle": per} if per else {}),
         "cpu_ms_per_lifecycle": cpu_ms,
         "lifecycles": done,
         "seconds": elapsed,
@@ -242,6 +250,18 @@ async def process_groups(system: Any) -> dict[str, list[int]]:
     return groups
 
 
+async def idle_cpu(groups: dict[str, list[int]], seconds: float) -> dict[str, float]:
+    """CPU ms per second each process group spends with no call going (its background: Ray,
+    metrics, timers, other clients of a shared node); over a phase it is spread across its
+    lifecycles, so a slower phase carries more of it per lifecycle."""
+    if seconds <= 0:
+        return {}
+    before = cpu_seconds(groups)
+    await asyncio.sleep(seconds)
+    after = cpu_seconds(groups)
+    return {k: round((after[k] - before[k]) * 1000 / seconds, 1) for k in before}
+
+
 async def bench_fabric(args: argparse.Namespace, run: Path, cassandra: str = "",
                        jvm_pid: int | None = None) -> dict[str, Any]:
     """One phase: start the fabric (embedded store, or Cassandra at ``cassandra``), drive it."""
@@ -261,8 +281,16 @@ async def bench_fabric(args: argparse.Namespace, run: Path, cassandra: str = "",
         if args.profile_hosts:
             for host_id in system.hosts:
                 await system.run_on_host(host_id, "benchmarks.call_setup:host_profile_start")
+        counter = None
+        if args.count_requests and cassandra:
+            async def counter(start: bool) -> dict[str, dict[str, int]]:
+                return {host_id: await system.run_on_host(
+                    host_id, "benchmarks.call_setup:host_count_requests", start)
+                    for host_id in system.hosts}
+        idle = await idle_cpu(groups, args.idle_seconds)
         result = await drive(clients, exts, args.seconds, args.warmup,
-                             lambda: cpu_seconds(groups))
+                             lambda: cpu_seconds(groups), counter)
+        result["idle_cpu_ms_per_s"] = idle
         if args.profile_hosts:
             for host_id in system.hosts:
                 text = await system.run_on_host(host_id, "benchmarks.call_setup:host_profile_stop")
@@ -308,6 +336,13 @@ async def host_profile_stop(runtime: Any, top: int = 25) -> str:
     stats.sort_stats("tottime").print_stats(top)
     stats.sort_stats("cumtime").print_stats(top)
     return out.getvalue()
+
+
+async def host_count_requests(runtime: Any, start: bool) -> dict[str, int]:
+    """Start counting this host's Cassandra requests, or stop and return the counts."""
+    from fabric.storage.cassandra_session import count_requests
+
+    return count_requests(start)
 
 
 # ---- the baseline: one Ray actor per call -------------------------------------------------
@@ -469,6 +504,10 @@ def main() -> int:
                    help="also run the one-Ray-actor-per-call baseline with --cassandra")
     p.add_argument("--profile", action="store_true", help="also profile in one process")
     p.add_argument("--profile-seconds", type=float, default=10.0)
+    p.add_argument("--idle-seconds", type=float, default=3.0,
+                   help="measure each process group's CPU with no load first (0: skip)")
+    p.add_argument("--count-requests", action="store_true",
+                   help="count each host's Cassandra requests per lifecycle, by statement")
     p.add_argument("--profile-hosts", action="store_true",
                    help="cProfile the gateway and actor host processes during the run")
     args = p.parse_args()
@@ -491,9 +530,13 @@ def main() -> int:
         "p50_dial_to_ringing_ms": _num(ours["p50_ringing_ms"]),
         "p99_dial_to_ringing_ms": _num(ours["p99_ringing_ms"]),
         "cpu_ms_per_lifecycle": ours["cpu_ms_per_lifecycle"],
+        "idle_cpu_ms_per_s": ours.get("idle_cpu_ms_per_s", {}),
+        **({"requests_per_lifecycle": ours["requests_per_lifecycle"]}
+           if "requests_per_lifecycle" in ours else {}),
         "baseline_p50_dial_to_ringing_ms": _num(base["p50_ringing_ms"]),
         "baseline_p99_dial_to_ringing_ms": _num(base["p99_ringing_ms"]),
         "baseline_cpu_ms_per_lifecycle": base.get("cpu_ms_per_lifecycle", {}),
+        "baseline_idle_cpu_ms_per_s": base.get("idle_cpu_ms_per_s", {}),
         "errors": sum(ours["errors"].values()),
         "concurrency": args.concurrency,
         "tenants": args.tenants,

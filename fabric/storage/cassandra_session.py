@@ -7,17 +7,25 @@
   in Python) cost client CPU for nothing we use.
 - Load balancing: token-aware over DC-aware round robin on the configured local DC, so
   LOCAL_QUORUM stays in the local DC and each request goes to a replica.
+- Rows are the driver's named tuples, but each distinct column list's tuple class is made
+  once (:func:`row_factory`): the driver's default makes a new class per response, which
+  cost more client CPU than the rest of a claim's response handling.
 - Every driver error becomes :class:`fabric.errors.Unavailable` (retryable), except a CAS
   write timeout, which the caller must resolve by reading back (see the state store).
+- Diagnostics: :func:`count_requests` counts the requests this process sends, by statement
+  (a batch by its type and its statements), e.g. per call lifecycle in
+  ``benchmarks/call_setup.py --count-requests``; off (one ``None`` test per request) unless
+  started.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import threading
 import weakref
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +44,7 @@ from cassandra.policies import (
     ExponentialReconnectionPolicy,
     TokenAwarePolicy,
 )
+from cassandra.query import named_tuple_factory
 
 from fabric.config import StorageSettings
 from fabric.errors import FabricError, InvalidArgument, Unavailable
@@ -85,6 +94,18 @@ def tls_context(settings: StorageSettings) -> ssl.SSLContext | None:
     return context
 
 
+@functools.lru_cache(maxsize=1024)
+def _row_class(colnames: tuple[str, ...]) -> Any:
+    """The driver's named tuple class for these column names (made once)."""
+    return type(named_tuple_factory(list(colnames), [(None,) * len(colnames)])[0])
+
+
+def row_factory(colnames: list[str], rows: list[Any]) -> list[Any]:
+    """The driver's ``named_tuple_factory``, with each column list's class cached."""
+    row = _row_class(tuple(colnames))
+    return [row(*values) for values in rows]
+
+
 def connect_sync(settings: StorageSettings, *, use_keyspace: bool = True) -> CassandraConnection:
     """Connect (blocking), on the settings' keyspace unless ``use_keyspace`` is False."""
     profile = ExecutionProfile(
@@ -93,6 +114,7 @@ def connect_sync(settings: StorageSettings, *, use_keyspace: bool = True) -> Cas
         ),
         request_timeout=REQUEST_TIMEOUT_S,
         consistency_level=consistency_of(settings.consistency),
+        row_factory=row_factory,
     )
     cluster = Cluster(
         contact_points=list(settings.cassandra_hosts),
@@ -169,9 +191,50 @@ def _bridge(loop: asyncio.AbstractEventLoop) -> _LoopBridge:
     return bridge
 
 
+_counts: Counter[str] | None = None
+
+
+def count_requests(start: bool) -> dict[str, int]:
+    """Start counting requests (``True``: counts so far are dropped), or stop and return
+    them: ``statement label -> requests``; a batch counts as ``BATCH <type> <n>`` (n =
+    statements) and each statement in it as ``  in batch: <label>``."""
+    global _counts
+    counts = dict(_counts or {})
+    _counts = Counter() if start else None
+    return counts
+
+
+def statement_label(statement: Any) -> str:
+    """A short name of a statement: its CQL's first words, ``IF`` and ``TIMESTAMP`` kept."""
+    prepared = getattr(statement, "prepared_statement", None)
+    text = getattr(prepared, "query_string", None) or getattr(statement, "query_string", None)
+    text = str(text if text is not None else statement)
+    words = text.split()
+    label = " ".join(words[:5])
+    for marker in ("IF", "TIMESTAMP"):
+        if marker in words:
+            label += f" ..{marker}"
+    return label
+
+
+def _count(session: Session, statement: Any) -> None:
+    assert _counts is not None
+    inner = getattr(statement, "_statements_and_parameters", None)
+    if inner is None:
+        _counts[statement_label(statement)] += 1
+        return
+    _counts[f"BATCH {statement.batch_type.name} {len(inner)}"] += 1
+    known = session.cluster._prepared_statements
+    for is_prepared, query, _ in inner:
+        label = statement_label(known.get(query, query) if is_prepared else query)
+        _counts[f"  in batch: {label}"] += 1
+
+
 def aexecute(session: Session, statement: Any, params: Any = None) -> asyncio.Future[Any]:
     """Run a statement with the driver's async API; the future yields the first page's rows."""
     loop = asyncio.get_running_loop()
+    if _counts is not None:
+        _count(session, statement)
     future: asyncio.Future[Any] = loop.create_future()
     try:
         response = session.execute_async(statement, params)
