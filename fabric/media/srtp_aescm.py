@@ -82,6 +82,8 @@ class AesCmContext(SrtpContext):
 
     def __init__(self, module: ModuleType, suite: SrtpSuite, key: bytes, salt: bytes,
                  inbound: bool) -> None:
+        if suite is not SUITE or not available(module):
+            raise RuntimeError(f"no precomputed transform for {suite.value} here")
         super().__init__(srtp_session(suite, key, salt, inbound))
         ffi, lib = module.ffi, module.lib
         raw = lib.fs_new(key, salt)

@@ -36,8 +36,9 @@ typedef int (*srtp_fn)(void *ctx, void *hdr, int *len);
 typedef struct {
     pthread_t thread;
     pthread_mutex_t mu;
-    int efd, running, capacity, nfree;
+    int efd, running, capacity, nfree, npending;
     int *free_slots;
+    int *pending; /* legs whose socket may still hold packets (edge-triggered: no new event) */
     fp_leg *legs;
     srtp_fn protect, unprotect, protect_rtcp, unprotect_rtcp;
     unsigned long long batches, wakeups;
@@ -67,9 +68,10 @@ void *fp_new(int capacity, uintptr_t protect, uintptr_t unprotect,
     if (!e) return NULL;
     e->legs = calloc((size_t)capacity, sizeof(fp_leg));
     e->free_slots = calloc((size_t)capacity, sizeof(int));
+    e->pending = calloc(2 * (size_t)capacity, sizeof(int)); /* a round: carried + new */
     e->efd = epoll_create1(EPOLL_CLOEXEC);
-    if (!e->legs || !e->free_slots || e->efd < 0) {
-        free(e->legs); free(e->free_slots); free(e);
+    if (!e->legs || !e->free_slots || !e->pending || e->efd < 0) {
+        free(e->legs); free(e->free_slots); free(e->pending); free(e);
         return NULL;
     }
     e->capacity = capacity;
@@ -230,12 +232,18 @@ static void on_packet(engine_t *e, fp_leg *l, unsigned char *data, int n, unsign
     if (!sent) l->drop_no_peer++;
 }
 
-static void drain(engine_t *e, int handle) {
+/* read the leg's socket until it is empty (recvmmsg returned fewer than a batch: the next
+ * datagram raises a new edge) or for at most 4 batches; 1 when it may still hold packets */
+static int drain(engine_t *e, int handle) {
     fp_leg *l = &e->legs[handle];
     for (int round = 0; round < 4 && l->active; round++) {
         for (int i = 0; i < BATCH; i++) e->rmsg[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
         int n = recvmmsg(l->fd, e->rmsg, BATCH, MSG_DONTWAIT, NULL);
-        if (n <= 0) break;
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+            continue; /* an error queued on the socket (ICMP, EINTR): the data is behind it */
+        }
+        if (n == 0) return 0;
         e->batches++;
         double now = mono();
         for (int i = 0; i < n; i++) {
@@ -244,7 +252,16 @@ static void drain(engine_t *e, int handle) {
             on_packet(e, l, e->rbuf[i], (int)e->rmsg[i].msg_len, a->sin_addr.s_addr,
                       a->sin_port, now);
         }
-        if (n < BATCH) break;
+        if (n < BATCH) return 0;
+    }
+    return l->active;
+}
+
+static void serve(engine_t *e, int h) {
+    if (h < 0 || h >= e->capacity || !e->legs[h].active) return;
+    if (drain(e, h) && !e->legs[h].queued) {
+        e->legs[h].queued = 1;
+        e->pending[e->npending++] = h;
     }
 }
 
@@ -252,14 +269,21 @@ static void *run(void *arg) {
     engine_t *e = arg;
     struct epoll_event ev[64];
     while (__atomic_load_n(&e->running, __ATOMIC_ACQUIRE)) {
-        int n = epoll_wait(e->efd, ev, 64, 100);
-        if (n <= 0) continue;
+        /* sockets are edge-triggered (a level-triggered set polls every ready socket again
+         * at the next epoll_wait): a socket left with packets (a flood) waits in `pending`
+         * and is served on the next round without sleeping */
+        int n = epoll_wait(e->efd, ev, 64, e->npending ? 0 : 100);
+        if (n < 0) n = 0;
+        if (n == 0 && !e->npending) continue;
         pthread_mutex_lock(&e->mu);
         e->wakeups++;
-        for (int i = 0; i < n; i++) {
-            int h = (int)ev[i].data.u32;
-            if (h >= 0 && h < e->capacity && e->legs[h].active) drain(e, h);
-        }
+        int carried = e->npending;
+        for (int i = 0; i < carried; i++) e->legs[e->pending[i]].queued = 0;
+        for (int i = 0; i < n; i++) serve(e, (int)ev[i].data.u32);
+        /* the carried-over legs after this round's events; serve() re-queues behind them */
+        for (int i = 0; i < carried; i++) serve(e, e->pending[i]);
+        memmove(e->pending, e->pending + carried, (size_t)(e->npending - carried) * sizeof(int));
+        e->npending -= carried;
         /* one flush per wake-up, not per socket: the datagrams of the whole round leave
          * back to back (a receiver woken by the first finds the rest queued; measured:
          * the wake-ups of receivers were ~27% of the loop's CPU at 500 calls when each
@@ -296,7 +320,7 @@ int fp_leg_add(void *engine, int fd, void *rx, void *tx, void *frx, void *ftx,
     l->relatched_at = -RELATCH_INTERVAL_S;
     l->base_seq = -1;
     if (declared_port) { l->remote_ip = declared_ip; l->remote_port = declared_port; l->has_remote = 1; }
-    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)h};
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u32 = (uint32_t)h};
     if (epoll_ctl(e->efd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         e->free_slots[e->nfree++] = h;
         pthread_mutex_unlock(&e->mu);
@@ -341,6 +365,13 @@ void fp_detach(void *engine, int *handles, int n) {
             p->npeers = m;
         }
         epoll_ctl(e->efd, EPOLL_CTL_DEL, l->fd, NULL);
+        if (l->queued) { /* out of the pending list: a reused slot is queued afresh */
+            int m = 0;
+            for (int j = 0; j < e->npending; j++)
+                if (e->pending[j] != h) e->pending[m++] = e->pending[j];
+            e->npending = m;
+            l->queued = 0;
+        }
         l->active = 0;
         l->npeers = 0;
         e->free_slots[e->nfree++] = h;

@@ -11,6 +11,7 @@ typedef struct {
     unsigned long long packets_in, bytes_in, packets_out, bytes_out, rtcp_in, rtcp_out;
     unsigned long long drop_auth, drop_replay, drop_source, drop_malformed, drop_no_peer;
     unsigned long long relatches;
+    int queued; /* in the loop's list of sockets to read again */
 } fp_leg;
 
 void *fp_new(int capacity, uintptr_t protect, uintptr_t unprotect,

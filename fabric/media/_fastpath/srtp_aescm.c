@@ -24,8 +24,12 @@
 #define FS_PARSE_ERR 21
 
 typedef struct { /* OpenSSL's SHA_CTX (stable since 0.9.8) */
-    unsigned int h0, h1, h2, h3, h4, Nl, Nh, data[16], num;
+    unsigned int h[5], Nl, Nh, data[16], num;
 } fs_sha_ctx;
+
+typedef struct { /* a SHA_CTX after whole blocks: its chaining value and length only */
+    unsigned int h[5], Nl, Nh;
+} fs_sha_state;
 
 static struct {
     int state; /* 1: loaded */
@@ -35,6 +39,7 @@ static struct {
     int (*enc_init)(void *, const void *, void *, const unsigned char *, const unsigned char *);
     int (*set_padding)(void *, int);
     int (*enc_update)(void *, unsigned char *, int *, const unsigned char *, int);
+    int (*cipher)(void *, unsigned char *, const unsigned char *, unsigned int);
     int (*sha1_init)(fs_sha_ctx *);
     int (*sha1_update)(fs_sha_ctx *, const void *, size_t);
     int (*sha1_final)(unsigned char *, fs_sha_ctx *);
@@ -42,17 +47,19 @@ static struct {
 
 typedef struct {
     uint32_t ssrc;
-    int used;
-    unsigned long long last_use;
-    uint64_t index;  /* highest packet index (ROC << 16 | SEQ) */
-    uint64_t lo, hi; /* bit k set: index - k was seen (k < 128) */
+    uint32_t last_use; /* 0: a free entry */
+    uint64_t index;    /* highest packet index (ROC << 16 | SEQ) */
+    uint64_t lo, hi;   /* bit k set: index - k was seen (k < 128) */
 } fs_stream;
 
+/* laid out for the cache (the state of 1,000 legs does not stay in it between two packets of
+ * a leg): what every packet reads is in the first two lines, the first SSRC's entry with it */
 typedef struct {
     void *aes; /* AES-128-ECB keyed with the session key */
     unsigned char salt[14];
-    fs_sha_ctx inner, outer;
-    unsigned long long tick;
+    uint32_t tick;
+    fs_sha_state inner, outer; /* HMAC-SHA1 after the key XOR ipad / opad block */
+    uint32_t spare;
     fs_stream s[FS_SSRCS];
 } fs_t;
 
@@ -69,6 +76,7 @@ int fs_init(const char *lib) {
     SYM(enc_init, "EVP_EncryptInit_ex");
     SYM(set_padding, "EVP_CIPHER_CTX_set_padding");
     SYM(enc_update, "EVP_EncryptUpdate");
+    SYM(cipher, "EVP_Cipher");
     SYM(sha1_init, "SHA1_Init");
     SYM(sha1_update, "SHA1_Update");
     SYM(sha1_final, "SHA1_Final");
@@ -126,21 +134,26 @@ void fs_free(void *tp) {
 /* a transform for one direction of a leg (master key 16 bytes, master salt 14 bytes) */
 void *fs_new(const unsigned char *mkey, const unsigned char *msalt) {
     if (C.state <= 0) return NULL;
-    fs_t *t = calloc(1, sizeof(fs_t));
+    fs_t *t = aligned_alloc(64, (sizeof(fs_t) + 63) / 64 * 64);
     if (!t) return NULL;
+    memset(t, 0, sizeof(*t));
     unsigned char key[16], auth[20], pad[64];
     if (fs_derive(mkey, msalt, key, auth, t->salt) != 0 || !(t->aes = fs_ecb(key))) {
         fs_free(t);
         return NULL;
     }
-    memset(pad, 0x36, sizeof pad);
-    for (int i = 0; i < 20; i++) pad[i] ^= auth[i];
-    C.sha1_init(&t->inner);
-    C.sha1_update(&t->inner, pad, 64);
-    memset(pad, 0x5c, sizeof pad);
-    for (int i = 0; i < 20; i++) pad[i] ^= auth[i];
-    C.sha1_init(&t->outer);
-    C.sha1_update(&t->outer, pad, 64);
+    fs_sha_ctx c;
+    fs_sha_state *states[2] = {&t->inner, &t->outer};
+    for (int k = 0; k < 2; k++) {
+        memset(pad, k ? 0x5c : 0x36, sizeof pad);
+        for (int i = 0; i < 20; i++) pad[i] ^= auth[i];
+        C.sha1_init(&c);
+        C.sha1_update(&c, pad, 64);
+        memcpy(states[k]->h, c.h, sizeof c.h);
+        states[k]->Nl = c.Nl;
+        states[k]->Nh = c.Nh;
+    }
+    memset(&c, 0, sizeof c);
     memset(key, 0, sizeof key); memset(auth, 0, sizeof auth); memset(pad, 0, sizeof pad);
     return t;
 }
@@ -158,19 +171,27 @@ static int fs_header(const unsigned char *p, int len) {
 
 static fs_stream *fs_find(fs_t *t, uint32_t ssrc) {
     for (int i = 0; i < FS_SSRCS; i++)
-        if (t->s[i].used && t->s[i].ssrc == ssrc) return &t->s[i];
+        if (t->s[i].last_use && t->s[i].ssrc == ssrc) return &t->s[i];
     return NULL;
+}
+
+static void fs_touch(fs_t *t, fs_stream *st) {
+    if (++t->tick == 0) { /* 2^32 packets: restart the ages, keeping their order roughly */
+        for (int i = 0; i < FS_SSRCS; i++) if (t->s[i].last_use) t->s[i].last_use = 1;
+        t->tick = 2;
+    }
+    st->last_use = t->tick;
 }
 
 static fs_stream *fs_add(fs_t *t, uint32_t ssrc) {
     fs_stream *v = &t->s[0];
     for (int i = 0; i < FS_SSRCS; i++) {
-        if (!t->s[i].used) { v = &t->s[i]; break; }
+        if (!t->s[i].last_use) { v = &t->s[i]; break; }
         if (t->s[i].last_use < v->last_use) v = &t->s[i];
     }
     memset(v, 0, sizeof(*v));
     v->ssrc = ssrc;
-    v->used = 1;
+    fs_touch(t, v);
     return v;
 }
 
@@ -232,21 +253,38 @@ static int fs_crypt(fs_t *t, uint32_t ssrc, uint64_t index, unsigned char *data,
         ctr[16 * b + 14] = (unsigned char)(b >> 8);
         ctr[16 * b + 15] = (unsigned char)b;
     }
-    int outl = 0;
-    if (C.enc_update(t->aes, ks, &outl, ctr, 16 * blocks) != 1) return 8; /* cipher_fail */
-    for (int i = 0; i < n; i++) data[i] ^= ks[i];
+    /* EVP_Cipher: the provider's cipher call without EVP_EncryptUpdate's buffering (ECB,
+     * whole blocks, no padding); > 0 on success */
+    if (C.cipher(t->aes, ks, ctr, (unsigned int)(16 * blocks)) <= 0) return 8; /* cipher_fail */
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t a, b;
+        memcpy(&a, data + i, 8);
+        memcpy(&b, ks + i, 8);
+        a ^= b;
+        memcpy(data + i, &a, 8);
+    }
+    for (; i < n; i++) data[i] ^= ks[i];
     return FS_OK;
 }
 
-static void fs_tag(fs_t *t, const unsigned char *p, int n, uint32_t roc, unsigned char *out) {
-    unsigned char r[4] = {(unsigned char)(roc >> 24), (unsigned char)(roc >> 16),
-                          (unsigned char)(roc >> 8), (unsigned char)roc};
+static void fs_resume(fs_sha_ctx *c, const fs_sha_state *s) {
+    memcpy(c->h, s->h, sizeof c->h);
+    c->Nl = s->Nl;
+    c->Nh = s->Nh;
+    c->num = 0;
+}
+
+/* HMAC-SHA1 of p[0:n] || ROC into out (20 bytes); p[n:n+4] is scratch (the tag's place) */
+static void fs_tag(fs_t *t, unsigned char *p, int n, uint32_t roc, unsigned char *out) {
+    p[n] = (unsigned char)(roc >> 24); p[n + 1] = (unsigned char)(roc >> 16);
+    p[n + 2] = (unsigned char)(roc >> 8); p[n + 3] = (unsigned char)roc;
     unsigned char inner[20];
-    fs_sha_ctx c = t->inner;
-    C.sha1_update(&c, p, (size_t)n);
-    C.sha1_update(&c, r, 4);
+    fs_sha_ctx c;
+    fs_resume(&c, &t->inner);
+    C.sha1_update(&c, p, (size_t)n + 4);
     C.sha1_final(inner, &c);
-    c = t->outer;
+    fs_resume(&c, &t->outer);
     C.sha1_update(&c, inner, 20);
     C.sha1_final(out, &c);
 }
@@ -259,8 +297,8 @@ int fs_protect(void *tp, void *pkt, int *len) {
     if (hl < 0) return FS_PARSE_ERR;
     uint32_t ssrc = ((uint32_t)p[8] << 24) | ((uint32_t)p[9] << 16) | ((uint32_t)p[10] << 8) | p[11];
     fs_stream *st = fs_find(t, ssrc);
-    if (!st) st = fs_add(t, ssrc);
-    st->last_use = ++t->tick;
+    if (st) fs_touch(t, st);
+    else st = fs_add(t, ssrc);
     uint64_t index;
     int delta = fs_estimate(st, (uint16_t)((p[2] << 8) | p[3]), &index);
     int status = fs_check(st, delta);
@@ -296,15 +334,16 @@ int fs_unprotect(void *tp, void *pkt, int *len) {
         index = seq;
         delta = seq;
     }
-    unsigned char tag[20];
+    unsigned char tag[20], got[FS_TAG];
+    memcpy(got, p + n, FS_TAG);
     fs_tag(t, p, n, (uint32_t)(index >> 16), tag);
     unsigned char diff = 0;
-    for (int i = 0; i < FS_TAG; i++) diff |= (unsigned char)(tag[i] ^ p[n + i]);
+    for (int i = 0; i < FS_TAG; i++) diff |= (unsigned char)(tag[i] ^ got[i]);
     if (diff) return FS_AUTH_FAIL;
     int status = fs_crypt(t, ssrc, index, p + hl, n - hl);
     if (status) return status;
-    if (!st) st = fs_add(t, ssrc);
-    st->last_use = ++t->tick;
+    if (st) fs_touch(t, st);
+    else st = fs_add(t, ssrc);
     fs_note(st, delta, index);
     *len = n;
     return FS_OK;
