@@ -19,6 +19,7 @@ from fabric.errors import FailedPrecondition, InvalidArgument, NotFound
 from fabric.storage.base import CdrStore, Reminder, ReminderStore, StateStore
 from fabric.storage.cassandra_actor import CassandraReminderStore, CassandraStateStore
 from fabric.storage.cassandra_cdr import CassandraCdrStore
+from fabric.storage.cassandra_reminders import BUCKET_S, FLOOR_MARGIN_S
 from fabric.storage.cassandra_session import connect_sync
 from fabric.storage.sqlite_actor import SqliteReminderStore, SqliteStateStore, open_actor_db
 from fabric.storage.sqlite_cdr import SqliteCdrStore
@@ -365,6 +366,39 @@ async def test_reminders_due_earliest_first_move_and_cancel(reminder_store):
     assert [r for r in await reminder_store.due(base + 10) if r.key == key] == []
     later = [r for r in await reminder_store.due(base + 4 * 3600) if r.key == key]
     assert [r.name for r in later] == ["timeout", "remind"]
+
+
+@pytest.mark.cassandra
+async def test_cassandra_reminder_scans_start_at_their_floor(cassandra_settings):
+    """After a full read of an hour, a scan reads from the earliest live due it found less
+    FLOOR_MARGIN_S (the tombstones of cancelled reminders below stay unread); a reminder
+    below that is found by the next full read."""
+    store = await CassandraReminderStore.open(cassandra_settings)
+    try:
+        key = uuid.uuid4().hex
+        hour = 500_000 + uuid.uuid4().int % 100_000  # an hour of this test's own
+        base = hour * BUCKET_S + 1800.0
+
+        def mine(found: list[Reminder]) -> list[tuple[str, float]]:
+            return [(r.name, r.due) for r in found if r.key == key]
+
+        await store.upsert(Reminder("k", key, "live", base))
+        assert mine(await store.due(base + 100)) == [("live", base)]  # the first read: full
+        store.full_scan_s = 3600.0  # the next reads start at the floor
+        early = base - FLOOR_MARGIN_S - 100
+        near = base - FLOOR_MARGIN_S + 10
+        await store.upsert(Reminder("k", key, "early", early))
+        assert mine(await store.due(base + 100)) == [("live", base)]  # below the floor's margin
+        await store.upsert(Reminder("k", key, "near", near))
+        assert mine(await store.due(base + 100)) == [("near", near), ("live", base)]
+        store.full_scan_s = 0.0
+        assert mine(await store.due(base + 100)) == [("early", early), ("near", near),
+                                                     ("live", base)]
+        for name in ("early", "near", "live"):
+            await store.cancel("k", key, name)
+        assert mine(await store.due(base + 100)) == []
+    finally:
+        await store.close()
 
 
 async def test_reminders_limit(reminder_store):
