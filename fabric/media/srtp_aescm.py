@@ -4,17 +4,21 @@ session (the C code: ``fabric/media/_fastpath/srtp_aescm.c``, part of the compil
 Why hand-written protocol code next to libsrtp: in the relay, libsrtp (the copy inside
 pylibsrtp, on OpenSSL 3) re-initialises OpenSSL's EVP cipher and HMAC contexts for every
 packet (``evp_cipher_init_internal``, ``HMAC_Init_ex``, ``EVP_MD_CTX_copy_ex``) and looks
-streams up in a list; perf of the relay at 500 calls put libsrtp at 35-45% of the relay's CPU,
-of which the AES and SHA-1 arithmetic was ~6%. Measured unprotect + protect of a 172-byte
-packet (1,000 sessions round-robin, a loopback send + receive between packets as the relay
-has, 3 runs of 40,000 packets): libsrtp 1.83-1.95 µs, this transform 0.84-0.87 µs; hot in
-cache 1.09-1.55 µs against 0.68-0.79 µs. The relay figures are in benchmarks/media_relay.py's
-runs and the issue-18 note.
+streams up in a list; perf of the relay at 500 calls put libsrtp at 35-45% of the relay's CPU
+(~6 µs of ~15 µs per forwarded packet), of which the AES and SHA-1 arithmetic was ~6%.
+Measured with ``python -m benchmarks.mediabench.srtp_micro`` (unprotect + protect of a
+172-byte packet, µs per packet, several runs on the shared 2-core machine): one session hot
+in the cache libsrtp 1.09-1.17, this transform 0.59-0.63; 1,000 sessions round-robin
+1.42-1.57 against 0.63-0.75; the same with 1 MB of other memory read between packets (what
+the kernel and the other legs do to the cache in the relay) 2.9-4.7 against 0.77-1.18. In the
+relay (benchmarks/media_relay.py, 500 calls, same run against the same relay on libsrtp):
+~69-79k packets/s per core on libsrtp, ~86-125k on this transform; perf then puts libcrypto
+plus this code at ~25% of the relay's CPU (~2.5 µs per packet), the kernel at 65-69%.
 
 What it does per session, once: the RFC 3711 4.3 key derivation (AES-CM PRF, key derivation
 rate 0; checked against RFC 3711 Appendix B.3 in the tests), an AES-128-ECB context keyed with
 the session key, HMAC-SHA1's inner and outer SHA-1 states. Per packet: the packet's counter
-blocks encrypted in one ``EVP_EncryptUpdate`` and XORed in, the tag from copies of the two
+blocks encrypted in one ``EVP_Cipher`` call (ECB) and XORed in, the tag from copies of the two
 states. Rollover counter, index estimate and the 128-packet replay window follow libsrtp's
 ``rdbx`` (same status codes, so drops are counted as before: ``drop_auth``, ``drop_replay``),
 per SSRC for up to 8 SSRCs per direction. The crypto itself stays OpenSSL's.
