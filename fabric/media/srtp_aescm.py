@@ -11,9 +11,11 @@ Measured with ``python -m benchmarks.mediabench.srtp_micro`` (unprotect + protec
 in the cache libsrtp 1.09-1.17, this transform 0.59-0.63; 1,000 sessions round-robin
 1.42-1.57 against 0.63-0.75; the same with 1 MB of other memory read between packets (what
 the kernel and the other legs do to the cache in the relay) 2.9-4.7 against 0.77-1.18. In the
-relay (benchmarks/media_relay.py, 500 calls, same run against the same relay on libsrtp):
-~69-79k packets/s per core on libsrtp, ~86-125k on this transform; perf then puts libcrypto
-plus this code at ~25% of the relay's CPU (~2.5 µs per packet), the kernel at 65-69%.
+relay (benchmarks/media_relay.py --calls 500, three runs alternating with
+``FABRIC_MEDIA_SRTP_TRANSFORM=libsrtp``, the same compiled loop otherwise): 69-93k packets/s
+per core on libsrtp, 99-119k on this transform (1.28-1.46x pairwise), p99 2.1-10.2 ms against
+2.8-5.6 ms; perf then puts libcrypto plus this code at ~25% of the relay's CPU (~2.5 µs per
+packet) and the kernel at 65-69%.
 
 What it does per session, once: the RFC 3711 4.3 key derivation (AES-CM PRF, key derivation
 rate 0; checked against RFC 3711 Appendix B.3 in the tests), an AES-128-ECB context keyed with

@@ -242,6 +242,7 @@ static void fs_note(fs_stream *st, int delta, uint64_t guess) {
 static int fs_crypt(fs_t *t, uint32_t ssrc, uint64_t index, unsigned char *data, int n) {
     unsigned char ctr[FS_MAX_BLOCKS * 16], ks[FS_MAX_BLOCKS * 16], iv[16];
     int blocks = (n + 15) / 16;
+    if (blocks == 0) return FS_OK; /* an RTP packet without payload (a keep-alive) */
     if (blocks > FS_MAX_BLOCKS) return FS_PARSE_ERR;
     memcpy(iv, t->salt, 14);
     iv[14] = iv[15] = 0;

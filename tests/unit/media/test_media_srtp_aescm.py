@@ -75,6 +75,8 @@ def test_ours_accepts_libsrtp_across_a_wrap_with_csrc_and_extension(module: Modu
     for i, seq in enumerate(range(65530, 65536 + 20)):
         packet = rtp(seq, csrc=i % 3, ext=i % 2 == 1)
         assert ours.unprotect(bytes(theirs.protect(packet))) == packet
+    empty = struct.pack("!BBHII", 0x80, 0, 30, 0, 0x1234)  # no payload: a keep-alive
+    assert ours.unprotect(bytes(theirs.protect(empty))) == empty
     # a second SSRC on the same leg starts its own rollover counter, as libsrtp's streams do
     assert ours.unprotect(bytes(theirs.protect(rtp(7, ssrc=99)))) == rtp(7, ssrc=99)
 
@@ -105,6 +107,8 @@ def test_protect_after_libsrtp_state_matches_libsrtp_bytes(module: ModuleType) -
     theirs = srtp_session(SUITE, *key, inbound=False)
     for seq in (0, 1, 65535, 0, 1, 2):
         assert ours.protect(rtp(seq)) == bytes(theirs.protect(rtp(seq)))
+    empty = struct.pack("!BBHII", 0x80, 0, 3, 0, 0x1234)
+    assert ours.protect(empty) == bytes(theirs.protect(empty))
 
 
 def test_other_suites_and_a_missing_libcrypto_keep_libsrtp(
