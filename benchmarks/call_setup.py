@@ -107,14 +107,14 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cassandra_pid(explicit: int = 0) -> int | None:
+def cassandra_pid(explicit: int = 0, launcher_dir: Path = DEFAULT_DIR) -> int | None:
     """The JVM of the launcher's node (``.run/cassandra``), or any CassandraDaemon."""
     if explicit:
         return explicit
     from cluster.cassandra import ClusterLayout
     from cluster.cassandra_process import node_pid
 
-    layout = ClusterLayout.load(DEFAULT_DIR)
+    layout = ClusterLayout.load(launcher_dir)
     for node in layout.nodes if layout is not None else []:
         pid = node_pid(node)
         if pid is not None:
@@ -208,14 +208,15 @@ async def drive(clients: list[FabricClient], exts: list[tuple[int, str, str]], s
     }
 
 
-def fabric_settings(run: Path, hosts: int, cassandra: str = "") -> FabricSettings:
+def fabric_settings(run: Path, hosts: int, cassandra: str = "",
+                    launcher_dir: Path = DEFAULT_DIR) -> FabricSettings:
     """Settings of a benchmark fabric under ``run`` (a free API port, no metrics port)."""
     storage: dict[str, Any] = {"data_dir": run / "data", "spool_dir": run / "spool"}
     if cassandra:
         host, _, cport = cassandra.rpartition(":")
         storage.update(backend="cassandra", cassandra_hosts=[host], cassandra_port=int(cport),
                        keyspace=f"bench_{os.getpid()}", consistency="LOCAL_QUORUM",
-                       **client_settings(DEFAULT_DIR))  # the launcher's role, password, CA
+                       **client_settings(launcher_dir))  # the launcher's role, password, CA
     return FabricSettings(
         storage=storage,  # type: ignore[arg-type]
         # one owner key drives every call: this measures throughput, not the per-key limit
@@ -265,7 +266,7 @@ async def idle_cpu(groups: dict[str, list[int]], seconds: float) -> dict[str, fl
 async def bench_fabric(args: argparse.Namespace, run: Path, cassandra: str = "",
                        jvm_pid: int | None = None) -> dict[str, Any]:
     """One phase: start the fabric (embedded store, or Cassandra at ``cassandra``), drive it."""
-    settings = fabric_settings(run, args.hosts, cassandra)
+    settings = fabric_settings(run, args.hosts, cassandra, args.cassandra_dir)
     port = settings.api.port
     system = await start_system(settings)
     try:
@@ -467,7 +468,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if args.profile:
         out["in_process"] = await profile_in_process(args, run)
-    jvm_pid = cassandra_pid(args.cassandra_pid) if args.cassandra else None
+    jvm_pid = cassandra_pid(args.cassandra_pid, args.cassandra_dir) if args.cassandra else None
     cluster = LocalRayCluster(nodes=1, cpus_per_node=os.cpu_count() or 2).start()
     try:
         out["embedded"] = await bench_fabric(args, run / "embedded", jvm_pid=jvm_pid)
@@ -498,6 +499,8 @@ def main() -> int:
     p.add_argument("--baseline-concurrency", type=int, default=4)
     p.add_argument("--cassandra", default="",
                    help="host:port: a second phase with every store on Cassandra")
+    p.add_argument("--cassandra-dir", type=Path, default=DEFAULT_DIR,
+                   help="the launcher folder of the node (its role, password, CA and pid)")
     p.add_argument("--cassandra-pid", type=int, default=0,
                    help="the Cassandra JVM's pid (default: the launcher's node)")
     p.add_argument("--ray-baseline", action="store_true",
