@@ -14,6 +14,10 @@ pid from the launcher's pidfile, ``--cassandra-pid`` to name it) and a total. Wi
 ``--cassandra`` the JSON line's ``value`` is the Cassandra phase's lifecycles/s and ``ratio``
 is Cassandra over embedded (the embedded phase is the baseline). The JVM's CPU during the
 embedded phase is reported too: it is what other clients of a shared node cost meanwhile.
+Each phase first measures every process group's CPU with no call going (``idle_cpu_ms_per_s``,
+``--idle-seconds``): background is spread over a phase's lifecycles, so a slower phase
+carries more of it. ``--count-requests`` adds each host's Cassandra requests per lifecycle by
+statement (``requests_per_lifecycle``; a batch by its type and size, and its statements).
 
 Without ``--cassandra`` (or with ``--ray-baseline``) the baseline is the same lifecycle where
 each call is a Ray actor of its own (create the actor = dial, its first method = ringing,
