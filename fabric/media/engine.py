@@ -46,7 +46,7 @@ from fabric.media.legs import Leg, SdesLeg
 from fabric.media.ports import PortAllocator
 from fabric.media.sealsink import ContentOpener
 from fabric.media.session import RelaySession
-from fabric.media.srtp_aescm import srtp_context
+from fabric.media.srtp_aescm import srtp_context, transform_name
 from fabric.media.suites import check_key_material, new_key_material, parse_suite
 from fabric.media.types import (
     DropReason,
@@ -195,6 +195,12 @@ class RelayEngine:
     def dataplane(self) -> str:
         """Which data plane serves new SDES legs: ``compiled`` or ``python``."""
         return COMPILED if self._plane_module is not None else PYTHON
+
+    @property
+    def srtp_transform(self) -> str:
+        """Which SRTP transform new compiled AES_CM_128_HMAC_SHA1_80 legs get for RTP:
+        ``openssl`` (fabric.media.srtp_aescm) or ``libsrtp``."""
+        return transform_name(self._plane_module)
 
     # lifecycle -----------------------------------------------------------------------
 

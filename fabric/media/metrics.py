@@ -15,8 +15,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from fabric.media.fastpath import load_plane_module
-from fabric.media.srtp_aescm import LIBSRTP, OPENSSL, transform_name
+from fabric.media.srtp_aescm import LIBSRTP, OPENSSL
 
 if TYPE_CHECKING:
     from fabric.media.engine import RelayEngine
@@ -85,7 +84,7 @@ class RelayMetricsCollector(Collector):
             " (1 on the running one)",
             labels=["relay", "transform"],
         )
-        running = transform_name(load_plane_module(self._engine.config.dataplane))
+        running = self._engine.srtp_transform
         for name in (OPENSSL, LIBSRTP):
             transform.add_metric([relay, name], 1.0 if running == name else 0.0)
         yield transform
