@@ -22,6 +22,7 @@ from typing import Any
 
 from fabric.media._fastpath.build import CffiModule
 from fabric.media.fastleg import srtp_address
+from fabric.media.fastpath import srtp_pointers
 from fabric.media.legs import srtp_session
 from fabric.media.suites import SrtpSuite, new_key_material
 
@@ -38,12 +39,6 @@ MICRO = CffiModule(
 SUITE = SrtpSuite.AES_CM_128_HMAC_SHA1_80
 SETTINGS = {"hot": (1, 0), "sessions": (1000, 0), "cold": (1000, 1 << 20)}
 PER_SESSION = 40
-
-
-def _libsrtp_pointer(name: str) -> int:
-    from pylibsrtp._binding import ffi, lib
-
-    return int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
 
 
 def run(mod: Any, sessions: int, pollute: int) -> dict[str, float]:
@@ -66,8 +61,10 @@ def run(mod: Any, sessions: int, pollute: int) -> dict[str, float]:
     tx = [srtp_session(SUITE, *k, inbound=False) for k in keys_out]
     rx_ptrs = ffi.new("void *[]", [ffi.cast("void *", srtp_address(x)) for x in rx])
     tx_ptrs = ffi.new("void *[]", [ffi.cast("void *", srtp_address(x)) for x in tx])
-    spent = lib.sm_run(_libsrtp_pointer("srtp_unprotect"), rx_ptrs,
-                       _libsrtp_pointer("srtp_protect"), tx_ptrs, sessions, packets, stride,
+    pointers = srtp_pointers()
+    assert pointers is not None, "pylibsrtp's binding does not export the libsrtp calls"
+    protect, unprotect = pointers[0], pointers[1]
+    spent = lib.sm_run(unprotect, rx_ptrs, protect, tx_ptrs, sessions, packets, stride,
                        lengths, count, pollute, fails)
     assert fails[0] == 0, "libsrtp refused a packet"
     out = {"libsrtp": 1e6 * spent / count}

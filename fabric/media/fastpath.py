@@ -36,7 +36,9 @@ _module: ModuleType | None = None
 _failure: str | None = None
 
 
-def _srtp_pointers() -> tuple[int, int, int, int] | None:
+def srtp_pointers() -> tuple[int, int, int, int] | None:
+    """The addresses of libsrtp's ``srtp_protect``, ``srtp_unprotect``, ``srtp_protect_rtcp``
+    and ``srtp_unprotect_rtcp`` in pylibsrtp's binding (None if it does not export them)."""
     try:
         from pylibsrtp._binding import ffi, lib
 
@@ -64,7 +66,7 @@ def load_plane_module(wanted: str = "auto") -> ModuleType | None:
     with _lock:
         if _module is None and _failure is None:
             try:
-                if _srtp_pointers() is None:
+                if srtp_pointers() is None:
                     raise RuntimeError("pylibsrtp's binding does not export the libsrtp calls")
                 _module = _import_or_build()
                 log.info("media: the compiled data plane runs (recvmmsg/sendmmsg + libsrtp)")
@@ -81,7 +83,7 @@ class FastPlane:
     def __init__(self, module: ModuleType, capacity: int, crypto: bool = True) -> None:
         self.ffi: Any = module.ffi
         self.lib: Any = module.lib
-        pointers = _srtp_pointers()
+        pointers = srtp_pointers()
         assert pointers is not None
         self.crypto = crypto
         if not crypto:  # benchmarks only: the same loop forwarding without SRTP
