@@ -91,10 +91,14 @@ def _unpack_root_wrapped(blob: bytes) -> WrappedKey:
     return WrappedKey(int.from_bytes(blob[:4], "big"), blob[4:])
 
 
-def _record_key_ids(data_classes: tuple[str, ...]) -> list[tuple[str, str]]:
-    """(key id, class) of the record keys of ``data_classes`` and of the blind index."""
-    return [(f"record.{c}.{RECORD_GENERATION}", c) for c in data_classes] + [
-        (INDEX_KEY_ID, INDEX_CLASS)]
+def record_key_id(data_class: str) -> str:
+    """The key id of a tenant's record key of ``data_class``."""
+    return f"record.{data_class}.{RECORD_GENERATION}"
+
+
+def _record_key_ids(data_classes: tuple[str, ...]) -> list[str]:
+    """The key ids of the record keys of ``data_classes`` and of the blind index."""
+    return [record_key_id(c) for c in data_classes] + [INDEX_KEY_ID]
 
 
 _bound: dict[tuple[str, str, str], object] = {}
@@ -389,7 +393,7 @@ class Vault:
         (e.g. CDR numbers, kept 7 years) still open, and stay searchable, once
         :meth:`destroy_tenant` has run. Idempotent; returns how many keys it re-wrapped."""
         moved = 0
-        for key_id, _ in _record_key_ids(data_classes):
+        for key_id in _record_key_ids(data_classes):
             record = await self.keys.data_key(tenant_id, key_id)
             if record is None or not record.wrapped or record.tenant_version == RETAINED:
                 continue
@@ -404,7 +408,7 @@ class Vault:
         """Destroy the keys :meth:`retain_record_keys` kept (the records' period is over):
         what they sealed becomes unreadable. Idempotent; returns how many it destroyed."""
         destroyed = 0
-        for key_id, _ in _record_key_ids(data_classes):
+        for key_id in _record_key_ids(data_classes):
             record = await self.keys.data_key(tenant_id, key_id)
             if record is None or not record.wrapped:
                 continue
@@ -419,8 +423,7 @@ class Vault:
         cached = self._sealers.get((tenant_id, data_class))
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
-        key_id = f"record.{data_class}.{RECORD_GENERATION}"
-        raw = await self._named_key(tenant_id, data_class, key_id)
+        raw = await self._named_key(tenant_id, data_class, record_key_id(data_class))
         sealer = RecordSealer(tenant_id, data_class, AESGCM(raw))
         self._sealers[(tenant_id, data_class)] = (sealer, time.monotonic() + self.key_cache_s)
         return sealer
