@@ -131,8 +131,16 @@ class ActorContext(Protocol):
         """
         ...
 
-    async def clear_state(self) -> None:
-        """Delete the persisted state."""
+    async def clear_state(self, *, and_deactivate: bool = False) -> None:
+        """Delete the persisted state.
+
+        ``and_deactivate=True``: the actor's last write. The activation passivates after
+        this turn, and on a fenced store (Cassandra) the delete is sent now but the turn's
+        reply does not wait for it; the activation (and any message queued for it) waits
+        for the delete before it is gone, so a next activation never reads the state the
+        delete removes. A delete that fails is logged and leaves the state for a next
+        activation to find.
+        """
         ...
 
     async def set_reminder(self, name: str, delay_s: float) -> None:

@@ -13,7 +13,8 @@ lookups never claim. The claim is released when the activation ends with state l
 Reminder changes are collected during a turn and written *with* the state save that
 follows them (one write per transition); changes not followed by a save are written by
 :meth:`ActivationContext.flush` when the turn ends, before its reply goes out. A failed
-turn drops its unwritten changes.
+turn drops its unwritten changes. An actor's last write (``clear_state(and_deactivate=
+True)``) is the one write a reply does not wait for: the deactivation that follows does.
 The due times are read once per activation (``reminders_of``), so moving or cancelling a
 reminder needs no read.
 
@@ -29,6 +30,7 @@ wait for it and the next save. Saves with reminder changes, and deletes, wait as
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, TypeVar
 
 from google.protobuf.message import DecodeError, Message
@@ -41,6 +43,8 @@ from fabric.storage.sqlite_actor import conflict
 
 if TYPE_CHECKING:
     from fabric._runtime.host import ActorHost
+
+log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")
@@ -145,10 +149,15 @@ class ActivationContext:
             self.deactivate_requested = True
             raise
 
-    async def clear_state(self) -> None:
-        """Delete the state."""
+    async def clear_state(self, *, and_deactivate: bool = False) -> None:
+        """Delete the state (``and_deactivate``: see ``ActorContext.clear_state``)."""
+        if and_deactivate:
+            self.deactivate_requested = True
         if self._fenced is not None:
             await self.settle()
+            if and_deactivate and self.fence is not None and self._failed is None:
+                self._send_last_delete()
+                return
             await self._fenced_write(None)
             return
         await self._host.state_store.delete(self._address.kind, self._address.key)
@@ -181,6 +190,24 @@ class ActivationContext:
                 done.set_exception(exc)
             else:
                 done.set_result(None)
+
+    def _send_last_delete(self) -> None:
+        """Send the delete (with the turn's reminder changes, taken now) without waiting;
+        ``settle``, which deactivation runs first, waits for it."""
+        changes = tuple(self._pending.values())
+        self._pending.clear()
+        self._flusher = asyncio.get_running_loop().create_task(self._last_delete(changes))
+
+    async def _last_delete(self, changes: tuple[ReminderChange, ...]) -> None:
+        store, fence = self._fenced, self.fence
+        assert store is not None and fence is not None
+        try:
+            self.version = await store.write(fence, None, changes)
+        except Exception as exc:  # noqa: BLE001 - the reply went out; the state stays
+            self._dues = None
+            log.warning("last delete of a %s actor failed (%s); a next activation finds "
+                        "its state", self._address.kind,
+                        getattr(exc, "error_id", type(exc).__name__))
 
     async def settle(self) -> None:
         """Wait until every queued state is written (each turn gets its own outcome)."""

@@ -102,7 +102,8 @@ class FakeFencedStore:
 
 class Phone(VirtualActor):
     """``ring`` saves with a reminder; ``snooze`` only moves it; ``flip`` sets and cancels;
-    ``fail`` sets one then raises; ``hangup`` cancels it and forgets the state."""
+    ``fail`` sets one then raises; ``hangup`` cancels it and forgets the state; ``done`` does
+    that as its last write (``and_deactivate``)."""
 
     kind = "phone"
     fired: list[str] = []
@@ -127,6 +128,9 @@ class Phone(VirtualActor):
         elif op == "hangup":
             await self.ctx.cancel_reminder("ring")
             await self.ctx.clear_state()
+        elif op == "done":
+            await self.ctx.cancel_reminder("ring")
+            await self.ctx.clear_state(and_deactivate=True)
         return None
 
     async def on_reminder(self, name: str) -> None:
@@ -328,3 +332,53 @@ async def test_a_new_key_is_claimed_first_and_read_only_when_claimed_before():
         assert store.rows[("newphone", "n2")].version == 4
     finally:
         await sys_.stop()
+
+
+async def _turns(n: int = 50) -> None:
+    """Let the loop run ``n`` iterations (no wall-clock wait)."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def test_the_last_delete_answers_first_and_the_deactivation_waits_for_it():
+    store = SlowStore()
+    store.gate.set()
+    system = await LocalActorSystem([Phone], state_store=store, reminder_store=store,
+                                    background=False).start()
+    phone = ActorAddress("phone", "p1")
+    try:
+        await _op(system, "ring")
+        due = store.dues[("phone", "p1", "ring")]
+        store.gate.clear()  # writes wait from now on
+        await asyncio.wait_for(_op(system, "done"), 5)  # answered, its delete still waiting
+        assert ("phone", "p1") in store.rows and system.host.is_resident(phone)
+        later = asyncio.ensure_future(_op(system, "snooze"))  # queued behind the deactivation
+        await _turns()
+        assert not later.done()
+        store.gate.set()
+        await asyncio.wait_for(later, 5)
+        # the delete carried the turn's reminder change, and it landed before the next
+        # activation read the phone (which found no state: its snooze only set a reminder)
+        assert store.writes[1] == ("state", None, (ReminderChange("ring", None, due),))
+        assert store.rows == {} and store.writes[2][0] == "reminders"
+        assert store.released == []  # nothing left behind: no claim to give up
+    finally:
+        store.gate.set()
+        await system.stop()
+
+
+async def test_a_failed_last_delete_leaves_the_state_and_frees_the_claim():
+    store = SlowStore()
+    store.gate.set()
+    system = await LocalActorSystem([Phone], state_store=store, reminder_store=store,
+                                    background=False).start()
+    try:
+        await _op(system, "ring")
+        store.fail = True
+        await asyncio.wait_for(_op(system, "done"), 5)  # the reply does not wait for it
+        await system.host.idle()
+        assert not system.host.is_resident(ActorAddress("phone", "p1"))
+        assert ("phone", "p1") in store.rows  # a next activation finds the state
+        assert store.released == [1]
+    finally:
+        await system.stop()
