@@ -14,9 +14,8 @@ Why it is shaped this way:
   re-activation (after passivation or the loss of the host) resumes from the last saved
   state: an answered call keeps going, a ringing call's ring reminder still fires.
 - The state is read by the first message, not at activation: a dial (``StartCall``) reads
-  it only after routing, with ``load_state(new=True)`` run alongside the admission (so the
-  claim's round trip overlaps the admission's), so on a fenced store (Cassandra) a call id
-  never claimed before costs one claim and no read.
+  it only after routing and admission, with ``load_state(new=True)``, so on a fenced store
+  (Cassandra) a call id never claimed before costs one claim and no read.
 - The ring timeout of each ring step is a durable reminder named ``ring-<step>``; a late
   reminder of an earlier step is ignored by its name. All steps together ring at most
   ``calls.max_ring_s`` (a long in-order ring group is cut short, then rings out).
@@ -52,7 +51,6 @@ Why it is shaped this way:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
@@ -190,7 +188,15 @@ class CallActor(CallOperations, VirtualActor[CallId]):
             to = msg.to.extension if which == "extension" else msg.to.number
             caller, decision = await route_dial(self.ctx.system, p.tenant_id, caller_ref, msg.to)
             direction = "internal" if decision.tenant_id == p.tenant_id else "outbound"
-            await self._admit_and_claim(msg, caller)
+            await self._admit(msg, caller)
+            if not self._loaded:  # after routing and limits: a refused dial claims nothing
+                try:
+                    await self._load(new=True)
+                except FabricError:
+                    await self._unadmit(p.tenant_id, msg.call_id)
+                    raise
+                if self.state is not None:
+                    raise AlreadyExists("the call exists", error_id="call-exists")
         except FabricError as exc:
             if self.metrics is not None:
                 self.metrics.failed.labels(reason=exc.error_id).inc()
@@ -251,25 +257,6 @@ class CallActor(CallOperations, VirtualActor[CallId]):
         await self._emit(s, [s.caller], api_calls.CALL_EVENT_RINGING)
         await self._emit(s, s.ringing, api_calls.CALL_EVENT_INCOMING)
         return self._info(s, p, s.caller)
-
-    async def _admit_and_claim(
-        self, msg: msg_call.StartCall, caller: msg_tenant.CallerInfo
-    ) -> None:
-        """Admission against the plan limits and the call id's claim (``_load(new=True)``)
-        at once, after routing: a dial refused by routing claims nothing; one refused by
-        the limits may have claimed an id nobody uses (a claim row that expires)."""
-        if self._loaded:
-            await self._admit(msg, caller)
-        else:
-            admitted, loaded = await asyncio.gather(
-                self._admit(msg, caller), self._load(new=True), return_exceptions=True)
-            if isinstance(admitted, BaseException):
-                raise admitted
-            if isinstance(loaded, BaseException):
-                await self._unadmit(msg.principal.tenant_id, msg.call_id)
-                raise loaded
-        if self.state is not None:
-            raise AlreadyExists("the call exists", error_id="call-exists")
 
     async def _admit(self, msg: msg_call.StartCall, caller: msg_tenant.CallerInfo) -> None:
         """Count the call against its tenant's plan limits (RESOURCE_EXHAUSTED over them)."""
