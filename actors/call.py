@@ -20,10 +20,10 @@ Why it is shaped this way:
   reminder of an earlier step is ignored by its name. All steps together ring at most
   ``calls.max_ring_s`` (a long in-order ring group is cut short, then rings out).
 - Ending is two-phase: the ENDED state (with ``cdr_written = false``) is saved first, then
-  the CDR is written (idempotent by call id), then the state is cleared (the last write:
-  the reply does not wait for it, the activation does). A crash between
-  the two re-writes the same CDR on re-activation (the ``cdr`` reminder guarantees one),
-  so a call ends with exactly one CDR, never zero and never two.
+  the CDR is written (idempotent by call id), then the state is cleared (the call's last
+  write: the reply does not wait for it, the activation does). A crash between the two
+  re-writes the same CDR on re-activation (the ``cdr`` reminder guarantees one), so a
+  call ends with exactly one CDR, never zero and never two.
 - Events to softphones are ``tell``s to the endpoints their Register streams opened; a dead
   endpoint is skipped (the softphone re-registers), never an error for the call.
 - The CDR is kept in the *caller's* tenant (the one that placed, and pays for, the call).
