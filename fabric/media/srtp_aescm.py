@@ -42,7 +42,7 @@ from types import ModuleType
 from typing import Any
 
 from fabric.media.legs import srtp_session
-from fabric.media.srtp_fast import STATUS_FAIL, SrtpContext
+from fabric.media.srtp_fast import SrtpContext
 from fabric.media.suites import SrtpSuite
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 OPENSSL = "openssl"
 LIBSRTP = "libsrtp"
 SUITE = SrtpSuite.AES_CM_128_HMAC_SHA1_80
-_MAX_PACKET = 1500 - 148
 _lock = threading.Lock()
 _ready: dict[int, bool] = {}  # id(module) -> whether libcrypto loaded in it
 
@@ -105,28 +104,15 @@ class AesCmContext(SrtpContext):
         """The transform's address, for the C loop."""
         return int(self._mod.ffi.cast("uintptr_t", self.transform))
 
-    def _run(self, func: Any, data: bytes) -> bytes | None:
-        size = len(data)
-        if size > _MAX_PACKET:
-            self.status = STATUS_FAIL
-            return None
-        self._fbytes[0:size] = data
-        length = self._flen
-        length[0] = size
-        status = func(self.transform, self._fbuf, length)
-        if status:
-            self.status = status
-            return None
-        result: bytes = self._fbytes[0 : length[0]]
-        return result
-
     def protect(self, data: bytes) -> bytes | None:
         """Encrypt and authenticate an RTP packet."""
-        return self._run(self._mod.lib.fs_protect, data)
+        return self._call(self._mod.lib.fs_protect, self.transform, self._fbuf, self._fbytes,
+                          self._flen, data)
 
     def unprotect(self, data: bytes) -> bytes | None:
         """Verify and decrypt an SRTP packet; ``None`` if it fails (see :attr:`status`)."""
-        return self._run(self._mod.lib.fs_unprotect, data)
+        return self._call(self._mod.lib.fs_unprotect, self.transform, self._fbuf,
+                          self._fbytes, self._flen, data)
 
 
 def srtp_context(module: ModuleType | None, suite: SrtpSuite, key: bytes, salt: bytes,

@@ -56,18 +56,21 @@ class SrtpContext:
             self._buf: Any = buf
             self._len: Any = _ffi.new("int *")
 
-    def _call(self, func: Any, data: bytes) -> bytes | None:
+    def _call(self, func: Any, ctx: Any, cdata: Any, buf: Any, length: Any,
+              data: bytes) -> bytes | None:
+        """``func(ctx, cdata, length)`` on ``data`` copied into ``buf`` (the bytes of the C
+        array ``cdata``); the result, or ``None`` with :attr:`status` set."""
         size = len(data)
         if size > _MAX_PACKET:
             self.status = STATUS_FAIL
             return None
-        self._buf[0:size] = data
-        self._len[0] = size
-        status = func(self._ctx, self._cdata, self._len)
+        buf[0:size] = data
+        length[0] = size
+        status = func(ctx, cdata, length)
         if status:
             self.status = status
             return None
-        result: bytes = self._buf[0 : self._len[0]]
+        result: bytes = buf[0 : length[0]]
         return result
 
     def _slow(self, method: Any, data: bytes) -> bytes | None:
@@ -126,11 +129,15 @@ class SrtpContext:
     def protect_rtcp(self, data: bytes) -> bytes | None:
         """Encrypt and authenticate an RTCP packet."""
         if self._fast:
-            return self._call(_lib.srtp_protect_rtcp, data)  # type: ignore[union-attr]
+            assert _lib is not None
+            return self._call(_lib.srtp_protect_rtcp, self._ctx, self._cdata, self._buf,
+                              self._len, data)
         return self._slow(self.session.protect_rtcp, data)
 
     def unprotect_rtcp(self, data: bytes) -> bytes | None:
         """Verify and decrypt an SRTCP packet; ``None`` if it fails."""
         if self._fast:
-            return self._call(_lib.srtp_unprotect_rtcp, data)  # type: ignore[union-attr]
+            assert _lib is not None
+            return self._call(_lib.srtp_unprotect_rtcp, self._ctx, self._cdata, self._buf,
+                              self._len, data)
         return self._slow(self.session.unprotect_rtcp, data)
