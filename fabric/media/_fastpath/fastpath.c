@@ -126,14 +126,22 @@ static void count_failure(fp_leg *l, int st) {
 }
 
 /* queue plain (len) to peer p protected with p's key; 1 if queued */
+/* RTP of a leg: its precomputed transform when it has one (fs_*), else libsrtp */
+static int rtp_unprotect(engine_t *e, fp_leg *l, unsigned char *data, int *len) {
+    return l->frx ? fs_unprotect(l->frx, data, len) : e->unprotect(l->rx, data, len);
+}
+
+static int rtp_protect(engine_t *e, fp_leg *l, unsigned char *data, int *len) {
+    return l->ftx ? fs_protect(l->ftx, data, len) : e->protect(l->tx, data, len);
+}
+
 static int send_to(engine_t *e, fp_leg *p, const unsigned char *plain, int len, int rtcp) {
     if (!p->active || !p->has_remote) return 0;
     if (e->nout >= MAX_OUT) flush(e);
     int k = e->nout;
     memcpy(e->sbuf[k], plain, (size_t)len);
     int out = len;
-    int st = rtcp ? e->protect_rtcp(p->tx, e->sbuf[k], &out)
-             : p->ftx ? fs_protect(p->ftx, e->sbuf[k], &out) : e->protect(p->tx, e->sbuf[k], &out);
+    int st = rtcp ? e->protect_rtcp(p->tx, e->sbuf[k], &out) : rtp_protect(e, p, e->sbuf[k], &out);
     if (st) return 0;
     e->siov[k].iov_len = (size_t)out;
     e->saddr[k].sin_family = AF_INET;
@@ -156,7 +164,7 @@ static void relatch(engine_t *e, fp_leg *l, unsigned char *data, int n, unsigned
     }
     int len = n;
     int st = (data[1] >= 192 && data[1] <= 223) ? e->unprotect_rtcp(l->rx, data, &len)
-             : l->frx ? fs_unprotect(l->frx, data, &len) : e->unprotect(l->rx, data, &len);
+                                                  : rtp_unprotect(e, l, data, &len);
     if (st) {
         count_failure(l, st);
         l->has_cand = 0;
@@ -195,7 +203,7 @@ static void on_packet(engine_t *e, fp_leg *l, unsigned char *data, int n, unsign
         }
         return;
     }
-    int st = l->frx ? fs_unprotect(l->frx, data, &len) : e->unprotect(l->rx, data, &len);
+    int st = rtp_unprotect(e, l, data, &len);
     if (st) { count_failure(l, st); return; }
     if (!l->heard) { l->remote_ip = ip; l->remote_port = port; l->has_remote = 1; l->heard = 1; }
     l->last_rx = now;
