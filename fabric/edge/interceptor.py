@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 PUBLIC_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 REVOKED = "credentials-revoked"
+REFUSAL_READ_S = 1.0
+"""How long a refused stream waits for its first request before the refusal is sent."""
 
 
 class _Malformed:
@@ -83,6 +85,19 @@ async def _checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
         if request is MALFORMED:
             raise _malformed_error()
         yield request
+
+
+async def _first_request(requests: AsyncIterator[Any]) -> None:
+    """Wait (at most ``REFUSAL_READ_S``) for a refused stream's first request.
+
+    A refusal sent before the client's first write has completed makes grpcio's asyncio
+    client (grpc/grpc#36066) report its failed write as ``INTERNAL: Internal error from
+    Core`` instead of our status. The client writes its first request at once, so taking
+    it before refusing lets that write complete first; a client that sends nothing is
+    refused after the bound.
+    """
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(anext(aiter(requests), None), REFUSAL_READ_S)
 
 
 def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
@@ -283,7 +298,12 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):
             seen: list[Principal] = []
             audited = False
             try:
-                who = await self._admit(method, context, seen)
+                try:
+                    who = await self._admit(method, context, seen)
+                except FabricError:
+                    if hasattr(request, "__aiter__"):
+                        await _first_request(request)
+                    raise
                 if request is MALFORMED:
                     raise _malformed_error()
                 if hasattr(request, "__aiter__"):
