@@ -59,8 +59,9 @@ SOCKET_OPTIONS = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 it multiplexes every request of a process over one connection per node: a small request
 sent while an earlier one is unacknowledged waits for that acknowledgement (which the node
 sends with its response), so concurrent requests queue behind each other's round trips.
-``benchmarks/call_setup.py --cassandra`` at concurrency 32: 96 and 108 lifecycles/s with
-TCP_NODELAY against 80 and 84 without, p99 dial to ringing 217-235 ms against 324-345."""
+``benchmarks/call_setup.py --cassandra``, five runs of each alternating at concurrency 32:
+96-115 lifecycles/s with TCP_NODELAY against 80-95 without; p99 dial to ringing 203-243 ms
+against 254-345."""
 
 
 def consistency_of(name: str) -> int:
