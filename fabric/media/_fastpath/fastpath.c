@@ -125,7 +125,6 @@ static void count_failure(fp_leg *l, int st) {
     else l->drop_malformed++;
 }
 
-/* queue plain (len) to peer p protected with p's key; 1 if queued */
 /* RTP of a leg: its precomputed transform when it has one (fs_*), else libsrtp */
 static int rtp_unprotect(engine_t *e, fp_leg *l, unsigned char *data, int *len) {
     return l->frx ? fs_unprotect(l->frx, data, len) : e->unprotect(l->rx, data, len);
@@ -135,6 +134,7 @@ static int rtp_protect(engine_t *e, fp_leg *l, unsigned char *data, int *len) {
     return l->ftx ? fs_protect(l->ftx, data, len) : e->protect(l->tx, data, len);
 }
 
+/* queue plain (len) to peer p protected with p's key; 1 if queued */
 static int send_to(engine_t *e, fp_leg *p, const unsigned char *plain, int len, int rtcp) {
     if (!p->active || !p->has_remote) return 0;
     if (e->nout >= MAX_OUT) flush(e);
